@@ -1,0 +1,135 @@
+"""The built-in catalog: accelerator systems and LLM architectures.
+
+Rows come from ``instances/catalog/systems.csv`` and ``models.csv`` (installed as
+package data under ``optimizer.instances``); every row names its source. An
+instance may add or override entries inline with ``[[systems]]`` and
+``[[models]]`` tables that use the same field names.
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Precision = Literal["bf16", "fp8", "fp4"]
+PRECISIONS: tuple[Precision, ...] = ("bf16", "fp8", "fp4")
+TcoBasis = Literal["hyperscaler", "neocloud", "rental-3yr"]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class System(BaseModel):
+    """An accelerator system (server or rack type), one catalog row."""
+
+    model_config = _FROZEN
+
+    id: str = Field(min_length=1)
+    gpu: str = Field(min_length=1, description="GPU product name")
+    vendor: Literal["nvidia", "amd"]
+    gpus_per_nvlink_domain: int = Field(ge=1, description="GPUs in one scale-up domain")
+    gpus_per_rack: int = Field(ge=1, description="GPUs in one rack, the unit of purchase")
+    hbm_gb: float = Field(gt=0, description="HBM per GPU, GB")
+    hbm_tb_s: float = Field(gt=0, description="HBM bandwidth per GPU, TB/s")
+    bf16_tflops: float = Field(gt=0, description="dense BF16 tensor TFLOPS per GPU")
+    fp8_tflops: float = Field(gt=0, description="dense FP8 tensor TFLOPS per GPU")
+    fp4_tflops: float | None = Field(
+        default=None, gt=0, description="dense FP4 tensor TFLOPS per GPU; None = no FP4 units"
+    )
+    scaleup_gb_s: float = Field(gt=0, description="scale-up bandwidth per GPU, one direction, GB/s")
+    scaleout_gbit_s: float = Field(gt=0, description="scale-out NIC bandwidth per GPU, Gbit/s")
+    gpu_tdp_w: float = Field(gt=0, description="GPU thermal design power, W")
+    it_kw_per_gpu: float = Field(gt=0, description="server or rack IT power per GPU, kW")
+    allin_kw_per_gpu: float = Field(
+        gt=0, description="provisioned power per GPU incl. facility overhead, kW"
+    )
+    usd_per_gpu_hour_hyperscaler: float = Field(gt=0, description="all-in $/GPU-hour, owned")
+    usd_per_gpu_hour_neocloud: float = Field(gt=0, description="all-in $/GPU-hour, neocloud")
+    usd_per_gpu_hour_rental_3yr: float = Field(gt=0, description="$/GPU-hour, 3-year rental")
+    source: str = Field(default="instance file", description="where the numbers come from")
+
+    def tflops(self, precision: Precision) -> float:
+        """Dense tensor TFLOPS per GPU for weights in ``precision``.
+
+        Hardware without FP4 units runs FP4 weights at its FP8 rate (the best
+        precision it supports), so only the bytes read shrink.
+        """
+        if precision == "fp4" and self.fp4_tflops is not None:
+            return self.fp4_tflops
+        return self.bf16_tflops if precision == "bf16" else self.fp8_tflops
+
+    def usd_per_gpu_hour(self, basis: TcoBasis) -> float:
+        """All-in $/GPU-hour under the TCO ``basis``."""
+        return {
+            "hyperscaler": self.usd_per_gpu_hour_hyperscaler,
+            "neocloud": self.usd_per_gpu_hour_neocloud,
+            "rental-3yr": self.usd_per_gpu_hour_rental_3yr,
+        }[basis]
+
+
+class Model(BaseModel):
+    """An LLM architecture, one catalog row."""
+
+    model_config = _FROZEN
+
+    id: str = Field(min_length=1)
+    hf_model: str = Field(default="", description="Hugging Face checkpoint")
+    total_params_b: float = Field(gt=0, description="all parameters, billions")
+    active_params_b: float = Field(gt=0, description="parameters used per token, billions")
+    layers: int = Field(ge=1)
+    hidden: int = Field(ge=1, description="model width")
+    q_heads: int = Field(ge=1)
+    kv_heads: int = Field(ge=1)
+    head_dim: int | None = Field(default=None, ge=1, description="None for MLA")
+    experts: int = Field(ge=0, description="routed experts per MoE layer; 0 = dense")
+    top_k: int = Field(ge=0, description="routed experts per token")
+    shared_experts: int = Field(ge=0)
+    expert_ffn: int = Field(ge=1, description="FFN width of one expert (dense FFN width if dense)")
+    attention: str = Field(default="", description="attention type, free text")
+    kv_bytes_per_token_bf16: float = Field(gt=0, description="KV cache per token, BF16, bytes")
+    kv_bytes_per_token_fp8: float = Field(gt=0, description="KV cache per token, FP8, bytes")
+    weights_gb_bf16: float | None = Field(default=None, gt=0, description="BF16 weights, GB")
+    weights_gb_fp8: float | None = Field(default=None, gt=0, description="FP8 weights, GB")
+    weights_gb_fp4: float | None = Field(default=None, gt=0, description="FP4 weights, GB")
+    source: str = Field(default="instance file", description="where the numbers come from")
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts > 0
+
+    @property
+    def precisions(self) -> tuple[Precision, ...]:
+        """Weight precisions with a known checkpoint size."""
+        return tuple(p for p in PRECISIONS if self.weights_gb(p) is not None)
+
+    def weights_gb(self, precision: Precision) -> float | None:
+        """Weight bytes of the whole model in ``precision``, GB; None if unavailable."""
+        return getattr(self, f"weights_gb_{precision}")
+
+    def kv_bytes_per_token(self, precision: Precision) -> float:
+        """KV cache bytes per token: BF16 cache for BF16 weights, FP8 cache otherwise."""
+        return self.kv_bytes_per_token_bf16 if precision == "bf16" else self.kv_bytes_per_token_fp8
+
+
+def _read_rows(name: str) -> list[dict[str, str]]:
+    text = resources.files("optimizer.instances").joinpath("catalog").joinpath(name).read_text("utf-8")
+    return list(csv.DictReader(text.splitlines()))
+
+
+def _clean(row: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in row.items() if value != ""}
+
+
+@cache
+def builtin_systems() -> dict[str, System]:
+    """The built-in systems by id."""
+    return {row["id"]: System.model_validate(_clean(row)) for row in _read_rows("systems.csv")}
+
+
+@cache
+def builtin_models() -> dict[str, Model]:
+    """The built-in models by id."""
+    return {row["id"]: Model.model_validate(_clean(row)) for row in _read_rows("models.csv")}

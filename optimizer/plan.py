@@ -1,0 +1,164 @@
+"""The plan: which racks are open, which engines run in them, how tokens flow.
+
+Every method (MIP backends and heuristics) returns a :class:`Plan`; one
+evaluator prices it (:func:`optimizer.evaluate`) and one checker proves it keeps
+every promise (:func:`optimizer.check`). A plan is a versioned JSON file people
+diff and other tools read, so the field names below are kept stable.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from optimizer.catalog import Precision
+from optimizer.instance import Instance, InstanceError, Role, read_document
+from optimizer.performance import EngineConfig
+
+PLAN_VERSION = 1
+_FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class Parallelism(BaseModel):
+    """How one engine replica splits the model over its GPUs."""
+
+    model_config = _FROZEN
+
+    tp: int = Field(ge=1, description="tensor-parallel degree")
+    ep: int = Field(default=1, ge=1, description="expert-parallel degree")
+    dp_attention: bool = Field(default=False, description="data-parallel attention")
+
+
+class EngineGroup(BaseModel):
+    """``count`` identical engine replicas of one configuration, inside one rack."""
+
+    model_config = _FROZEN
+
+    id: str = Field(min_length=1, description="unique in the plan; routes refer to it")
+    model: str
+    precision: Precision
+    role: Role
+    gpus: int = Field(ge=1, description="GPUs per replica")
+    count: int = Field(ge=1, description="replicas")
+    parallelism: Parallelism
+    tokens_per_s_per_user: float | None = Field(
+        default=None, gt=0, description="operating point: interactivity (aggregated, decode)"
+    )
+    ttft_s: float | None = Field(
+        default=None, gt=0, description="operating point: TTFT target, s (aggregated, prefill)"
+    )
+    source: str = Field(default="model", description="'model' or 'profile': where capacity comes from")
+
+    def config(self, system: str) -> EngineConfig:
+        """The engine configuration of one replica on ``system``."""
+        return EngineConfig(
+            model=self.model,
+            system=system,
+            precision=self.precision,
+            role=self.role,
+            gpus=self.gpus,
+            tp=self.parallelism.tp,
+            ep=self.parallelism.ep,
+            dp_attention=self.parallelism.dp_attention,
+            tokens_per_s_per_user=self.tokens_per_s_per_user,
+            ttft_s=self.ttft_s,
+            source=self.source,
+        )
+
+
+class Rack(BaseModel):
+    """One opened rack: the whole rack is paid for, used or not."""
+
+    model_config = _FROZEN
+
+    id: str = Field(min_length=1)
+    site: str
+    system: str
+    engines: tuple[EngineGroup, ...] = ()
+
+
+class Route(BaseModel):
+    """Token rates one tenant sends to one engine group in one scenario."""
+
+    model_config = _FROZEN
+
+    tenant: str
+    scenario: int = Field(ge=0)
+    engine: str = Field(description="engine group id")
+    input_tokens_per_s: float = Field(default=0.0, ge=0)
+    output_tokens_per_s: float = Field(default=0.0, ge=0)
+
+
+class Plan(BaseModel):
+    """A complete serving plan for one instance."""
+
+    model_config = _FROZEN
+
+    plan_version: int = PLAN_VERSION
+    instance: str = Field(description="instance name")
+    instance_sha256: str = Field(description="Instance.digest() of the instance it was made for")
+    method: str = Field(description="what produced it, e.g. 'cp-sat' or 'pooled'")
+    created_at: str = Field(description="UTC ISO-8601 time of creation")
+    racks: tuple[Rack, ...] = ()
+    routes: tuple[Route, ...] = ()
+
+    @classmethod
+    def new(
+        cls, instance: Instance, method: str, racks: tuple[Rack, ...], routes: tuple[Route, ...]
+    ) -> Plan:
+        """A plan for ``instance`` stamped with its digest and the current time."""
+        return cls(
+            instance=instance.name,
+            instance_sha256=instance.digest(),
+            method=method,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            racks=racks,
+            routes=routes,
+        )
+
+    def engine_groups(self) -> dict[str, tuple[Rack, EngineGroup]]:
+        """Every engine group by id, with the rack that holds it."""
+        return {group.id: (rack, group) for rack in self.racks for group in rack.engines}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent)
+
+    def save(self, path: str | Path) -> None:
+        """Write the plan as JSON atomically: a crash never leaves half a file."""
+        write_atomic(path, self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Plan:
+        """Read a plan file.
+
+        Raises:
+            InstanceError: unreadable file or invalid plan, with paths and reasons.
+        """
+        data = read_document(path)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            problems = [
+                (".".join(str(p) for p in e["loc"]), e["msg"]) for e in error.errors(include_url=False)
+            ]
+            raise InstanceError(problems, str(path)) from None
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
