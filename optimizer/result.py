@@ -1,0 +1,84 @@
+"""What every planning method returns: status, limit, objective, bound, gap, plan.
+
+Follows MathOpt's vocabulary: the termination status is kept apart from the
+limit that stopped the run, and the best bound is kept even when no plan was
+found. ``OPTIMAL`` under a gap limit means "within the gap", not proven optimal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from optimizer.plan import Plan
+
+
+class Status(StrEnum):
+    OPTIMAL = "optimal"
+    """a plan within the requested relative gap of the best bound"""
+    FEASIBLE = "feasible"
+    """a plan, optimality not proven (heuristics, or a limit was hit)"""
+    INFEASIBLE = "infeasible"
+    """no plan serves all demand; ``unserved`` says which tenants and why"""
+    NO_SOLUTION = "no-solution"
+    """a limit stopped the run before any plan was found"""
+
+
+class Limit(StrEnum):
+    NONE = "none"
+    TIME = "time"
+    GAP = "gap"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Unserved:
+    """Demand a plan leaves unserved, and the binding reason."""
+
+    tenant: str
+    reason: str
+    """which limit binds: no configuration meets the SLO, inventory, site power, isolation, ..."""
+    requests_per_s: float = 0.0
+    """peak unserved request rate over scenarios"""
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one planning run."""
+
+    method: str
+    status: Status
+    limit: Limit
+    objective: float | None
+    """$/hour of the returned plan, as priced by the evaluator"""
+    bound: float | None
+    """best proven lower bound on $/hour (None for heuristics)"""
+    runtime_s: float
+    plan: Plan | None = None
+    unserved: tuple[Unserved, ...] = field(default=())
+
+    @property
+    def gap(self) -> float | None:
+        """Relative gap (objective - bound) / objective; None without both."""
+        if self.objective is None or self.bound is None:
+            return None
+        if self.objective <= 0:
+            return 0.0
+        return max(0.0, (self.objective - self.bound) / self.objective)
+
+    def to_dict(self, include_plan: bool = True) -> dict[str, Any]:
+        """A JSON-ready dict: status, limit, objective, bound, gap, runtime_s, unserved, plan."""
+        payload: dict[str, Any] = {
+            "method": self.method,
+            "status": self.status.value,
+            "limit": self.limit.value,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "runtime_s": self.runtime_s,
+            "unserved": [vars(u) for u in self.unserved],
+        }
+        if include_plan:
+            payload["plan"] = None if self.plan is None else self.plan.model_dump(mode="json")
+        return payload
