@@ -13,13 +13,13 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Precision = Literal["bf16", "fp8", "fp4"]
 PRECISIONS: tuple[Precision, ...] = ("bf16", "fp8", "fp4")
 TcoBasis = Literal["hyperscaler", "neocloud", "rental-3yr"]
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+_FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class System(BaseModel):
@@ -27,17 +27,24 @@ class System(BaseModel):
 
     model_config = _FROZEN
 
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, description="system id that fleet entries and profiles use")
     gpu: str = Field(min_length=1, description="GPU product name")
-    vendor: Literal["nvidia", "amd"]
-    gpus_per_nvlink_domain: int = Field(ge=1, description="GPUs in one scale-up domain")
-    gpus_per_rack: int = Field(ge=1, description="GPUs in one rack, the unit of purchase")
+    vendor: Literal["nvidia", "amd"] = Field(description="GPU vendor")
+    gpus_per_nvlink_domain: int = Field(
+        ge=1, description="GPUs in one scale-up (NVLink or Infinity Fabric) domain"
+    )
+    gpus_per_rack: int = Field(
+        ge=1, description="GPUs in one rack, the unit of purchase; a multiple of the domain size"
+    )
     hbm_gb: float = Field(gt=0, description="HBM per GPU, GB")
     hbm_tb_s: float = Field(gt=0, description="HBM bandwidth per GPU, TB/s")
     bf16_tflops: float = Field(gt=0, description="dense BF16 tensor TFLOPS per GPU")
     fp8_tflops: float = Field(gt=0, description="dense FP8 tensor TFLOPS per GPU")
     fp4_tflops: float | None = Field(
-        default=None, gt=0, description="dense FP4 tensor TFLOPS per GPU; None = no FP4 units"
+        default=None,
+        gt=0,
+        description="dense FP4 tensor TFLOPS per GPU; absent = no FP4 units (FP4 weights run at "
+        "the FP8 rate)",
     )
     scaleup_gb_s: float = Field(gt=0, description="scale-up bandwidth per GPU, one direction, GB/s")
     scaleout_gbit_s: float = Field(gt=0, description="scale-out NIC bandwidth per GPU, Gbit/s")
@@ -46,10 +53,27 @@ class System(BaseModel):
     allin_kw_per_gpu: float = Field(
         gt=0, description="provisioned power per GPU incl. facility overhead, kW"
     )
-    usd_per_gpu_hour_hyperscaler: float = Field(gt=0, description="all-in $/GPU-hour, owned")
-    usd_per_gpu_hour_neocloud: float = Field(gt=0, description="all-in $/GPU-hour, neocloud")
-    usd_per_gpu_hour_rental_3yr: float = Field(gt=0, description="$/GPU-hour, 3-year rental")
+    usd_per_gpu_hour_hyperscaler: float = Field(
+        gt=0,
+        description="all-in $/GPU-hour owned by a hyperscaler (capital over 4 years, hosting, "
+        "power)",
+    )
+    usd_per_gpu_hour_neocloud: float = Field(
+        gt=0, description="all-in $/GPU-hour owned by a neocloud"
+    )
+    usd_per_gpu_hour_rental_3yr: float = Field(
+        gt=0, description="$/GPU-hour rented for 3 years (25% upfront)"
+    )
     source: str = Field(default="instance file", description="where the numbers come from")
+
+    @model_validator(mode="after")
+    def _racks_hold_whole_domains(self) -> System:
+        if self.gpus_per_rack % self.gpus_per_nvlink_domain:
+            raise ValueError(
+                f"gpus_per_rack {self.gpus_per_rack} is not a multiple of "
+                f"gpus_per_nvlink_domain {self.gpus_per_nvlink_domain}"
+            )
+        return self
 
     def tflops(self, precision: Precision) -> float:
         """Dense tensor TFLOPS per GPU for weights in ``precision``.
@@ -75,25 +99,33 @@ class Model(BaseModel):
 
     model_config = _FROZEN
 
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, description="model id that tenants and profiles use")
     hf_model: str = Field(default="", description="Hugging Face checkpoint")
     total_params_b: float = Field(gt=0, description="all parameters, billions")
     active_params_b: float = Field(gt=0, description="parameters used per token, billions")
-    layers: int = Field(ge=1)
-    hidden: int = Field(ge=1, description="model width")
-    q_heads: int = Field(ge=1)
-    kv_heads: int = Field(ge=1)
-    head_dim: int | None = Field(default=None, ge=1, description="None for MLA")
+    layers: int = Field(ge=1, description="transformer layers")
+    hidden: int = Field(ge=1, description="model width (hidden size)")
+    q_heads: int = Field(ge=1, description="attention query heads")
+    kv_heads: int = Field(ge=1, description="attention key/value heads (1 for MLA's latent)")
+    head_dim: int | None = Field(
+        default=None, ge=1, description="attention head width; absent for MLA"
+    )
     experts: int = Field(ge=0, description="routed experts per MoE layer; 0 = dense")
     top_k: int = Field(ge=0, description="routed experts per token")
-    shared_experts: int = Field(ge=0)
+    shared_experts: int = Field(ge=0, description="experts every token uses, per MoE layer")
     expert_ffn: int = Field(ge=1, description="FFN width of one expert (dense FFN width if dense)")
     attention: str = Field(default="", description="attention type, free text")
     kv_bytes_per_token_bf16: float = Field(gt=0, description="KV cache per token, BF16, bytes")
     kv_bytes_per_token_fp8: float = Field(gt=0, description="KV cache per token, FP8, bytes")
-    weights_gb_bf16: float | None = Field(default=None, gt=0, description="BF16 weights, GB")
-    weights_gb_fp8: float | None = Field(default=None, gt=0, description="FP8 weights, GB")
-    weights_gb_fp4: float | None = Field(default=None, gt=0, description="FP4 weights, GB")
+    weights_gb_bf16: float | None = Field(
+        default=None, gt=0, description="BF16 weights, GB; absent = not served in BF16"
+    )
+    weights_gb_fp8: float | None = Field(
+        default=None, gt=0, description="FP8 weights, GB; absent = not served in FP8"
+    )
+    weights_gb_fp4: float | None = Field(
+        default=None, gt=0, description="FP4 (NVFP4 / MXFP4) weights, GB; absent = not served in FP4"
+    )
     source: str = Field(default="instance file", description="where the numbers come from")
 
     @property

@@ -3,9 +3,10 @@
 One schema serves TOML (for people) and JSON (for tools). Every model is frozen,
 forbids unknown keys and holds tuples, so an ``Instance`` is immutable once
 validated. Cross-references (tenant models and sites, fleet systems, profile
-lengths) are checked after parsing; every problem is reported at once as
-``path: reason`` through :class:`InstanceError`. ``docs/instance-format.md``
-documents every field with its unit.
+lengths) are checked after parsing, and on the raw document when fields fail, so
+every problem is reported at once as ``path: reason`` through
+:class:`InstanceError`. ``docs/instance-format.md`` documents every field with
+its unit.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from optimizer.catalog import (
+    PRECISIONS,
     Model,
     Precision,
     System,
@@ -31,12 +35,14 @@ from optimizer.catalog import (
 )
 
 SCHEMA_VERSION = 1
-MAX_FILE_BYTES = 64 * 2**20
-"""Instance files above this size are refused before parsing (64 MiB)."""
+MAX_FILE_BYTES = 16 * 2**20
+"""Instance files above this size are refused before parsing (16 MiB; a thousand tenants
+with hourly profiles over a week take 1.1 MiB of TOML)."""
 
 Isolation = Literal["shared", "dedicated", "dedicated-rack"]
 Role = Literal["aggregated", "prefill", "decode"]
 PerformanceSource = Literal["auto", "model", "profiles"]
+NonNegative = Annotated[float, Field(ge=0)]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -57,13 +63,15 @@ class Economics(BaseModel):
     model_config = _FROZEN
 
     tco_basis: TcoBasis = Field(
-        default="hyperscaler", description="catalog $/GPU-hour column used for every system"
+        default="hyperscaler",
+        description="which catalog all-in $/GPU-hour column prices every system: hyperscaler "
+        "(owned), neocloud, rental-3yr",
     )
     energy_usd_per_kwh: float | None = Field(
         default=None,
         ge=0,
-        description="electricity price; when given, all-in cost is split into energy "
-        "(all-in kW per GPU x price) and capital plus hosting (the rest)",
+        description="electricity price, $/kWh; when given, reports split all-in cost into energy "
+        "(all-in kW per GPU x price) and capital plus hosting (the rest); absent = no split",
     )
 
 
@@ -72,9 +80,12 @@ class Site(BaseModel):
 
     model_config = _FROZEN
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="unique site name that fleet entries refer to")
     power_mw: float | None = Field(
-        default=None, gt=0, description="budget of provisioned (all-in) power of opened racks, MW"
+        default=None,
+        gt=0,
+        description="budget of provisioned (all-in) power of the racks opened here, MW: each "
+        "rack counts GPUs per rack x the system's all-in kW per GPU; absent = no budget",
     )
 
 
@@ -83,19 +94,26 @@ class FleetEntry(BaseModel):
 
     model_config = _FROZEN
 
-    system: str = Field(min_length=1, description="catalog system id")
-    site: str = Field(min_length=1, description="site name")
-    max_racks: int | None = Field(default=None, ge=0, description="inventory; None = unlimited")
+    system: str = Field(min_length=1, description="catalog system id (built-in or [[systems]])")
+    site: str = Field(min_length=1, description="name of a [[sites]] entry")
+    max_racks: int | None = Field(
+        default=None, ge=0, description="inventory: racks that may be opened; absent = unlimited"
+    )
     usd_per_gpu_hour: float | None = Field(
-        default=None, gt=0, description="all-in $/GPU-hour; None = catalog value at the TCO basis"
+        default=None,
+        gt=0,
+        description="all-in cost, $/GPU-hour; absent = the catalog value at economics.tco_basis",
     )
     gpus_per_rack: int | None = Field(
-        default=None, ge=1, description="GPUs per rack; None = catalog value"
+        default=None,
+        ge=1,
+        description="GPUs per rack, a multiple of the NVLink domain size; absent = catalog value",
     )
     rack_power_kw: float | None = Field(
         default=None,
         gt=0,
-        description="cap on the IT power of the GPUs engines occupy in one rack, kW; None = no cap",
+        description="cap on the IT power of the GPUs engines occupy in one rack "
+        "(GPUs x it_kw_per_gpu), kW; absent = no cap",
     )
 
 
@@ -104,32 +122,51 @@ class Tenant(BaseModel):
 
     model_config = _FROZEN
 
-    name: str = Field(min_length=1)
-    model: str = Field(min_length=1, description="catalog model id")
-    requests_per_s: float = Field(gt=0, description="mean request rate, requests/s")
+    name: str = Field(min_length=1, description="unique tenant name")
+    model: str = Field(min_length=1, description="catalog model id (built-in or [[models]])")
+    requests_per_s: float = Field(
+        gt=0, description="mean request rate, requests/s (scaled per scenario by demand_profile)"
+    )
     input_tokens: int = Field(ge=1, description="mean prompt tokens per request")
     output_tokens: int = Field(ge=1, description="mean generated tokens per request")
     ttft_s: float = Field(gt=0, description="promised median time to first token, s")
     min_tokens_per_s_per_user: float = Field(
         gt=0, description="promised median interactivity (1 / TPOT), tokens/s per user"
     )
-    isolation: Isolation = "shared"
+    isolation: Isolation = Field(
+        default="shared",
+        description="shared = engines may serve other tenants; dedicated = engines of its own; "
+        "dedicated-rack = racks of its own",
+    )
     sites: tuple[str, ...] | None = Field(
-        default=None, min_length=1, description="residency: allowed sites; None = any"
+        default=None, min_length=1, description="residency: sites that may serve it; absent = any"
     )
     min_racks: int = Field(
-        default=1, ge=1, description="spread: no rack carries more than 1/min_racks of its tokens"
+        default=1,
+        ge=1,
+        description="spread over failure domains: no rack carries more than 1/min_racks of its "
+        "tokens",
     )
     precisions: tuple[Precision, ...] | None = Field(
-        default=None, min_length=1, description="allowed weight precisions; None = any"
+        default=None,
+        min_length=1,
+        description="allowed weight precisions; absent = any its model has weights for",
     )
-    demand_profile: tuple[float, ...] | None = Field(
-        default=None, min_length=1, description="multiplier of requests_per_s per scenario"
+    demand_profile: tuple[NonNegative, ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="multiplier of requests_per_s in each scenario; every tenant's has the "
+        "same length S, the number of scenarios; absent = 1 in every scenario",
     )
     price_usd_per_mtok: float | None = Field(
-        default=None, ge=0, description="revenue per million tokens (input + output), $"
+        default=None,
+        ge=0,
+        description="revenue, $ per million tokens (input + output), for margin and ROI reports; "
+        "absent = not priced",
     )
-    slo_class: str = Field(default="", description="free label for reports, e.g. chat, batch")
+    slo_class: str = Field(
+        default="", description="free label grouping tenants in reports, e.g. chat, reasoning, batch"
+    )
 
     def demand(self, scenario: int) -> float:
         """Request rate in ``scenario``, requests/s."""
@@ -149,23 +186,35 @@ class Profile(BaseModel):
 
     model_config = _FROZEN
 
-    model: str = Field(min_length=1)
-    system: str = Field(min_length=1)
-    precision: Precision
-    role: Role
-    gpus: int = Field(ge=1, description="GPUs per engine replica")
-    tokens_per_s_per_user: float | None = Field(
-        default=None, gt=0, description="interactivity, tokens/s per user (aggregated, decode)"
+    model: str = Field(min_length=1, description="catalog model id")
+    system: str = Field(min_length=1, description="catalog system id")
+    precision: Precision = Field(description="weight precision served")
+    role: Role = Field(
+        description="aggregated = prefill and decode in one engine; prefill or decode = one "
+        "phase of disaggregated serving"
     )
-    ttft_s: float | None = Field(default=None, gt=0, description="median TTFT, s (aggregated, prefill)")
+    gpus: int = Field(ge=1, description="GPUs per engine replica, at most one NVLink domain")
+    tokens_per_s_per_user: float | None = Field(
+        default=None,
+        gt=0,
+        description="median interactivity (1 / TPOT), tokens/s per user; needed by aggregated "
+        "and decode",
+    )
+    ttft_s: float | None = Field(
+        default=None, gt=0, description="median TTFT, s; needed by aggregated and prefill"
+    )
     input_tokens_per_s: float | None = Field(
-        default=None, gt=0, description="input tokens/s per replica (aggregated, prefill)"
+        default=None,
+        gt=0,
+        description="input tokens/s one replica processes; needed by aggregated and prefill",
     )
     output_tokens_per_s: float | None = Field(
-        default=None, gt=0, description="output tokens/s per replica (aggregated, decode)"
+        default=None,
+        gt=0,
+        description="output tokens/s one replica generates; needed by aggregated and decode",
     )
-    input_tokens: int = Field(ge=1, description="prompt tokens per request when measured")
-    output_tokens: int = Field(ge=1, description="generated tokens per request when measured")
+    input_tokens: int = Field(ge=1, description="mean prompt tokens per request when measured")
+    output_tokens: int = Field(ge=1, description="mean generated tokens per request when measured")
 
     @model_validator(mode="after")
     def _fields_for_role(self) -> Profile:
@@ -185,26 +234,40 @@ class Instance(BaseModel):
 
     model_config = _FROZEN
 
-    schema_version: Literal[1] = SCHEMA_VERSION
-    name: str = Field(min_length=1)
+    schema_version: Literal[1] = Field(
+        default=SCHEMA_VERSION, description="version of this file format"
+    )
+    name: str = Field(min_length=1, description="instance name, recorded in plans and reports")
     performance: PerformanceSource = Field(
         default="auto",
-        description="operating points allowed: auto = profiles where given, model elsewhere",
+        description="where engine capacities come from: profiles = only [[profiles]]; model = "
+        "only the performance model; auto = profiles where given, the model elsewhere",
     )
-    scenario_weights: tuple[float, ...] | None = Field(
-        default=None, min_length=1, description="weight (e.g. hours) of each demand scenario"
+    scenario_weights: tuple[NonNegative, ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="weight (e.g. hours) of each demand scenario, normalised to sum 1; "
+        "length S; absent = equal",
     )
-    economics: Economics = Economics()
-    sites: tuple[Site, ...] = Field(min_length=1)
-    fleet: tuple[FleetEntry, ...] = Field(min_length=1)
-    tenants: tuple[Tenant, ...] = Field(min_length=1)
-    profiles: tuple[Profile, ...] = ()
-    systems: tuple[System, ...] = Field(default=(), description="catalog systems added or replaced")
-    models: tuple[Model, ...] = Field(default=(), description="catalog models added or replaced")
+    economics: Economics = Field(default=Economics(), description="how GPU-hours are priced")
+    sites: tuple[Site, ...] = Field(min_length=1, description="data-centre sites")
+    fleet: tuple[FleetEntry, ...] = Field(
+        min_length=1, description="rack types that may be opened, per site"
+    )
+    tenants: tuple[Tenant, ...] = Field(min_length=1, description="customers and their demand")
+    profiles: tuple[Profile, ...] = Field(
+        default=(), description="measured operating points (bring your own benchmarks)"
+    )
+    systems: tuple[System, ...] = Field(
+        default=(), description="catalog systems added, or replaced by id"
+    )
+    models: tuple[Model, ...] = Field(
+        default=(), description="catalog models added, or replaced by id"
+    )
 
     @model_validator(mode="after")
     def _cross_references(self) -> Instance:
-        problems = _cross_reference_problems(self)
+        problems = _cross_reference_problems(self.model_dump())
         if problems:
             raise InstanceError(problems)
         return self
@@ -286,7 +349,11 @@ class Instance(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-# -- validation helpers ---------------------------------------------------------------
+# -- cross-reference checks -----------------------------------------------------------
+#
+# These run on plain data (a parsed document, or a validated instance's dump), so a
+# file whose fields are wrong still gets its cross-reference problems reported in the
+# same pass. Entries whose own fields are invalid are checked as far as they can be.
 
 
 def _suggest(name: str, valid: Iterable[str]) -> str:
@@ -300,71 +367,168 @@ def _unknown(kind: str, name: str, valid: Iterable[str]) -> str:
 
 def _duplicates(names: Iterable[str]) -> list[str]:
     seen: set[str] = set()
-    return [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+    repeated: list[str] = []
+    for name in names:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    return repeated
 
 
-def _cross_reference_problems(inst: Instance) -> list[tuple[str, str]]:
+def _tables(doc: Mapping[str, Any], key: str) -> list[tuple[int, Mapping[str, Any]]]:
+    """``(index, table)`` for each table in the array ``doc[key]``; non-tables skipped."""
+    value = doc.get(key)
+    if not isinstance(value, list | tuple):
+        return []
+    return [(i, table) for i, table in enumerate(value) if isinstance(table, Mapping)]
+
+
+def _text(table: Mapping[str, Any], key: str) -> str | None:
+    value = table.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _numbers(value: Any) -> list[float] | None:
+    """``value`` as a list of numbers, or None when it is not one."""
+    if not isinstance(value, list | tuple):
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return None
+    return [float(v) for v in value]
+
+
+def _catalog_entries(
+    doc: Mapping[str, Any], key: str, kind: type[System] | type[Model], builtin: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Built-in entries plus the document's inline ones, by id (None for an invalid one)."""
+    entries: dict[str, Any] = dict(builtin)
+    for _, table in _tables(doc, key):
+        entry_id = _text(table, "id")
+        if entry_id is None:
+            continue
+        try:
+            entries[entry_id] = kind.model_validate(table)
+        except ValidationError:
+            entries[entry_id] = None
+    return entries
+
+
+def _cross_reference_problems(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Problems between the tables of ``doc``: unknown ids, repeats, lengths that disagree."""
     problems: list[tuple[str, str]] = []
-    systems, models = inst.system_catalog, inst.model_catalog
-    site_names = [s.name for s in inst.sites]
+    systems: dict[str, System | None] = _catalog_entries(doc, "systems", System, builtin_systems())
+    models: dict[str, Model | None] = _catalog_entries(doc, "models", Model, builtin_models())
+    for key in ("systems", "models"):
+        for entry_id in _duplicates(_text(t, "id") or "" for _, t in _tables(doc, key)):
+            if entry_id:
+                problems.append((key, f"id '{entry_id}' appears more than once"))
+
+    site_names = [name for _, t in _tables(doc, "sites") if (name := _text(t, "name"))]
     for name in _duplicates(site_names):
         problems.append(("sites", f"site name '{name}' appears more than once"))
-    for name in _duplicates(t.name for t in inst.tenants):
-        problems.append(("tenants", f"tenant name '{name}' appears more than once"))
-    for i, entry in enumerate(inst.fleet):
-        if entry.system not in systems:
-            problems.append((f"fleet[{i}].system", _unknown("system", entry.system, systems)))
-        if entry.site not in site_names:
-            problems.append((f"fleet[{i}].site", _unknown("site", entry.site, site_names)))
-    for pair in _duplicates(f"{e.system} at {e.site}" for e in inst.fleet):
-        problems.append(("fleet", f"'{pair}' is listed more than once"))
+    tenants = _tables(doc, "tenants")
+    for name in _duplicates(_text(t, "name") or "" for _, t in tenants):
+        if name:
+            problems.append(("tenants", f"tenant name '{name}' appears more than once"))
 
-    lengths = {len(t.demand_profile) for t in inst.tenants if t.demand_profile is not None}
-    if len(lengths) > 1:
-        problems.append(("tenants", f"demand_profile lengths differ: {sorted(lengths)}"))
-    scenarios = inst.num_scenarios
-    if inst.scenario_weights is not None:
-        if len(inst.scenario_weights) != scenarios:
+    fleet_pairs = []
+    for i, entry in _tables(doc, "fleet"):
+        system_id, site = _text(entry, "system"), _text(entry, "site")
+        if system_id is not None and system_id not in systems:
+            problems.append((f"fleet[{i}].system", _unknown("system", system_id, systems)))
+        if site is not None and site not in site_names:
+            problems.append((f"fleet[{i}].site", _unknown("site", site, site_names)))
+        system = systems.get(system_id or "")
+        gpus_per_rack = entry.get("gpus_per_rack")
+        if system is not None and isinstance(gpus_per_rack, int) and gpus_per_rack >= 1:
+            if gpus_per_rack % system.gpus_per_nvlink_domain:
+                problems.append((
+                    f"fleet[{i}].gpus_per_rack",
+                    f"must be a multiple of the {system.gpus_per_nvlink_domain}-GPU NVLink domain "
+                    f"of {system_id}",
+                ))
+        if system_id is not None and site is not None:
+            fleet_pairs.append(f"{system_id} at {site}")
+    for pair in _duplicates(fleet_pairs):
+        problems.append(("fleet", f"'{pair}' is listed more than once"))
+    fleet_sites = {_text(entry, "site") for _, entry in _tables(doc, "fleet")}
+
+    profile_lengths = {
+        len(profile)
+        for _, t in tenants
+        if (profile := _numbers(t.get("demand_profile"))) is not None
+    }
+    if len(profile_lengths) > 1:
+        problems.append(("tenants", f"demand_profile lengths differ: {sorted(profile_lengths)}"))
+    weights = _numbers(doc.get("scenario_weights"))
+    if weights:
+        if len(profile_lengths) == 1 and len(weights) not in profile_lengths:
             problems.append((
                 "scenario_weights",
-                f"has {len(inst.scenario_weights)} entries but there are {scenarios} scenarios",
+                f"has {len(weights)} entries but the demand profiles have "
+                f"{profile_lengths.pop()} scenarios",
             ))
-        if any(w < 0 for w in inst.scenario_weights) or sum(inst.scenario_weights) <= 0:
-            problems.append(("scenario_weights", "must be >= 0 with a positive sum"))
+        if all(w >= 0 for w in weights) and sum(weights) <= 0:
+            problems.append(("scenario_weights", "must have a positive sum"))
 
-    fleet_sites = {e.site for e in inst.fleet}
-    for i, tenant in enumerate(inst.tenants):
+    for i, tenant in tenants:
         path = f"tenants[{i}]"
-        model = models.get(tenant.model)
-        if model is None:
-            problems.append((f"{path}.model", _unknown("model", tenant.model, models)))
-        elif tenant.precisions is not None and not set(tenant.precisions) & set(model.precisions):
-            problems.append((
-                f"{path}.precisions",
-                f"{tenant.model} has weights only in {', '.join(model.precisions)}",
-            ))
-        for site in tenant.sites or ():
+        model_id = _text(tenant, "model")
+        if model_id is not None and model_id not in models:
+            problems.append((f"{path}.model", _unknown("model", model_id, models)))
+        model = models.get(model_id or "")
+        precisions = tenant.get("precisions")
+        if model is not None and isinstance(precisions, list | tuple):
+            known = set(precisions) & set(PRECISIONS)
+            if known and not known & set(model.precisions):
+                problems.append((
+                    f"{path}.precisions",
+                    f"{model_id} has weights only in {', '.join(model.precisions)}",
+                ))
+        sites = tenant.get("sites")
+        for site in sites if isinstance(sites, list | tuple) else ():
+            if not isinstance(site, str):
+                continue
             if site not in site_names:
                 problems.append((f"{path}.sites", _unknown("site", site, site_names)))
             elif site not in fleet_sites:
                 problems.append((f"{path}.sites", f"site '{site}' has no fleet entry"))
-        if tenant.demand_profile is not None and any(m < 0 for m in tenant.demand_profile):
-            problems.append((f"{path}.demand_profile", "multipliers must be >= 0"))
 
-    for i, profile in enumerate(inst.profiles):
-        if profile.model not in models:
-            problems.append((f"profiles[{i}].model", _unknown("model", profile.model, models)))
-        if profile.system not in systems:
-            problems.append((f"profiles[{i}].system", _unknown("system", profile.system, systems)))
-        elif profile.gpus > systems[profile.system].gpus_per_nvlink_domain:
+    profiles = _tables(doc, "profiles")
+    for i, profile in profiles:
+        model_id, system_id = _text(profile, "model"), _text(profile, "system")
+        if model_id is not None and model_id not in models:
+            problems.append((f"profiles[{i}].model", _unknown("model", model_id, models)))
+        model = models.get(model_id or "")
+        precision = profile.get("precision")
+        if model is not None and precision in PRECISIONS and precision not in model.precisions:
+            problems.append((
+                f"profiles[{i}].precision",
+                f"{model_id} has weights only in {', '.join(model.precisions)}",
+            ))
+        if system_id is not None and system_id not in systems:
+            problems.append((f"profiles[{i}].system", _unknown("system", system_id, systems)))
+        system = systems.get(system_id or "")
+        gpus = profile.get("gpus")
+        if system is not None and isinstance(gpus, int) and gpus > system.gpus_per_nvlink_domain:
             problems.append((
                 f"profiles[{i}].gpus",
-                f"{profile.gpus} GPUs exceed the {systems[profile.system].gpus_per_nvlink_domain}"
-                "-GPU NVLink domain",
+                f"{gpus} GPUs exceed the {system.gpus_per_nvlink_domain}-GPU NVLink domain "
+                f"of {system_id}",
             ))
-    if inst.performance == "profiles" and not inst.profiles:
-        problems.append(("performance", "'profiles' needs at least one [[profiles]] entry"))
+    if doc.get("performance") == "profiles":
+        profiled = {_text(p, "model") for _, p in profiles}
+        for i, tenant in tenants:
+            model_id = _text(tenant, "model")
+            if model_id in models and model_id not in profiled:
+                problems.append((
+                    f"tenants[{i}].model",
+                    f"performance = 'profiles' but no [[profiles]] entry is for '{model_id}'",
+                ))
     return problems
+
+
+# -- field errors, in words -------------------------------------------------------------
 
 
 _PYDANTIC_REASONS = {
@@ -382,7 +546,7 @@ _PYDANTIC_REASONS = {
     "float_type": "must be a number",
     "float_parsing": "must be a number",
     "string_type": "must be a string",
-    "tuple_type": "must be a list",
+    "tuple_type": "must be an array",
     "model_type": "must be a table",
     "model_attributes_type": "must be a table",
     "bool_type": "must be true or false",
@@ -411,28 +575,33 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     return list(owner.model_fields)
 
 
-def _problems_from_validation(error: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for detail in error.errors(include_url=False):
-        loc = tuple(detail["loc"])
-        kind = detail["type"]
-        if kind == "extra_forbidden":
-            reason = "unknown key" + _suggest(str(loc[-1]), _known_keys(loc))
-        elif kind == "literal_error":
-            reason = f"must be one of {detail['ctx']['expected']}"
-        elif kind == "value_error":
-            reason = str(detail["ctx"]["error"])
-        elif kind in _PYDANTIC_REASONS:
-            ctx = {k: f"{v:g}" if isinstance(v, float) else v for k, v in detail.get("ctx", {}).items()}
-            reason = _PYDANTIC_REASONS[kind].format(**ctx)
-        else:
-            reason = detail["msg"]
-        problems.append((_format_loc(loc), reason))
-    return problems
+def _reason(detail: Mapping[str, Any]) -> str:
+    """One pydantic error in the words of the file format."""
+    kind = detail["type"]
+    loc = tuple(detail["loc"])
+    if kind == "extra_forbidden":
+        return "unknown key" + _suggest(str(loc[-1]), _known_keys(loc))
+    if kind == "literal_error":
+        expected = re.findall(r"'([^']*)'", detail["ctx"]["expected"]) or [detail["ctx"]["expected"]]
+        given = detail["input"]
+        hint = _suggest(given, expected) if isinstance(given, str) else ""
+        return f"must be one of {', '.join(expected)}{hint}"
+    if kind == "value_error":
+        return str(detail["ctx"]["error"])
+    if kind == "too_short" and detail["ctx"]["min_length"] == 1:
+        return "must not be empty"
+    if kind in _PYDANTIC_REASONS:
+        ctx = {k: f"{v:g}" if isinstance(v, float) else v for k, v in detail.get("ctx", {}).items()}
+        return _PYDANTIC_REASONS[kind].format(**ctx)
+    return str(detail["msg"])
 
 
 def parse_instance(data: Mapping[str, Any], source: str = "") -> Instance:
     """Validate ``data`` (parsed TOML or JSON) as an :class:`Instance`.
+
+    Field errors and cross-reference errors are reported together: when fields
+    fail, the cross-reference checks still run on the raw document (they skip
+    values that failed their own field checks).
 
     Raises:
         InstanceError: every problem found, each with its path and reason.
@@ -441,44 +610,102 @@ def parse_instance(data: Mapping[str, Any], source: str = "") -> Instance:
         raise InstanceError([("", "the document must be a table (a JSON object)")], source)
     try:
         return Instance.model_validate(data)
-    except ValidationError as error:
-        raise InstanceError(_problems_from_validation(error), source) from None
     except InstanceError as error:
         raise InstanceError(error.problems, source) from None
+    except ValidationError as error:
+        problems = [
+            (_format_loc(tuple(d["loc"])), _reason(d))
+            for d in error.errors(include_url=False)
+            if not _counts_failed_items(d)
+        ]
+    raise InstanceError(problems + _cross_reference_problems(data), source)
+
+
+def _counts_failed_items(detail: Mapping[str, Any]) -> bool:
+    """A "too short" error that pydantic raises only because items failed (reported already)."""
+    given = detail["input"]
+    return (
+        detail["type"] == "too_short"
+        and isinstance(given, list | tuple)
+        and len(given) >= detail["ctx"]["min_length"]
+    )
+
+
+_SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+
+
+def _decode(text: str, suffix: str) -> Any:
+    """Parse TOML or JSON text; syntax errors name the line and column."""
+    if suffix == ".toml":
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            message = str(error)
+            where = _SYNTAX_POSITION.search(message)
+            if where is None:
+                reason = f"TOML syntax error: {message}"
+            else:
+                line, column = where.groups()
+                reason = (
+                    f"TOML syntax error at line {line}, column {column}: "
+                    f"{message[: where.start()]}"
+                )
+            raise InstanceError([("", reason)]) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        reason = f"JSON syntax error at line {error.lineno}, column {error.colno}: {error.msg}"
+        raise InstanceError([("", reason)]) from None
 
 
 def read_document(path: str | Path) -> dict[str, Any]:
     """Read a TOML or JSON file (by extension) into a dict, refusing huge files.
 
     Raises:
-        InstanceError: unreadable file, unknown extension, too large, or a
-            syntax error (with line and column).
+        InstanceError: unreadable file, unknown extension, over
+            :data:`MAX_FILE_BYTES`, or a syntax error (with line and column).
     """
     path = Path(path)
     source = str(path)
     if path.suffix not in (".toml", ".json"):
         raise InstanceError([("", f"unknown file type '{path.suffix}': use .toml or .json")], source)
+    too_large = InstanceError(
+        [("", f"file is larger than the {MAX_FILE_BYTES // 2**20} MiB limit for instance files")],
+        source,
+    )
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InstanceError(
-                [("", f"file is {size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB limit")],
-                source,
-            )
-        text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InstanceError([("", f"cannot read file: {error}")], source) from None
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise too_large
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows or is a pipe
+        if len(raw) > MAX_FILE_BYTES:
+            raise too_large
+        text = raw.decode("utf-8")
+    except OSError as error:
+        raise InstanceError([("", f"cannot read file: {error.strerror or error}")], source) from None
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        reason = f"not UTF-8 text: byte 0x{raw[error.start]:02x} on line {line}"
+        raise InstanceError([("", reason)], source) from None
     try:
-        if path.suffix == ".toml":
-            return tomllib.loads(text)
-        return json.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise InstanceError([("", f"TOML syntax error: {error}")], source) from None
-    except json.JSONDecodeError as error:
-        raise InstanceError(
-            [("", f"JSON syntax error at line {error.lineno}, column {error.colno}: {error.msg}")],
-            source,
-        ) from None
+        return _decode(text, path.suffix)
+    except InstanceError as error:
+        raise InstanceError(error.problems, source) from None
+
+
+def bundled_example(name: str) -> Path:
+    """Path of an example shipped with the package, e.g. ``"enterprise-mix.toml"``.
+
+    Raises:
+        InstanceError: no bundled example has that name (the message lists them).
+    """
+    folder = resources.files("optimizer.instances").joinpath("examples")
+    path = Path(str(folder.joinpath(name)))
+    if not path.is_file():
+        names = sorted(p.name for p in Path(str(folder)).iterdir())
+        reason = f"{_unknown('example', name, names)} (bundled: {', '.join(names)})"
+        raise InstanceError([("", reason)])
+    return path
 
 
 def load_instance(path: str | Path) -> Instance:
@@ -488,4 +715,3 @@ def load_instance(path: str | Path) -> Instance:
         InstanceError: every problem found, each as ``path: reason``.
     """
     return parse_instance(read_document(path), str(path))
-
