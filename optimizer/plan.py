@@ -12,6 +12,7 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -51,7 +52,9 @@ class EngineGroup(BaseModel):
     ttft_s: float | None = Field(
         default=None, gt=0, description="operating point: TTFT target, s (aggregated, prefill)"
     )
-    source: str = Field(default="model", description="'model' or 'profile': where capacity comes from")
+    source: Literal["model", "profile"] = Field(
+        default="model", description="where capacity comes from: the performance model or profiles"
+    )
 
     def config(self, system: str) -> EngineConfig:
         """The engine configuration of one replica on ``system``."""
@@ -98,7 +101,7 @@ class Plan(BaseModel):
 
     model_config = _FROZEN
 
-    plan_version: int = PLAN_VERSION
+    plan_version: Literal[1] = PLAN_VERSION
     instance: str = Field(description="instance name")
     instance_sha256: str = Field(description="Instance.digest() of the instance it was made for")
     method: str = Field(description="what produced it, e.g. 'cp-sat' or 'pooled'")
