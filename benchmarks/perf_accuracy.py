@@ -1,0 +1,195 @@
+"""How far the performance model's frontier is from the measured InferenceMAX frontier.
+
+For each (model, system, precision, scenario, mode) group of
+``inferencemax_points.csv`` (speculative decoding left out), the measured
+frontier is the set of points no other point of the group beats on both
+tokens/s per GPU and interactivity. At each of those interactivities the
+model's frontier (best over every parallelism it considers, running at that
+interactivity or faster) predicts tokens/s per GPU; the absolute percentage
+error is |predicted - measured| / measured. Four fits are judged:
+
+- in-sample: the shipped factors (``calibration.FITTED``, fitted on all points);
+- leave-one-system-out: refit without the system's points, predict its groups;
+- leave-one-scenario-out: refit without the scenario (1k/1k or 8k/1k), predict it;
+- naive roofline: 100% of peak FLOPS and bandwidth, no overheads (for scale).
+
+A group the model cannot serve at a measured interactivity counts as 100% error.
+Writes ``docs/perf-accuracy.md``. Run: ``python benchmarks/perf_accuracy.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from optimizer.catalog import builtin_models, builtin_systems
+from optimizer.performance.calibration import (
+    BENCHMARK_LENGTH_FACTOR,
+    FITTED,
+    GroupKey,
+    fit,
+    measured_frontiers,
+    observations,
+    predicted_step_s,
+)
+from optimizer.performance.frontier import Frontier
+from optimizer.performance.measurements import MeasuredPoint, measured_points
+from optimizer.performance.roofline import Factors
+from optimizer.plan import write_atomic
+
+logger = logging.getLogger("perf_accuracy")
+
+NAIVE = Factors(
+    flops_efficiency=1.0, hbm_efficiency=1.0, layer_overhead_s=0.0,
+    collective_latency_s=0.0, request_overhead_s=0.0,
+)
+"""A roofline at datasheet peaks with no overheads."""
+
+
+def group_errors(key: GroupKey, members: list[MeasuredPoint], factors: Factors) -> list[float]:
+    """Absolute percentage errors of the model frontier at the measured frontier's interactivities.
+
+    The benchmark swept concurrency only up to a limit per group (64 or 128 for
+    aggregated engines), so the model's replicas are held to the same limit.
+    """
+    model_id, system_id, precision, _, mode = key
+    isl = round(members[0].isl * BENCHMARK_LENGTH_FACTOR)
+    osl = round(members[0].osl * BENCHMARK_LENGTH_FACTOR)
+    max_concurrency = max(p.concurrency for p in members)
+    front = Frontier(
+        builtin_models()[model_id], builtin_systems()[system_id], precision, factors,  # type: ignore[arg-type]
+        max_batch=max_concurrency,
+    )
+    predicted = front.best(np.array([p.interactivity for p in members]), isl, osl, mode)  # type: ignore[arg-type]
+    return [
+        1.0 if point is None else abs(point.tput_per_gpu - m.tput_per_gpu) / m.tput_per_gpu
+        for m, point in zip(members, predicted, strict=True)
+    ]
+
+
+def evaluate(
+    frontiers: dict[GroupKey, list[MeasuredPoint]], factors_for: Callable[[GroupKey], Factors]
+) -> dict[GroupKey, list[float]]:
+    return {key: group_errors(key, members, factors_for(key)) for key, members in frontiers.items()}
+
+
+def held_out_factors(points: tuple[MeasuredPoint, ...], attribute: str) -> dict[str, Factors]:
+    """Factors refitted without each value of ``attribute`` (``system`` or ``scenario``)."""
+    values = sorted({getattr(p, attribute) for p in points})
+    return {v: fit([p for p in points if getattr(p, attribute) != v]) for v in values}
+
+
+def summary(errors: list[float]) -> str:
+    values = np.asarray(errors) * 100
+    return f"{np.median(values):.0f}% | {np.percentile(values, 90):.0f}%"
+
+
+def pooled(results: dict[GroupKey, list[float]]) -> list[float]:
+    return [e for errors in results.values() for e in errors]
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "optimizer"], capture_output=True, text=True)
+        return out.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def factor_row(name: str, f: Factors) -> str:
+    return (
+        f"| {name} | {f.flops_efficiency:.3f} | {f.hbm_efficiency:.3f} | {f.layer_overhead_s * 1e6:.1f} "
+        f"| {f.collective_latency_s * 1e6:.1f} | {f.request_overhead_s * 1e3:.0f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="docs/perf-accuracy.md", help="markdown report to write")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    points = measured_points()
+    frontiers = measured_frontiers(points)
+    started = time.perf_counter()
+    refit = fit(points)
+    by_system = held_out_factors(points, "system")
+    by_scenario = held_out_factors(points, "scenario")
+    fit_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    results = {
+        "in-sample (shipped factors)": evaluate(frontiers, lambda key: FITTED),
+        "leave-one-system-out": evaluate(frontiers, lambda key: by_system[key[1]]),
+        "leave-one-scenario-out": evaluate(frontiers, lambda key: by_scenario[key[3]]),
+        "naive roofline (peaks, no overheads)": evaluate(frontiers, lambda key: NAIVE),
+    }
+    predict_s = time.perf_counter() - started
+    frontier_count = sum(len(v) for v in results.values())
+    logger.info("fits %.1f s, %d frontier predictions %.1f s", fit_s, frontier_count, predict_s)
+
+    in_sample, system_out, scenario_out, naive = results.values()
+    missing = sum(e == 1.0 for e in pooled(in_sample))
+    steps = observations(points)
+    step_error = np.abs(predicted_step_s(steps, FITTED.as_array()) / steps.tpot_s - 1).ravel() * 100
+    lines = [
+        "# Performance model accuracy",
+        "",
+        f"Measured at commit `{commit()}` by `python benchmarks/perf_accuracy.py` "
+        f"({time.strftime('%Y-%m-%d')}). Data: `instances/catalog/inferencemax_points.csv`, "
+        f"{len(points)} rows without speculative decoding, "
+        f"{sum(len(m) for m in frontiers.values())} of them on their group's measured frontier, "
+        f"{len(frontiers)} groups. Error: |model frontier - measured frontier| / measured, in "
+        "tokens/s per GPU at each measured-frontier interactivity (see the script's docstring). "
+        "Target under leave-one-out: median <= 20%, 90th percentile <= 50%.",
+        "",
+        "## Overall (all frontier points pooled): median | 90th percentile",
+        "",
+        "| fit | error |",
+        "|---|---|",
+        *(f"| {name} | {summary(pooled(r))} |" for name, r in results.items()),
+        "",
+        f"In-sample, {missing} frontier points are ones the model cannot reach at all (counted as 100%).",
+        "",
+        "Step time of each measured configuration at its own batch (all points, shipped factors; "
+        "what the fit minimises): median "
+        f"{np.median(step_error):.0f}%, 90th percentile {np.percentile(step_error, 90):.0f}%.",
+        "",
+        "## Per group: median | 90th percentile",
+        "",
+        "| model | system | precision | scenario | mode | points | in-sample | leave system out | leave scenario out |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in sorted(frontiers):
+        lines.append(
+            f"| {' | '.join(key)} | {len(frontiers[key])} | {summary(in_sample[key])} "
+            f"| {summary(system_out[key])} | {summary(scenario_out[key])} |"
+        )
+    lines += [
+        "",
+        "## Fitted factors",
+        "",
+        "| fit | FLOPS efficiency | HBM efficiency | layer overhead, us | collective latency, us | request overhead, ms |",
+        "|---|---|---|---|---|---|",
+        factor_row("shipped (`calibration.FITTED`)", FITTED),
+        factor_row("refit on all points now", refit),
+        *(factor_row(f"without {system}", f) for system, f in by_system.items()),
+        *(factor_row(f"without {scenario}", f) for scenario, f in by_scenario.items()),
+        "",
+        f"Fitting the {2 + len(by_system) + len(by_scenario) - 1} fits took {fit_s:.1f} s; "
+        f"the {frontier_count} frontier predictions {predict_s:.1f} s.",
+        "",
+    ]
+    write_atomic(Path(args.out), "\n".join(lines))
+    logger.info("wrote %s", args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The performance model facade: candidate engine configurations and their loads.
+
+``PerformanceModel`` answers, for one instance, which engine configurations can
+serve a (model, system, precision, role) at a request shape and what linear load
+each shape puts on them. Each (model, system, precision) is served by one source,
+chosen by ``Instance.performance``:
+
+- ``profiles``: the instance's ``[[profiles]]`` only;
+- ``model``: the calibrated roofline only;
+- ``auto``: the instance's profiles where it has any for that triple, else the
+  bundled InferenceMAX profiles where there are any, else the roofline.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+from optimizer.catalog import Precision, builtin_models, builtin_systems
+from optimizer.instance import Instance, Tenant
+from optimizer.performance.contract import EngineConfig, Role, TokenLoad
+from optimizer.performance.profiles import ProfileSet, bundled_profiles
+from optimizer.performance.frontier import RooflineModel
+
+_SLO_TOLERANCE = 1e-9
+"""Relative slack in SLO comparisons, so a target met exactly is not lost to rounding."""
+
+
+def meets_slo(tenant: Tenant, *loads: TokenLoad) -> bool:
+    """Whether ``tenant``'s promises hold on one aggregated load or a (prefill, decode) pair.
+
+    TTFT is the sum of the loads' ``ttft_s`` (prefill, then KV transfer and the
+    first decode step); interactivity is the smallest ``tokens_per_s_per_user``.
+    """
+    if not loads:
+        raise ValueError("meets_slo needs at least one load")
+    ttft = sum(load.ttft_s for load in loads)
+    interactivity = min(load.tokens_per_s_per_user for load in loads)
+    return (
+        ttft <= tenant.ttft_s * (1 + _SLO_TOLERANCE)
+        and interactivity >= tenant.min_tokens_per_s_per_user * (1 - _SLO_TOLERANCE)
+    )
+
+
+class PerformanceModel:
+    """Engine configurations and loads for one instance (``None``: built-in catalog, ``auto``)."""
+
+    def __init__(self, instance: Instance | None = None) -> None:
+        self.mode = instance.performance if instance is not None else "auto"
+        systems = instance.system_catalog if instance is not None else builtin_systems()
+        models = instance.model_catalog if instance is not None else builtin_models()
+        domains = {system_id: system.gpus_per_nvlink_domain for system_id, system in systems.items()}
+        self.systems, self.models = systems, models
+        self._own = ProfileSet(instance.profiles if instance is not None else (), domains)
+        self._bundled = ProfileSet(bundled_profiles() if self.mode == "auto" else (), domains)
+        self.roofline = RooflineModel(systems, models)
+        self._load = lru_cache(maxsize=None)(self._compute_load)
+        self._configs = lru_cache(maxsize=None)(self._compute_configs)
+
+    def _profiles_for(self, model: str, system: str, precision: Precision) -> ProfileSet | None:
+        """The profile set serving this triple, or None when the roofline does."""
+        if self.mode == "model":
+            return None
+        if self.mode == "profiles" or self._own.covers(model, system, precision):
+            return self._own
+        if self._bundled.covers(model, system, precision):
+            return self._bundled
+        return None
+
+    def configs(
+        self, model: str, system: str, precision: Precision, role: Role, isl: int, osl: int
+    ) -> tuple[EngineConfig, ...]:
+        """Candidate operating points of ``role`` for requests of ``isl`` in, ``osl`` out tokens.
+
+        Only engines inside one NVLink domain (power-of-two GPUs, at most 64),
+        Pareto-pruned over (tokens/s per GPU, interactivity, TTFT), at most about
+        12, in a deterministic order; ``load(config, isl, osl)`` is not None for each.
+        Empty for an unknown model or system or a precision the model has no weights in.
+        """
+        return self._configs(model, system, precision, role, isl, osl)
+
+    def _compute_configs(
+        self, model: str, system: str, precision: Precision, role: Role, isl: int, osl: int
+    ) -> tuple[EngineConfig, ...]:
+        if model not in self.models or system not in self.systems:
+            return ()
+        profiles = self._profiles_for(model, system, precision)
+        if profiles is not None:
+            return profiles.configs(model, system, precision, role, isl, osl)
+        return self.roofline.configs(model, system, precision, role, isl, osl)
+
+    def load(self, config: EngineConfig, isl: int, osl: int) -> TokenLoad | None:
+        """The load requests of ``isl`` in / ``osl`` out tokens put on one replica of ``config``.
+
+        None when that shape cannot run there (does not fit in memory, or cannot
+        keep the configuration's interactivity or TTFT target).
+        """
+        return self._load(config, isl, osl)
+
+    def _compute_load(self, config: EngineConfig, isl: int, osl: int) -> TokenLoad | None:
+        if config.source == "profile":
+            profiles = self._profiles_for(config.model, config.system, config.precision)
+            return profiles.load(config, isl, osl) if profiles is not None else None
+        if config.model not in self.models or config.system not in self.systems:
+            return None
+        return self.roofline.load(config, isl, osl)
+
+    def tenant_load(self, tenant: Tenant, config: EngineConfig) -> TokenLoad | None:
+        """The load of ``tenant``'s request shape on ``config`` (see :meth:`load`)."""
+        return self.load(config, tenant.input_tokens, tenant.output_tokens)
+
+    def kv_capacity_bytes(self, config: EngineConfig) -> float:
+        """KV-cache bytes one replica holds; ``inf`` for profile configurations."""
+        if config.source == "profile":
+            return math.inf
+        return self.roofline.kv_capacity_bytes(config)
+
+    def kv_bytes_per_token(self, config: EngineConfig) -> float:
+        """KV bytes moved prefill -> decode per input token (the model's cache at that precision)."""
+        return self.models[config.model].kv_bytes_per_token(config.precision)

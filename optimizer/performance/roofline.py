@@ -1,0 +1,441 @@
+"""The calibrated roofline: step times of prefill and decode from hardware physics.
+
+One engine replica runs *steps*. A step processes ``B`` decode sequences (one
+token each, attending to ``ctx`` tokens of context) and ``Np`` prompt tokens
+(attending to half their prompt on average). Its time is
+
+    T = max(memory, compute) + communication + step_overhead_s
+
+- memory: bytes each GPU reads / (HBM bandwidth x ``hbm_efficiency``): the
+  dense weights (attention, shared experts, embeddings) split over the
+  attention tensor-parallel group, the routed experts the step's tokens touch
+  (uniform routing: a fraction ``1 - (1 - top_k/experts)^tokens`` of them)
+  split over every GPU, and the KV cache of the GPU's sequences;
+- compute: ``2 x active params`` FLOPs per token at the weight precision's
+  tensor rate, attention ``4 x layers x q_heads x head_dim`` FLOPs per
+  (token, context token) at the BF16 rate, both x ``flops_efficiency``;
+- communication: per layer two all-reduces over the attention TP group and,
+  when experts are spread wider than that group (DP attention with expert
+  parallelism), two all-to-alls; each costs ``collective_latency_s`` plus its
+  bytes over scale-up bandwidth (scale-out when the engine spans NVLink
+  domains) x :data:`NETWORK_EFFICIENCY`.
+
+Decode: the largest batch whose step fits the TPOT ``1/X`` (and whose KV fits
+the memory left by the weights) gives tokens/s per GPU at interactivity ``X``.
+Aggregated engines also prefill arriving prompts in the same steps (chunked
+prefill, ``B x isl / osl`` prompt tokens per step). Prefill engines process
+prompts in batches of about :data:`PREFILL_BATCH_TOKENS`; a TTFT target caps
+their utilisation through an M/D/1 queue. ``docs/performance-model.md`` gives
+the whole model and the fitted factors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.catalog import Model, Precision, System
+from optimizer.performance.contract import EngineConfig, TokenLoad
+
+HBM_USABLE_FRACTION = 0.9
+"""Share of HBM an engine may fill with weights and KV cache (vLLM's default
+``gpu_memory_utilization``); the rest holds activations and runtime buffers."""
+
+NETWORK_EFFICIENCY = 0.7
+"""Achieved fraction of link bandwidth in collectives (NCCL bus bandwidth on
+NVLink typically reaches 70-80% of the link rate); not fitted."""
+
+PREFILL_BATCH_TOKENS = 8192
+"""Prompt tokens a prefill engine batches into one forward pass (the usual
+chunked-prefill budget of vLLM and SGLang)."""
+
+ACTIVATION_BYTES = 2
+"""Bytes per activation element exchanged in collectives (BF16)."""
+
+MAX_BATCH = 65536.0
+"""Upper end of the batch search, sequences per replica."""
+
+SEARCH_POINTS = 48
+SEARCH_ROUNDS = 3
+"""Batch search: 48 log-spaced trial batches per round, 3 rounds (bracket ln(65536) / 47^3 = 1e-4 in ln B)."""
+
+REQUEST = 4
+"""Index of ``request_overhead_s`` in :meth:`Factors.as_array`; the step factors come before it."""
+
+MAX_PREFILL_UTILISATION = 0.95
+"""Cap on the utilisation a prefill engine or the prefill share of an aggregated engine runs at."""
+
+
+@dataclass(frozen=True)
+class Factors:
+    """The fitted efficiency factors (``calibration.FITTED`` holds the values in use)."""
+
+    flops_efficiency: float
+    """achieved fraction of dense tensor peak FLOPS"""
+    hbm_efficiency: float
+    """achieved fraction of HBM bandwidth"""
+    layer_overhead_s: float
+    """fixed time per layer per step: kernel launch and synchronisation floor, s"""
+    collective_latency_s: float
+    """latency of one all-reduce or all-to-all, s"""
+    request_overhead_s: float
+    """fixed part of TTFT: request handling, tokenisation, first scheduling, s"""
+
+    def as_array(self) -> np.ndarray:
+        return np.array([
+            self.flops_efficiency, self.hbm_efficiency, self.layer_overhead_s,
+             self.collective_latency_s, self.request_overhead_s,
+        ])
+
+
+@dataclass(frozen=True)
+class Engines:
+    """Per-engine quantities as NumPy arrays (one entry per engine, broadcastable).
+
+    Units: bytes, bytes/s, FLOP/s, parameters. Built by :func:`engines`.
+    """
+
+    gpus: np.ndarray
+    attention_split: np.ndarray
+    """GPUs one attention layer is split over (tensor parallel; 1 with DP attention)"""
+    attention_ranks: np.ndarray
+    """data-parallel attention groups = gpus / attention_split"""
+    kv_shards: np.ndarray
+    """ways the KV cache of the engine's sequences is divided among its GPUs"""
+    layers: np.ndarray
+    hidden: np.ndarray
+    top_k: np.ndarray
+    experts: np.ndarray
+    dense_bytes: np.ndarray
+    """weights every attention group reads in full (attention, shared experts, embeddings)"""
+    expert_bytes: np.ndarray
+    """all routed-expert weights (0 for dense models)"""
+    active_params: np.ndarray
+    decode_attention_flops: np.ndarray
+    """FLOPs per (decode token, context token): 2 x full-attention layers x q_heads x (qk + v dims)"""
+    prefill_attention_flops: np.ndarray
+    """FLOPs per (prompt token, context token); differs from decode for MLA"""
+    kv_bytes_per_token: np.ndarray
+    hbm_bytes: np.ndarray
+    """usable HBM per GPU"""
+    hbm_bytes_per_s: np.ndarray
+    flops: np.ndarray
+    """dense tensor FLOP/s per GPU at the weight precision"""
+    bf16_flops: np.ndarray
+    link_bytes_per_s: np.ndarray
+    """per GPU: scale-up inside one NVLink domain, scale-out when the engine spans domains"""
+    scaleout_bytes_per_s: np.ndarray
+
+    @property
+    def weight_bytes_per_gpu(self) -> np.ndarray:
+        return self.dense_bytes / self.attention_split + self.expert_bytes / self.gpus
+
+    @property
+    def kv_capacity_bytes(self) -> np.ndarray:
+        """KV bytes (full per-token size) one replica holds; <= 0 when the weights do not fit."""
+        return (self.hbm_bytes - self.weight_bytes_per_gpu) * self.kv_shards
+
+
+MLA_ROPE_DIM = 64
+MLA_PREFILL_QK_DIM = 192
+MLA_PREFILL_V_DIM = 128
+"""DeepSeek-V3 MLA head geometry (HF config: qk_nope_head_dim 128 + qk_rope_head_dim 64,
+v_head_dim 128). Prefill attends per head at these widths; decode runs the absorbed form
+over the latent (kv_lora_rank + rope for scores, kv_lora_rank for values)."""
+
+
+def _attention_flops(model: Model) -> tuple[float, float]:
+    """(decode, prefill) attention FLOPs per (token, context token).
+
+    GQA stores K and V (2 x kv_heads x head_dim x 2 bytes) per full-attention
+    layer, which gives the full-attention layer count from the BF16 KV size
+    (gpt-oss: 18 of 36; the sliding-window layers attend 128 tokens and are
+    left out). MLA stores one latent of width kv_bytes / (2 bytes x layers).
+    """
+    if model.head_dim is None:
+        latent = model.kv_bytes_per_token_bf16 / (2 * model.layers)
+        decode = 2 * model.layers * model.q_heads * (2 * latent - MLA_ROPE_DIM)
+        prefill = 2 * model.layers * model.q_heads * (MLA_PREFILL_QK_DIM + MLA_PREFILL_V_DIM)
+        return decode, prefill
+    full_layers = model.kv_bytes_per_token_bf16 / (4 * model.kv_heads * model.head_dim)
+    flops = 4 * full_layers * model.q_heads * model.head_dim
+    return flops, flops
+
+
+EXPERT_BYTES_PER_PARAM = {"bf16": 2.0, "fp8": 1.0, "fp4": 4.25 / 8}
+"""Bytes per routed-expert parameter: MXFP4 stores 4 bits plus one 8-bit scale per 32 values
+(NVFP4: per 16, 4.5 bits; the smaller size is used so the dense part is not underestimated)."""
+
+
+def _weight_split(model: Model, precision: Precision) -> tuple[float, float]:
+    """(dense bytes, all routed-expert bytes) of the checkpoint in ``precision``.
+
+    total = dense + experts x per_expert and active = dense + top_k x per_expert
+    give the parameter split, per_expert = (total - active) / (experts - top_k).
+    Quantised MoE checkpoints keep attention and embeddings wider than the
+    experts (gpt-oss: BF16; DeepSeek FP4: FP8), so the experts take their
+    nominal bytes and the dense part the rest of the checkpoint, at most BF16.
+    """
+    weights = model.weights_gb(precision)
+    assert weights is not None
+    total = weights * 1e9
+    if not model.is_moe:
+        return total, 0.0
+    per_expert = (model.total_params_b - model.active_params_b) / (model.experts - model.top_k) * 1e9
+    dense_params = model.active_params_b * 1e9 - model.top_k * per_expert
+    dense = min(max(total - model.experts * per_expert * EXPERT_BYTES_PER_PARAM[precision], 0.0), 2 * dense_params)
+    return dense, total - dense
+
+
+def engines(
+    rows: list[tuple[Model, System, Precision, int, int, bool]],
+) -> Engines:
+    """Engine arrays for ``(model, system, precision, gpus, tp, dp_attention)`` rows.
+
+    With ``dp_attention`` every GPU runs attention for its own sequences;
+    otherwise attention is split over ``tp`` GPUs (``gpus / tp`` such groups).
+    Routed experts are spread over all ``gpus`` (expert or tensor parallel: the
+    bytes per GPU are the same).
+    """
+    columns: dict[str, list[float]] = {name: [] for name in Engines.__dataclass_fields__}
+    for model, system, precision, gpus, tp, dp_attention in rows:
+        if model.weights_gb(precision) is None:
+            raise ValueError(f"{model.id} has no {precision} weights")
+        dense_bytes, expert_bytes = _weight_split(model, precision)
+        decode_attention, prefill_attention = _attention_flops(model)
+        split = 1 if dp_attention else min(tp, gpus)
+        kv_heads = 1 if model.head_dim is None else model.kv_heads
+        spans_domains = gpus > system.gpus_per_nvlink_domain
+        values = {
+            "gpus": gpus,
+            "attention_split": split,
+            "attention_ranks": gpus / split,
+            "kv_shards": gpus / split * min(split, kv_heads),
+            "layers": model.layers,
+            "hidden": model.hidden,
+            "top_k": model.top_k,
+            "experts": model.experts,
+            "dense_bytes": dense_bytes,
+            "expert_bytes": expert_bytes,
+            "active_params": model.active_params_b * 1e9,
+            "decode_attention_flops": decode_attention,
+            "prefill_attention_flops": prefill_attention,
+            "kv_bytes_per_token": model.kv_bytes_per_token(precision),
+            "hbm_bytes": system.hbm_gb * 1e9 * HBM_USABLE_FRACTION,
+            "hbm_bytes_per_s": system.hbm_tb_s * 1e12,
+            "flops": system.tflops(precision) * 1e12,
+            "bf16_flops": system.bf16_tflops * 1e12,
+            "link_bytes_per_s": system.scaleout_gbit_s / 8 * 1e9 if spans_domains else system.scaleup_gb_s * 1e9,
+            "scaleout_bytes_per_s": system.scaleout_gbit_s / 8 * 1e9,
+        }
+        for name, value in values.items():
+            columns[name].append(float(value))
+    return Engines(**{name: np.asarray(values)[:, None] for name, values in columns.items()})
+
+
+def step_time(
+    e: Engines, f: np.ndarray, batch: np.ndarray, context: np.ndarray,
+    prompt_tokens: np.ndarray, prompt_context: np.ndarray,
+) -> np.ndarray:
+    """Seconds for one step of ``batch`` decode sequences and ``prompt_tokens`` prompt tokens.
+
+    ``context``: tokens each decode sequence attends to; ``prompt_context``: mean
+    tokens a prompt token attends to. ``f`` is :meth:`Factors.as_array`.
+    All arguments broadcast against the engine arrays (shape ``(engines, 1)``).
+    """
+    flops_eff, hbm_eff, layer_overhead, collective_latency = f[:REQUEST]
+    tokens = batch + prompt_tokens
+    # routed experts read: those the decode tokens touch, plus, for prompt tokens, whole
+    # prefill batches (PREFILL_BATCH_TOKENS touch every expert) in proportion to the share
+    # of a batch this step carries
+    decode_touch = np.where(
+        e.experts > 0, 1.0 - np.power(1.0 - e.top_k / np.maximum(e.experts, 1), batch), 0.0
+    )
+    prompt_share = np.minimum(1.0, prompt_tokens / PREFILL_BATCH_TOKENS)
+    touched = decode_touch + (1.0 - decode_touch) * prompt_share
+    weight_bytes = e.dense_bytes / e.attention_split + e.expert_bytes * touched / e.gpus
+    bandwidth = e.hbm_bytes_per_s * hbm_eff
+    # the weight GEMMs of all tokens: one read of the weights or the tensor work, whichever is longer
+    gemm = np.maximum(weight_bytes / bandwidth, 2 * e.active_params * tokens / e.gpus / (e.flops * flops_eff))
+    # attention kernels run apart from the GEMMs: decode reads the KV cache (or is bound by its
+    # FLOPs, as MLA can be); prompt attention is compute-bound
+    kv_read = batch * context * e.kv_bytes_per_token / e.kv_shards / bandwidth
+    bf16 = e.bf16_flops * flops_eff
+    decode_attention = np.maximum(kv_read, e.decode_attention_flops * batch * context / e.gpus / bf16)
+    prompt_attention = e.prefill_attention_flops * prompt_tokens * prompt_context / e.gpus / bf16
+
+    link = e.link_bytes_per_s * NETWORK_EFFICIENCY
+    tokens_per_rank = tokens / e.attention_ranks
+    split = e.attention_split
+    all_reduce_bytes = 2 * (split - 1) / split * tokens_per_rank * e.hidden * ACTIVATION_BYTES
+    all_reduce = np.where(
+        split > 1, collective_latency + all_reduce_bytes / link, 0.0
+    )
+    all_to_all_bytes = tokens_per_rank * e.top_k * e.hidden * ACTIVATION_BYTES * (e.gpus - 1) / e.gpus
+    all_to_all = np.where(
+        (e.experts > 0) & (e.gpus > split),
+        collective_latency + all_to_all_bytes / link,
+        0.0,
+    )
+    per_layer = layer_overhead + 2 * (all_reduce + all_to_all)
+    return gemm + decode_attention + prompt_attention + e.layers * per_layer
+
+
+def max_batch(
+    e: Engines, f: np.ndarray, tpot_s: np.ndarray, context: np.ndarray, prompts_per_output: np.ndarray,
+    prompt_context: np.ndarray,
+) -> np.ndarray:
+    """Largest (real) decode batch whose step, with ``batch x prompts_per_output`` prompt
+    tokens, takes at most ``tpot_s``; NaN when even a batch of one is too slow.
+
+    The step time grows with the batch: each of :data:`SEARCH_ROUNDS` rounds
+    evaluates :data:`SEARCH_POINTS` log-spaced batches in the bracket at once (a
+    leading axis) and keeps the pair around the last that fits, so the batch is
+    found to a relative 1e-4 in three vectorised passes.
+    """
+    shape = np.broadcast_shapes(
+        e.gpus.shape, np.shape(tpot_s), np.shape(context), np.shape(prompts_per_output), np.shape(prompt_context)
+    )
+    lo = np.zeros(shape)
+    hi = np.full(shape, math.log(MAX_BATCH))
+
+    def fits(log_batch: np.ndarray) -> np.ndarray:
+        batch = np.exp(log_batch)
+        return step_time(e, f, batch, context, batch * prompts_per_output, prompt_context) <= tpot_s
+
+    feasible = fits(lo)
+    steps = np.linspace(0.0, 1.0, SEARCH_POINTS).reshape((-1,) + (1,) * len(shape))
+    for _ in range(SEARCH_ROUNDS):
+        grid = lo + (hi - lo) * steps
+        last = np.maximum(fits(grid).sum(axis=0) - 1, 0)[None]
+        lo = np.take_along_axis(grid, last, axis=0)[0]
+        hi = np.take_along_axis(grid, np.minimum(last + 1, SEARCH_POINTS - 1), axis=0)[0]
+    return np.where(feasible, np.exp(lo), np.nan)
+
+
+def prefill_batch(isl: np.ndarray) -> np.ndarray:
+    """Prompts a prefill engine runs per forward pass: as many as fit :data:`PREFILL_BATCH_TOKENS`, at least one."""
+    return np.maximum(1.0, np.floor(PREFILL_BATCH_TOKENS / isl))
+
+
+def prefill_service_s(e: Engines, f: np.ndarray, isl: np.ndarray) -> np.ndarray:
+    """Seconds to prefill one batch of :func:`prefill_batch` prompts of ``isl`` tokens."""
+    return step_time(e, f, np.zeros(1), np.zeros(1), prefill_batch(isl) * isl, isl / 2)
+
+
+def md1_utilisation(service_s: np.ndarray, wait_budget_s: np.ndarray) -> np.ndarray:
+    """Largest utilisation of an M/D/1 queue whose mean wait stays within ``wait_budget_s``.
+
+    Mean wait = rho x S / (2 (1 - rho)) <= Q gives rho = 2Q / (S + 2Q); 0 when Q <= 0.
+    """
+    budget = np.maximum(wait_budget_s, 0.0)
+    return np.minimum(2 * budget / (service_s + 2 * budget), MAX_PREFILL_UTILISATION)
+
+
+def kv_transfer_s(e: Engines, isl: np.ndarray) -> np.ndarray:
+    """Seconds to move one prompt's KV cache into a decode replica over its scale-out NICs."""
+    return isl * e.kv_bytes_per_token / (e.gpus * e.scaleout_bytes_per_s)
+
+
+@dataclass(frozen=True)
+class DecodePoint:
+    """Arrays describing decode-side operating points (aggregated or decode engines)."""
+
+    batch: np.ndarray
+    """time-limited batch (NaN where infeasible)"""
+    served_batch: np.ndarray
+    """batch also limited by KV memory"""
+    output_tokens_per_s: np.ndarray
+    """per replica, at the served batch"""
+    prefill_share: np.ndarray
+    """fraction of step time spent on prompt tokens (0 for decode engines)"""
+    ttft_s: np.ndarray
+
+
+def decode_points(
+    e: Engines, f: np.ndarray, interactivity: np.ndarray, isl: float, osl: float, aggregated: bool,
+) -> DecodePoint:
+    """Operating points at ``interactivity`` tokens/s per user for requests of isl/osl tokens."""
+    tpot = 1.0 / interactivity
+    context = np.asarray(isl + osl / 2)
+    ratio = np.asarray(isl / osl if aggregated else 0.0)
+    prompt_context = np.asarray(isl / 2)
+    batch = max_batch(e, f, tpot, context, ratio, prompt_context)
+    memory_batch = e.kv_capacity_bytes / (context * e.kv_bytes_per_token)
+    fits_one = e.kv_capacity_bytes >= (isl + osl) * e.kv_bytes_per_token
+    served = np.where(fits_one, np.minimum(batch, memory_batch), np.nan)
+    if aggregated:
+        safe = np.nan_to_num(batch, nan=1.0)
+        full = step_time(e, f, safe, context, safe * ratio, prompt_context)
+        without = step_time(e, f, safe, context, np.zeros(1), prompt_context)
+        share = np.minimum(1.0 - without / full, MAX_PREFILL_UTILISATION)
+        alone = step_time(e, f, np.zeros(1), np.zeros(1), np.asarray(float(isl)), prompt_context)
+        ttft = f[REQUEST] + alone * (1 + share / (2 * (1 - share))) + tpot
+    else:
+        share = np.zeros(np.shape(batch))
+        ttft = kv_transfer_s(e, np.asarray(float(isl))) + tpot * np.ones(np.shape(batch))
+    return DecodePoint(batch, served, served * interactivity, share, ttft)
+
+
+def prefill_points(e: Engines, f: np.ndarray, ttft_s: np.ndarray, isl: float) -> tuple[np.ndarray, np.ndarray]:
+    """(input tokens/s per replica, utilisation) of prefill engines kept within a TTFT target.
+
+    TTFT = request overhead + service + M/D/1 wait; NaN throughput where even
+    an idle engine misses the target.
+    """
+    isl_arr = np.asarray(float(isl))
+    service = prefill_service_s(e, f, isl_arr)
+    budget = ttft_s - f[REQUEST] - service
+    utilisation = md1_utilisation(service, budget)
+    rate = prefill_batch(isl_arr) * isl_arr / service * utilisation
+    return np.where(budget > 0, rate, np.nan), utilisation
+
+
+def config_engine(config: EngineConfig, model: Model, system: System) -> Engines:
+    """Engine arrays (one row) for an engine configuration."""
+    return engines([(model, system, config.precision, config.gpus, config.tp, config.dp_attention)])
+
+
+def token_load(
+    e: Engines, f: np.ndarray, config: EngineConfig, isl: int, osl: int
+) -> TokenLoad | None:
+    """The linear load of requests of ``isl``/``osl`` tokens on one replica of ``config``.
+
+    Aggregated and decode: at TPOT ``1/X`` the shape alone sustains a batch
+    ``B`` (time limit), ``R = B X`` output tokens/s. The step's prompt share
+    ``p`` of time goes to input tokens: ``sec_per_input = p / (R isl/osl)``,
+    ``sec_per_output = (1 - p) / R``, so a replica filled with this shape is
+    exactly busy. KV held per output token/s = TPOT x (isl + osl/2) x KV bytes
+    per token (Little's law). Prefill: ``1 / rate`` s per input token at the
+    utilisation the TTFT target allows. None when the weights or one sequence's
+    KV do not fit, or the target cannot be met.
+    """
+    kv_needed = (isl + osl) * e.kv_bytes_per_token[0, 0]
+    if e.kv_capacity_bytes[0, 0] < kv_needed:
+        return None
+    if config.role == "prefill":
+        if config.ttft_s is None:
+            return None
+        rate, _ = prefill_points(e, f, np.asarray(config.ttft_s), isl)
+        rate = float(rate[0, 0])
+        if math.isnan(rate):
+            return None
+        return TokenLoad(1.0 / rate, 0.0, 0.0, config.ttft_s, math.inf)
+    if config.tokens_per_s_per_user is None:
+        return None
+    x = config.tokens_per_s_per_user
+    point = decode_points(e, f, np.asarray(x), isl, osl, config.role == "aggregated")
+    batch = float(point.batch[0, 0])
+    if math.isnan(batch):
+        return None
+    output_rate = batch * x
+    kv = float((isl + osl / 2) * e.kv_bytes_per_token[0, 0] / x)
+    ttft = float(point.ttft_s[0, 0])
+    if config.role == "decode":
+        return TokenLoad(0.0, 1.0 / output_rate, kv, ttft, x)
+    share = float(point.prefill_share[0, 0])
+    if config.ttft_s is not None and ttft > config.ttft_s:
+        return None
+    return TokenLoad(share / (output_rate * isl / osl), (1 - share) / output_rate, kv, ttft, x)

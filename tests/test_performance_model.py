@@ -1,0 +1,231 @@
+"""The calibrated roofline: physics on hand-computed cases, loads, frontier, calibration."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from optimizer.catalog import builtin_models, builtin_systems
+from optimizer.performance import EngineConfig, PerformanceModel
+from optimizer.performance import roofline as rl
+from optimizer.performance.calibration import FITTED, fit
+from optimizer.performance.frontier import Frontier, parallelisms
+from optimizer.performance.measurements import measured_points
+
+MODELS, SYSTEMS = builtin_models(), builtin_systems()
+ZERO = np.zeros(1)
+
+# Factors chosen for round hand arithmetic (not the fitted ones).
+ROUND = rl.Factors(
+    flops_efficiency=0.5, hbm_efficiency=0.5, layer_overhead_s=10e-6,
+    collective_latency_s=20e-6, request_overhead_s=0.05,
+)
+
+
+def engine(model: str, system: str, precision: str, gpus: int, dp_attention: bool = False) -> rl.Engines:
+    return rl.engines([(MODELS[model], SYSTEMS[system], precision, gpus, gpus, dp_attention)])
+
+
+def test_dense_batch_one_decode_is_weights_over_bandwidth_plus_overhead():
+    """Llama-3.3-70B FP4 (40 GB) on one H100: 40e9 B / (3.35e12 B/s x 0.5) = 23.881 ms of weight
+    reads; compute 2 x 70.6e9 FLOP / (1979e12 x 0.5) = 0.143 ms is hidden under them (FP4 runs at
+    the FP8 rate on Hopper); 80 layers x 10 us overhead = 0.8 ms; one GPU, no collectives."""
+    e = engine("llama-3.3-70b", "hgx-h100", "fp4", 1)
+    t = rl.step_time(e, ROUND.as_array(), np.ones(1), ZERO, ZERO, ZERO)
+    assert t[0, 0] == pytest.approx(40e9 / (3.35e12 * 0.5) + 80 * 10e-6, rel=1e-9)
+
+
+def test_tensor_parallel_adds_all_reduces():
+    """Llama FP8 (71 GB) on 2 H100s: 35.5e9 B per GPU / 1.675e12 B/s = 21.194 ms. Per layer two
+    all-reduces of one token's activations (8192 x 2 B; ring moves 2 x 1/2 of it = 16384 B over
+    450e9 x 0.7 B/s = 0.052 us) plus 20 us latency each, and 10 us layer overhead:
+    80 x (10 + 2 x 20.052) us = 4.008 ms."""
+    e = engine("llama-3.3-70b", "hgx-h100", "fp8", 2)
+    t = rl.step_time(e, ROUND.as_array(), np.ones(1), ZERO, ZERO, ZERO)
+    all_reduce = 20e-6 + 16384 / (450e9 * rl.NETWORK_EFFICIENCY)
+    assert t[0, 0] == pytest.approx(35.5e9 / 1.675e12 + 80 * (10e-6 + 2 * all_reduce), rel=1e-9)
+
+
+def test_kv_reads_add_per_sequence():
+    """Ten Llama FP4 sequences at 1000 tokens of context on one H100 read 10 x 1000 x 163840 B
+    (FP8 KV) = 1.6384 GB more: 1.6384e9 / 1.675e12 = 0.978 ms more than weights alone
+    (the GEMMs stay memory-bound: 10 tokens x 141.2 GFLOP / 989.5e12 = 1.4 ms < 23.9 ms)."""
+    e = engine("llama-3.3-70b", "hgx-h100", "fp4", 1)
+    f = ROUND.as_array()
+    one = rl.step_time(e, f, np.ones(1), ZERO, ZERO, ZERO)
+    ten = rl.step_time(e, f, np.full(1, 10.0), np.full(1, 1000.0), ZERO, ZERO)
+    # attention FLOPs: 4 x 80 layers x 64 heads x 128 = 2.62e6 per (token, context token);
+    # 10 x 1000 x 2.62e6 / (989e12 x 0.5) = 0.053 ms, below the 0.978 ms of KV reads
+    assert (ten - one)[0, 0] == pytest.approx(10 * 1000 * 163840 / 1.675e12, rel=1e-9)
+
+
+def test_moe_reads_only_the_experts_a_batch_touches():
+    """gpt-oss-120b FP4 on one B200. Per expert (116.83 - 5.13) / (128 - 4) = 0.9008 B params,
+    dense 5.13 - 4 x 0.9008 = 1.527 B params. MXFP4 experts (4.25 bits) would be 61.25 GB and
+    leave 3.95 GB for the dense part, more than BF16 allows (2 x 1.527 = 3.053 GB): dense 3.053 GB,
+    experts the other 62.15 GB. One token touches 4 of 128 experts per layer, so the step reads
+    dense + 4/128 of the experts; 1000 tokens touch 1 - (124/128)^1000 ~ all."""
+    model = MODELS["gpt-oss-120b"]
+    dense, experts = rl._weight_split(model, "fp4")
+    per_expert = (116.83 - 5.13) / (128 - 4) * 1e9
+    assert dense == pytest.approx(2 * (5.13e9 - 4 * per_expert))
+    assert dense + experts == pytest.approx(65.2e9)
+    e = engine("gpt-oss-120b", "hgx-b200", "fp4", 1)
+    f = np.array([1e9, 0.5, 0.0, 0.0, 0.0])  # unbounded FLOPS: memory only
+    t = rl.step_time(e, f, np.ones(1), ZERO, ZERO, ZERO)
+    assert t[0, 0] == pytest.approx((dense + experts * 4 / 128) / (8e12 * 0.5), rel=1e-9)
+    full = rl.step_time(e, f, np.full(1, 1000.0), ZERO, ZERO, ZERO)
+    assert full[0, 0] == pytest.approx(65.2e9 / 4e12, rel=1e-6)
+
+
+def test_max_batch_inverts_step_time():
+    e = engine("llama-3.3-70b", "hgx-h100", "fp8", 4)
+    f = FITTED.as_array()
+    tpot = np.array([[0.02, 0.05]])
+    batch = rl.max_batch(e, f, tpot, np.asarray(1500.0), np.asarray(0.0), np.asarray(500.0))
+    step = rl.step_time(e, f, batch, np.asarray(1500.0), ZERO, np.asarray(500.0))
+    # the search brackets ln B to 1e-4: the step fits the TPOT and fills it to within 0.1%
+    assert np.all(step <= tpot) and np.all(step >= tpot * (1 - 1e-3))
+    assert batch[0, 1] > batch[0, 0] > 1
+    too_fast = rl.max_batch(e, f, np.array([[1e-4]]), np.asarray(1500.0), np.asarray(0.0), np.asarray(500.0))
+    assert np.isnan(too_fast[0, 0])
+
+
+def test_md1_utilisation():
+    """Service 1 s, wait budget 1 s: rho = 2 x 1 / (1 + 2) = 2/3, and the mean wait
+    rho S / (2 (1 - rho)) = (2/3) / (2/3) = 1 s uses the budget exactly."""
+    rho = rl.md1_utilisation(np.asarray(1.0), np.asarray(1.0))
+    assert rho == pytest.approx(2 / 3)
+    assert rho * 1.0 / (2 * (1 - rho)) == pytest.approx(1.0)
+    assert rl.md1_utilisation(np.asarray(1.0), np.asarray(-0.5)) == 0.0
+
+
+def config(role: str, **fields) -> EngineConfig:
+    base = {"model": "llama-3.3-70b", "system": "hgx-h100", "precision": "fp8", "role": role, "gpus": 4, "tp": 4}
+    return EngineConfig(**(base | fields))
+
+
+def test_decode_load_is_one_over_output_rate_with_littles_law_kv():
+    perf = PerformanceModel(None)
+    cfg = config("decode", tokens_per_s_per_user=40.0)
+    load = perf.load(cfg, 2000, 500)
+    e = engine("llama-3.3-70b", "hgx-h100", "fp8", 4)
+    batch = rl.max_batch(e, FITTED.as_array(), np.asarray(1 / 40), np.asarray(2250.0), np.asarray(0.0), np.asarray(1000.0))
+    assert load.sec_per_output_token == pytest.approx(1 / (batch[0, 0] * 40), rel=1e-9)
+    assert load.sec_per_input_token == 0.0
+    # Little's law: TPOT 1/40 s x mean context (2000 + 250) x 163840 B
+    assert load.kv_bytes_per_output_rate == pytest.approx(2250 * 163840 / 40)
+    assert load.tokens_per_s_per_user == 40.0
+    # decode TTFT: the prompt's KV over 4 x 400 Gbit/s, then one step
+    assert load.ttft_s == pytest.approx(2000 * 163840 / (4 * 50e9) + 1 / 40)
+
+
+def test_aggregated_load_fills_a_replica_exactly():
+    """At the shape's own batch B and interactivity X the replica serves R = B X output and
+    R x isl/osl input tokens/s, and those use exactly one replica-second per second."""
+    perf = PerformanceModel(None)
+    cfg = config("aggregated", tokens_per_s_per_user=30.0)
+    load = perf.load(cfg, 3000, 300)
+    e = engine("llama-3.3-70b", "hgx-h100", "fp8", 4)
+    point = rl.decode_points(e, FITTED.as_array(), np.asarray(30.0), 3000, 300, aggregated=True)
+    out = point.batch[0, 0] * 30
+    assert out * load.sec_per_output_token + out * 10 * load.sec_per_input_token == pytest.approx(1.0)
+    assert load.sec_per_input_token > 0 and load.sec_per_output_token > 0
+
+
+def test_prefill_load_meets_its_ttft_target():
+    perf = PerformanceModel(None)
+    relaxed = perf.load(config("prefill", ttft_s=5.0), 4000, 500)
+    tight = perf.load(config("prefill", ttft_s=2.0), 4000, 500)
+    assert relaxed.ttft_s == 5.0 and relaxed.tokens_per_s_per_user == math.inf
+    assert relaxed.sec_per_output_token == 0.0
+    assert tight.sec_per_input_token > relaxed.sec_per_input_token  # a tighter target: lower utilisation
+    assert perf.load(config("prefill", ttft_s=0.01), 4000, 500) is None  # the request overhead alone is 25 ms
+
+
+def test_fits_and_does_not_fit():
+    perf = PerformanceModel(None)
+    # Llama BF16 is 141 GB: one H100 has 80 x 0.9 = 72 GB usable
+    big = config("decode", precision="bf16", gpus=1, tp=1, tokens_per_s_per_user=10.0)
+    assert perf.kv_capacity_bytes(big) == 0.0
+    assert perf.load(big, 1000, 100) is None
+    # on two GPUs 70.5 GB of weights each leave 1.5 GB per GPU, KV split over both: 3 GB
+    two = config("decode", precision="bf16", gpus=2, tp=2, tokens_per_s_per_user=10.0)
+    assert perf.kv_capacity_bytes(two) == pytest.approx(2 * (72e9 - 70.5e9))
+    # BF16 KV is 327680 B per token: 3e9 / 327680 = 9155 tokens; 10000 do not fit one sequence
+    assert perf.load(two, 9000, 100) is not None
+    assert perf.load(two, 9500, 500) is None
+    # DeepSeek-R1 FP8 (671 GB) fits no H100 engine (8 x 72 = 576 GB)
+    assert perf.configs("deepseek-r1", "hgx-h100", "fp8", "decode", 1024, 1024) == ()
+    assert [p.gpus for p in Frontier(MODELS["llama-3.3-70b"], SYSTEMS["hgx-h100"], "bf16").options] == [2, 4, 8]
+
+
+def test_candidates_fit_one_nvlink_domain():
+    assert {p.gpus for p in parallelisms(MODELS["deepseek-r1"], SYSTEMS["gb200-nvl72"])} == {1, 2, 4, 8, 16, 32, 64}
+    assert max(p.gpus for p in parallelisms(MODELS["deepseek-r1"], SYSTEMS["hgx-b200"])) == 8
+    assert not any(p.dp_attention for p in parallelisms(MODELS["llama-3.3-70b"], SYSTEMS["hgx-b200"]))
+
+
+@pytest.mark.parametrize("role", ["aggregated", "prefill", "decode"])
+def test_roofline_configs_are_few_loadable_and_pareto(role):
+    perf = PerformanceModel(None)
+    configs = perf.configs("qwen3-235b-a22b", "gb200-nvl72", "fp8", role, 2048, 512)
+    assert 1 <= len(configs) <= 12
+    assert all(c.source == "model" and c.gpus & (c.gpus - 1) == 0 and c.gpus <= 64 for c in configs)
+    loads = [perf.load(c, 2048, 512) for c in configs]
+    assert all(load is not None for load in loads)
+    if role != "prefill":
+        # faster operating points cost more GPU-seconds per request token
+        per_token = [
+            c.gpus * (load.sec_per_output_token + 4 * load.sec_per_input_token) for c, load in zip(configs, loads)
+        ]
+        assert per_token == sorted(per_token, reverse=True)
+
+
+@pytest.mark.parametrize("mode", ["agg", "disagg"])
+def test_frontier_is_monotone(mode):
+    front = Frontier(MODELS["deepseek-r1"], SYSTEMS["gb200-nvl72"], "fp4")
+    xs = np.array([10.0, 20.0, 40.0, 80.0, 160.0])
+    tput = [p.tput_per_gpu for p in front.best(xs, 1024, 1024, mode)]
+    assert tput == sorted(tput, reverse=True)
+    corners = front.pareto(1024, 1024, mode)
+    assert [p.interactivity for p in corners] == sorted((p.interactivity for p in corners), reverse=True)
+    assert [p.tput_per_gpu for p in corners] == sorted(p.tput_per_gpu for p in corners)
+
+
+def test_disaggregated_pools_balance():
+    """Input rate = output rate x isl/osl: prefill GPUs per decode GPU = r x decode rate / prefill rate,
+    and total tokens/s per GPU = (1 + r) / (r / prefill + 1 / decode)."""
+    front = Frontier(MODELS["gpt-oss-120b"], SYSTEMS["gb200-nvl72"], "fp4")
+    (point,) = front.best(np.array([100.0]), 8192, 1024, "disagg", ttft_s=1.0)
+    r = 8
+    assert point.prefill_gpus_per_decode_gpu == pytest.approx(r * point.output_tput_per_gpu / point.input_tput_per_gpu)
+    expected = (1 + r) / (r / point.input_tput_per_gpu + 1 / point.output_tput_per_gpu)
+    assert point.tput_per_gpu == pytest.approx(expected)
+    assert point.ttft_s <= 1.0 + 1e-9
+
+
+def test_ttft_limit_costs_throughput():
+    front = Frontier(MODELS["llama-3.3-70b"], SYSTEMS["hgx-b200"], "fp8")
+    (free,) = front.best(np.array([30.0]), 8000, 500, "agg")
+    (limited,) = front.best(np.array([30.0]), 8000, 500, "agg", ttft_s=0.9 * free.ttft_s)
+    assert limited is None or (limited.ttft_s <= 0.9 * free.ttft_s and limited.tput_per_gpu <= free.tput_per_gpu)
+
+
+def test_every_catalog_model_and_system_is_answerable():
+    for model in MODELS.values():
+        for system in SYSTEMS.values():
+            answered = [
+                Frontier(model, system, precision).best(np.array([20.0]), 1024, 1024, "agg")[0]
+                for precision in model.precisions
+            ]
+            assert any(point is not None for point in answered), (model.id, system.id)
+
+
+def test_shipped_factors_are_the_fit():
+    """FITTED is what fit() returns on the bundled measurements (rounded to 4 digits)."""
+    fitted = fit(measured_points())
+    for name in FITTED.__dataclass_fields__:
+        assert getattr(FITTED, name) == pytest.approx(getattr(fitted, name), rel=1e-3), name
