@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -19,8 +20,8 @@ ZERO = np.zeros(1)
 
 # Factors chosen for round hand arithmetic (not the fitted ones).
 ROUND = rl.Factors(
-    flops_efficiency=0.5, hbm_efficiency=0.5, layer_overhead_s=10e-6,
-    collective_latency_s=20e-6, request_overhead_s=0.05,
+    prefill_flops_efficiency=0.5, decode_flops_efficiency=0.5, hbm_efficiency=0.5, layer_overhead_s=10e-6,
+    collective_latency_s=20e-6, sequence_overhead_s=0.0, request_overhead_s=0.05,
 )
 
 
@@ -73,11 +74,51 @@ def test_moe_reads_only_the_experts_a_batch_touches():
     assert dense == pytest.approx(2 * (5.13e9 - 4 * per_expert))
     assert dense + experts == pytest.approx(65.2e9)
     e = engine("gpt-oss-120b", "hgx-b200", "fp4", 1)
-    f = np.array([1e9, 0.5, 0.0, 0.0, 0.0])  # unbounded FLOPS: memory only
+    f = np.array([1e9, 1e9, 0.5, 0.0, 0.0, 0.0, 0.0])  # unbounded FLOPS: memory only
     t = rl.step_time(e, f, np.ones(1), ZERO, ZERO, ZERO)
     assert t[0, 0] == pytest.approx((dense + experts * 4 / 128) / (8e12 * 0.5), rel=1e-9)
     full = rl.step_time(e, f, np.full(1, 1000.0), ZERO, ZERO, ZERO)
     assert full[0, 0] == pytest.approx(65.2e9 / 4e12, rel=1e-6)
+
+
+def test_sequence_overhead_is_per_scheduler():
+    """2 us per sequence: 100 sequences on a TP4 engine (one scheduler) add 100 x 2 us = 0.2 ms;
+    with DP attention over 4 GPUs each rank schedules 25 of them: 50 us."""
+    f = dataclasses.replace(ROUND, sequence_overhead_s=2e-6).as_array()
+    base = ROUND.as_array()
+    batch = np.full(1, 100.0)
+    for dp_attention, expected in ((False, 100 * 2e-6), (True, 25 * 2e-6)):
+        e = engine("qwen3-235b-a22b", "hgx-b200", "fp8", 4, dp_attention)
+        added = rl.step_time(e, f, batch, ZERO, ZERO, ZERO) - rl.step_time(e, base, batch, ZERO, ZERO, ZERO)
+        assert added[0, 0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_prompt_and_decode_tokens_reach_different_tensor_rates():
+    """Llama FP8 on one B200 (4500 TFLOPS), weights read in 71e9 / (8e12 x 1e9) ~ 0 s (HBM unbounded):
+    2000 decode tokens at 25% of peak take 2 x 70.6e9 x 2000 / (4500e12 x 0.25) = 251.0 ms,
+    2000 prompt tokens at 50% half that, 125.5 ms (attention at 0 context: none)."""
+    f = dataclasses.replace(ROUND, decode_flops_efficiency=0.25, layer_overhead_s=0.0).as_array()
+    f[2] = 1e9  # HBM "efficiency" 1e9: weight reads take ~0 s
+    e = engine("llama-3.3-70b", "hgx-b200", "fp8", 1)
+    tokens = np.full(1, 2000.0)
+    decode = rl.step_time(e, f, tokens, ZERO, ZERO, ZERO)
+    prompt = rl.step_time(e, f, ZERO, ZERO, tokens, ZERO)
+    assert decode[0, 0] == pytest.approx(2 * 70.6e9 * 2000 / (4500e12 * 0.25), rel=1e-9)
+    assert prompt[0, 0] == pytest.approx(decode[0, 0] / 2, rel=1e-9)
+
+
+def test_scheduler_limit_caps_the_batch():
+    """gpt-oss FP4 on one B200 at 20 tokens/s per user would run far more than 128 sequences
+    (a 50 ms step); the scheduler limit holds the batch at 128, and the replica then steps faster
+    than 50 ms: output rate = 128 / step time(128) > 128 x 20."""
+    e = engine("gpt-oss-120b", "hgx-b200", "fp4", 1)
+    point = rl.decode_points(e, FITTED.as_array(), np.asarray(20.0), 1000, 1000, aggregated=False)
+    assert point.batch[0, 0] == rl.MAX_SEQUENCES_PER_SCHEDULER == 128
+    step = rl.step_time(e, FITTED.as_array(), np.full(1, 128.0), np.asarray(1500.0), ZERO, np.asarray(500.0))
+    assert point.batch_output_tokens_per_s[0, 0] == pytest.approx(128 / step[0, 0])
+    assert point.batch_output_tokens_per_s[0, 0] > 128 * 20
+    dep = engine("gpt-oss-120b", "hgx-b200", "fp4", 4, dp_attention=True)  # four schedulers
+    assert rl.decode_points(dep, FITTED.as_array(), np.asarray(20.0), 1000, 1000, False).batch[0, 0] == 4 * 128
 
 
 def test_max_batch_inverts_step_time():

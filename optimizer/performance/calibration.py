@@ -30,16 +30,23 @@ from optimizer.performance.pareto import pareto_indices
 from optimizer.performance.roofline import Factors
 
 FITTED = Factors(
-    flops_efficiency=0.1003,
-    hbm_efficiency=0.5916,
-    layer_overhead_s=38.26e-6,
-    collective_latency_s=23.39e-6,
-    request_overhead_s=0.02452,
+    prefill_flops_efficiency=0.08374,
+    decode_flops_efficiency=0.1376,
+    hbm_efficiency=0.5726,
+    layer_overhead_s=3.006e-05,
+    collective_latency_s=2.523e-05,
+    sequence_overhead_s=5.753e-07,
+    request_overhead_s=0.02028,
 )
 """Factors fitted on all InferenceMAX points (see docs/performance-model.md)."""
 
 BENCHMARK_LENGTH_FACTOR = 0.9
 """InferenceMAX draws request lengths uniformly in [0.8, 1] x nominal: mean 0.9 x nominal."""
+
+FRONTIER_WEIGHT = 4.0
+"""Weight of a point on its group's measured frontier relative to one off it: the planner runs
+frontier configurations, so their step times matter most; the others keep unmeasured slow
+configurations from looking fast."""
 
 LOW_CONCURRENCY = 16
 """Points at or below this concurrency (little queueing) set the request overhead."""
@@ -88,9 +95,10 @@ def observations(
     """The decode step each measured point implies (module docstring)."""
     systems = systems or builtin_systems()
     models = models or builtin_models()
-    counts: dict[GroupKey, int] = defaultdict(int)
+    on_frontier = {id(p) for members in measured_frontiers(points).values() for p in members}
+    counts: dict[GroupKey, float] = defaultdict(float)
     for point in points:
-        counts[group_key(point)] += 1
+        counts[group_key(point)] += FRONTIER_WEIGHT if id(point) in on_frontier else 1.0
     rows, columns = [], defaultdict(list)
     for point in points:
         worker = point.engine or point.decode
@@ -110,7 +118,7 @@ def observations(
         columns["low_concurrency_aggregated"].append(
             not point.disaggregated and point.concurrency <= LOW_CONCURRENCY
         )
-        columns["weight"].append(1.0 / counts[group_key(point)])
+        columns["weight"].append((FRONTIER_WEIGHT if id(point) in on_frontier else 1.0) / counts[group_key(point)])
     arrays = {name: np.asarray(values)[:, None] for name, values in columns.items()}
     return Observations(engines=rl.engines(rows), **arrays)
 
@@ -119,12 +127,13 @@ def predicted_step_s(obs: Observations, f: np.ndarray) -> np.ndarray:
     return rl.step_time(obs.engines, f, obs.batch, obs.context, obs.prompt_tokens, obs.prompt_context)
 
 
+FRACTIONS = 3
+"""The first three factors are fractions (fitted as logits), the other step factors times (fitted as logs)."""
+
+
 def _factors(theta: np.ndarray, request_overhead_s: float = 0.0) -> np.ndarray:
-    """Factor array from fit coordinates (logit, logit, log, log)."""
-    return np.array([
-        1 / (1 + np.exp(-theta[0])), 1 / (1 + np.exp(-theta[1])),
-        *np.exp(theta[2:]), request_overhead_s,
-    ])
+    """Factor array from fit coordinates (logits of the fractions, logs of the times)."""
+    return np.array([*(1 / (1 + np.exp(-theta[:FRACTIONS]))), *np.exp(theta[FRACTIONS:]), request_overhead_s])
 
 
 def _residuals(theta: np.ndarray, obs: Observations) -> np.ndarray:
@@ -161,17 +170,19 @@ def _levenberg_marquardt(theta: np.ndarray, obs: Observations, iterations: int =
 
 
 GRID = (
-    (0.2, 0.35, 0.5, 0.7),  # flops efficiency
-    (0.4, 0.55, 0.7, 0.85),  # HBM efficiency
-    (5e-6, 15e-6, 40e-6),  # layer overhead, s
-    (2e-6, 5e-6, 10e-6, 20e-6),  # collective latency, s
+    (0.3, 0.6),  # prefill FLOPS efficiency
+    (0.05, 0.15, 0.4),  # decode FLOPS efficiency
+    (0.5, 0.75),  # HBM efficiency
+    (10e-6, 40e-6),  # layer overhead, s
+    (5e-6, 20e-6),  # collective latency, s
+    (0.5e-6, 5e-6),  # sequence overhead, s
 )
-"""Starting grid of the fit; Levenberg-Marquardt refines the best of its 192 points."""
+"""Starting grid of the fit; Levenberg-Marquardt refines the best of its 96 points."""
 
 
 def _to_theta(values: Sequence[float]) -> np.ndarray:
-    e_flops, e_hbm, *times = values
-    return np.array([np.log(e_flops / (1 - e_flops)), np.log(e_hbm / (1 - e_hbm)), *np.log(times)])
+    fractions = np.asarray(values[:FRACTIONS])
+    return np.array([*np.log(fractions / (1 - fractions)), *np.log(values[FRACTIONS:])])
 
 
 def fit(
@@ -198,7 +209,58 @@ def fit(
     modelled = alone * (1 + share / (2 * (1 - share))) + obs.tpot_s
     excess = (obs.ttft_s - modelled).ravel()[aggregated]
     request_overhead = max(0.0, float(np.median(excess))) if excess.size else 0.0
-    return Factors(
-        flops_efficiency=float(f[0]), hbm_efficiency=float(f[1]), layer_overhead_s=float(f[2]),
-        collective_latency_s=float(f[3]), request_overhead_s=request_overhead,
-    )
+    return Factors(*(float(v) for v in f[:rl.REQUEST]), request_overhead_s=request_overhead)
+
+
+DEPLOYMENT_BATCHES = 96
+"""Decode batches per measured deployment at which :func:`deployment_curve` evaluates the model."""
+
+
+def deployment_key(point: MeasuredPoint) -> tuple:
+    """What InferenceMAX fixed for a sweep over concurrency: the workers and the pool sizes."""
+    return (point.engine, point.prefill, point.decode, point.prefill_gpus, point.decode_gpus)
+
+
+def deployment_curve(
+    sweep: Sequence[MeasuredPoint], factors: Factors,
+    systems: dict[str, System] | None = None, models: dict[str, Model] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(interactivity, tokens/s per GPU) the model predicts for one measured deployment.
+
+    ``sweep``: the points of one deployment (:func:`deployment_key`) at its measured
+    concurrencies. The model runs the same engines at decode batches from 1 to the
+    largest measured concurrency per decode worker. Aggregated: tokens/s per GPU
+    = B X (1 + isl/osl) / GPUs, X = 1 / step time with the batch's share of prompts.
+    Disaggregated: the measured prefill and decode pools; the decode workers' output
+    rate ``W_d B X`` needs ``isl/osl`` times as many input tokens/s from the prefill
+    pool, which runs at most at full utilisation, so batches the prefill pool cannot
+    feed are left out (in the closed-loop benchmark requests queue for prefill instead);
+    tokens/s per GPU counts both pools.
+    """
+    systems = systems or builtin_systems()
+    models = models or builtin_models()
+    first = sweep[0]
+    model, system = models[first.model], systems[first.system]
+    f = factors.as_array()
+    isl, osl = first.isl * BENCHMARK_LENGTH_FACTOR, first.osl * BENCHMARK_LENGTH_FACTOR
+    ratio = isl / osl
+    decode = first.engine or first.decode
+    assert decode is not None
+    workers = first.decode_gpus // decode.gpus
+    largest = max(p.concurrency for p in sweep) / workers
+    batch = np.geomspace(1.0, max(largest, 1.0), DEPLOYMENT_BATCHES)[None, :]
+    e = rl.engines([(model, system, first.precision, decode.gpus, decode.tp, decode.dp_attention)])
+    prompts = batch * ratio if not first.disaggregated else np.zeros(1)
+    step = rl.step_time(e, f, batch, np.asarray(isl + osl / 2), prompts, np.asarray(isl / 2))[0]
+    interactivity = 1.0 / step
+    output = workers * batch[0] * interactivity
+    if not first.disaggregated:
+        return interactivity, output * (1 + ratio) / decode.gpus
+    prefill = first.prefill
+    assert prefill is not None
+    p = rl.engines([(model, system, first.precision, prefill.gpus, prefill.tp, prefill.dp_attention)])
+    service = rl.prefill_service_s(p, f, np.asarray(isl))[0, 0]
+    capacity = first.prefill_gpus // prefill.gpus * float(rl.prefill_batch(np.asarray(isl))) * isl / service
+    fed = output * ratio <= capacity
+    tput = output * (1 + ratio) / (first.prefill_gpus + first.decode_gpus)
+    return interactivity[fed], tput[fed]

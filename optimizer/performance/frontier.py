@@ -135,6 +135,10 @@ class Frontier:
         self.options = [p for p, ok in zip(options, fits, strict=True) if ok]
         self.engines = _engines(model, system, precision, self.options) if self.options else None
 
+    def _output_rate(self, point: rl.DecodePoint, xs: np.ndarray) -> np.ndarray:
+        """Output tokens/s per replica at the served batch, at most ``max_batch`` sequences."""
+        return np.where(point.served_batch > self.max_batch, self.max_batch * xs[None, :], point.output_tokens_per_s)
+
     # -- aggregated -------------------------------------------------------------------
 
     def _aggregated(self, xs: np.ndarray, isl: int, osl: int, ttft_s: float | None) -> list[OperatingPoint | None]:
@@ -142,7 +146,7 @@ class Frontier:
         e = self.engines
         point = rl.decode_points(e, self.f, xs[None, :], isl, osl, aggregated=True)
         ratio = isl / osl
-        tput = np.minimum(point.served_batch, self.max_batch) * xs[None, :] * (1 + ratio) / e.gpus
+        tput = self._output_rate(point, xs) * (1 + ratio) / e.gpus
         if ttft_s is not None:
             tput = np.where(point.ttft_s <= ttft_s, tput, np.nan)
         best: list[OperatingPoint | None] = []
@@ -180,7 +184,7 @@ class Frontier:
         e = self.engines
         ratio = isl / osl
         decode = rl.decode_points(e, self.f, xs[None, :], isl, osl, aggregated=False)
-        decode_rate = np.minimum(decode.served_batch, self.max_batch) * xs[None, :] / e.gpus  # (D, X)
+        decode_rate = self._output_rate(decode, xs) / e.gpus  # (D, X)
         # the prefill budget is the TTFT target less the decode side's KV transfer and first step
         budget = np.full(decode_rate.shape, np.inf) if ttft_s is None else ttft_s - decode.ttft_s
         flat_rate, flat_ttft = self._prefill_rates(isl, budget.reshape(-1))
@@ -277,7 +281,7 @@ class RooflineModel:
             xs = np.asarray(CONFIG_INTERACTIVITY)
             aggregated = role == "aggregated"
             point = rl.decode_points(front.engines, self._f, xs[None, :], isl, osl, aggregated)
-            per_gpu = point.served_batch * xs[None, :] / front.engines.gpus
+            per_gpu = point.output_tokens_per_s / front.engines.gpus
             chosen = []
             for j, x in enumerate(xs):
                 if not np.all(np.isnan(per_gpu[:, j])):

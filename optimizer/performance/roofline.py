@@ -54,6 +54,14 @@ chunked-prefill budget of vLLM and SGLang)."""
 ACTIVATION_BYTES = 2
 """Bytes per activation element exchanged in collectives (BF16)."""
 
+MAX_SEQUENCES_PER_SCHEDULER = 128
+"""Sequences one scheduler keeps in flight: one per engine, or one per attention rank with DP
+attention. The validity range of the data: InferenceMAX's aggregated sweeps stop at 64-128
+concurrent requests per engine, and the fitted step time has no term that bends the curve
+beyond what it saw, so the planner does not extrapolate past it. Engines allow more
+(vLLM's default ``max_num_seqs`` is 256; TensorRT-LLM decode workers ran about 1200 per
+attention rank in the disaggregated runs), so the limit is conservative (docs/performance-model.md)."""
+
 MAX_BATCH = 65536.0
 """Upper end of the batch search, sequences per replica."""
 
@@ -61,7 +69,7 @@ SEARCH_POINTS = 48
 SEARCH_ROUNDS = 3
 """Batch search: 48 log-spaced trial batches per round, 3 rounds (bracket ln(65536) / 47^3 = 1e-4 in ln B)."""
 
-REQUEST = 4
+REQUEST = 6
 """Index of ``request_overhead_s`` in :meth:`Factors.as_array`; the step factors come before it."""
 
 MAX_PREFILL_UTILISATION = 0.95
@@ -72,21 +80,28 @@ MAX_PREFILL_UTILISATION = 0.95
 class Factors:
     """The fitted efficiency factors (``calibration.FITTED`` holds the values in use)."""
 
-    flops_efficiency: float
-    """achieved fraction of dense tensor peak FLOPS"""
+    prefill_flops_efficiency: float
+    """achieved fraction of dense tensor peak in prompt work: large-M GEMMs and prompt attention"""
+    decode_flops_efficiency: float
+    """achieved fraction of dense tensor peak in decode work: small-M (grouped MoE) GEMMs and
+    decode attention, which reach far less of the peak than prefill"""
     hbm_efficiency: float
     """achieved fraction of HBM bandwidth"""
     layer_overhead_s: float
     """fixed time per layer per step: kernel launch and synchronisation floor, s"""
     collective_latency_s: float
     """latency of one all-reduce or all-to-all, s"""
+    sequence_overhead_s: float
+    """time per decode sequence per step on each scheduler (one per engine, or per attention rank
+    with DP attention): scheduling, sampling, per-sequence attention kernel work, s"""
     request_overhead_s: float
     """fixed part of TTFT: request handling, tokenisation, first scheduling, s"""
 
     def as_array(self) -> np.ndarray:
         return np.array([
-            self.flops_efficiency, self.hbm_efficiency, self.layer_overhead_s,
-             self.collective_latency_s, self.request_overhead_s,
+            self.prefill_flops_efficiency, self.decode_flops_efficiency, self.hbm_efficiency,
+            self.layer_overhead_s, self.collective_latency_s, self.sequence_overhead_s,
+            self.request_overhead_s,
         ])
 
 
@@ -245,7 +260,7 @@ def step_time(
     tokens a prompt token attends to. ``f`` is :meth:`Factors.as_array`.
     All arguments broadcast against the engine arrays (shape ``(engines, 1)``).
     """
-    flops_eff, hbm_eff, layer_overhead, collective_latency = f[:REQUEST]
+    prefill_eff, decode_eff, hbm_eff, layer_overhead, collective_latency, sequence_overhead = f[:REQUEST]
     tokens = batch + prompt_tokens
     # routed experts read: those the decode tokens touch, plus, for prompt tokens, whole
     # prefill batches (PREFILL_BATCH_TOKENS touch every expert) in proportion to the share
@@ -257,14 +272,20 @@ def step_time(
     touched = decode_touch + (1.0 - decode_touch) * prompt_share
     weight_bytes = e.dense_bytes / e.attention_split + e.expert_bytes * touched / e.gpus
     bandwidth = e.hbm_bytes_per_s * hbm_eff
-    # the weight GEMMs of all tokens: one read of the weights or the tensor work, whichever is longer
-    gemm = np.maximum(weight_bytes / bandwidth, 2 * e.active_params * tokens / e.gpus / (e.flops * flops_eff))
+    # the weight GEMMs of all tokens: one read of the weights or the tensor work, whichever is
+    # longer; decode tokens (a few rows per expert) and prompt tokens (large M) reach different
+    # fractions of the tensor peak
+    tensor_s = 2 * e.active_params / e.gpus / e.flops * (batch / decode_eff + prompt_tokens / prefill_eff)
+    gemm = np.maximum(weight_bytes / bandwidth, tensor_s)
     # attention kernels run apart from the GEMMs: decode reads the KV cache (or is bound by its
     # FLOPs, as MLA can be); prompt attention is compute-bound
     kv_read = batch * context * e.kv_bytes_per_token / e.kv_shards / bandwidth
-    bf16 = e.bf16_flops * flops_eff
-    decode_attention = np.maximum(kv_read, e.decode_attention_flops * batch * context / e.gpus / bf16)
-    prompt_attention = e.prefill_attention_flops * prompt_tokens * prompt_context / e.gpus / bf16
+    decode_attention = np.maximum(
+        kv_read, e.decode_attention_flops * batch * context / e.gpus / (e.bf16_flops * decode_eff)
+    )
+    prompt_attention = (
+        e.prefill_attention_flops * prompt_tokens * prompt_context / e.gpus / (e.bf16_flops * prefill_eff)
+    )
 
     link = e.link_bytes_per_s * NETWORK_EFFICIENCY
     tokens_per_rank = tokens / e.attention_ranks
@@ -280,7 +301,9 @@ def step_time(
         0.0,
     )
     per_layer = layer_overhead + 2 * (all_reduce + all_to_all)
-    return gemm + decode_attention + prompt_attention + e.layers * per_layer
+    # each scheduler (the engine, or each DP attention rank) handles its own sequences
+    per_sequence = sequence_overhead * batch / e.attention_ranks
+    return gemm + decode_attention + prompt_attention + e.layers * per_layer + per_sequence
 
 
 def max_batch(
@@ -344,7 +367,9 @@ class DecodePoint:
     """Arrays describing decode-side operating points (aggregated or decode engines)."""
 
     batch: np.ndarray
-    """time-limited batch (NaN where infeasible)"""
+    """batch limited by time and :data:`MAX_SEQUENCES_PER_SCHEDULER` (NaN where infeasible)"""
+    batch_output_tokens_per_s: np.ndarray
+    """per replica, at that batch (faster than the target interactivity where the scheduler limit binds)"""
     served_batch: np.ndarray
     """batch also limited by KV memory"""
     output_tokens_per_s: np.ndarray
@@ -362,10 +387,17 @@ def decode_points(
     context = np.asarray(isl + osl / 2)
     ratio = np.asarray(isl / osl if aggregated else 0.0)
     prompt_context = np.asarray(isl / 2)
-    batch = max_batch(e, f, tpot, context, ratio, prompt_context)
+    timed = max_batch(e, f, tpot, context, ratio, prompt_context)
+    batch = np.minimum(timed, MAX_SEQUENCES_PER_SCHEDULER * e.attention_ranks)
     memory_batch = e.kv_capacity_bytes / (context * e.kv_bytes_per_token)
     fits_one = e.kv_capacity_bytes >= (isl + osl) * e.kv_bytes_per_token
     served = np.where(fits_one, np.minimum(batch, memory_batch), np.nan)
+
+    def rate(b: np.ndarray) -> np.ndarray:
+        """Output tokens/s at batch ``b``: ``b X`` where time limits it, faster below that batch."""
+        safe = np.nan_to_num(b, nan=1.0)
+        step = step_time(e, f, safe, context, safe * ratio, prompt_context)
+        return np.where(b < timed, b / step, b * interactivity)
     if aggregated:
         safe = np.nan_to_num(batch, nan=1.0)
         full = step_time(e, f, safe, context, safe * ratio, prompt_context)
@@ -376,7 +408,7 @@ def decode_points(
     else:
         share = np.zeros(np.shape(batch))
         ttft = kv_transfer_s(e, np.asarray(float(isl))) + tpot * np.ones(np.shape(batch))
-    return DecodePoint(batch, served, served * interactivity, share, ttft)
+    return DecodePoint(batch, rate(batch), served, rate(served), share, ttft)
 
 
 def prefill_points(e: Engines, f: np.ndarray, ttft_s: np.ndarray, isl: float) -> tuple[np.ndarray, np.ndarray]:
@@ -404,7 +436,8 @@ def token_load(
     """The linear load of requests of ``isl``/``osl`` tokens on one replica of ``config``.
 
     Aggregated and decode: at TPOT ``1/X`` the shape alone sustains a batch
-    ``B`` (time limit), ``R = B X`` output tokens/s. The step's prompt share
+    ``B`` (time limit, at most :data:`MAX_SEQUENCES_PER_SCHEDULER` per scheduler),
+    ``R = B X`` output tokens/s (``B / step time`` where the scheduler limit binds). The step's prompt share
     ``p`` of time goes to input tokens: ``sec_per_input = p / (R isl/osl)``,
     ``sec_per_output = (1 - p) / R``, so a replica filled with this shape is
     exactly busy. KV held per output token/s = TPOT x (isl + osl/2) x KV bytes
@@ -430,7 +463,7 @@ def token_load(
     batch = float(point.batch[0, 0])
     if math.isnan(batch):
         return None
-    output_rate = batch * x
+    output_rate = float(point.batch_output_tokens_per_s[0, 0])
     kv = float((isl + osl / 2) * e.kv_bytes_per_token[0, 0] / x)
     ttft = float(point.ttft_s[0, 0])
     if config.role == "decode":
