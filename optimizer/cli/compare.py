@@ -1,0 +1,91 @@
+"""``tenantplan compare INSTANCE``: which architecture serves the tenant mix most cheaply, and why.
+
+Plans the instance under each option (each system alone, the own fleet,
+aggregated only, siloed tenancy, each tenant's isolation lifted, optionally each
+TCO basis), prints one row per option and the reasons the cheapest wins, and
+with ``--out DIR`` writes ``report.html`` and the figures as SVG files. Exit 0
+when some option serves every tenant, 3 when none does, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, print_json
+from optimizer.compare import DEFAULT_OPTIONS, OPTION_SETS, compare
+from optimizer.instance import InstanceError, load_instance
+from optimizer.report import options_table, write_comparison_report
+from optimizer.report.html import Table
+from optimizer.solve import DEFAULT_SOLVER
+from solvers.registry import METHODS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="which architecture serves the tenants most cheaply, and why",
+        description="Plan INSTANCE under each architecture option and lay the results side by side: "
+        "$/Mtok overall and per SLO class, $/hour, racks, GPUs, utilisation, stranded GPUs, tokens/s "
+        "per MW, ROI; the cheapest option and what binds. Exit 0 when some option serves every "
+        "tenant, 3 when none does, 2 on bad input.",
+    )
+    parser.add_argument("instance", metavar="INSTANCE", help="instance file (.toml or .json)")
+    parser.add_argument(
+        "--options", nargs="+", choices=OPTION_SETS, default=list(DEFAULT_OPTIONS), metavar="SET",
+        help=f"option sets to compare, of {', '.join(OPTION_SETS)} (default: {' '.join(DEFAULT_OPTIONS)})",
+    )
+    parser.add_argument(
+        "--systems", nargs="+", metavar="SYSTEM",
+        help="systems for the 'systems' set (default: every catalog system)",
+    )
+    parser.add_argument(
+        "--keep-inventory", action="store_true",
+        help="systems alone keep the fleet's rack limits and prices (default: unlimited racks at catalog prices)",
+    )
+    parser.add_argument("--method", default=DEFAULT_SOLVER, help=f"planning method (default: {DEFAULT_SOLVER})")
+    parser.add_argument("--time-limit", type=float, default=30.0, metavar="S",
+                        help="seconds per option (default: 30)")
+    parser.add_argument("--out", metavar="DIR", help="write report.html and the figures (SVG) here")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    parser.set_defaults(run=run)
+
+
+def text_table(table: Table) -> str:
+    """``table`` as aligned plain text: the first column left, the others right."""
+    columns = list(zip(table.headers, *table.rows, strict=True))
+    widths = [max(len(cell) for cell in column) for column in columns]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    marks = ["* " if i == table.highlight else "  " for i in range(len(table.rows))]
+    body = [mark + line(row) for mark, row in zip(marks, table.rows, strict=True)]
+    return "\n".join(["  " + line(table.headers), "  " + line(tuple("-" * w for w in widths)), *body]) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    problems = []
+    if not args.time_limit > 0:
+        problems.append(("--time-limit", f"must be > 0 seconds, got {args.time_limit:g}"))
+    if args.method not in METHODS:
+        problems.append(("--method", f"unknown method '{args.method}' (known: {', '.join(METHODS)})"))
+    if problems:
+        raise InstanceError(problems)
+    instance = load_instance(args.instance)
+    comparison = compare(
+        instance, options=args.options, time_limit=args.time_limit, systems=args.systems,
+        method=args.method, keep_inventory=args.keep_inventory,
+    )
+    written = write_comparison_report(comparison, args.out) if args.out else []
+    if args.json:
+        print_json({**comparison.to_dict(), "files": [str(p) for p in written]})
+    else:
+        table = options_table(comparison)
+        sys.stdout.write(text_table(Table(table.headers[:-1], tuple(r[:-1] for r in table.rows), table.highlight)))
+        sys.stdout.write("\n" + "\n".join(f"- {f}" for f in comparison.findings) + "\n")
+        if written:
+            sys.stdout.write(f"\nreport: {written[0]} ({len(written) - 1} figures beside it)\n")
+    return EXIT_OK if comparison.winner is not None else EXIT_INFEASIBLE

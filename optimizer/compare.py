@@ -1,0 +1,605 @@
+"""Which architecture serves this tenant mix most cheaply, and why.
+
+:func:`compare` builds variants of one instance, plans each with one method,
+prices each with the one evaluator (:func:`optimizer.evaluate.evaluate`),
+checks each with the one checker, and explains the winner from the figures
+(:func:`explain`). The option sets (``options``):
+
+- ``systems``: each catalog system alone: the instance's sites with a fleet of
+  that one system (catalog price and rack size, no rack power cap, unlimited
+  racks unless ``keep_inventory``: then the instance's own entries of that
+  system, with their limits and prices);
+- ``fleet``: the instance's own mixed fleet, as written (the reference);
+- ``aggregated``: the own fleet with aggregated engines only (no prefill/decode split);
+- ``tenancy``: the own fleet with every tenant on engines of its own (the
+  ``siloed`` heuristic: the value of pooling is its cost minus the reference's);
+- ``isolation``: for each ``dedicated`` or ``dedicated-rack`` tenant, the own
+  fleet with that tenant ``shared`` (its isolation's price is the reference's
+  cost minus this one's);
+- ``tco``: the own fleet priced at each other TCO basis (catalog prices; fleet
+  price overrides kept).
+
+The cheapest option is chosen among those that serve the same tenants on the
+same terms at the instance's TCO basis (``systems``, ``fleet``, ``aggregated``,
+``tenancy``); isolation and TCO variants change the question and are reported
+beside it. A plan the checker rejects, or one that leaves demand unserved,
+never wins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import get_args
+
+from optimizer.catalog import Precision, TcoBasis
+from optimizer.check import check
+from optimizer.evaluate import Report, evaluate
+from optimizer.instance import FleetEntry, Instance, InstanceError
+from optimizer.performance import EngineConfig, PerformanceModel, Role
+from optimizer.result import Result, Status
+from optimizer.solve import DEFAULT_SOLVER
+from optimizer.usage import PlanUsage
+
+logger = logging.getLogger(__name__)
+
+OPTION_SETS: tuple[str, ...] = ("systems", "fleet", "aggregated", "tenancy", "isolation", "tco")
+DEFAULT_OPTIONS: tuple[str, ...] = ("systems", "fleet", "aggregated", "tenancy", "isolation")
+COMPETING: frozenset[str] = frozenset({"systems", "fleet", "aggregated", "tenancy"})
+"""Option sets whose variants serve the same promises at the same prices: they compete for cheapest."""
+
+BINDING_UTILISATION = 0.9
+"""A resource binds when its peak-scenario utilisation reaches this share of its capacity."""
+STRANDED_SHARE = 0.05
+"""Stranded GPUs are reported as a cost driver above this share of the GPUs paid for."""
+SLO_FACTOR = 1.2
+"""An SLO is reported as binding when it costs at least this factor in GPU-seconds per request."""
+
+
+class AggregatedOnly(PerformanceModel):
+    """The instance's performance model with the disaggregated roles withdrawn."""
+
+    def configs(
+        self, model: str, system: str, precision: Precision, role: Role, isl: int, osl: int
+    ) -> tuple[EngineConfig, ...]:
+        if role != "aggregated":
+            return ()
+        return super().configs(model, system, precision, role, isl, osl)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One architecture option: an instance variant and how to plan it."""
+
+    name: str
+    option_set: str
+    instance: Instance
+    method: str
+    """planning method, a name in :data:`solvers.registry.METHODS`"""
+    aggregated_only: bool = False
+    tenant: str = ""
+    """the tenant whose isolation is lifted (``isolation`` set only)"""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One variant planned, priced and checked."""
+
+    variant: Variant
+    result: Result
+    report: Report | None
+    """None when the method returned no plan"""
+    violations: int
+    """rules the plan breaks (the checker's errors); 0 without a plan"""
+    performance: PerformanceModel = field(repr=False, compare=False)
+    """the performance model the variant was planned, priced and checked with"""
+
+    @property
+    def complete(self) -> bool:
+        """A plan that serves every tenant and breaks no rule."""
+        return (
+            self.report is not None
+            and self.violations == 0
+            and not self.result.unserved
+            and self.result.status in (Status.OPTIMAL, Status.FEASIBLE)
+        )
+
+    @property
+    def usd_per_hour(self) -> float | None:
+        return self.report.usd_per_hour if self.report is not None else None
+
+    def usd_per_mtok_by_class(self) -> dict[str, float | None]:
+        """$/Mtok (input + output) per tenant SLO class ('' = unlabelled), from the evaluator's tenant costs."""
+        if self.report is None:
+            return {}
+        cost: dict[str, float] = defaultdict(float)
+        tokens: dict[str, float] = defaultdict(float)
+        for tenant in self.report.tenants:
+            cost[tenant.slo_class] += tenant.usd_per_hour
+            tokens[tenant.slo_class] += tenant.input_tokens_per_hour + tenant.output_tokens_per_hour
+        return {c: cost[c] / (tokens[c] / 1e6) if tokens[c] > 0 else None for c in sorted(cost)}
+
+    def why_not(self) -> str:
+        """Why this option has no complete plan ('' when it has one)."""
+        if self.complete:
+            return ""
+        if self.result.unserved:
+            by_reason: dict[str, list[str]] = defaultdict(list)
+            for u in self.result.unserved:
+                by_reason[u.reason].append(u.tenant)
+            return "; ".join(
+                f"{reason} ({', '.join(names[:3])}{f' and {len(names) - 3} more' if len(names) > 3 else ''})"
+                for reason, names in by_reason.items()
+            )
+        if self.report is None:
+            return f"no plan ({self.result.status.value}, limit {self.result.limit.value})"
+        return f"plan breaks {self.violations} rule(s)"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every option's outcome, the cheapest, and the reasons."""
+
+    instance: Instance
+    outcomes: tuple[Outcome, ...]
+    winner: Outcome | None
+    findings: tuple[str, ...] = field(default=())
+    """sentences explaining the winner, each derived from evaluated figures"""
+
+    def outcome(self, name: str) -> Outcome:
+        return next(o for o in self.outcomes if o.variant.name == name)
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready summary: one row per option, the winner and the findings."""
+        return {
+            "instance": self.instance.name,
+            "winner": self.winner.variant.name if self.winner else None,
+            "findings": list(self.findings),
+            "options": [_outcome_dict(o) for o in self.outcomes],
+        }
+
+
+# -- variants -----------------------------------------------------------------------------
+
+
+FLEET = "own fleet"
+
+
+def system_alone(instance: Instance, system: str, keep_inventory: bool = False) -> Instance:
+    """``instance`` with a fleet of ``system`` only (module docstring: inventory and prices).
+
+    Raises:
+        InstanceError: with ``keep_inventory``, the instance's fleet has no ``system``.
+    """
+    if keep_inventory:
+        fleet = tuple(e for e in instance.fleet if e.system == system)
+        if not fleet:
+            raise InstanceError([("fleet", f"has no '{system}' entry to keep the inventory of")])
+    else:
+        fleet = tuple(FleetEntry(system=system, site=site.name) for site in instance.sites)
+    return instance.model_copy(update={"fleet": fleet, "name": f"{instance.name} / {system} alone"})
+
+
+def with_tenant_shared(instance: Instance, tenant: str) -> Instance:
+    """``instance`` with ``tenant``'s isolation relaxed to ``shared``."""
+    tenants = tuple(t.model_copy(update={"isolation": "shared"}) if t.name == tenant else t for t in instance.tenants)
+    return instance.model_copy(update={"tenants": tenants, "name": f"{instance.name} / {tenant} shared"})
+
+
+def at_tco_basis(instance: Instance, basis: TcoBasis) -> Instance:
+    """``instance`` priced at the catalog's ``basis`` column."""
+    economics = instance.economics.model_copy(update={"tco_basis": basis})
+    return instance.model_copy(update={"economics": economics, "name": f"{instance.name} / {basis}"})
+
+
+def variants(
+    instance: Instance,
+    options: Sequence[str] = DEFAULT_OPTIONS,
+    systems: Sequence[str] | None = None,
+    method: str = DEFAULT_SOLVER,
+    keep_inventory: bool = False,
+) -> list[Variant]:
+    """The variants of ``options`` (module docstring), in a stable order.
+
+    ``systems`` restricts the ``systems`` set (default: every catalog system).
+
+    Raises:
+        InstanceError: an unknown option set or system.
+    """
+    unknown = [o for o in options if o not in OPTION_SETS]
+    if unknown:
+        raise InstanceError([("options", f"unknown option set '{o}' (known: {', '.join(OPTION_SETS)})") for o in unknown])
+    catalog = instance.system_catalog
+    chosen = list(systems) if systems is not None else list(catalog)
+    bad = [s for s in chosen if s not in catalog]
+    if bad:
+        raise InstanceError([("systems", f"unknown system '{s}'") for s in bad])
+    found: list[Variant] = []
+    if "fleet" in options:
+        found.append(Variant(FLEET, "fleet", instance, method, note="the instance as written"))
+    if "systems" in options:
+        for system in chosen:
+            if keep_inventory and not any(e.system == system for e in instance.fleet):
+                continue
+            found.append(Variant(
+                f"{system} alone", "systems", system_alone(instance, system, keep_inventory), method,
+                note="inventory as in the fleet" if keep_inventory else "unlimited racks at catalog prices",
+            ))
+    if "aggregated" in options:
+        found.append(Variant(f"{FLEET}, aggregated only", "aggregated", instance, method, aggregated_only=True,
+                             note="no prefill/decode disaggregation"))
+    if "tenancy" in options:
+        found.append(Variant(f"{FLEET}, siloed tenancy", "tenancy", instance, "siloed",
+                             note="every tenant on engines of its own (heuristic)"))
+    if "isolation" in options:
+        for tenant in instance.tenants:
+            if tenant.isolation != "shared":
+                found.append(Variant(
+                    f"{FLEET}, {tenant.name} shared", "isolation", with_tenant_shared(instance, tenant.name), method,
+                    tenant=tenant.name, note=f"{tenant.name}'s '{tenant.isolation}' isolation lifted",
+                ))
+    if "tco" in options:
+        for basis in get_args(TcoBasis):
+            if basis != instance.economics.tco_basis:
+                found.append(Variant(f"{FLEET} at {basis} prices", "tco", at_tco_basis(instance, basis), method,
+                                     note=f"catalog $/GPU-hour, '{basis}' column"))
+    return found
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+Planner = Callable[[Variant, PerformanceModel, float], Result]
+"""Plans one variant with a performance model within a time limit in seconds."""
+
+
+def registry_planner(seed: int = 0, threads: int = 1) -> Planner:
+    """A planner that runs the variant's method from :data:`solvers.registry.METHODS`."""
+    from solvers.registry import get_method  # noqa: PLC0415 (solvers depends on optimizer)
+
+    def plan(variant: Variant, performance: PerformanceModel, time_limit: float) -> Result:
+        return get_method(variant.method)(
+            variant.instance, time_limit=time_limit, seed=seed, threads=threads, performance=performance
+        )
+
+    return plan
+
+
+def run_variant(variant: Variant, time_limit: float, planner: Planner) -> Outcome:
+    """Plan, price and check one variant."""
+    model_class = AggregatedOnly if variant.aggregated_only else PerformanceModel
+    performance = model_class(variant.instance)
+    logger.info("compare: planning '%s' with %s", variant.name, variant.method)
+    result = planner(variant, performance, time_limit)
+    if result.plan is None:
+        return Outcome(variant, result, None, 0, performance)
+    report = evaluate(variant.instance, result.plan, performance)
+    errors = [v for v in check(variant.instance, result.plan, performance) if v.severity == "error"]
+    return Outcome(variant, result, report, len(errors), performance)
+
+
+def compare(
+    instance: Instance,
+    options: Sequence[str] = DEFAULT_OPTIONS,
+    time_limit: float = 30.0,
+    systems: Sequence[str] | None = None,
+    method: str = DEFAULT_SOLVER,
+    keep_inventory: bool = False,
+    planner: Planner | None = None,
+) -> Comparison:
+    """Plan every variant of ``options`` and explain the cheapest (module docstring).
+
+    ``time_limit`` is per variant, seconds; ``planner`` defaults to the method
+    registry (:func:`registry_planner`).
+
+    Raises:
+        InstanceError: an unknown option set or system.
+    """
+    planner = planner or registry_planner()
+    outcomes = tuple(run_variant(v, time_limit, planner) for v in variants(
+        instance, options, systems, method, keep_inventory
+    ))
+    winner = cheapest(outcomes)
+    return Comparison(instance, outcomes, winner, tuple(explain(instance, outcomes, winner)))
+
+
+def cheapest(outcomes: Sequence[Outcome]) -> Outcome | None:
+    """The lowest-$/hour complete outcome among the competing option sets (ties: first listed)."""
+    candidates = [o for o in outcomes if o.variant.option_set in COMPETING and o.complete]
+    return min(candidates, key=lambda o: o.usd_per_hour, default=None)  # type: ignore[arg-type,return-value]
+
+
+# -- explaining ---------------------------------------------------------------------------
+
+
+def explain(instance: Instance, outcomes: Sequence[Outcome], winner: Outcome | None) -> list[str]:
+    """Sentences that say why ``winner`` is cheapest and what binds in its plan.
+
+    Each one is computed from evaluated figures: the cost decomposition against
+    the runner-up (price per GPU-hour, tokens per paid GPU-hour), the peak
+    utilisation of engine time and KV memory, the GPU-seconds an SLO costs
+    against the same hardware's throughput-optimal point, NVLink domain sizes of
+    the engines, site power and inventory use, stranded GPUs, and the values of
+    pooling, disaggregation and each tenant's isolation.
+    """
+    if winner is None:
+        reasons = [f"{o.variant.name}: {o.why_not()}" for o in outcomes if o.variant.option_set in COMPETING]
+        return ["No option serves every tenant with a plan that keeps every rule. " + " | ".join(reasons)]
+    assert winner.report is not None and winner.result.plan is not None
+    findings = [_versus_runner_up(outcomes, winner)]
+    findings += _binding_resources(winner)
+    findings += _slo_costs(winner)
+    findings += _domain_sizes(instance, outcomes, winner)
+    findings += _power_and_inventory(winner)
+    findings += _stranding(winner)
+    findings += _option_values(outcomes)
+    findings += _unproven(outcomes)
+    findings += [f"{o.variant.name} has no complete plan: {o.why_not()}" for o in outcomes
+                 if o.variant.option_set in COMPETING and not o.complete]
+    return [f for f in findings if f]
+
+
+def _gpu_figures(report: Report) -> tuple[float, float]:
+    """($ per paid GPU-hour, tokens per paid GPU-second) of a report."""
+    tokens_per_s = (report.input_tokens_per_hour + report.output_tokens_per_hour) / 3600
+    return report.usd_per_hour / report.gpus, tokens_per_s / report.gpus
+
+
+def _versus_runner_up(outcomes: Sequence[Outcome], winner: Outcome) -> str:
+    others = sorted(
+        (o for o in outcomes if o.variant.option_set in COMPETING and o.complete and o is not winner),
+        key=lambda o: o.usd_per_hour,  # type: ignore[arg-type,return-value]
+    )
+    w = winner.report
+    assert w is not None
+    if not others:
+        return f"{winner.variant.name} is the only option with a complete plan: ${w.usd_per_hour:,.2f}/hour."
+    runner = others[0]
+    r = runner.report
+    assert r is not None
+    w_price, w_tokens = _gpu_figures(w)
+    r_price, r_tokens = _gpu_figures(r)
+    saving = 1 - w.usd_per_hour / r.usd_per_hour
+    return (
+        f"{winner.variant.name} is cheapest at ${w.usd_per_hour:,.2f}/hour "
+        f"(${w.usd_per_mtok:.4f}/Mtok), {100 * saving:.1f}% below the runner-up {runner.variant.name} "
+        f"(${r.usd_per_hour:,.2f}/hour): its GPUs cost {w_price / r_price:.2f}x as much per hour "
+        f"(${w_price:.2f} vs ${r_price:.2f}) and each paid GPU serves {w_tokens / r_tokens:.2f}x the tokens "
+        f"({w_tokens:,.0f} vs {r_tokens:,.0f} tokens/s per GPU, utilisation and stranding included)."
+    )
+
+
+def _binding_resources(winner: Outcome) -> list[str]:
+    report = winner.report
+    assert report is not None
+    engines = report.engines
+    if not engines:
+        return []
+    gpus = sum(e.gpus * e.count for e in engines)
+    kv_bound = [e for e in engines if e.kv_utilisation is not None
+                and e.kv_utilisation >= BINDING_UTILISATION and e.kv_utilisation >= e.time_utilisation]
+    time_bound = [e for e in engines if e.time_utilisation >= BINDING_UTILISATION and e not in kv_bound]
+    findings = []
+    if kv_bound:
+        share = sum(e.gpus * e.count for e in kv_bound) / gpus
+        worst = max(kv_bound, key=lambda e: e.kv_utilisation or 0.0)
+        findings.append(
+            f"KV memory binds on {len(kv_bound)} of {len(engines)} engine groups ({100 * share:.0f}% of engine GPUs) "
+            f"in the peak scenario {report.peak_scenario}: e.g. {worst.engine} ({worst.model} {worst.role}) holds "
+            f"{100 * (worst.kv_utilisation or 0):.0f}% of its KV memory at {100 * worst.time_utilisation:.0f}% "
+            "of its engine time."
+        )
+    if time_bound:
+        share = sum(e.gpus * e.count for e in time_bound) / gpus
+        findings.append(
+            f"Engine time binds on {len(time_bound)} of {len(engines)} engine groups ({100 * share:.0f}% of engine "
+            f"GPUs) in the peak scenario {report.peak_scenario}: they are at least "
+            f"{100 * BINDING_UTILISATION:.0f}% busy at their operating points."
+        )
+    mean_time = sum(e.time_utilisation * e.gpus * e.count for e in engines) / gpus
+    findings.append(
+        f"Peak-scenario engine time utilisation, weighted by GPUs: {100 * mean_time:.0f}% of engine GPUs, "
+        f"{100 * (rack_utilisation(report) or 0):.0f}% of all paid GPUs (stranded GPUs count as idle)."
+    )
+    return findings
+
+
+def _gpu_seconds_per_request(config: EngineConfig, performance: PerformanceModel, isl: int, osl: int) -> float | None:
+    load = performance.load(config, isl, osl)
+    if load is None:
+        return None
+    seconds = isl * load.sec_per_input_token + osl * load.sec_per_output_token
+    return seconds * config.gpus if seconds > 0 else None
+
+
+def _slo_costs(winner: Outcome) -> list[str]:
+    """Tenants whose latency promise makes their engines run far from the throughput-optimal point."""
+    plan = winner.result.plan
+    assert plan is not None
+    instance, performance = winner.variant.instance, winner.performance
+    usage = PlanUsage(instance, plan, performance)
+    worst: dict[str, tuple[float, str, str]] = {}
+    for tenant_name, _, engine in usage.flows:
+        if not usage.resolvable(engine):
+            continue
+        tenant = instance.tenant(tenant_name)
+        config = usage.config(engine)
+        isl, osl = tenant.input_tokens, tenant.output_tokens
+        chosen = _gpu_seconds_per_request(config, performance, isl, osl)
+        options = [
+            _gpu_seconds_per_request(c, performance, isl, osl)
+            for c in performance.configs(config.model, config.system, config.precision, config.role, isl, osl)
+        ]
+        best = min((s for s in options if s is not None), default=None)
+        if chosen is None or best is None:
+            continue
+        factor = chosen / best
+        if factor > worst.get(tenant_name, (0.0, "", ""))[0]:
+            worst[tenant_name] = (factor, config.system, config.role)
+    findings = []
+    for name, (factor, system, role) in sorted(worst.items(), key=lambda kv: -kv[1][0]):
+        if factor < SLO_FACTOR:
+            continue
+        tenant = instance.tenant(name)
+        promise = {
+            "prefill": f"TTFT of {tenant.ttft_s:g} s",
+            "decode": f"{tenant.min_tokens_per_s_per_user:g} tokens/s per user",
+        }.get(role, f"{tenant.min_tokens_per_s_per_user:g} tokens/s per user within a TTFT of {tenant.ttft_s:g} s")
+        findings.append(
+            f"Latency binds for {name}: its promise of {promise} runs its {role} engines on {system} at "
+            f"{factor:.1f}x the GPU-seconds per request of that hardware's throughput-optimal operating point."
+        )
+    return findings[:3]
+
+
+def _domain_sizes(instance: Instance, outcomes: Sequence[Outcome], winner: Outcome) -> list[str]:
+    plan = winner.result.plan
+    assert plan is not None
+    widest = max((g for r in plan.racks for g in r.engines), key=lambda g: g.gpus, default=None)
+    if widest is None:
+        return []
+    rack = next(r for r in plan.racks if widest in r.engines)
+    small_domains = sorted({
+        o.variant.name for o in outcomes
+        if o.variant.option_set == "systems"
+        and all(instance.system(e.system).gpus_per_nvlink_domain < widest.gpus for e in o.variant.instance.fleet)
+    })
+    if widest.gpus <= 8:
+        return [f"NVLink domain size does not bind: the widest engine has {widest.gpus} GPUs, which an 8-GPU domain holds."]
+    costlier = [n for n in small_domains if n != winner.variant.name]
+    return [
+        f"NVLink domain size matters: the plan runs {widest.model} on {widest.gpus}-GPU engines "
+        f"(TP{widest.parallelism.tp} EP{widest.parallelism.ep}) in {rack.system}'s "
+        f"{instance.system(rack.system).gpus_per_nvlink_domain}-GPU domain"
+        + (f"; no {widest.gpus}-GPU engine fits the options {', '.join(costlier)}." if costlier else ".")
+    ]
+
+
+def _power_and_inventory(winner: Outcome) -> list[str]:
+    report = winner.report
+    assert report is not None
+    findings = []
+    for site in report.sites:
+        if site.power_cap_kw and site.provisioned_kw >= BINDING_UTILISATION * site.power_cap_kw:
+            findings.append(
+                f"Site power binds at {site.name}: racks provision {site.provisioned_kw:,.0f} kW of its "
+                f"{site.power_cap_kw:,.0f} kW budget."
+            )
+    opened: dict[tuple[str, str], int] = defaultdict(int)
+    for rack in report.racks:
+        opened[(rack.site, rack.system)] += 1
+    for entry in winner.variant.instance.fleet:
+        if entry.max_racks and opened[(entry.site, entry.system)] >= entry.max_racks:
+            findings.append(f"Inventory binds: all {entry.max_racks} {entry.system} racks at {entry.site} are open.")
+    for rack in report.racks:
+        if rack.rack_power_kw and rack.it_kw >= BINDING_UTILISATION * rack.rack_power_kw:
+            findings.append(f"Rack power binds in {rack.rack}: {rack.it_kw:.1f} kW of its {rack.rack_power_kw:.1f} kW cap.")
+    return findings
+
+
+def _stranding(winner: Outcome) -> list[str]:
+    report = winner.report
+    assert report is not None
+    if report.gpus == 0 or report.gpus_stranded <= STRANDED_SHARE * report.gpus:
+        return [f"Rack granularity costs little: {report.gpus_stranded} of {report.gpus} GPUs are stranded."]
+    paid = sum(r.usd_per_hour * r.gpus_stranded / r.gpus for r in report.racks)
+    return [
+        f"Rack granularity binds: {report.gpus_stranded} of {report.gpus} GPUs "
+        f"({100 * report.gpus_stranded / report.gpus:.0f}%) are stranded in whole racks, "
+        f"${paid:,.2f}/hour paid for GPUs no engine uses."
+    ]
+
+
+def _unproven(outcomes: Sequence[Outcome]) -> list[str]:
+    """A caution when time-limited runs leave gaps larger than some differences between options."""
+    gaps = [o.result.gap for o in outcomes if o.complete and o.result.gap is not None and o.result.gap > 1e-3]
+    unbounded = [o.variant.name for o in outcomes if o.complete and o.result.bound is None]
+    findings = []
+    if gaps:
+        findings.append(
+            f"{len(gaps)} option(s) stopped before proving optimality, with gaps up to {100 * max(gaps):.1f}%: "
+            "differences between options smaller than their gaps are not proven."
+        )
+    complete = [o for o in outcomes if o.complete]
+    if unbounded and len(unbounded) == len(complete):
+        findings.append("Every option was planned by a heuristic: no bound says how far from optimal any is.")
+    elif unbounded:
+        names = ", ".join(f"'{name}'" for name in unbounded)
+        findings.append(f"Planned by a heuristic, with no bound on how far from optimal: {names}.")
+    return findings
+
+
+def _usd_change(delta: float) -> str:
+    """``delta`` $/hour as a saving ('saves $x/hour'), or 'saves nothing' within half a cent."""
+    if abs(delta) < 0.005:
+        return "saves nothing"
+    return f"saves ${delta:,.2f}/hour" if delta > 0 else f"costs ${-delta:,.2f}/hour more"
+
+
+def _option_values(outcomes: Sequence[Outcome]) -> list[str]:
+    by_name = {o.variant.name: o for o in outcomes}
+    reference = by_name.get(FLEET)
+    if reference is None or not reference.complete:
+        return []
+    base = reference.usd_per_hour
+    assert base is not None
+    findings = []
+    for o in outcomes:
+        if not o.complete or o.usd_per_hour is None:
+            continue
+        delta = o.usd_per_hour - base
+        if o.variant.option_set == "tenancy":
+            findings.append(f"Pooling tenants {_usd_change(delta)} ({100 * delta / o.usd_per_hour:.1f}%) "
+                            f"against siloed engines (${o.usd_per_hour:,.2f}/hour).")
+        elif o.variant.option_set == "aggregated":
+            findings.append(f"Allowing disaggregation {_usd_change(delta)} against aggregated engines only "
+                            f"(${o.usd_per_hour:,.2f}/hour).")
+        elif o.variant.option_set == "tco":
+            findings.append(f"Priced at the catalog's '{o.variant.instance.economics.tco_basis}' column, the own "
+                            f"fleet's plan costs ${o.usd_per_hour:,.2f}/hour ({100 * delta / base:+.1f}%).")
+        elif o.variant.option_set == "isolation":
+            isolation = reference.variant.instance.tenant(o.variant.tenant).isolation
+            price = "costs nothing" if abs(delta) < 0.005 else f"costs ${-delta:,.2f}/hour"
+            findings.append(f"{o.variant.tenant}'s '{isolation}' isolation {price} "
+                            f"(own fleet with it shared: ${o.usd_per_hour:,.2f}/hour).")
+    return findings
+
+
+# -- serialising --------------------------------------------------------------------------
+
+
+def _outcome_dict(o: Outcome) -> dict[str, object]:
+    r = o.report
+    return {
+        "option": o.variant.name,
+        "option_set": o.variant.option_set,
+        "method": o.variant.method,
+        "note": o.variant.note,
+        "status": o.result.status.value,
+        "limit": o.result.limit.value,
+        "gap": o.result.gap,
+        "runtime_s": o.result.runtime_s,
+        "complete": o.complete,
+        "why_not": o.why_not(),
+        "violations": o.violations,
+        "usd_per_hour": r.usd_per_hour if r else None,
+        "usd_per_mtok": r.usd_per_mtok if r else None,
+        "usd_per_mtok_by_slo_class": o.usd_per_mtok_by_class(),
+        "racks": r.num_racks if r else None,
+        "gpus": r.gpus if r else None,
+        "gpus_stranded": r.gpus_stranded if r else None,
+        "utilisation": rack_utilisation(r) if r else None,
+        "tokens_per_s_per_mw": r.tokens_per_s_per_mw if r else None,
+        "roi": r.roi if r else None,
+        "usd_per_hour_by_system": {s.name: s.usd_per_hour for s in r.systems} if r else {},
+    }
+
+
+def rack_utilisation(report: Report) -> float | None:
+    """Peak-scenario engine time over every paid GPU (stranded GPUs idle), GPU-weighted; None without GPUs."""
+    if not report.gpus:
+        return None
+    return sum(r.time_utilisation * r.gpus for r in report.racks) / report.gpus

@@ -1,0 +1,253 @@
+"""Reports people read: a self-contained HTML page with inline SVG figures, and the figures as files.
+
+:func:`write_report` writes the report of one plan (``tenantplan solve ... --report DIR``);
+:func:`write_comparison_report` the report of a comparison (``tenantplan compare ... --out DIR``).
+Both write ``report.html`` and one ``<figure>.svg`` per figure, each file atomically.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from optimizer.compare import Comparison, Outcome, rack_utilisation
+from optimizer.evaluate import Report, evaluate
+from optimizer.instance import Instance
+from optimizer.performance import PerformanceModel
+from optimizer.performance.pareto import pareto_indices
+from optimizer.plan import Plan
+from optimizer.report.figures import (
+    cost_bars_figure,
+    demand_capacity_figure,
+    rack_map_figure,
+    throughput_figure,
+)
+from optimizer.report.html import Figure, Paragraph, Section, Table, write_page
+from optimizer.report.svg import colour_map
+from optimizer.result import Result
+from optimizer.usage import PlanUsage
+
+__all__ = ["frontier_curve", "options_table", "write_comparison_report", "write_report"]
+
+
+# -- the throughput-interactivity figure --------------------------------------------------
+
+
+def frontier_curve(
+    performance: PerformanceModel, model: str, system: str, precisions: Iterable[str], isl: int, osl: int
+) -> list[tuple[float, float]]:
+    """(tokens/s per user, tokens/s per GPU) corners of the best any of ``precisions`` and either
+    serving mode (aggregated, disaggregated) reaches on ``system``, fastest first.
+
+    From the calibrated roofline's frontier (``performance.roofline``); empty
+    when the model fits nowhere on the system.
+    """
+    points: list[tuple[float, float]] = []
+    for precision in precisions:
+        if performance.models[model].weights_gb(precision) is None:  # type: ignore[arg-type]
+            continue
+        frontier = performance.roofline.frontier(model, system, precision)  # type: ignore[arg-type]
+        for mode in ("agg", "disagg"):
+            points += [(p.interactivity, p.tput_per_gpu) for p in frontier.pareto(isl, osl, mode)]
+    kept = [points[i] for i in pareto_indices([(y, x) for x, y in points])]
+    return sorted(set(kept), reverse=True)
+
+
+def _main_shape(instance: Instance, model: str) -> tuple[int, int]:
+    """The (input, output) tokens per request of the tenants of ``model`` with the most token volume."""
+    volume: dict[tuple[int, int], float] = defaultdict(float)
+    for tenant in instance.tenants:
+        if tenant.model == model:
+            volume[(tenant.input_tokens, tenant.output_tokens)] += tenant.requests_per_s * (
+                tenant.input_tokens + tenant.output_tokens
+            )
+    return max(volume, key=lambda shape: (volume[shape], shape))
+
+
+def _slo_guides(instance: Instance, model: str) -> list[tuple[str, float]]:
+    """One guide per distinct interactivity promise among ``model``'s tenants, naming them."""
+    names: dict[float, list[str]] = defaultdict(list)
+    for tenant in instance.tenants:
+        if tenant.model == model:
+            names[tenant.min_tokens_per_s_per_user].append(tenant.name)
+    guides = []
+    for x, who in sorted(names.items()):
+        label = ", ".join(who[:2]) + (f" +{len(who) - 2}" if len(who) > 2 else "")
+        guides.append((f"{label} ({x:g})", x))
+    return guides
+
+
+def throughput_figures(instance: Instance, systems: Sequence[str], performance: PerformanceModel) -> list[Figure]:
+    """One throughput-vs-interactivity figure per model the tenants use, at its main request shape."""
+    found = []
+    for model in dict.fromkeys(t.model for t in instance.tenants):
+        isl, osl = _main_shape(instance, model)
+        precisions = dict.fromkeys(p for t in instance.tenants if t.model == model for p in instance.allowed_precisions(t))
+        curves = [(system, frontier_curve(performance, model, system, precisions, isl, osl)) for system in systems]
+        svg = throughput_figure(curves, _slo_guides(instance, model),
+                                f"{model}, {isl} in / {osl} out: tokens/s per GPU vs interactivity",
+                                colour_map(systems))
+        found.append(Figure(
+            f"throughput-{model}", svg,
+            f"Best operating points of the calibrated roofline over the precisions {', '.join(precisions)} "
+            "and both serving modes; red dashed lines: the tenants' interactivity promises.",
+        ))
+    return found
+
+
+# -- shared sections --------------------------------------------------------------------------
+
+
+def _money(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"${value:,.{digits}f}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _tenant_table(report: Report) -> Table:
+    return Table(
+        ("tenant", "model", "SLO class", "isolation", "$/hour", "Mtok/hour", "$/Mtok", "price $/Mtok", "margin"),
+        tuple(
+            (t.tenant, t.model, t.slo_class or "-", t.isolation, _money(t.usd_per_hour),
+             f"{(t.input_tokens_per_hour + t.output_tokens_per_hour) / 1e6:,.2f}", _money(t.usd_per_mtok, 4),
+             _money(t.price_usd_per_mtok, 2), _percent(t.margin))
+            for t in report.tenants
+        ),
+    )
+
+
+def _summary_table(report: Report) -> Table:
+    rows = [
+        ("cost", f"{_money(report.usd_per_hour)}/hour"),
+        ("$/Mtok (input + output)", _money(report.usd_per_mtok, 4)),
+        ("$/M output tokens", _money(report.usd_per_m_output_tokens, 4)),
+        ("racks, GPUs (stranded)", f"{report.num_racks}, {report.gpus} ({report.gpus_stranded})"),
+        ("utilisation of paid GPUs, peak scenario", _percent(rack_utilisation(report))),
+        ("provisioned power", f"{report.provisioned_kw:,.0f} kW"),
+        ("tokens/s per MW", _number(report.tokens_per_s_per_mw)),
+        ("ROI at tenants' prices", "-" if report.roi is None else f"{report.roi:.2f}x"),
+    ]
+    return Table(("figure", "value"), tuple(rows))
+
+
+def _plan_sections(instance: Instance, plan: Plan, report: Report, performance: PerformanceModel,
+                   systems: Sequence[str], what: str) -> list[Section]:
+    usage = PlanUsage(instance, plan, performance)
+    return [
+        Section(f"Rack map of {what}", (Figure(
+            "rack-map", rack_map_figure(instance, plan, f"Racks of {what}: GPUs by model, precision and role"),
+            "Each card is one rack; each square one GPU; gaps separate NVLink domains. "
+            "White struck-through squares are stranded GPUs: paid for, no engine on them.",
+        ),)),
+        Section("Demand and capacity per scenario", (Figure(
+            "demand-vs-capacity", demand_capacity_figure(instance, plan, usage, f"Demand vs capacity of {what}"),
+            "GPUs busy: replica-seconds per second the routed demand uses, times GPUs per replica.",
+        ),)),
+        Section("Throughput per GPU against interactivity", tuple(throughput_figures(instance, systems, performance))),
+        Section(f"Tenants in {what}", (_tenant_table(report), Paragraph(report.convention))),
+    ]
+
+
+# -- one plan ---------------------------------------------------------------------------------
+
+
+def write_report(instance: Instance, result_or_plan: Result | Plan, out_dir: str | Path,
+                 performance: PerformanceModel | None = None) -> list[Path]:
+    """Write the report of one plan to ``out_dir``; returns the paths written, the page first.
+
+    Raises:
+        ValueError: a result without a plan.
+    """
+    plan = result_or_plan.plan if isinstance(result_or_plan, Result) else result_or_plan
+    if plan is None:
+        raise ValueError("the result has no plan to report")
+    performance = performance or PerformanceModel(instance)
+    report = evaluate(instance, plan, performance)
+    systems = list(dict.fromkeys(entry.system for entry in instance.fleet))
+    sections = [
+        Section("Summary", (_summary_table(report),)),
+        Section("Cost per million tokens", (Figure(
+            "cost-per-mtok", cost_bars_figure([(plan.method, report, "")], "$/Mtok of the plan, by system",
+                                              colour_map(systems)),
+        ),)),
+        *_plan_sections(instance, plan, report, performance, systems, "the plan"),
+    ]
+    return write_page(out_dir, f"Plan '{plan.method}' for '{instance.name}'",
+                      f"{plan.created_at}; instance sha256 {plan.instance_sha256[:12]}", sections)
+
+
+# -- a comparison -----------------------------------------------------------------------------
+
+
+def options_table(comparison: Comparison) -> Table:
+    """One row per option: $/hour, $/Mtok overall and per SLO class, size, utilisation, power, ROI."""
+    classes = sorted({t.slo_class for o in comparison.outcomes if o.report for t in o.report.tenants})
+    headers = ("option", "status", "$/hour", "$/Mtok", *(f"$/Mtok {c or 'unlabelled'}" for c in classes),
+               "racks", "GPUs", "stranded", "utilisation", "tokens/s per MW", "ROI", "note")
+    rows = []
+    for o in comparison.outcomes:
+        r, by_class = o.report, o.usd_per_mtok_by_class()
+        status = "ok" if o.complete else "incomplete"
+        status += f" ({o.result.status.value}" + (f", gap {100 * o.result.gap:.1f}%)" if o.result.gap else ")")
+        rows.append((
+            o.variant.name, status, _money(o.usd_per_hour), _money(r.usd_per_mtok if r else None, 4),
+            *(_money(by_class.get(c), 4) for c in classes),
+            _number(r.num_racks if r else None), _number(r.gpus if r else None),
+            _number(r.gpus_stranded if r else None), _percent(rack_utilisation(r) if r else None),
+            _number(r.tokens_per_s_per_mw if r else None),
+            "-" if r is None or r.roi is None else f"{r.roi:.2f}x",
+            _shorten(o.why_not() or o.variant.note, NOTE_CHARS),
+        ))
+    highlight = comparison.outcomes.index(comparison.winner) if comparison.winner else None
+    return Table(headers, tuple(rows), highlight)
+
+
+NOTE_CHARS = 60
+"""Notes in the options table are cut to this many characters (the findings carry them whole)."""
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
+
+
+def _costed(outcomes: Sequence[Outcome]) -> list[tuple[str, Report, str]]:
+    return [(o.variant.name, o.report, "" if o.complete else "incomplete") for o in outcomes if o.report is not None]
+
+
+def write_comparison_report(comparison: Comparison, out_dir: str | Path) -> list[Path]:
+    """Write the report of ``comparison`` to ``out_dir``; returns the paths written, the page first."""
+    instance, winner = comparison.instance, comparison.winner
+    answer: list[Paragraph] = [Paragraph(f) for f in comparison.findings]
+    systems = list(dict.fromkeys(
+        e.system for o in comparison.outcomes for e in o.variant.instance.fleet
+    ))
+    sections = [
+        Section("Answer", tuple(answer)),
+        Section("Options side by side", (
+            options_table(comparison),
+            Paragraph("utilisation: engine time used over every paid GPU in the peak scenario (stranded GPUs "
+                      "count as idle). ROI: token revenue per year at the tenants' prices over capital per year."),
+        )),
+        Section("Cost per million tokens by option", (Figure(
+            "cost-per-mtok", cost_bars_figure(_costed(comparison.outcomes), "$/Mtok per option, by system",
+                                              colour_map(systems)),
+            "Each bar is one option's $/hour over its Mtok/hour, split by the system its racks are.",
+        ),)),
+    ]
+    if winner is not None and winner.result.plan is not None and winner.report is not None:
+        sections += _plan_sections(winner.variant.instance, winner.result.plan, winner.report, winner.performance,
+                                   systems, f"the winner ({winner.variant.name})")
+    else:
+        sections.append(Section("Throughput per GPU against interactivity",
+                                tuple(throughput_figures(instance, systems, PerformanceModel(instance)))))
+    return write_page(out_dir, f"Which architecture serves '{instance.name}' most cheaply",
+                      f"tenantplan compare: {len(comparison.outcomes)} options; instance sha256 "
+                      f"{instance.digest()[:12]}", sections)
+

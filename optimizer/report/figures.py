@@ -1,0 +1,130 @@
+"""Figures of tenantplan's results: instances, plans and evaluations turned into chart data.
+
+Every number drawn here comes from the performance model, the plan, the plan's
+usage (:class:`~optimizer.usage.PlanUsage`) or the evaluator's
+:class:`~optimizer.evaluate.Report`; nothing is priced twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from optimizer.evaluate import Report
+from optimizer.instance import Instance
+from optimizer.packing import domain_gpus, pack_into_domains
+from optimizer.plan import Plan, Rack
+from optimizer.report.svg import (
+    Bar,
+    Guide,
+    RackCells,
+    Series,
+    grouped_bar_chart,
+    line_chart,
+    rack_map,
+    stacked_bar_chart,
+)
+from optimizer.usage import PlanUsage
+
+
+def engine_category(model: str, precision: str, role: str) -> str:
+    """The colour key of an engine in the rack map: model, precision and role."""
+    return f"{model} {precision} {role}"
+
+
+def rack_cells(instance: Instance, rack: Rack) -> RackCells:
+    """Each GPU slot of ``rack`` with the engine replica in it, domain by domain (None = stranded).
+
+    Replicas are placed into NVLink domains with the same first-fit-decreasing
+    packing the checker and the planners use; a rack whose replicas do not pack
+    (a plan the checker rejects) is drawn in plan order.
+    """
+    system = instance.system(rack.system)
+    try:
+        rack_gpus = instance.gpus_per_rack(instance.fleet_entry(rack.site, rack.system))
+    except KeyError:
+        rack_gpus = system.gpus_per_rack
+    domain = domain_gpus(system, rack_gpus)
+    replicas = [(group, k) for group in rack.engines for k in range(group.count)]
+    sizes = [group.gpus for group, _ in replicas]
+    placement = pack_into_domains(sizes, rack_gpus, domain) if max(sizes, default=0) <= domain else None
+    if placement is None:
+        placement = [list(range(len(replicas)))]
+    cells: list[tuple[str, str] | None] = []
+    for d, indices in enumerate(placement):
+        domain_start = d * domain
+        for index in indices:
+            group, k = replicas[index]
+            tip = (f"{group.id} replica {k + 1}/{group.count}, {group.gpus} GPUs, "
+                   f"TP{group.parallelism.tp} EP{group.parallelism.ep}")
+            cells.extend([(engine_category(group.model, group.precision, group.role), tip)] * group.gpus)
+        domain_end = min(domain_start + domain, rack_gpus)
+        cells.extend([None] * max(0, domain_end - len(cells)))
+    cells.extend([None] * max(0, rack_gpus - len(cells)))
+    return RackCells(rack.id, tuple(cells), domain)
+
+
+def rack_map_figure(instance: Instance, plan: Plan, title: str) -> str:
+    """Every opened rack of ``plan``, its GPUs coloured by model, precision and role."""
+    racks = [rack_cells(instance, rack) for rack in plan.racks]
+    stranded = sum(1 for rack in racks for cell in rack.cells if cell is None)
+    total = sum(len(rack.cells) for rack in racks)
+    return rack_map(
+        title, racks,
+        description=f"{len(racks)} racks, {total} GPUs paid for, {stranded} stranded (no engine on them)",
+    )
+
+
+def cost_bars_figure(rows: Sequence[tuple[str, Report, str]], title: str, colours: Mapping[str, str]) -> str:
+    """$/Mtok of each (label, report, note), stacked by system.
+
+    A system's segment is its racks' $/hour over the option's total Mtok/hour,
+    so the segments add up to the option's $/Mtok.
+    """
+    bars = []
+    for label, report, note in rows:
+        mtok_per_hour = (report.input_tokens_per_hour + report.output_tokens_per_hour) / 1e6
+        if mtok_per_hour <= 0:
+            continue
+        segments = tuple((s.name, s.usd_per_hour / mtok_per_hour) for s in report.systems)
+        bars.append(Bar(label, segments, note or f"${report.usd_per_mtok:.3g}"))
+    return stacked_bar_chart(title, "$ per million tokens (input + output)", bars, colours=colours,
+                             description="Cost per million tokens of each option, split by the system its racks are")
+
+
+def demand_capacity_figure(instance: Instance, plan: Plan, usage: PlanUsage, title: str) -> str:
+    """Per scenario, in GPUs: engine time the demand uses, GPUs in engines, GPUs paid for.
+
+    Demand is ``sum over engine groups of replica-seconds per second used x GPUs
+    per replica`` (the shared load model); the gap to GPUs in engines is
+    headroom, the gap to GPUs paid for adds stranded GPUs.
+    """
+    groups = [group for rack in plan.racks for group in rack.engines]
+    in_engines = sum(g.gpus * g.count for g in groups)
+    paid = sum(usage.rack_gpus(rack) for rack in plan.racks)
+    busy = [
+        sum(usage.time_used(g.id, s) * g.gpus for g in groups if usage.resolvable(g.id))
+        for s in range(instance.num_scenarios)
+    ]
+    labels = [f"s{s}" for s in range(instance.num_scenarios)]
+    return grouped_bar_chart(
+        title, "GPUs", labels,
+        [("GPUs busy serving demand", busy), ("GPUs in engines", [float(in_engines)] * len(labels)),
+         ("GPUs paid for", [float(paid)] * len(labels))],
+        description="Demand in GPU-equivalents per scenario against the capacity the plan holds",
+    )
+
+
+def throughput_figure(
+    curves: Sequence[tuple[str, Sequence[tuple[float, float]]]],
+    slos: Sequence[tuple[str, float]],
+    title: str,
+    colours: Mapping[str, str],
+) -> str:
+    """Tokens/s per GPU against tokens/s per user, one curve per system, tenants' SLOs as guides."""
+    return line_chart(
+        title, "interactivity, tokens/s per user", "tokens/s per GPU (input + output)",
+        [Series(name, tuple(points)) for name, points in curves if points],
+        guides=[Guide(label, x=x) for label, x in slos], colours=colours,
+        description="Throughput per GPU against interactivity (the Pareto frontier of the "
+        "performance model's operating points); dashed red lines are tenants' interactivity promises",
+    )

@@ -1,0 +1,117 @@
+"""The report as a user sees it: headless Chromium loads it without errors and shows the figures.
+
+Needs Debian's ``chromium`` at /usr/bin/chromium (``.ci/run`` installs it); skipped with that
+reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+import struct
+import subprocess
+import xml.etree.ElementTree as ET
+import zlib
+from pathlib import Path
+
+import pytest
+
+from optimizer.compare import compare
+from optimizer.instance import load_instance
+from optimizer.report import write_comparison_report
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--enable-logging=stderr", "--v=0",
+)
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run headless Chromium with a throw-away profile; fails the test on a non-zero exit."""
+    profile = tmp_path / "chromium-profile"
+    done = subprocess.run(
+        [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def console_messages(stderr: str) -> list[str]:
+    """Lines Chromium logs for the page's console (script errors, blocked loads)."""
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
+def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
+    """Width, height and rows of RGB(A) bytes of an 8-bit, non-interlaced PNG (what Chromium writes)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        header = body if kind == b"IHDR" else header
+        idat += body if kind == b"IDAT" else b""
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and colour in (2, 6) and interlace == 0
+    channels = 3 if colour == 2 else 4
+    raw, stride, rows, previous = zlib.decompress(idat), width * channels, [], bytearray(width * channels)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up, corner = previous[i], previous[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 255
+            elif kind == 2:
+                line[i] = (line[i] + up) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 255
+            elif kind == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
+        rows.append(bytes(line))
+        previous = line
+    return width, height, [bytes(r[i] for i in range(len(r)) if i % channels < 3) for r in rows]
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The comparison report of the tiny two-system instance of test_compare.py, planned by the
+    ``pooled`` heuristic (fast; what is tested here is the page, not the plans)."""
+    instance = load_instance(Path(__file__).parent / "data" / "compare" / "two-systems.toml")
+    comparison = compare(instance, systems=("hgx-h200", "gb200-nvl72"), method="pooled", time_limit=10)
+    out = tmp_path_factory.mktemp("report")
+    write_comparison_report(comparison, out)
+    return out / "report.html"
+
+
+def test_report_loads_without_errors_and_the_dom_holds_every_figure(report_page: Path, tmp_path: Path) -> None:
+    done = chromium(tmp_path, "--dump-dom", report_page.as_uri())
+    assert console_messages(done.stderr) == []
+    page = ET.fromstring(report_page.read_text().split("\n", 1)[1])
+    source_titles = [svg.find("title").text for svg in page.iter("svg")]
+    dom_titles = [unescape(t) for t in re.findall(r"<svg[^>]*><title>([^<]*)</title>", done.stdout)]
+    # The rack map, the demand chart, the throughput chart and the cost chart, as written.
+    assert len(source_titles) == 4 and dom_titles == source_titles
+    assert "Which architecture serves 'two-systems' most cheaply" in done.stdout.replace("&#39;", "'")
+
+
+def test_report_screenshot_shows_the_figures(report_page: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "report.png"
+    # 1000 x 2400 CSS pixels at half scale: the answer, the table and the first figures, 500 x 1200 pixels.
+    chromium(tmp_path, "--window-size=1000,2400", "--force-device-scale-factor=0.5", "--hide-scrollbars",
+             f"--screenshot={shot}", report_page.as_uri())
+    width, height, rows = png_pixels(shot)
+    assert (width, height) == (500, 1200)
+    # Not blank: plenty of non-white pixels, and the first palette colour (#0072B2, the first
+    # series of every chart) drawn somewhere.
+    inked = sum(1 for row in rows for i in range(0, len(row), 3) if row[i:i + 3] != b"\xff\xff\xff")
+    assert inked > 0.02 * width * height
+    assert any(b"\x00\x72\xb2" in row for row in rows)
