@@ -1,0 +1,302 @@
+"""The benchmark harness: every method on every instance, judged by one evaluator and checker.
+
+:func:`run_bench` runs methods from :data:`solvers.registry.METHODS` on
+instance files and returns one :class:`BenchRow` per (instance, method). A
+method's own figures are never trusted: each returned plan is re-priced by
+:func:`optimizer.evaluate.evaluate` and re-checked by :func:`optimizer.check.check`;
+only the best bound (which no plan can show) is taken from the method.
+:func:`summarize` compares methods by the geometric mean of their cost ratio to
+the best plan per instance. ``instances/known_best.csv`` keeps the best known
+$/hour per instance (:func:`update_known_best`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from optimizer.check import check
+from optimizer.evaluate import evaluate
+from optimizer.instance import Instance, InstanceError, load_instance
+from optimizer.performance import PerformanceModel
+from optimizer.plan import write_atomic
+from solvers.registry import get_method
+
+logger = logging.getLogger(__name__)
+
+INSTANCE_SUFFIXES = (".json", ".toml")
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One method on one instance, as the evaluator and checker see its plan."""
+
+    instance: str
+    """instance name"""
+    method: str
+    status: str
+    """the method's status, or ``error`` when it raised"""
+    violations: int | None
+    """errors the checker finds in the plan (warnings not counted); None without a plan"""
+    usd_per_hour: float | None
+    usd_per_mtok: float | None
+    racks: int | None
+    gpus: int | None
+    utilisation: float | None
+    """busy fraction of all opened GPUs in the peak scenario (replica time used x GPUs / GPUs)"""
+    bound: float | None
+    """the method's best lower bound on $/hour (None for heuristics)"""
+    gap: float | None
+    """(usd_per_hour - bound) / usd_per_hour"""
+    runtime_s: float
+    unserved: int
+    """tenants the method reports it could not serve"""
+
+    @property
+    def valid(self) -> bool:
+        """A plan that serves everything and breaks no rule."""
+        return self.violations == 0 and self.usd_per_hour is not None
+
+
+@dataclass(frozen=True)
+class MethodSummary:
+    method: str
+    instances: int
+    valid: int
+    """instances with a plan that breaks no rule"""
+    best: int
+    """instances where its plan is the cheapest (ties count for each)"""
+    geomean_ratio: float | None
+    """geometric mean over its valid instances of $/hour over the best valid $/hour"""
+    mean_runtime_s: float
+
+
+def instance_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named in ``paths``, directories expanded to their instance files (recursively, sorted).
+
+    Raises:
+        InstanceError: a path that does not exist, or a directory without instance files.
+    """
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            inside = sorted(p for p in path.rglob("*") if p.suffix in INSTANCE_SUFFIXES and p.is_file())
+            if not inside:
+                raise InstanceError([("", "no .json or .toml instance files in this directory")], str(path))
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InstanceError([("", "no such file or directory")], str(path))
+    return found
+
+
+def _row(
+    instance: Instance, method: str, time_limit: float, seed: int, threads: int
+) -> BenchRow:
+    performance = PerformanceModel(instance)
+    start = time.perf_counter()
+    try:
+        result = get_method(method)(
+            instance, time_limit=time_limit, seed=seed, threads=threads, performance=performance
+        )
+    except Exception:
+        logger.exception("%s on %s raised", method, instance.name)
+        return BenchRow(
+            instance.name, method, "error", None, None, None, None, None, None, None, None,
+            time.perf_counter() - start, 0,
+        )
+    runtime = time.perf_counter() - start
+    if result.plan is None:
+        return BenchRow(
+            instance.name, method, result.status.value, None, None, None, None, None, None,
+            result.bound, None, runtime, len(result.unserved),
+        )
+    report = evaluate(instance, result.plan, performance)
+    violations = [v for v in check(instance, result.plan, performance) if v.severity == "error"]
+    busy = sum(e.time_utilisation * e.gpus * e.count for e in report.engines)
+    cost = report.usd_per_hour
+    gap = None
+    if result.bound is not None:
+        gap = max(0.0, (cost - result.bound) / cost) if cost > 0 else 0.0
+    return BenchRow(
+        instance=instance.name,
+        method=method,
+        status=result.status.value,
+        violations=len(violations),
+        usd_per_hour=cost,
+        usd_per_mtok=report.usd_per_mtok,
+        racks=report.num_racks,
+        gpus=report.gpus,
+        utilisation=busy / report.gpus if report.gpus else None,
+        bound=result.bound,
+        gap=gap,
+        runtime_s=runtime,
+        unserved=len(result.unserved),
+    )
+
+
+def run_bench(
+    paths: Sequence[str | Path],
+    methods: Sequence[str],
+    time_limit: float = 60.0,
+    seed: int = 0,
+    threads: int = 1,
+    on_row: Callable[[BenchRow], None] | None = None,
+) -> list[BenchRow]:
+    """Run every method on every instance file; progress is logged at INFO.
+
+    Every instance is loaded (and validated) before any method runs. A method
+    that raises gets a row with status ``error`` and the run goes on.
+
+    Raises:
+        KeyError: an unknown method name.
+        InstanceError: a path that is missing or an instance file that is invalid.
+    """
+    for method in methods:
+        get_method(method)
+    instances = [load_instance(path) for path in instance_paths(paths)]
+    rows = []
+    total = len(instances) * len(methods)
+    for i, instance in enumerate(instances):
+        for j, method in enumerate(methods):
+            logger.info("[%d/%d] %s: %s ...", i * len(methods) + j + 1, total, instance.name, method)
+            row = _row(instance, method, time_limit, seed, threads)
+            cost = "no plan" if row.usd_per_hour is None else f"${row.usd_per_hour:,.2f}/hour"
+            checked = "" if row.violations is None else f", {row.violations} violation(s)"
+            logger.info("    %s: %s%s, %.2f s", row.status, cost, checked, row.runtime_s)
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    return rows
+
+
+def best_per_instance(rows: Iterable[BenchRow]) -> dict[str, float]:
+    """The lowest $/hour of a valid plan per instance."""
+    best: dict[str, float] = {}
+    for row in rows:
+        if row.valid:
+            best[row.instance] = min(best.get(row.instance, math.inf), row.usd_per_hour)  # type: ignore[arg-type]
+    return best
+
+
+def summarize(rows: Sequence[BenchRow]) -> list[MethodSummary]:
+    """Per method, in first-seen order: valid plans, wins, geometric-mean cost ratio to the best."""
+    best = best_per_instance(rows)
+    by_method: dict[str, list[BenchRow]] = defaultdict(list)
+    for row in rows:
+        by_method[row.method].append(row)
+    summaries = []
+    for method, own in by_method.items():
+        ratios = [row.usd_per_hour / best[row.instance] for row in own if row.valid and best[row.instance] > 0]  # type: ignore[operator]
+        summaries.append(MethodSummary(
+            method=method,
+            instances=len(own),
+            valid=sum(row.valid for row in own),
+            best=sum(row.valid and row.usd_per_hour <= best[row.instance] * (1 + 1e-9) for row in own),  # type: ignore[operator]
+            geomean_ratio=math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None,
+            mean_runtime_s=sum(row.runtime_s for row in own) / len(own),
+        ))
+    return summaries
+
+
+def _cell(value: object, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def format_rows(rows: Sequence[BenchRow]) -> str:
+    """The per-(instance, method) table as Markdown."""
+    header = "| instance | method | status | violations | $/hour | $/Mtok | racks | GPUs | util | bound | gap | runtime s | unserved |"
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for r in rows:
+        lines.append(
+            f"| {r.instance} | {r.method} | {r.status} | {_cell(r.violations)} | {_cell(r.usd_per_hour)} "
+            f"| {_cell(r.usd_per_mtok, 4)} | {_cell(r.racks)} | {_cell(r.gpus)} "
+            f"| {'-' if r.utilisation is None else f'{r.utilisation:.0%}'} | {_cell(r.bound)} "
+            f"| {'-' if r.gap is None else f'{r.gap:.2%}'} | {r.runtime_s:.2f} | {r.unserved} |"
+        )
+    return "\n".join(lines)
+
+
+def format_summary(summaries: Sequence[MethodSummary]) -> str:
+    """The per-method summary as Markdown."""
+    lines = [
+        "| method | instances | valid plans | best | geo-mean cost / best | mean runtime s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        ratio = "-" if s.geomean_ratio is None else f"{s.geomean_ratio:.4f}"
+        lines.append(
+            f"| {s.method} | {s.instances} | {s.valid} | {s.best} | {ratio} | {s.mean_runtime_s:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def rows_to_csv(rows: Sequence[BenchRow]) -> str:
+    """CSV text, one line per row, columns in :class:`BenchRow` field order."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[f.name for f in fields(BenchRow)], lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
+    return out.getvalue()
+
+
+KNOWN_BEST_COLUMNS = ("instance", "usd_per_hour", "method", "bound", "commit", "date", "time_limit_s")
+
+
+def read_known_best(path: str | Path) -> dict[str, dict[str, str]]:
+    """Rows of a known-best CSV by instance; empty when the file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["instance"]: row for row in csv.DictReader(handle)}
+
+
+def update_known_best(
+    path: str | Path, rows: Iterable[BenchRow], commit: str, date: str, time_limit: float
+) -> list[str]:
+    """Record in ``path`` every valid plan cheaper than the known best, and every higher bound.
+
+    A cheaper plan replaces $/hour, method, commit, date and time limit; a bound
+    only ever rises. Returns the instances whose row changed.
+    """
+    known = read_known_best(path)
+    changed = []
+    for row in rows:
+        entry = known.get(row.instance)
+        updated = dict(entry) if entry else {"instance": row.instance, "usd_per_hour": "", "method": "", "bound": ""}
+        if row.valid and (not updated["usd_per_hour"] or row.usd_per_hour < float(updated["usd_per_hour"]) * (1 - 1e-9)):  # type: ignore[operator]
+            updated.update({
+                "usd_per_hour": f"{row.usd_per_hour:.4f}",
+                "method": row.method,
+                "commit": commit,
+                "date": date,
+                "time_limit_s": f"{time_limit:g}",
+            })
+        if row.bound is not None and (not updated["bound"] or row.bound > float(updated["bound"])):
+            updated["bound"] = f"{row.bound:.4f}"
+        if updated != entry and updated["usd_per_hour"]:
+            known[row.instance] = updated
+            changed.append(row.instance)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=KNOWN_BEST_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for instance in sorted(known):
+        writer.writerow({column: known[instance].get(column, "") for column in KNOWN_BEST_COLUMNS})
+    write_atomic(path, out.getvalue())
+    return list(dict.fromkeys(changed))
+
