@@ -28,3 +28,18 @@ def two_tenants_profiles() -> Instance:
 def enterprise_mix() -> Instance:
     """The realistic book: 12 tenants, three models, two sites, 24 hourly scenarios."""
     return load_instance(EXAMPLES / "enterprise-mix.toml")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--solvers",
+        default="highs,cp-sat,scip",
+        help="comma-separated MIP backends that tests taking a 'solver' run on (highs, cp-sat, scip)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that takes ``solver`` once per backend named by ``--solvers``."""
+    if "solver" in metafunc.fixturenames:
+        solvers = [name.strip() for name in metafunc.config.getoption("solvers").split(",") if name.strip()]
+        metafunc.parametrize("solver", solvers)

@@ -22,7 +22,7 @@ EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
 
-SUBCOMMANDS = ("validate", "schema")
+SUBCOMMANDS = ("validate", "schema", "evaluate", "solve", "generate", "bench", "compare", "perf")
 """Subcommand modules under ``optimizer.cli``, in the order ``--help`` lists them."""
 
 

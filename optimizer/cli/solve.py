@@ -1,0 +1,175 @@
+"""``tenantplan solve [INSTANCE]``: plan an instance with the MIP and summarise the plan.
+
+Progress lines (incumbent $/hour, bound, gap, elapsed) go to standard error while
+the solver works; then a summary: racks per system and site, engines per model
+and role, per-tenant $/Mtok, overall $/Mtok and gap. With no INSTANCE the bundled
+``enterprise-mix`` example is solved. Exit 0 with a plan, 3 when no plan serves
+all demand (each tenant left out is named with the reason), 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+
+from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, print_json
+from optimizer.evaluate import Report, evaluate
+from optimizer.instance import InstanceError, load_instance
+from optimizer.performance import PerformanceModel
+from optimizer.result import Result
+from optimizer.solve import DEFAULT_GAP, DEFAULT_SOLVER, DEFAULT_TIME_LIMIT_S, SOLVERS, solve
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INSTANCE = "enterprise-mix.toml"
+"""Solved when no INSTANCE is given (``instances/examples/``, installed as package data)."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "solve",
+        help="plan an instance with the MIP (cheapest racks, engines and routes)",
+        description="Solve INSTANCE (default: the bundled enterprise-mix example) as a MIP: which "
+        "racks to open, which engines to run in them, how each tenant's tokens flow in every "
+        "scenario, at the lowest $/hour. Progress goes to stderr. Exit 0 with a plan, 3 when no "
+        "plan serves all demand, 2 on bad input.",
+    )
+    parser.add_argument("instance", nargs="?", metavar="INSTANCE", help="instance file (.toml or .json)")
+    parser.add_argument(
+        "--solver", choices=SOLVERS, default=DEFAULT_SOLVER, help=f"MIP backend (default {DEFAULT_SOLVER})"
+    )
+    parser.add_argument(
+        "--time-limit", type=float, default=DEFAULT_TIME_LIMIT_S, metavar="S",
+        help=f"wall-clock limit in seconds (default {DEFAULT_TIME_LIMIT_S:g})",
+    )
+    parser.add_argument(
+        "--gap", type=float, default=DEFAULT_GAP, metavar="G",
+        help=f"stop at this relative gap (default {DEFAULT_GAP:g} = {DEFAULT_GAP:.2%})",
+    )
+    parser.add_argument("--threads", type=int, default=1, metavar="N", help="solver threads (default 1)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="solver random seed (default 0)")
+    parser.add_argument("-o", "--output", metavar="PLAN", help="write the plan as JSON (atomically)")
+    parser.add_argument(
+        "--json", action="store_true", help="print the result and the evaluator's report as JSON only"
+    )
+    parser.add_argument(
+        "--allow-unserved", action="store_true",
+        help="when not all demand can be served, return the cheapest plan serving the most and list the rest",
+    )
+    parser.set_defaults(run=run)
+
+
+def _instance_path(arg: str | None) -> str:
+    if arg is not None:
+        return arg
+    return str(resources.files("optimizer.instances").joinpath("examples").joinpath(DEFAULT_INSTANCE))
+
+
+class _ProgressLines:
+    """Writes one progress line per new incumbent or bound to the log (stderr)."""
+
+    def __init__(self) -> None:
+        self.incumbent: float | None = None
+        self.bound: float | None = None
+
+    def __call__(self, incumbent: float | None, bound: float | None, elapsed: float) -> None:
+        changed = (incumbent is not None and incumbent != self.incumbent) or (
+            bound is not None and bound != self.bound
+        )
+        self.incumbent = incumbent if incumbent is not None else self.incumbent
+        self.bound = bound if bound is not None else self.bound
+        if not changed:
+            return
+        gap = (
+            f"{(self.incumbent - self.bound) / self.incumbent:7.2%}"
+            if self.incumbent and self.bound is not None else "      -"
+        )
+        logger.info(
+            "  incumbent %s  bound %s  gap %s  %6.1f s",
+            _money(self.incumbent), _money(self.bound), gap, elapsed,
+        )
+
+
+def _money(value: float | None) -> str:
+    return f"${value:>11,.2f}/h" if value is not None else "           -  "
+
+
+def run(args: argparse.Namespace) -> int:
+    path = _instance_path(args.instance)
+    instance = load_instance(path)
+    for name, value, ok in (
+        ("--time-limit", args.time_limit, args.time_limit > 0),
+        ("--gap", args.gap, 0 <= args.gap < 1),
+        ("--threads", args.threads, args.threads >= 1),
+    ):
+        if not ok:
+            raise InstanceError([(name, f"out of range: {value}")], "command line")
+    logger.info("solving %s with %s (time limit %g s, gap %g)", Path(path).name, args.solver, args.time_limit, args.gap)
+    performance = PerformanceModel(instance)
+    result = solve(
+        instance,
+        args.solver,
+        time_limit=args.time_limit,
+        gap=args.gap,
+        threads=args.threads,
+        seed=args.seed,
+        allow_unserved=args.allow_unserved,
+        performance=performance,
+        progress=_ProgressLines(),
+    )
+    report = evaluate(instance, result.plan, performance) if result.plan is not None else None
+    if args.output and result.plan is not None:
+        result.plan.save(args.output)
+        logger.info("plan written to %s", args.output)
+    if args.json:
+        payload = result.to_dict()
+        payload["report"] = report.model_dump(mode="json") if report is not None else None
+        print_json(payload)
+    else:
+        sys.stdout.write(render(result, report))
+    if result.plan is None:  # infeasible, or no plan within the time limit
+        return EXIT_INFEASIBLE
+    return EXIT_OK
+
+
+def render(result: Result, report: Report | None) -> str:
+    """The human summary of a solve."""
+    lines = [
+        f"status: {result.status.value} (limit: {result.limit.value}), method {result.method}, "
+        f"{result.runtime_s:.1f} s",
+    ]
+    if result.objective is not None:
+        gap = f"{result.gap:.2%}" if result.gap is not None else "-"
+        bound = f"${result.bound:,.2f}/h" if result.bound is not None else "-"
+        lines.append(f"cost: ${result.objective:,.2f}/hour, bound {bound}, gap {gap}")
+    elif result.bound is not None:
+        lines.append(f"no plan; best bound ${result.bound:,.2f}/hour")
+    if report is not None and result.plan is not None:
+        mtok = f"${report.usd_per_mtok:.4f}/Mtok" if report.usd_per_mtok is not None else "-"
+        lines.append(f"overall: {mtok} (input + output), {report.num_racks} racks, {report.gpus} GPUs, "
+                     f"{report.gpus_stranded} stranded")
+        racks = Counter((rack.system, rack.site) for rack in result.plan.racks)
+        lines.append("racks per system and site:")
+        lines += [f"  {system:<14} {site:<12} {count:>5}" for (system, site), count in sorted(racks.items())]
+        engines: Counter[tuple[str, str, str]] = Counter()
+        for rack in result.plan.racks:
+            for group in rack.engines:
+                engines[(group.model, group.role, f"{group.gpus}-GPU")] += group.count
+        lines.append("engines per model and role (replicas):")
+        lines += [
+            f"  {model:<18} {role:<11} {size:<7} {count:>5}" for (model, role, size), count in sorted(engines.items())
+        ]
+        lines.append("tenants:")
+        for tenant in report.tenants:
+            per_mtok = f"${tenant.usd_per_mtok:.4f}/Mtok" if tenant.usd_per_mtok is not None else "-"
+            lines.append(f"  {tenant.tenant:<20} {tenant.isolation:<15} ${tenant.usd_per_hour:>10,.2f}/h  {per_mtok}")
+    if result.unserved:
+        lines.append("unserved:" if result.plan is not None else "cannot be served:")
+        for item in result.unserved:
+            rate = f" ({item.requests_per_s:.4g} requests/s at peak)" if item.requests_per_s else ""
+            lines.append(f"  {item.tenant}{rate}: {item.reason}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,75 @@
+"""``solve()``: the MIP, on any backend, from instance to priced :class:`~optimizer.result.Result`.
+
+The objective is always the evaluator's $/hour of the returned plan, never the
+solver's. How a run proceeds (warm start, LP relaxation, LP-guided MIP, whole
+MIP, diagnosis of infeasibility) is in :mod:`solvers.mip.run`; the model is in
+``docs/formulation.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Literal
+
+from optimizer.instance import Instance
+from optimizer.performance import PerformanceModel
+from optimizer.result import Result
+
+if TYPE_CHECKING:
+    from solvers.mip.backend import Progress
+
+Solver = Literal["highs", "cp-sat", "scip"]
+SOLVERS: tuple[Solver, ...] = ("highs", "cp-sat", "scip")
+DEFAULT_SOLVER: Solver = "highs"
+DEFAULT_TIME_LIMIT_S = 60.0
+DEFAULT_GAP = 1e-4
+"""Relative gap at which a run stops: 0.01%, the issue's "proven optimal"."""
+MAX_ARCS_PER_ROLE = 2
+"""Candidate shortlist: ``build_formulation``'s ``max_arcs_per_role`` (docs/formulation.md)."""
+
+def solve(
+    instance: Instance,
+    solver: Solver = DEFAULT_SOLVER,
+    *,
+    time_limit: float = DEFAULT_TIME_LIMIT_S,
+    gap: float = DEFAULT_GAP,
+    threads: int = 1,
+    seed: int = 0,
+    allow_unserved: bool = False,
+    performance: PerformanceModel | None = None,
+    progress: Progress | None = None,
+    warm_start: bool = True,
+    max_arcs_per_role: int | None = MAX_ARCS_PER_ROLE,
+) -> Result:
+    """Plan ``instance`` with the MIP on ``solver`` (module docstring).
+
+    Args:
+        time_limit: wall-clock seconds for the whole run (warm start included).
+        gap: relative gap at which to stop, e.g. 1e-4.
+        threads: solver threads (CP-SAT workers; HiGHS and SCIP use one).
+        seed: solver random seed.
+        allow_unserved: return the cheapest plan serving the most demand instead
+            of ``INFEASIBLE`` when not all demand can be served.
+        progress: called with (incumbent $/hour, bound, elapsed s) while solving.
+        warm_start: start from the cheapest heuristic plan.
+        max_arcs_per_role: candidate shortlist (:data:`MAX_ARCS_PER_ROLE`); None keeps
+            every configuration, so the bound holds over all of them.
+
+    Raises:
+        ValueError: unknown solver, or a time limit or gap out of range.
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver '{solver}'; choose one of {', '.join(SOLVERS)}")
+    if not time_limit > 0:
+        raise ValueError(f"time_limit must be > 0 s, got {time_limit}")
+    if not 0 <= gap < 1:
+        raise ValueError(f"gap must be in [0, 1), got {gap}")
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    from solvers.mip.run import run_mip  # solvers.mip imports optimizer: import when called
+
+    return run_mip(
+        instance, solver, time_limit=time_limit, gap=gap, threads=threads, seed=seed,
+        allow_unserved=allow_unserved, performance=performance, progress=progress,
+        warm_start=warm_start, max_arcs_per_role=max_arcs_per_role, start=time.perf_counter(),
+    )

@@ -1,0 +1,325 @@
+"""The formulation on OR-Tools CP-SAT: integer flows, integer-scaled coefficients.
+
+CP-SAT has no continuous variables or fractional coefficients, so flows and
+capacities are scaled, in one documented way (``docs/formulation.md``, "CP-SAT
+scaling"):
+
+- Flows are integer *units* of ``q_k = peak demand_k / FLOW_STEPS`` requests/s;
+  demand in units is ``ceil(lambda / q_k)`` (at most one unit, 1/FLOW_STEPS of the
+  peak, more than asked; the plan's flows are scaled back to the exact demand).
+- A capacity row ``sum_a c_a r_a <= n`` is multiplied by a power of two ``S``
+  chosen so its smallest coefficient is at least ``COEFFICIENT_RESOLUTION``;
+  coefficients are rounded to nearest (relative error <= 1.2e-7) and the
+  right-hand side is given ``CAPACITY_SLACK`` (4e-7) of room, so exactly full
+  engines stay feasible and every plan stays within the checker's 1e-6
+  tolerance. A row whose activity could overflow 2^62 is scaled down with a warning.
+- The spread rows (10) and balance rows (3) are exact in units.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from optimizer.result import Limit
+from solvers.mip.backend import BackendResult, Settings, Solution
+from solvers.mip.formulation import Formulation
+
+logger = logging.getLogger(__name__)
+
+FLOW_STEPS = 10_000
+"""Flow units per tenant's peak demand: the flow resolution, 1e-4 of the peak."""
+COEFFICIENT_RESOLUTION = 2**22
+"""Smallest scaled coefficient of a capacity row (rounding error <= 0.5 / 2^22 = 1.2e-7)."""
+CAPACITY_SLACK = 4e-7
+"""Relative room on a capacity row's right-hand side, above the rounding error and
+below the checker's tolerance (``optimizer.check.REL_TOL`` = 1e-6)."""
+_MAX_ACTIVITY = 2**62
+
+
+class Variables:
+    """``y_p`` racks, ``n_g`` replicas, ``r_{a,s}`` flow units, ``u_{k,s}`` unserved units."""
+
+    def __init__(self, model: cp_model.CpModel, f: Formulation, settings: Settings) -> None:
+        self.unit = np.array([
+            (f.demand[k].max() / FLOW_STEPS) if f.demand[k].max() > 0 else 1.0 for k in range(len(f.tenants))
+        ])
+        demand = f.demand / self.unit[:, None]
+        self.demand_units = np.where(
+            np.abs(demand - np.round(demand)) <= 1e-6 * np.maximum(demand, 1), np.round(demand), np.ceil(demand)
+        ).astype(np.int64)
+        self.active = settings.active(len(f.scenarios))
+        fixed = settings.fixed
+        self.racks = [
+            model.new_int_var(*_domain(pool.max_racks, fixed and fixed.racks[p]), f"y[{p}]")
+            for p, pool in enumerate(f.pools)
+        ]
+        self.replicas = [
+            model.new_int_var(*_domain(group.max_replicas, fixed and fixed.replicas[g]), f"n[{g}]")
+            for g, group in enumerate(f.groups)
+        ]
+        self.flows = [
+            {s: model.new_int_var(0, int(self.demand_units[arc.tenant, s]), f"r[{a},{s}]") for s in self.active}
+            for a, arc in enumerate(f.arcs)
+        ]
+        self.unserved: list[dict[int, cp_model.IntVar | int]] = []
+        for k in range(len(f.tenants)):
+            row: dict[int, cp_model.IntVar | int] = {}
+            for s in self.active:
+                upper = int(self.demand_units[k, s]) if settings.allow_unserved else 0
+                if settings.unserved_cap is not None:
+                    upper = min(upper, math.ceil(settings.unserved_cap[k, s] / self.unit[k] - 1e-9))
+                row[s] = model.new_int_var(0, upper, f"u[{k},{s}]") if upper > 0 else 0
+            self.unserved.append(row)
+
+
+def _domain(upper: int, fixed: int | None) -> tuple[int, int]:
+    return (int(fixed), int(fixed)) if fixed is not None else (0, int(upper))
+
+
+class Constraints:
+    """Constraints (1)-(11) of ``docs/formulation.md``, one method each."""
+
+    def __init__(self, model: cp_model.CpModel, f: Formulation, v: Variables) -> None:
+        self.model, self.f, self.v = model, f, v
+
+    def add_constraints(self) -> None:
+        self._demand_input()  # (1)
+        self._demand_output()  # (2)
+        self._disaggregated_balance()  # (3)
+        self._engine_time()  # (4)
+        self._engine_kv_memory()  # (5)
+        self._kv_transfer()  # (6)
+        self._rack_packing()  # (7)
+        self._inventory()  # (8)
+        self._site_power()  # (9)
+        self._spread()  # (10)
+        self._single_rack_order()  # (11)
+
+    def _demand_input(self) -> None:
+        """(1) input-side requests (aggregated + prefill) plus unserved equal demand."""
+        for k, s, inputs, _ in self.f.demand_rows(self.v.active):
+            self.model.add(
+                sum(self.v.flows[a][s] for a in inputs) + self.v.unserved[k][s] == int(self.v.demand_units[k, s])
+            )
+
+    def _demand_output(self) -> None:
+        """(2) output-side requests (aggregated + decode) plus unserved equal demand."""
+        for k, s, _, outputs in self.f.demand_rows(self.v.active):
+            self.model.add(
+                sum(self.v.flows[a][s] for a in outputs) + self.v.unserved[k][s] == int(self.v.demand_units[k, s])
+            )
+
+    def _disaggregated_balance(self) -> None:
+        """(3) a tenant's prefill and decode requests balance within each fleet entry."""
+        for _, prefills, decodes in self.f.balance_rows():
+            for s in self.v.active:
+                self.model.add(
+                    sum(self.v.flows[a][s] for a in prefills) == sum(self.v.flows[a][s] for a in decodes)
+                )
+
+    def _capacity_rows(self, per_request: list[float], g: int) -> None:
+        """``sum_a per_request[a] * r_a <= n_g`` per scenario, integer-scaled (module docstring)."""
+        arcs = self.f.arcs_of_group[g]
+        per_unit = [per_request[i] * self.v.unit[self.f.arcs[a].tenant] for i, a in enumerate(arcs)]
+        positive = [c for c in per_unit if c > 0]
+        if not positive:
+            return
+        scale = 2.0 ** math.ceil(math.log2(COEFFICIENT_RESOLUTION / min(positive)))
+        bounds = [int(self.v.demand_units[self.f.arcs[a].tenant].max()) for a in arcs]
+        activity = sum(c * scale * b for c, b in zip(per_unit, bounds, strict=True))
+        if activity > _MAX_ACTIVITY:
+            shrink = 2.0 ** math.ceil(math.log2(activity / _MAX_ACTIVITY))
+            scale /= shrink
+            logger.warning(
+                "CP-SAT: capacity row of group %d scaled down %gx to avoid overflow; "
+                "its coefficients are rounded more coarsely", g, shrink,
+            )
+        coefficients = [round(c * scale) for c in per_unit]
+        rhs = math.floor(scale * (1 + CAPACITY_SLACK))
+        for s in self.v.active:
+            self.model.add(
+                sum(c * self.v.flows[a][s] for c, a in zip(coefficients, arcs, strict=True) if c)
+                <= rhs * self.v.replicas[g]
+            )
+
+    def _engine_time(self) -> None:
+        """(4) replica-seconds per second used on a group within its replicas."""
+        for g in range(len(self.f.groups)):
+            self._capacity_rows([self.f.arcs[a].sec_per_request for a in self.f.arcs_of_group[g]], g)
+
+    def _engine_kv_memory(self) -> None:
+        """(5) KV bytes held on a group within its replicas' KV memory."""
+        for g, group in enumerate(self.f.groups):
+            if math.isfinite(group.kv_capacity_bytes):
+                arcs = self.f.arcs_of_group[g]
+                self._capacity_rows(
+                    [self.f.arcs[a].kv_bytes_per_request_rate / group.kv_capacity_bytes for a in arcs], g
+                )
+
+    def _kv_transfer(self) -> None:
+        """(6) KV arriving at a decode group within its scale-out bandwidth."""
+        for g, group in enumerate(self.f.groups):
+            if group.config.role == "decode":
+                arcs = self.f.arcs_of_group[g]
+                self._capacity_rows(
+                    [self.f.arcs[a].transfer_bytes_per_request / group.scaleout_bytes_per_s for a in arcs], g
+                )
+
+    def _rack_packing(self) -> None:
+        """(7) per pool and size level L: GPUs of replicas >= L GPUs within cap_L x racks."""
+        for p, pool in enumerate(self.f.pools):
+            for size, groups in self.f.levels(p):
+                self.model.add(
+                    sum(self.f.groups[g].config.gpus * self.v.replicas[g] for g in groups)
+                    <= pool.level_capacity(size) * self.v.racks[p]
+                )
+
+    def _inventory(self) -> None:
+        """(8) racks of a fleet entry (shared, private and single pools) within max_racks."""
+        for pools, max_racks in self.f.inventory():
+            self.model.add(sum(self.v.racks[p] for p in pools) <= max_racks)
+
+    def _site_power(self) -> None:
+        """(9) provisioned power of a site's opened racks within its budget (kW, scaled to mW)."""
+        for pools, budget_kw in self.f.site_power():
+            self.model.add(
+                sum(round(self.f.pools[p].kw * 1e6) * self.v.racks[p] for p in pools)
+                <= math.floor(budget_kw * 1e6 * (1 + CAPACITY_SLACK))
+            )
+
+    def _spread(self) -> None:
+        """(10) one rack carries at most 1/min_racks of a tenant's tokens (exact in units)."""
+        for _, min_racks, rack_arcs, all_arcs in self.f.spread_rows():
+            for s in self.v.active:
+                self.model.add(
+                    min_racks * sum(self.f.arcs[a].tokens_per_request * self.v.flows[a][s] for a in rack_arcs)
+                    <= sum(self.f.arcs[a].tokens_per_request * self.v.flows[a][s] for a in all_arcs)
+                )
+
+    def _single_rack_order(self) -> None:
+        """(11) single racks of one entry and owner open in rank order (symmetry)."""
+        for chain in self.f.single_chains():
+            for first, second in zip(chain, chain[1:], strict=False):
+                self.model.add(self.v.racks[first] >= self.v.racks[second])
+
+
+class Objective:
+    """$/hour of opened racks, or scenario-weighted unserved tokens/s (first phase)."""
+
+    def __init__(self, model: cp_model.CpModel, f: Formulation, v: Variables) -> None:
+        self.model, self.f, self.v = model, f, v
+
+    def set_objective(self, settings: Settings) -> None:
+        if settings.objective == "cost":
+            self.model.minimize(
+                sum(pool.usd_per_hour * self.v.racks[p] for p, pool in enumerate(self.f.pools))
+            )
+            return
+        weights = _scenario_weights(self.f)
+        self.model.minimize(sum(
+            weights[s] * self.f.token_weights[k] * self.v.unit[k] * u
+            for k, row in enumerate(self.v.unserved)
+            for s, u in row.items()
+            if not isinstance(u, int)
+        ))
+
+
+def _scenario_weights(f: Formulation) -> list[float]:
+    """Weight of each kept scenario: its own plus those it represents."""
+    weights = [0.0] * len(f.scenarios)  # by position in f.scenarios
+    position = {s: i for i, s in enumerate(f.scenarios)}
+    for s, kept in f.represented_by.items():
+        weights[position[kept]] += f.instance.weights[s]
+    return weights
+
+
+class _Progress(cp_model.CpSolverSolutionCallback):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def on_solution_callback(self) -> None:
+        if self.settings.progress is not None:
+            self.settings.progress(self.objective_value, self.best_objective_bound, self.wall_time)
+
+
+def solve_cpsat(f: Formulation, settings: Settings) -> BackendResult:
+    """Solve ``f`` with CP-SAT under ``settings``."""
+    start = time.perf_counter()
+    model = cp_model.CpModel()
+    variables = Variables(model, f, settings)
+    Constraints(model, f, variables).add_constraints()
+    Objective(model, f, variables).set_objective(settings)
+    if settings.hint is not None:
+        _add_hint(model, f, variables, settings.hint)
+    solver = cp_model.CpSolver()
+    params = solver.parameters
+    params.max_time_in_seconds = max(0.01, settings.time_limit - (time.perf_counter() - start))
+    params.relative_gap_limit = settings.gap
+    params.num_workers = settings.threads
+    params.random_seed = settings.seed
+    if settings.threads > 1:
+        params.interleave_search = True  # deterministic with several workers
+    if settings.progress is not None:
+        progress = settings.progress
+        solver.best_bound_callback = lambda bound: progress(None, bound, time.perf_counter() - start)
+    status = solver.solve(model, _Progress(settings))
+    runtime = time.perf_counter() - start
+    has_solution = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    bound = solver.best_objective_bound if status != cp_model.INFEASIBLE else None
+    if status == cp_model.OPTIMAL:
+        outcome, limit = "optimal", (Limit.GAP if settings.gap > 0 else Limit.NONE)
+    elif status == cp_model.FEASIBLE:
+        outcome, limit = "feasible", Limit.TIME
+    elif status == cp_model.INFEASIBLE:
+        outcome, limit = "infeasible", Limit.NONE
+    elif status == cp_model.MODEL_INVALID:
+        raise RuntimeError(f"CP-SAT rejected the model: {model.validate()}")
+    else:
+        outcome, limit = "no-solution", Limit.TIME
+    solution = _solution(f, variables, solver) if has_solution else None
+    return BackendResult(
+        outcome=outcome,  # type: ignore[arg-type]
+        limit=limit,
+        solution=solution,
+        objective=solver.objective_value if has_solution else None,
+        bound=bound if bound is not None and math.isfinite(bound) else None,
+        runtime_s=runtime,
+    )
+
+
+def _value(solver: cp_model.CpSolver, var: cp_model.IntVar | int) -> int:
+    return var if isinstance(var, int) else solver.value(var)
+
+
+def _solution(f: Formulation, v: Variables, solver: cp_model.CpSolver) -> Solution:
+    flows = np.zeros((len(f.arcs), len(f.scenarios)))
+    for a, row in enumerate(v.flows):
+        for s, x in row.items():
+            flows[a, s] = solver.value(x) * v.unit[f.arcs[a].tenant]
+    unserved = np.zeros((len(f.tenants), len(f.scenarios)))
+    for k, row in enumerate(v.unserved):
+        for s, x in row.items():
+            unserved[k, s] = _value(solver, x) * v.unit[k]
+    return Solution(
+        racks=np.array([solver.value(y) for y in v.racks], dtype=int),
+        replicas=np.array([solver.value(n) for n in v.replicas], dtype=int),
+        flows=flows,
+        unserved=unserved,
+    )
+
+
+def _add_hint(model: cp_model.CpModel, f: Formulation, v: Variables, hint: Solution) -> None:
+    for var, value in zip(v.racks, hint.racks, strict=True):
+        model.add_hint(var, int(min(value, var.proto.domain[-1])))
+    for var, value in zip(v.replicas, hint.replicas, strict=True):
+        model.add_hint(var, int(min(value, var.proto.domain[-1])))
+    for a, arc in enumerate(f.arcs):
+        for s in v.active:
+            units = round(hint.flows[a, s] / v.unit[arc.tenant])
+            model.add_hint(v.flows[a][s], int(min(units, v.demand_units[arc.tenant, s])))

@@ -1,0 +1,744 @@
+"""The MIP's data, independent of any solver: pools, candidate engines, eligible flows.
+
+``docs/formulation.md`` writes the model out; the numbers (1)-(11) and the
+eligibility rules (E1)-(E6) below are the ones it uses, and every backend cites them.
+
+Sets
+    K tenants; S scenarios kept after dominance pruning (a scenario whose every
+    tenant's demand is at most that of another is served by scaling the other's
+    flows down); P pools of interchangeable racks; G engine groups (pool,
+    configuration, owner); A arcs (tenant, group) a tenant may send requests to.
+
+Pools
+    Each fleet entry (site, system) gives a *shared* pool of interchangeable racks
+    (integer ``y_p``), a *private* pool per ``dedicated-rack`` tenant that may live
+    there, and, where ``min_racks > 1`` tenants may live, a few *single* racks
+    (binary ``y_p``, ordered: (11)) whose content is modelled rack by rack.
+    Replicas of a pool are packed into its racks' NVLink domains in aggregate:
+    engine sizes are powers of two, so they fit ``y`` racks iff for each size
+    level ``L`` present, the GPUs of replicas of at least ``L`` GPUs are at most
+    ``cap_L * y`` (7) (Coffman, Garey and Johnson 1987, divisible item sizes;
+    :mod:`optimizer.packing`). A rack power cap limits the GPUs engines may
+    occupy to ``floor(rack_power_kw / it_kw_per_gpu)``, folded into ``cap_L``.
+
+Eligibility (an arc exists only when all hold)
+    (E1) same model; precision allowed by the tenant; (E2) the pool's site is
+    allowed (residency); (E3) the configuration meets the tenant's SLO:
+    aggregated ``meets_slo(tenant, load)``; disaggregated, every prefill of the
+    tenant's set with every decode of its set (:func:`_disaggregated_sets`);
+    (E4) isolation: ``shared`` tenants use shared groups in shared pools,
+    ``dedicated`` tenants groups they own in shared pools, ``dedicated-rack``
+    tenants groups of their private pools; (E5) spread: a tenant with
+    ``min_racks > 1`` uses only groups in single racks; (E6) the shape has a load
+    on the configuration (``PerformanceModel.tenant_load`` is not None).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import numpy as np
+
+from optimizer.instance import FleetEntry, Instance, Tenant
+from optimizer.packing import domain_gpus, domain_sizes
+from optimizer.performance import EngineConfig, PerformanceModel, Role, TokenLoad, meets_slo
+
+logger = logging.getLogger(__name__)
+
+RELAXABLE = ("inventory", "site-power", "isolation", "residency", "spread")
+"""Constraint families :func:`build_formulation` can drop, to diagnose what binds."""
+
+_ROLES: tuple[Role, ...] = ("aggregated", "prefill", "decode")
+MAX_SHARED_CONFIGS = 4
+"""With a shortlist: configurations per (entry, model, precision, role) offered to every tenant."""
+ARCS_PER_SHORTLIST = 1
+MAX_ENTRIES_PER_TENANT = 3
+"""With a shortlist: fleet entries a tenant may use, its cheapest per request (1 for spread tenants)."""
+"""With a shortlist of n: each tenant keeps its best ``ARCS_PER_SHORTLIST x n`` arcs per (entry, role)."""
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Interchangeable racks of one fleet entry (``y_p`` racks opened)."""
+
+    entry: int
+    """index into ``instance.fleet``"""
+    site: str
+    system: str
+    owner: str | None
+    """the ``dedicated-rack`` tenant these racks belong to; None when shared"""
+    single: bool
+    """one rack modelled on its own (binary ``y_p``), for tenants with ``min_racks > 1``"""
+    rank: int
+    """order among the single racks of the same entry and owner (symmetry breaking (11))"""
+    rack_gpus: int
+    usable_gpus: int
+    """GPUs engines may occupy in one rack: ``rack_gpus``, less under a rack power cap"""
+    domain_gpus: int
+    """NVLink domain size used for packing (the system's, capped by ``usable_gpus``)"""
+    usd_per_hour: float
+    """cost of one opened rack: rack GPUs x all-in $/GPU-hour"""
+    kw: float
+    """provisioned power of one opened rack: rack GPUs x all-in kW per GPU"""
+    max_racks: int
+    """upper bound on ``y_p`` (inventory, or what all eligible demand could need)"""
+
+    def level_capacity(self, size: int) -> int:
+        """GPUs one rack offers to replicas of at least ``size`` GPUs (``cap_L`` of (7))."""
+        domains = domain_sizes(self.usable_gpus, min(self.domain_gpus, self.usable_gpus))
+        return sum(d // size * size for d in domains)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Replicas of one configuration in one pool (``n_g`` integer)."""
+
+    pool: int
+    config: EngineConfig
+    owner: str | None
+    """the ``dedicated`` tenant whose engines these are; None when shared"""
+    kv_capacity_bytes: float
+    """KV memory of one replica (``inf`` when not charged)"""
+    scaleout_bytes_per_s: float
+    """scale-out bandwidth of one replica, bytes/s: gpus x scaleout_gbit_s / 8 x 1e9"""
+    max_replicas: int
+
+
+@dataclass(frozen=True)
+class Arc:
+    """Requests of one tenant to one group (``r_{a,s}`` requests/s per scenario)."""
+
+    tenant: int
+    group: int
+    role: Role
+    sec_per_request: float
+    """replica-seconds per request: isl x sec/input token + osl x sec/output token"""
+    kv_bytes_per_request_rate: float
+    """KV bytes held per request/s: osl x kv bytes per output rate"""
+    transfer_bytes_per_request: float
+    """KV bytes moved prefill -> decode per request (decode arcs; else 0)"""
+    tokens_per_request: int
+    """tokens per request this arc carries: isl + osl, isl (prefill) or osl (decode)"""
+
+
+@dataclass(frozen=True)
+class Formulation:
+    """The MIP's data. Build with :func:`build_formulation`."""
+
+    instance: Instance
+    performance: PerformanceModel
+    scenarios: tuple[int, ...]
+    """instance scenarios kept, in order"""
+    represented_by: dict[int, int]
+    """every instance scenario -> the kept scenario whose flows serve it, scaled down"""
+    demand: np.ndarray
+    """requests/s, shape (K, len(scenarios))"""
+    pools: tuple[Pool, ...]
+    groups: tuple[Group, ...]
+    arcs: tuple[Arc, ...]
+    no_candidate: dict[str, str] = field(default_factory=dict)
+    """tenants with no arc at all -> why (these cannot be served)"""
+    relaxed: frozenset[str] = frozenset()
+
+    @property
+    def tenants(self) -> tuple[Tenant, ...]:
+        return self.instance.tenants
+
+    @cached_property
+    def arcs_of_group(self) -> list[list[int]]:
+        found: list[list[int]] = [[] for _ in self.groups]
+        for a, arc in enumerate(self.arcs):
+            found[arc.group].append(a)
+        return found
+
+    @cached_property
+    def arcs_of_tenant(self) -> list[list[int]]:
+        found: list[list[int]] = [[] for _ in self.tenants]
+        for a, arc in enumerate(self.arcs):
+            found[arc.tenant].append(a)
+        return found
+
+    @cached_property
+    def groups_of_pool(self) -> list[list[int]]:
+        found: list[list[int]] = [[] for _ in self.pools]
+        for g, group in enumerate(self.groups):
+            found[group.pool].append(g)
+        return found
+
+    @cached_property
+    def pools_of_entry(self) -> dict[int, list[int]]:
+        found: dict[int, list[int]] = defaultdict(list)
+        for p, pool in enumerate(self.pools):
+            found[pool.entry].append(p)
+        return dict(found)
+
+    def levels(self, pool: int) -> list[tuple[int, list[int]]]:
+        """(size L, groups with at least L GPUs per replica) for each size present (7)."""
+        sizes = sorted({self.groups[g].config.gpus for g in self.groups_of_pool[pool]})
+        return [
+            (size, [g for g in self.groups_of_pool[pool] if self.groups[g].config.gpus >= size])
+            for size in sizes
+        ]
+
+    def inventory(self) -> list[tuple[list[int], int]]:
+        """(pools, max_racks) per fleet entry with an inventory (8)."""
+        if "inventory" in self.relaxed:
+            return []
+        return [
+            (pools, self.instance.fleet[entry].max_racks)  # type: ignore[misc]
+            for entry, pools in sorted(self.pools_of_entry.items())
+            if self.instance.fleet[entry].max_racks is not None
+        ]
+
+    def site_power(self) -> list[tuple[list[int], float]]:
+        """(pools, budget kW) per site with a power budget (9)."""
+        if "site-power" in self.relaxed:
+            return []
+        return [
+            ([p for p, pool in enumerate(self.pools) if pool.site == site.name], site.power_mw * 1000)
+            for site in self.instance.sites
+            if site.power_mw is not None
+        ]
+
+    def spread_rows(self) -> list[tuple[int, int, list[int], list[int]]]:
+        """(tenant, min_racks, its arcs into one single rack, all its arcs) for (10)."""
+        rows = []
+        for k, tenant in enumerate(self.tenants):
+            if tenant.min_racks < 2 or "spread" in self.relaxed:
+                continue
+            by_rack: dict[int, list[int]] = defaultdict(list)
+            for a in self.arcs_of_tenant[k]:
+                by_rack[self.groups[self.arcs[a].group].pool].append(a)
+            for _, arcs in sorted(by_rack.items()):
+                rows.append((k, tenant.min_racks, arcs, self.arcs_of_tenant[k]))
+        return rows
+
+    def single_chains(self) -> list[list[int]]:
+        """Single racks of the same entry and owner, in rank order (11)."""
+        chains: dict[tuple[int, str | None], list[int]] = defaultdict(list)
+        for p, pool in enumerate(self.pools):
+            if pool.single:
+                chains[(pool.entry, pool.owner)].append(p)
+        return [sorted(ps, key=lambda p: self.pools[p].rank) for _, ps in sorted(chains.items(), key=str)]
+
+    def demand_rows(self, active: tuple[int, ...] | None = None) -> list[tuple[int, int, list[int], list[int]]]:
+        """(tenant, scenario position, input-side arcs, output-side arcs) for (1) and (2)."""
+        rows = []
+        for k in range(len(self.tenants)):
+            arcs = self.arcs_of_tenant[k]
+            inputs = [a for a in arcs if self.arcs[a].role != "decode"]
+            outputs = [a for a in arcs if self.arcs[a].role != "prefill"]
+            for s in range(len(self.scenarios)) if active is None else active:
+                rows.append((k, s, inputs, outputs))
+        return rows
+
+    def balance_rows(self) -> list[tuple[int, list[int], list[int]]]:
+        """(tenant, its prefill arcs, its decode arcs) per fleet entry, for (3)."""
+        rows = []
+        for k in range(len(self.tenants)):
+            by_entry: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+            for a in self.arcs_of_tenant[k]:
+                arc = self.arcs[a]
+                if arc.role != "aggregated":
+                    entry = self.pools[self.groups[arc.group].pool].entry
+                    by_entry[entry][0 if arc.role == "prefill" else 1].append(a)
+            for _, (prefills, decodes) in sorted(by_entry.items()):
+                rows.append((k, prefills, decodes))
+        return rows
+
+    def flow_bound(self, arc: int, s: int) -> float:
+        """Largest useful flow on ``arc`` in kept scenario ``s``: the tenant's demand."""
+        return float(self.demand[self.arcs[arc].tenant, s])
+
+    @cached_property
+    def token_weights(self) -> np.ndarray:
+        """Tokens per request of each tenant (isl + osl), for the unserved objective."""
+        return np.array([t.input_tokens + t.output_tokens for t in self.tenants], dtype=float)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.tenants)} tenants, {len(self.scenarios)}/{self.instance.num_scenarios} "
+            f"scenarios kept, {len(self.pools)} pools, {len(self.groups)} engine groups, "
+            f"{len(self.arcs)} arcs, {len(self.arcs) * len(self.scenarios)} flow variables"
+        )
+
+
+# -- building -------------------------------------------------------------------------
+
+
+def build_formulation(
+    instance: Instance,
+    performance: PerformanceModel | None = None,
+    *,
+    relax: frozenset[str] = frozenset(),
+    extra_configs: tuple[EngineConfig, ...] = (),
+    max_arcs_per_role: int | None = None,
+) -> Formulation:
+    """The MIP data for ``instance`` (module docstring).
+
+    ``relax`` drops constraint families named in :data:`RELAXABLE` (diagnosis);
+    ``extra_configs`` joins the candidates (a warm start's engines);
+    Every tenant may use the configurations offered for its own shape and those
+    offered to other tenants of its model (pooling across shapes and SLO classes).
+    ``max_arcs_per_role`` = n shortlists: shared configurations are those among most
+    tenants' best n (fewest GPU-seconds per request) per fleet entry and role, at
+    most :data:`MAX_SHARED_CONFIGS` per (entry, model, precision, role), and each
+    tenant keeps its best 2n arcs per (entry, role) (1 for spread tenants) plus
+    any on ``extra_configs``. None keeps everything; with a shortlist the bound is
+    over the kept candidates only.
+    """
+    performance = performance if performance is not None else PerformanceModel(instance)
+    scenarios, represented_by = _prune_scenarios(instance)
+    demand = np.array([[t.demand(s) for s in scenarios] for t in instance.tenants], dtype=float)
+    builder = _Builder(instance, performance, relax, extra_configs, max_arcs_per_role, demand)
+    builder.build()
+    formulation = Formulation(
+        instance=instance,
+        performance=performance,
+        scenarios=scenarios,
+        represented_by=represented_by,
+        demand=demand,
+        pools=tuple(builder.pools),
+        groups=tuple(builder.groups),
+        arcs=tuple(builder.arcs),
+        no_candidate=builder.no_candidate,
+        relaxed=frozenset(relax),
+    )
+    logger.debug("formulation: %s", formulation.summary())
+    return formulation
+
+
+def _prune_scenarios(instance: Instance) -> tuple[tuple[int, ...], dict[int, int]]:
+    """Scenarios not dominated by another, and for each scenario the kept one serving it.
+
+    Scenario ``s`` is dominated by ``t`` when every tenant's demand in ``s`` is at
+    most its demand in ``t`` (ties: the earlier scenario is kept). Engines are
+    static, so flows of ``t`` scaled per tenant by demand(s) / demand(t) <= 1 serve ``s``.
+    """
+    count = instance.num_scenarios
+    table = np.array([[t.demand(s) for t in instance.tenants] for s in range(count)])
+    kept: list[int] = []
+    for s in range(count):
+        dominated = any(
+            np.all(table[s] <= table[t]) and (t < s or np.any(table[s] < table[t]))
+            for t in range(count)
+            if t != s
+        )
+        if not dominated:
+            kept.append(s)
+    represented = {}
+    for s in range(count):
+        represented[s] = s if s in kept else next(t for t in kept if np.all(table[s] <= table[t]))
+    return tuple(kept), represented
+
+
+class _Builder:
+    def __init__(
+        self,
+        instance: Instance,
+        performance: PerformanceModel,
+        relax: frozenset[str],
+        extra_configs: tuple[EngineConfig, ...],
+        max_arcs_per_role: int | None,
+        demand: np.ndarray,
+    ) -> None:
+        unknown = set(relax) - set(RELAXABLE)
+        if unknown:
+            raise ValueError(f"cannot relax {sorted(unknown)}; known: {RELAXABLE}")
+        self.instance = instance
+        self.performance = performance
+        self.relax = relax
+        self.extra_configs = extra_configs
+        self.max_arcs_per_role = max_arcs_per_role
+        self.peak = demand.max(axis=1) if demand.size else np.zeros(len(instance.tenants))
+        self.pools: list[Pool] = []
+        self.groups: list[Group] = []
+        self.arcs: list[Arc] = []
+        self.no_candidate: dict[str, str] = {}
+        self._group_index: dict[tuple[int, EngineConfig, str | None], int] = {}
+
+    # tenants' view of the rules, with relaxations ------------------------------------
+
+    def isolation(self, tenant: Tenant) -> str:
+        return "shared" if "isolation" in self.relax else tenant.isolation
+
+    def min_racks(self, tenant: Tenant) -> int:
+        return 1 if "spread" in self.relax else tenant.min_racks
+
+    def sites(self, tenant: Tenant) -> tuple[str, ...]:
+        if "residency" in self.relax:
+            return tuple(site.name for site in self.instance.sites)
+        return self.instance.allowed_sites(tenant)
+
+    # candidates -----------------------------------------------------------------------
+
+    def candidates(self, entry: FleetEntry, tenant: Tenant) -> list[tuple[EngineConfig, TokenLoad]]:
+        """(configuration, load) on ``entry``'s system meeting E1, E6, and the SLO alone."""
+        found = []
+        shape = (tenant.input_tokens, tenant.output_tokens)
+        for precision in self.instance.allowed_precisions(tenant):
+            for role in _ROLES:
+                configs = list(self.performance.configs(tenant.model, entry.system, precision, role, *shape))
+                configs += [
+                    c for c in self.extra_configs
+                    if (c.model, c.system, c.precision, c.role) == (tenant.model, entry.system, precision, role)
+                    and c not in configs
+                ]
+                for config in configs:
+                    load = self.performance.tenant_load(tenant, config)
+                    if load is not None:
+                        found.append((config, load))
+        return found
+
+    def build(self) -> None:
+        own = {k: self._own_options(tenant) for k, tenant in enumerate(self.instance.tenants)}
+        shared = self._shared_configs(own)
+        tenant_options = {}
+        for k, tenant in enumerate(self.instance.tenants):
+            options = own[k] + [
+                (e, config, load) for e, config, load in self._loads(tenant, shared)
+                if (e, config) not in {(o[0], o[1]) for o in own[k]}
+            ]
+            eligible = _slo_filter(tenant, options)
+            if self.max_arcs_per_role is not None:
+                entries = 1 if self.min_racks(tenant) > 1 else MAX_ENTRIES_PER_TENANT
+                eligible = self._cheapest_entries(tenant, eligible, entries)
+                per_role = 1 if self.min_racks(tenant) > 1 else ARCS_PER_SHORTLIST * self.max_arcs_per_role
+                best = _best_per_role(tenant, eligible, per_role)  # single racks multiply spread arcs
+                eligible = [o for o in eligible if o in best or o[1] in self.extra_configs]
+            tenant_options[k] = eligible
+            if not eligible:
+                self.no_candidate[tenant.name] = _no_candidate_reason(self.instance, tenant, options)
+        self._make_pools(tenant_options)
+        for k, tenant in enumerate(self.instance.tenants):
+            self._make_arcs(k, tenant, tenant_options[k])
+        self._size_bounds()
+
+    def _cheapest_entries(
+        self, tenant: Tenant, options: list[tuple[int, EngineConfig, TokenLoad]], count: int
+    ) -> list[tuple[int, EngineConfig, TokenLoad]]:
+        """Options at the ``count`` fleet entries where the tenant's cheapest way costs least ($/request)."""
+        cost: dict[int, float] = {}
+        for e, config, load in options:
+            usd_per_gpu_s = self.instance.usd_per_gpu_hour(self.instance.fleet[e]) / 3600
+            cost[e] = min(cost.get(e, math.inf), load_gpu_seconds(tenant, config, load) * usd_per_gpu_s)
+        by_role: dict[int, set[str]] = defaultdict(set)
+        for e, config, _ in options:
+            by_role[e].add(config.role)
+        # an entry offering only one half of disaggregation costs that half; rank it after whole ones
+        complete = {e: "aggregated" in roles or {"prefill", "decode"} <= roles for e, roles in by_role.items()}
+        ranked = sorted(cost, key=lambda e: (not complete[e], cost[e], e))[:count]
+        return [o for o in options if o[0] in ranked]
+
+    def _own_options(self, tenant: Tenant) -> list[tuple[int, EngineConfig, TokenLoad]]:
+        """Configurations offered for the tenant's own shape (and the warm start's) at its entries."""
+        return [
+            (e, config, load)
+            for e, entry in enumerate(self.instance.fleet)
+            if entry.site in self.sites(tenant)
+            for config, load in self.candidates(entry, tenant)
+        ]
+
+    def _shared_configs(
+        self, own: dict[int, list[tuple[int, EngineConfig, TokenLoad]]]
+    ) -> dict[int, list[EngineConfig]]:
+        """Per fleet entry, configurations every tenant of the model may also use (SLO allowing).
+
+        Without a shortlist: every configuration any tenant was offered. With one:
+        those among most tenants' best ``max_arcs_per_role`` (SLO met), at most
+        :data:`MAX_SHARED_CONFIGS` per (entry, model, precision, role).
+        """
+        votes: dict[tuple[int, EngineConfig], int] = defaultdict(int)
+        for k, options in own.items():
+            tenant = self.instance.tenants[k]
+            eligible = _slo_filter(tenant, options)
+            if self.max_arcs_per_role is not None:
+                eligible = _best_per_role(tenant, eligible, self.max_arcs_per_role)
+            for e, config, _ in eligible:
+                votes[(e, config)] += 1
+        by_key: dict[tuple[int, str, str, str], list[tuple[int, EngineConfig]]] = defaultdict(list)
+        for e, config in sorted(votes, key=lambda key: -votes[key]):  # stable: first offered first
+            by_key[(e, config.model, config.precision, config.role)].append((e, config))
+        shared: dict[int, list[EngineConfig]] = defaultdict(list)
+        for ranked in by_key.values():
+            limit = len(ranked) if self.max_arcs_per_role is None else MAX_SHARED_CONFIGS
+            for e, config in ranked[:limit]:
+                shared[e].append(config)
+        return shared
+
+    def _loads(
+        self, tenant: Tenant, shared: dict[int, list[EngineConfig]]
+    ) -> list[tuple[int, EngineConfig, TokenLoad]]:
+        """(entry, configuration, load) for the shared configurations the tenant may run on (E1, E2, E6)."""
+        found = []
+        precisions = self.instance.allowed_precisions(tenant)
+        for e, entry in enumerate(self.instance.fleet):
+            if entry.site not in self.sites(tenant):
+                continue
+            for config in shared.get(e, ()):
+                if config.model == tenant.model and config.precision in precisions:
+                    load = self.performance.tenant_load(tenant, config)
+                    if load is not None:
+                        found.append((e, config, load))
+        return found
+
+    def _make_pools(self, tenant_options: dict[int, list[tuple[int, EngineConfig, TokenLoad]]]) -> None:
+        """Shared pool per entry, private pools for dedicated-rack tenants, single racks for spread."""
+        for e, entry in enumerate(self.instance.fleet):
+            users = [k for k, options in tenant_options.items() if any(o[0] == e for o in options)]
+            if not users:
+                continue
+            tenants = [self.instance.tenants[k] for k in users]
+            owners: list[str | None] = [None] + [
+                t.name for t in tenants if self.isolation(t) == "dedicated-rack"
+            ]
+            for owner in owners:
+                if owner is None:
+                    members = [t for t in tenants if self.isolation(t) != "dedicated-rack"]
+                else:
+                    members = [t for t in tenants if t.name == owner]
+                if any(self.min_racks(t) == 1 for t in members):
+                    self.pools.append(self._pool(e, entry, owner, single=False, rank=0))
+                spread = [k for k in users if self.min_racks(self.instance.tenants[k]) > 1
+                          and self.instance.tenants[k] in members]
+                for rank in range(self._single_racks(e, entry, spread, tenant_options)):
+                    self.pools.append(self._pool(e, entry, owner, single=True, rank=rank))
+
+    def _single_racks(
+        self,
+        e: int,
+        entry: FleetEntry,
+        spread: list[int],
+        tenant_options: dict[int, list[tuple[int, EngineConfig, TokenLoad]]],
+    ) -> int:
+        """Single racks to model at ``entry`` for the ``spread`` tenants.
+
+        The largest ``min_racks`` plus, per tenant, the racks its peak would fill at
+        its most GPU-frugal option on this entry: the model cannot open more single
+        racks than that (a documented limit of the spread model).
+        """
+        if not spread:
+            return 0
+        usable = self._pool(e, entry, None, single=True, rank=0).usable_gpus
+        count = max(self.min_racks(self.instance.tenants[k]) for k in spread)
+        for k in spread:
+            options = [o for o in tenant_options[k] if o[0] == e]
+            per_request = {
+                role: min((load_gpu_seconds(self.instance.tenants[k], c, load)
+                           for _, c, load in options if c.role == role), default=math.inf)
+                for role in _ROLES
+            }
+            gpu_seconds = min(per_request["aggregated"], per_request["prefill"] + per_request["decode"])
+            if math.isfinite(gpu_seconds):
+                count += math.ceil(self.peak[k] * gpu_seconds / usable)
+        if entry.max_racks is not None and "inventory" not in self.relax:
+            count = min(count, entry.max_racks)
+        return count
+
+    def _pool(self, e: int, entry: FleetEntry, owner: str | None, *, single: bool, rank: int) -> Pool:
+        system = self.instance.system(entry.system)
+        rack_gpus = self.instance.gpus_per_rack(entry)
+        usable = rack_gpus
+        if entry.rack_power_kw is not None:
+            usable = min(rack_gpus, math.floor(entry.rack_power_kw / system.it_kw_per_gpu + 1e-9))
+        return Pool(
+            entry=e,
+            site=entry.site,
+            system=entry.system,
+            owner=owner,
+            single=single,
+            rank=rank,
+            rack_gpus=rack_gpus,
+            usable_gpus=usable,
+            domain_gpus=domain_gpus(system, rack_gpus),
+            usd_per_hour=rack_gpus * self.instance.usd_per_gpu_hour(entry),
+            kw=rack_gpus * system.allin_kw_per_gpu,
+            max_racks=1 if single else 0,  # sized in _size_bounds
+        )
+
+    def _pools_for(self, tenant: Tenant, entry: int) -> list[int]:
+        """Pools of ``entry`` the tenant may use (E4, E5)."""
+        owner = tenant.name if self.isolation(tenant) == "dedicated-rack" else None
+        single = self.min_racks(tenant) > 1
+        return [
+            p for p, pool in enumerate(self.pools)
+            if pool.entry == entry and pool.owner == owner and pool.single == single
+        ]
+
+    def _make_arcs(self, k: int, tenant: Tenant, options: list[tuple[int, EngineConfig, TokenLoad]]) -> None:
+        system_of = {e: self.instance.system(entry.system) for e, entry in enumerate(self.instance.fleet)}
+        group_owner = tenant.name if self.isolation(tenant) == "dedicated" else None
+        for e, config, load in options:
+            for p in self._pools_for(tenant, e):
+                if self.pools[p].level_capacity(config.gpus) < config.gpus:
+                    continue
+                g = self._group(p, config, group_owner, system_of[e].scaleout_gbit_s)
+                self.arcs.append(Arc(
+                    tenant=k,
+                    group=g,
+                    role=config.role,
+                    sec_per_request=tenant.input_tokens * load.sec_per_input_token
+                    + tenant.output_tokens * load.sec_per_output_token,
+                    kv_bytes_per_request_rate=tenant.output_tokens * load.kv_bytes_per_output_rate,
+                    transfer_bytes_per_request=(
+                        tenant.input_tokens * self.performance.kv_bytes_per_token(config)
+                        if config.role == "decode" else 0.0
+                    ),
+                    tokens_per_request={
+                        "aggregated": tenant.input_tokens + tenant.output_tokens,
+                        "prefill": tenant.input_tokens,
+                        "decode": tenant.output_tokens,
+                    }[config.role],
+                ))
+
+    def _group(self, p: int, config: EngineConfig, owner: str | None, scaleout_gbit_s: float) -> int:
+        key = (p, config, owner)
+        if key not in self._group_index:
+            self._group_index[key] = len(self.groups)
+            self.groups.append(Group(
+                pool=p,
+                config=config,
+                owner=owner,
+                kv_capacity_bytes=self.performance.kv_capacity_bytes(config),
+                scaleout_bytes_per_s=config.gpus * scaleout_gbit_s / 8 * 1e9,
+                max_replicas=0,  # sized in _size_bounds
+            ))
+        return self._group_index[key]
+
+    def _size_bounds(self) -> None:
+        """Upper bounds: replicas a group could need if every eligible tenant used it alone at
+        peak; racks a pool could need to hold every group at that bound (or its inventory)."""
+        arcs_of_group: list[list[Arc]] = [[] for _ in self.groups]
+        for arc in self.arcs:
+            arcs_of_group[arc.group].append(arc)
+        for g, group in enumerate(self.groups):
+            arcs = arcs_of_group[g]
+            time = sum(self.peak[a.tenant] * a.sec_per_request for a in arcs)
+            kv = sum(self.peak[a.tenant] * a.kv_bytes_per_request_rate for a in arcs)
+            transfer = sum(self.peak[a.tenant] * a.transfer_bytes_per_request for a in arcs)
+            need = time
+            if math.isfinite(group.kv_capacity_bytes) and group.kv_capacity_bytes > 0:
+                need = max(need, kv / group.kv_capacity_bytes)
+            if group.config.role == "decode" and group.scaleout_bytes_per_s > 0:
+                need = max(need, transfer / group.scaleout_bytes_per_s)
+            replicas = max(1, math.ceil(need * (1 + 1e-6)))
+            pool = self.pools[group.pool]
+            if pool.single:
+                replicas = min(replicas, pool.level_capacity(group.config.gpus) // group.config.gpus)
+            self.groups[g] = replace(group, max_replicas=replicas)
+        for p, pool in enumerate(self.pools):
+            if pool.single:
+                continue
+            racks = sum(
+                math.ceil(group.max_replicas / (pool.level_capacity(group.config.gpus) // group.config.gpus))
+                for group in self.groups if group.pool == p
+            )
+            entry = self.instance.fleet[pool.entry]
+            if entry.max_racks is not None and "inventory" not in self.relax:
+                racks = min(racks, entry.max_racks)
+            self.pools[p] = replace(pool, max_racks=racks)
+
+
+def restrict(f: Formulation, groups: set[int]) -> Formulation:
+    """``f`` with only ``groups`` (and the arcs into them): a smaller MIP whose plans suit ``f``."""
+    kept = sorted(groups)
+    new_index = {g: i for i, g in enumerate(kept)}
+    return replace(
+        f,
+        groups=tuple(f.groups[g] for g in kept),
+        arcs=tuple(replace(a, group=new_index[a.group]) for a in f.arcs if a.group in new_index),
+    )
+
+
+def racks_for(f: Formulation, replicas: np.ndarray) -> np.ndarray:
+    """Fewest racks per pool that hold ``replicas`` by the packing levels (7)."""
+    racks = np.zeros(len(f.pools), dtype=int)
+    for p, pool in enumerate(f.pools):
+        for size, groups in f.levels(p):
+            gpus = sum(f.groups[g].config.gpus * int(replicas[g]) for g in groups)
+            racks[p] = max(racks[p], math.ceil(gpus / pool.level_capacity(size)))
+    return racks
+
+
+def load_gpu_seconds(tenant: Tenant, config: EngineConfig, load: TokenLoad) -> float:
+    """GPU-seconds one request of ``tenant`` takes on ``config`` (time only)."""
+    per_request = tenant.input_tokens * load.sec_per_input_token + tenant.output_tokens * load.sec_per_output_token
+    return per_request * config.gpus
+
+
+def _slo_filter(
+    tenant: Tenant, options: list[tuple[int, EngineConfig, TokenLoad]]
+) -> list[tuple[int, EngineConfig, TokenLoad]]:
+    """Aggregated options meeting the SLO, and the tenant's disaggregated sets (E3)."""
+    aggregated = [o for o in options if o[1].role == "aggregated" and meets_slo(tenant, o[2])]
+    prefills, decodes = _disaggregated_sets(
+        tenant,
+        [o for o in options if o[1].role == "prefill"],
+        [o for o in options if o[1].role == "decode"],
+    )
+    return aggregated + prefills + decodes
+
+
+def _disaggregated_sets(
+    tenant: Tenant,
+    prefills: list[tuple[int, EngineConfig, TokenLoad]],
+    decodes: list[tuple[int, EngineConfig, TokenLoad]],
+) -> tuple[list, list]:  # type: ignore[type-arg]
+    """Prefill and decode options such that *every* pair meets the SLO (E3).
+
+    The checker judges each (prefill, decode) pair a tenant uses, so the sets must
+    be compatible pairwise. Decodes meeting interactivity are taken from the
+    smallest decode TTFT up; for each prefix the prefills that meet the TTFT with
+    the prefix's largest decode TTFT are kept; the prefix with the most pairs wins
+    (ties: the longer prefix of decodes).
+    """
+    fast = sorted(
+        (o for o in decodes if o[2].tokens_per_s_per_user >= tenant.min_tokens_per_s_per_user * (1 - 1e-9)),
+        key=lambda o: o[2].ttft_s,
+    )
+    best: tuple[int, list, list] = (0, [], [])  # type: ignore[type-arg]
+    for i in range(len(fast)):
+        worst = fast[i]
+        if i + 1 < len(fast) and fast[i + 1][2].ttft_s == worst[2].ttft_s:
+            continue  # take ties together
+        chosen_prefills = [o for o in prefills if meets_slo(tenant, o[2], worst[2])]
+        pairs = len(chosen_prefills) * (i + 1)
+        if pairs and pairs >= best[0]:
+            best = (pairs, chosen_prefills, fast[: i + 1])
+    return best[1], best[2]
+
+
+def _best_per_role(
+    tenant: Tenant, options: list[tuple[int, EngineConfig, TokenLoad]], limit: int
+) -> list[tuple[int, EngineConfig, TokenLoad]]:
+    """Per (entry, role): the ``limit`` options with the fewest GPU-seconds per request."""
+    by_key: dict[tuple[int, str], list[tuple[float, int]]] = defaultdict(list)
+    for i, (e, config, load) in enumerate(options):
+        by_key[(e, config.role)].append((load_gpu_seconds(tenant, config, load), i))
+    keep = sorted(i for ranked in by_key.values() for _, i in sorted(ranked)[:limit])
+    return [options[i] for i in keep]
+
+
+def _no_candidate_reason(
+    instance: Instance, tenant: Tenant, options: list[tuple[int, EngineConfig, TokenLoad]]
+) -> str:
+    """Why no engine configuration may serve ``tenant`` (no arc survived E1-E3, E6)."""
+    sites = ", ".join(instance.allowed_sites(tenant))
+    precisions = ", ".join(instance.allowed_precisions(tenant))
+    systems = sorted({e.system for e in instance.fleet if e.site in instance.allowed_sites(tenant)})
+    if not options:
+        return (
+            f"no configuration of {tenant.model} in {precisions} on the systems at its sites "
+            f"({sites}: {', '.join(systems) or 'none'})"
+        )
+    best_ttft = min((load.ttft_s for _, c, load in options if c.role != "decode"), default=math.inf)
+    best_speed = max((load.tokens_per_s_per_user for _, c, load in options if c.role != "prefill"), default=0.0)
+    return (
+        f"no configuration meets its SLO (TTFT <= {tenant.ttft_s:g} s, >= "
+        f"{tenant.min_tokens_per_s_per_user:g} tokens/s/user) on {', '.join(systems)} in {precisions}: "
+        f"best TTFT {best_ttft:.3g} s, best interactivity {best_speed:.3g} tokens/s/user"
+    )

@@ -1,0 +1,339 @@
+"""How :func:`optimizer.solve` runs the MIP: warm start, LP relaxation, LP-guided and full MIP.
+
+Steps: warm start from the cheapest heuristic plan (``solvers.registry``),
+build the formulation (with the warm start's engines among the candidates),
+solve the LP relaxation (its bound holds), a MIP restricted to the groups the LP
+uses (a good plan fast), then the whole MIP (on a growing set of scenarios when
+it is very large) within the time limit; every plan is priced by the evaluator
+and the cheapest the checker accepts is returned. When no plan serves all demand
+the result is ``INFEASIBLE`` and names each tenant left out with the binding
+reason; with ``allow_unserved`` the cheapest plan serving the most demand is
+returned instead, in two phases (most demand served, then cheapest with each
+tenant's unserved demand capped at the first phase's).
+
+Determinism: candidates, pools and arcs are built in instance order and the
+backends run with a fixed seed (CP-SAT with several workers interleaves them
+deterministically), so the same input, seed and threads give the same plan
+whenever the run ends by the gap or optimality; a run stopped by the time limit
+may end on a different incumbent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from optimizer.check import check
+from optimizer.evaluate import evaluate
+from optimizer.instance import Instance
+from optimizer.performance import PerformanceModel
+from optimizer.plan import Plan
+from optimizer.result import Limit, Result, Status, Unserved
+from solvers.mip.backend import BackendResult, Progress, Settings, Solution
+from solvers.mip.cpsat import solve_cpsat
+from solvers.mip.diagnose import diagnose, elastic_unserved
+from solvers.mip.formulation import Formulation, build_formulation, restrict
+from solvers.mip.mathopt import solve_mathopt
+from solvers.mip.reconstruct import from_plan, to_plan, unserved_by_tenant
+
+logger = logging.getLogger(__name__)
+
+WARM_START_METHODS = ("pooled", "pooled-aggregated", "siloed")
+"""Heuristics tried for the warm start (``solvers.registry`` names), cheapest plan wins."""
+WARM_START_SHARE = 0.2
+"""At most this share of the time limit goes to the warm-start heuristics."""
+SCENARIO_GENERATION_ABOVE = 250_000
+"""Flow variables (arcs x scenarios) above which scenarios are generated rather than all modelled."""
+LP_GUIDED_SHARE = 0.3
+"""Share of the time limit the MIP restricted to the LP relaxation's support may use."""
+ROUND_SHARE = 0.5
+"""Share of the time left a round of scenario generation may use while scenarios are missing."""
+SCENARIOS_PER_ROUND = 2
+"""Scenarios added per round of scenario generation (the ones leaving most tokens unserved)."""
+ROUTING_TOLERANCE = 1e-7
+"""Unserved demand below this share of a tenant's demand counts as routed (checker: 1e-6)."""
+
+
+
+def backend_for(solver: str):  # type: ignore[no-untyped-def]
+    """The backend function ``(formulation, settings) -> BackendResult`` called ``solver``."""
+    if solver == "cp-sat":
+        return solve_cpsat
+    if solver in ("highs", "scip"):
+        return lambda f, settings: solve_mathopt(f, settings, solver)
+    raise ValueError(f"unknown solver '{solver}'; choose highs, cp-sat or scip")
+
+
+def run_mip(
+    instance: Instance,
+    solver: str,
+    *,
+    time_limit: float,
+    gap: float,
+    threads: int,
+    seed: int,
+    allow_unserved: bool,
+    performance: PerformanceModel | None,
+    progress: Progress | None,
+    warm_start: bool,
+    max_arcs_per_role: int | None,
+    start: float,
+) -> Result:
+    """The body of :func:`optimizer.solve` (arguments checked there)."""
+    backend = backend_for(solver)
+    performance = performance if performance is not None else PerformanceModel(instance)
+    warm = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed) if warm_start else None
+    extra = tuple({g.config(r.system) for r in warm.racks for g in r.engines}) if warm is not None else ()
+    f = build_formulation(
+        instance, performance, extra_configs=tuple(sorted(extra, key=repr)), max_arcs_per_role=max_arcs_per_role
+    )
+    logger.info("formulation: %s", f.summary())
+    settings = Settings(
+        time_limit=max(0.1, time_limit - (time.perf_counter() - start)),
+        gap=gap,
+        threads=threads,
+        seed=seed,
+        hint=from_plan(f, warm) if warm is not None else None,
+        progress=progress,
+    )
+    run = _Run(instance, performance, f, backend, solver, start, warm)
+    if allow_unserved:
+        return run.most_served(settings)
+    if f.no_candidate:
+        return run.infeasible(settings)
+    return run.cheapest(settings)
+
+
+
+
+class _Run:
+    """One call of :func:`solve`: the pieces its paths share."""
+
+    def __init__(self, instance, performance, f: Formulation, backend, solver: str, start: float, warm: Plan | None):  # type: ignore[no-untyped-def]
+        self.instance, self.performance, self.f = instance, performance, f
+        self.backend, self.solver, self.start, self.warm = backend, solver, start, warm
+        self.solve_start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def cheapest(self, settings: Settings) -> Result:
+        """The cheapest plan serving all demand, or INFEASIBLE with reasons.
+
+        The LP relaxation comes first: its bound holds, and its replicas rounded
+        up (racks to match) give a plan when the checker accepts it, an incumbent
+        the MIP need not find itself (MathOpt's HiGHS takes no hint).
+        """
+        lp = solve_mathopt(self.f, replace(settings, relax_integrality=True, hint=None, progress=None), "highs")
+        if lp.outcome == "infeasible":
+            return self.infeasible(replace(settings, time_limit=max(0.1, settings.time_limit - self.solving_time())))
+        extra = [self.warm] if self.warm is not None else []
+        if lp.solution is not None:
+            extra += self.lp_guided(lp.solution, replace(settings, time_limit=settings.time_limit * LP_GUIDED_SHARE))
+        left = max(0.1, settings.time_limit - self.solving_time())
+        known = [evaluate(self.instance, plan, self.performance).usd_per_hour for plan in extra]
+        cutoff = min(known) * (1 + 1e-9) if known else None
+        outcome = self.scenario_generation(replace(settings, time_limit=left, cutoff=cutoff))
+        logger.info(
+            "%s: %s after %.1f s, objective %s, bound %s (LP bound %s)",
+            self.solver, outcome.outcome, outcome.runtime_s, outcome.objective, outcome.bound, lp.bound,
+        )
+        if outcome.outcome == "infeasible":
+            left = max(0.1, settings.time_limit - self.solving_time())
+            return self.infeasible(replace(settings, time_limit=left))
+        if lp.bound is not None and (outcome.bound is None or lp.bound > outcome.bound):
+            outcome = replace(outcome, bound=lp.bound)
+        return self.result(outcome, unserved=(), extra_plans=extra)
+
+    def lp_guided(self, relaxed: Solution, settings: Settings) -> list[Plan]:
+        """Plans from the MIP restricted to the groups the LP relaxation (or the warm start) uses.
+
+        A small MIP on the LP's support finds a good plan fast; it is feasible for
+        the whole model, which keeps its own bound. Plans the checker rejects are dropped.
+        """
+        support = {g for g in range(len(self.f.groups)) if relaxed.replicas[g] > 0}
+        if settings.hint is not None:
+            support |= {g for g in range(len(self.f.groups)) if settings.hint.replicas[g] > 0}
+        small = restrict(self.f, support)
+        outcome = self.backend(small, replace(settings, hint=None, progress=None))
+        logger.info(
+            "LP-guided MIP on %d of %d groups: %s, $%s/h", len(support), len(self.f.groups),
+            outcome.outcome, f"{outcome.objective:.2f}" if outcome.objective is not None else "-",
+        )
+        if outcome.solution is None:
+            return []
+        plan = to_plan(small, outcome.solution, self.solver)
+        if [v for v in check(self.instance, plan, self.performance) if v.severity == "error"]:
+            logger.warning("the LP-guided plan breaks a rule; not used")
+            return []
+        if settings.progress is not None:
+            settings.progress(evaluate(self.instance, plan, self.performance).usd_per_hour, None, self.solving_time())
+        return [plan]
+
+    def scenario_generation(self, settings: Settings) -> BackendResult:
+        """Solve on a few peak scenarios; add those the plan cannot route until it routes all.
+
+        Used above :data:`SCENARIO_GENERATION_ABOVE` flow variables; smaller models
+        are solved whole (measured faster to a good plan on the small set).
+
+        The MIP over a subset of scenarios is a relaxation, so its bound holds for
+        the whole problem; once a plan routes every scenario (an LP with racks and
+        replicas fixed, :func:`route`) it is feasible and the loop stops.
+        """
+        if len(self.f.arcs) * len(self.f.scenarios) <= SCENARIO_GENERATION_ABOVE:
+            return self.backend(self.f, settings)
+        active = initial_scenarios(self.f)
+        hint = settings.hint
+        best_bound: float | None = None
+        while True:
+            left = settings.time_limit - self.solving_time()
+            if len(active) < len(self.f.scenarios):
+                left *= ROUND_SHARE
+            outcome = self.backend(self.f, replace(settings, scenarios=active, hint=hint, time_limit=max(0.1, left)))
+            if outcome.bound is not None:  # each round relaxes the whole problem
+                best_bound = max(outcome.bound, best_bound) if best_bound is not None else outcome.bound
+                outcome = replace(outcome, bound=best_bound)
+            if outcome.solution is None or len(active) == len(self.f.scenarios):
+                return outcome
+            routed = route(self.f, outcome.solution, settings)
+            short = np.flatnonzero(_unserved_tokens(self.f, routed.unserved) > 0)
+            logger.info(
+                "scenarios %s: plan at $%.2f/h routes all but %d of %d scenarios",
+                [self.f.scenarios[s] for s in active], outcome.objective or 0.0, len(short), len(self.f.scenarios),
+            )
+            if len(short) == 0:
+                return replace(outcome, solution=replace(routed, unserved=np.zeros_like(routed.unserved)))
+            worst = sorted(short, key=lambda s: -_unserved_tokens(self.f, routed.unserved)[s])[:SCENARIOS_PER_ROUND]
+            active = tuple(sorted(set(active) | {int(s) for s in worst}))
+            hint = outcome.solution
+            if self.solving_time() >= settings.time_limit:
+                logger.info("time limit reached before every scenario was routed")
+                return replace(outcome, outcome="no-solution", solution=None, objective=None)
+
+    def solving_time(self) -> float:
+        """Seconds of ``settings.time_limit`` used so far (it starts after the warm start)."""
+        return time.perf_counter() - self.solve_start
+
+    def most_served(self, settings: Settings) -> Result:
+        """Phase 1: least unserved demand; phase 2: cheapest plan leaving no more than that."""
+        first = replace(settings, time_limit=settings.time_limit / 2)
+        left, outcome = elastic_unserved(self.f, self.backend, first)
+        if outcome.solution is None:
+            return self.result(outcome, unserved=(), extra_plans=[self.warm] if self.warm is not None else [])
+        cap = outcome.solution.unserved * (1 + 1e-9) + 1e-9 * np.maximum(self.f.demand, 1.0)
+        if not left:
+            cap = None
+        remaining = max(0.1, settings.time_limit - outcome.runtime_s)
+        second = replace(settings, time_limit=remaining, allow_unserved=cap is not None, unserved_cap=cap)
+        result = self.backend(self.f, second)
+        if result.solution is None:
+            return self.result(result, unserved=(), extra_plans=[self.warm] if self.warm is not None else [])
+        reasons = {u.tenant: u.reason for u in diagnose(self.f, self.backend, replace(settings, time_limit=remaining))} if left else {}
+        unserved = tuple(
+            Unserved(tenant=name, reason=reasons.get(name, "capacity"), requests_per_s=peak)
+            for name, peak in sorted(unserved_by_tenant(self.f, result.solution).items())
+        )
+        return self.result(result, unserved=unserved, extra_plans=[] if unserved or self.warm is None else [self.warm])
+
+    def infeasible(self, settings: Settings) -> Result:
+        unserved = diagnose(self.f, self.backend, settings)
+        if not unserved:
+            unserved = tuple(
+                Unserved(tenant=name, reason=reason) for name, reason in sorted(self.f.no_candidate.items())
+            )
+        return Result(
+            method=self.solver,
+            status=Status.INFEASIBLE,
+            limit=Limit.NONE,
+            objective=None,
+            bound=None,
+            runtime_s=self.elapsed(),
+            unserved=unserved,
+        )
+
+    def result(
+        self, outcome: BackendResult, unserved: tuple[Unserved, ...], extra_plans: list[Plan] | None = None
+    ) -> Result:
+        """Price the backend's plan with the evaluator; a cheaper ``extra_plans`` one wins.
+
+        ``extra_plans`` are complete plans the checker accepted (the warm start,
+        the rounded LP); the result is then as good as the best of them.
+        """
+        plans = [to_plan(self.f, outcome.solution, self.solver)] if outcome.solution is not None else []
+        plans += [plan.model_copy(update={"method": self.solver}) for plan in extra_plans or ()]
+        priced = [(evaluate(self.instance, plan, self.performance).usd_per_hour, i, plan) for i, plan in enumerate(plans)]
+        cost, index, plan = min(priced, key=lambda item: item[:2]) if priced else (None, 0, None)
+        if index > 0 or (outcome.solution is None and plan is not None):
+            logger.info("a warm-start or rounded-LP plan ($%.2f/h) is the cheapest; kept", cost)
+        bound = outcome.bound
+        if plan is None:
+            status = Status.NO_SOLUTION
+        elif outcome.outcome == "optimal":
+            status = Status.OPTIMAL
+        else:
+            status = Status.FEASIBLE
+        if bound is not None and cost is not None and bound > cost:
+            bound = cost  # a plan cheaper than the solver's bound over its candidates
+        return Result(
+            method=self.solver,
+            status=status,
+            limit=outcome.limit,
+            objective=cost,
+            bound=bound,
+            runtime_s=self.elapsed(),
+            plan=plan,
+            unserved=unserved,
+        )
+
+
+def initial_scenarios(f: Formulation) -> tuple[int, ...]:
+    """Positions of the scenarios to start from: the peak of all tokens and of each model's."""
+    tokens = f.demand * f.token_weights[:, None]
+    chosen = {int(np.argmax(tokens.sum(axis=0)))}
+    for model in sorted({t.model for t in f.tenants}):
+        rows = [k for k, t in enumerate(f.tenants) if t.model == model]
+        chosen.add(int(np.argmax(tokens[rows].sum(axis=0))))
+    return tuple(sorted(chosen))
+
+
+def route(f: Formulation, solution: Solution, settings: Settings) -> Solution:
+    """Flows for every scenario with the solution's racks and replicas fixed (an LP), least unserved."""
+    routing = Settings(
+        time_limit=max(1.0, settings.time_limit), gap=0.0, threads=1, seed=settings.seed,
+        objective="unserved", allow_unserved=True, fixed=solution,
+    )
+    result = solve_mathopt(f, routing, "highs")
+    if result.solution is None:
+        raise RuntimeError(f"routing LP ended {result.outcome}")
+    return result.solution
+
+
+def _unserved_tokens(f: Formulation, unserved: np.ndarray) -> np.ndarray:
+    """Unserved tokens/s per kept scenario, ignoring amounts below the checker's tolerance."""
+    significant = unserved > ROUTING_TOLERANCE * np.maximum(f.demand, 1e-12)
+    return (np.where(significant, unserved, 0.0) * f.token_weights[:, None]).sum(axis=0)
+
+
+def _warm_start(instance: Instance, performance: PerformanceModel, time_limit: float, seed: int) -> Plan | None:
+    """The cheapest heuristic plan the checker accepts; None when no heuristic serves all."""
+    from solvers.registry import METHODS  # the registry lists solve() too: import when used
+
+    best: tuple[float, Plan] | None = None
+    for name in WARM_START_METHODS:
+        if name not in METHODS:
+            continue
+        result = METHODS[name](instance, time_limit=time_limit, seed=seed, threads=1, performance=performance)
+        if result.plan is None or result.unserved or result.objective is None:
+            continue
+        if any(v.severity == "error" for v in check(instance, result.plan, performance)):
+            logger.warning("warm start: %s returned a plan the checker rejects; not used", name)
+            continue
+        if best is None or result.objective < best[0]:
+            best = (result.objective, result.plan)
+    if best is not None:
+        logger.info("warm start: $%.2f/h", best[0])
+    return best[1] if best is not None else None
+

@@ -1,0 +1,179 @@
+"""The solver-independent MIP data: packing levels, scenario pruning, candidates and eligibility."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from mip_fixtures import fleet, make, profile, system, tenant
+
+from optimizer.performance import PerformanceModel, meets_slo
+from solvers.mip.formulation import Pool, build_formulation
+
+
+def pool(rack_gpus: int, domain_gpus: int, usable_gpus: int | None = None) -> Pool:
+    return Pool(
+        entry=0, site="dc", system="x", owner=None, single=False, rank=0, rack_gpus=rack_gpus,
+        usable_gpus=usable_gpus or rack_gpus, domain_gpus=domain_gpus, usd_per_hour=1.0, kw=1.0, max_racks=9,
+    )
+
+
+def fits_by_search(items: list[int], bins: list[int]) -> bool:
+    """Exhaustive search: can every item go into some bin within its capacity?"""
+    if not items:
+        return True
+    first, rest = items[0], items[1:]
+    tried = set()
+    for b, room in enumerate(bins):
+        if room >= first and room not in tried:
+            tried.add(room)
+            if fits_by_search(rest, bins[:b] + [room - first] + bins[b + 1:]):
+                return True
+    return False
+
+
+def fits_by_levels(items: list[int], p: Pool, racks: int) -> bool:
+    """Constraint (7): for each size L present, GPUs of items >= L within cap_L x racks."""
+    return all(sum(i for i in items if i >= size) <= p.level_capacity(size) * racks for size in set(items))
+
+
+@pytest.mark.parametrize(
+    ("rack", "domain", "usable"),
+    [(32, 8, None), (24, 12, None), (72, 72, None), (32, 8, 20), (72, 72, 40), (8, 8, 5)],
+)
+def test_level_constraints_are_exact_for_power_of_two_engines(rack: int, domain: int, usable: int | None) -> None:
+    """Divisible sizes (Coffman, Garey, Johnson 1987): the level inequalities hold iff the
+    replicas pack into the racks' domains, checked against exhaustive search on 300 random cases.
+    A rack power cap leaves ``usable`` GPUs, cut into whole domains plus the remainder."""
+    p = pool(rack, domain, usable)
+    sizes = [s for s in (1, 2, 4, 8, 16, 32, 64) if s <= min(domain, p.usable_gpus)]
+    domains = [domain] * (p.usable_gpus // domain) + ([p.usable_gpus % domain] if p.usable_gpus % domain else [])
+    rng = random.Random(rack * 1000 + domain + (usable or 0))
+    agreed = 0
+    for _ in range(300):
+        items = sorted((rng.choice(sizes) for _ in range(rng.randint(1, 7))), reverse=True)
+        for racks in (1, 2):
+            assert fits_by_levels(items, p, racks) == fits_by_search(items, domains * racks), (items, racks)
+            agreed += 1
+    assert agreed == 600
+
+
+def test_level_capacity_by_hand() -> None:
+    """cap_L: a 72-GPU NVL72 rack offers 72 GPUs to 8-GPU engines and 64 to 16..64-GPU ones;
+    an HGX rack of 4 x 8 offers 32 to any size up to 8; 12-GPU domains offer 8 of 12 to 8-GPU ones."""
+    assert [pool(72, 72).level_capacity(s) for s in (1, 8, 16, 32, 64)] == [72, 72, 64, 64, 64]
+    assert [pool(32, 8).level_capacity(s) for s in (1, 2, 4, 8)] == [32, 32, 32, 32]
+    assert pool(24, 12).level_capacity(8) == 16
+    assert pool(32, 8, 20).level_capacity(8) == 16  # domains 8, 8, 4
+
+
+def test_dominated_scenarios_are_pruned() -> None:
+    """x = [1, 0.5, 0.25], y = [0.5, 1, 0.25]: scenario 2 is at most scenario 0 for both tenants,
+    so it is served by scenario 0's flows scaled down; 0 and 1 are kept (neither dominates)."""
+    instance = make([
+        tenant("x", 4.0, demand_profile=[1.0, 0.5, 0.25]),
+        tenant("y", 4.0, demand_profile=[0.5, 1.0, 0.25]),
+    ])
+    f = build_formulation(instance)
+    assert f.scenarios == (0, 1)
+    assert f.represented_by == {0: 0, 1: 1, 2: 0}
+    assert f.demand.tolist() == [[4.0, 2.0], [2.0, 4.0]]
+
+
+def test_equal_scenarios_keep_the_first() -> None:
+    instance = make([tenant("x", 4.0, demand_profile=[1.0, 1.0])])
+    assert build_formulation(instance).scenarios == (0,)
+
+
+def test_arc_coefficients_come_from_the_performance_model() -> None:
+    """Aggregated profile: 1000 tokens/s per replica, so a 500 + 500-token request takes 1 s."""
+    instance = make([tenant("a", 1.0)])
+    f = build_formulation(instance)
+    (arc,) = f.arcs
+    assert arc.sec_per_request == pytest.approx(1.0)
+    assert arc.tokens_per_request == 1000
+    load = PerformanceModel(instance).tenant_load(instance.tenants[0], f.groups[arc.group].config)
+    assert arc.kv_bytes_per_request_rate == pytest.approx(500 * load.kv_bytes_per_output_rate)
+
+
+def test_disaggregated_pairs_all_meet_the_slo() -> None:
+    """Prefill at TTFT 0.3 s, or 0.9 s with twice the throughput; decode at 50 tokens/s (TTFT 0
+    for profiles). A TTFT promise of 1.0 s pairs both prefills with the decode; 0.5 s only the first."""
+    profiles = [profile("prefill"), profile("prefill", ttft_s=0.9, input_tokens_per_s=8000), profile("decode")]
+    for promise, prefill_ttfts in ((1.0, [0.3, 0.9]), (0.5, [0.3])):
+        instance = make([tenant("a", 1.0, ttft_s=promise)], profiles=profiles)
+        f = build_formulation(instance)
+        model = PerformanceModel(instance)
+        prefills = [f.groups[a.group].config for a in f.arcs if a.role == "prefill"]
+        decodes = [f.groups[a.group].config for a in f.arcs if a.role == "decode"]
+        assert sorted(c.ttft_s for c in prefills) == prefill_ttfts
+        t = instance.tenants[0]
+        assert all(
+            meets_slo(t, model.tenant_load(t, p), model.tenant_load(t, d)) for p, d in itertools.product(prefills, decodes)
+        )
+
+
+def test_isolation_residency_and_spread_shape_the_pools() -> None:
+    """dedicated: groups owned by the tenant in the shared pool; dedicated-rack: a private pool;
+    residency: arcs only at allowed sites; min_racks > 1: single racks only."""
+    instance = make(
+        [
+            tenant("shared", 1.0),
+            tenant("own-engines", 1.0, isolation="dedicated"),
+            tenant("own-racks", 1.0, isolation="dedicated-rack"),
+            tenant("resident", 1.0, sites=["b"]),
+            tenant("spread", 1.0, min_racks=2),
+        ],
+        sites=[{"name": "a"}, {"name": "b"}],
+        fleet_entries=[fleet(site="a"), fleet(site="b")],
+    )
+    f = build_formulation(instance)
+    names = [t.name for t in f.tenants]
+
+    def arcs_of(name: str) -> list:
+        return [a for a in f.arcs if a.tenant == names.index(name)]
+
+    assert all(f.groups[a.group].owner == "own-engines" for a in arcs_of("own-engines"))
+    assert all(f.groups[a.group].owner is None for a in arcs_of("shared"))
+    assert all(f.pools[f.groups[a.group].pool].owner == "own-racks" for a in arcs_of("own-racks"))
+    assert {f.pools[f.groups[a.group].pool].site for a in arcs_of("resident")} == {"b"}
+    assert {f.pools[f.groups[a.group].pool].site for a in arcs_of("shared")} == {"a", "b"}
+    assert all(f.pools[f.groups[a.group].pool].single for a in arcs_of("spread"))
+    assert not any(f.pools[f.groups[a.group].pool].single for a in arcs_of("shared"))
+
+
+def test_relaxations_drop_their_family() -> None:
+    instance = make([tenant("a", 1.0, isolation="dedicated-rack", sites=["a"], min_racks=2)],
+                    sites=[{"name": "a", "power_mw": 1.0}, {"name": "b"}],
+                    fleet_entries=[fleet(site="a", max_racks=1), fleet(site="b")])
+    strict = build_formulation(instance)
+    assert strict.inventory() and strict.site_power() and strict.spread_rows()
+    everything = build_formulation(instance, relax=frozenset({"inventory", "site-power", "spread",
+                                                              "isolation", "residency"}))
+    assert not everything.inventory() and not everything.site_power() and not everything.spread_rows()
+    assert {p.site for p in everything.pools} == {"a", "b"}
+    assert all(p.owner is None for p in everything.pools)
+    with pytest.raises(ValueError, match="cannot relax"):
+        build_formulation(instance, relax=frozenset({"gravity"}))
+
+
+def test_no_candidate_names_the_slo() -> None:
+    instance = make([tenant("fast", 1.0, min_tokens_per_s_per_user=500), tenant("ok", 1.0)])
+    f = build_formulation(instance)
+    assert list(f.no_candidate) == ["fast"]
+    assert "SLO" in f.no_candidate["fast"] and "50 tokens/s/user" in f.no_candidate["fast"]
+
+
+def test_rack_power_cap_folds_into_usable_gpus() -> None:
+    """10 kW over 1.7875 kW per b200 GPU: 5 GPUs of a 32-GPU rack may run engines."""
+    f = build_formulation(make([tenant("a", 1.0)], fleet_entries=[fleet(gpus_per_rack=32, rack_power_kw=10.0)]))
+    assert [(p.rack_gpus, p.usable_gpus) for p in f.pools] == [(32, 5)]
+
+
+def test_engines_larger_than_the_usable_rack_get_no_arc() -> None:
+    """An 8-GPU engine cannot run in racks capped to 5 GPUs: no arc, the tenant has none."""
+    toy = system("hgx-b200", "toy", gpus_per_rack=32)
+    instance = make([tenant("a", 1.0)], fleet_entries=[fleet("toy", gpus_per_rack=32, rack_power_kw=10.0)],
+                    profiles=[profile(system="toy", gpus=8)], systems=[toy])
+    assert build_formulation(instance).arcs == ()

@@ -1,0 +1,336 @@
+"""The MIP on every backend (``--solvers``): tiny instances with optima derived by hand.
+
+Every instance uses ``performance = "profiles"``, so capacities are the numbers
+written here. Unless a test says otherwise:
+
+- model gpt-oss-120b in fp4; tenants send 500 input + 500 output tokens per
+  request and promise TTFT <= 1 s and >= 40 tokens/s per user;
+- the aggregated profile on hgx-b200 is 1 GPU at 500 input + 500 output
+  tokens/s, 50 tokens/s per user, TTFT 0.5 s: a request (1000 tokens) takes
+  1000 / 1000 = 1 replica-second, so **one replica serves 1 request/s**;
+- racks are hgx-b200 overridden to 8 GPUs (one 8-GPU NVLink domain) at
+  $1/GPU-hour: **a rack costs $8/hour**.
+
+Each test asserts: objective == the evaluator's $/hour == the backend's own
+objective == the derived value, the bound is at most it, and the checker finds
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from mip_fixtures import fleet, make, profile, system, tenant
+from optimizer.check import check
+from optimizer.evaluate import evaluate
+from optimizer.instance import Instance
+from optimizer.performance import PerformanceModel
+from optimizer.result import Status
+from optimizer.solve import solve
+from solvers.mip.backend import Settings
+from solvers.mip.cpsat import FLOW_STEPS, solve_cpsat
+from solvers.mip.formulation import build_formulation
+from solvers.mip.mathopt import solve_mathopt
+
+TIME_LIMIT_S = 20.0
+
+
+def backend_objective(instance: Instance, solver: str) -> float | None:
+    """The backend's own optimum of the formulation (no warm start, every scenario)."""
+    f = build_formulation(instance, PerformanceModel(instance))
+    settings = Settings(time_limit=TIME_LIMIT_S, gap=0.0, threads=1, seed=0)
+    if solver == "cp-sat":
+        return solve_cpsat(f, settings).objective
+    return solve_mathopt(f, settings, solver).objective
+
+
+def assert_optimum(instance: Instance, solver: str, usd_per_hour: float) -> None:
+    result = solve(instance, solver, time_limit=TIME_LIMIT_S, gap=0.0)
+    assert result.status == Status.OPTIMAL
+    assert result.plan is not None
+    assert result.objective == pytest.approx(usd_per_hour)
+    assert evaluate(instance, result.plan).usd_per_hour == pytest.approx(usd_per_hour)
+    assert backend_objective(instance, solver) == pytest.approx(usd_per_hour)
+    assert result.bound is not None and result.bound <= usd_per_hour + 1e-6
+    assert [v for v in check(instance, result.plan) if v.severity == "error"] == []
+
+
+# -- one tiny instance per constraint family ----------------------------------------
+
+
+def test_demand_and_engine_time(solver: str) -> None:
+    """(1), (2), (4): 10 requests/s need 10 one-GPU replicas = 10 GPUs = 2 racks = $16/h."""
+    assert_optimum(make([tenant("a", 10.0)]), solver, 16.0)
+
+
+def test_slo_eligibility(solver: str) -> None:
+    """(E3): a slow profile (20 tokens/s/user) serves 2 requests/s per replica.
+
+    a promises 40 tokens/s/user, so only the fast profile: 8 requests/s = 8 GPUs.
+    b promises 10: slow profile, 4 / 2 = 2 GPUs. 10 GPUs = 2 racks = $16/h
+    (were a allowed the slow profile: 4 + 2 = 6 GPUs, one rack).
+    """
+    slow = profile(tokens_per_s_per_user=20, input_tokens_per_s=1000, output_tokens_per_s=1000)
+    instance = make(
+        [tenant("a", 8.0), tenant("b", 4.0, min_tokens_per_s_per_user=10)], profiles=[profile(), slow]
+    )
+    assert_optimum(instance, solver, 16.0)
+
+
+def test_scenarios_share_engines(solver: str) -> None:
+    """Engines static, routing moves: x = 6 x [1, 0.25], y = 6 x [0.25, 1] requests/s.
+
+    Each scenario totals 6 + 1.5 = 7.5 requests/s: 8 shared replicas, one rack,
+    $8/h (each tenant sized for its own peak would need 6 + 6 = 12 GPUs, 2 racks).
+    """
+    instance = make([
+        tenant("x", 6.0, demand_profile=[1.0, 0.25]),
+        tenant("y", 6.0, demand_profile=[0.25, 1.0]),
+    ])
+    assert_optimum(instance, solver, 8.0)
+
+
+def test_packing_into_nvlink_domains(solver: str) -> None:
+    """(7): racks of 24 GPUs in two 12-GPU NVLink domains; 8-GPU engines serving 1 request/s.
+
+    3 requests/s = 3 replicas = 24 GPUs, but each 12-GPU domain holds one 8-GPU
+    engine (level 8: cap = 2 x 8 = 16 GPUs per rack): 2 racks x 24 x $1 = $48/h.
+    """
+    toy = system("hgx-b200", "toy-12", gpus_per_nvlink_domain=12, gpus_per_rack=24)
+    instance = make(
+        [tenant("a", 3.0)],
+        fleet_entries=[fleet("toy-12", gpus_per_rack=24)],
+        profiles=[profile(system="toy-12", gpus=8)],
+        systems=[toy],
+    )
+    assert_optimum(instance, solver, 48.0)
+
+
+def test_rack_power_cap(solver: str) -> None:
+    """Rack power folded into (7): 32-GPU racks capped at 10 kW hold floor(10 / 1.7875) = 5
+    engine GPUs. 10 requests/s = 10 replicas = 2 racks x 32 GPUs x $1 = $64/h (uncapped: 1 rack)."""
+    instance = make([tenant("a", 10.0)], fleet_entries=[fleet(gpus_per_rack=32, rack_power_kw=10.0)])
+    assert_optimum(instance, solver, 64.0)
+
+
+def test_inventory(solver: str) -> None:
+    """(8): one b200 rack ($8/h) in stock; h200 racks cost $2/GPU = $16/h, same profile.
+
+    12 requests/s = 12 GPUs: the b200 rack (8) and an h200 rack (4) = $24/h."""
+    instance = make(
+        [tenant("a", 12.0)],
+        fleet_entries=[fleet(max_racks=1), fleet("hgx-h200", usd_per_gpu_hour=2.0)],
+        profiles=[profile(), profile(system="hgx-h200")],
+    )
+    assert_optimum(instance, solver, 24.0)
+
+
+def test_site_power(solver: str) -> None:
+    """(9): site a ($1/GPU) has 20 kW, one b200 rack provisions 8 x 2.17 = 17.36 kW; site b
+    costs $2/GPU. 12 requests/s = 12 GPUs: a rack at a ($8) + one at b ($16) = $24/h."""
+    instance = make(
+        [tenant("a", 12.0)],
+        sites=[{"name": "a", "power_mw": 0.02}, {"name": "b"}],
+        fleet_entries=[fleet(site="a"), fleet(site="b", usd_per_gpu_hour=2.0)],
+    )
+    assert_optimum(instance, solver, 24.0)
+
+
+def test_dedicated_engines(solver: str) -> None:
+    """(E4): racks of one GPU ($1/h). p and q send 0.5 requests/s each: shared they fill one
+    replica ($1/h); q dedicated needs its own replica: $2/h."""
+    one_gpu = {
+        "fleet_entries": [fleet("one-gpu", gpus_per_rack=1)],
+        "profiles": [profile(system="one-gpu")],
+        "systems": [system("hgx-b200", "one-gpu", gpus_per_nvlink_domain=1, gpus_per_rack=1)],
+    }
+    assert_optimum(make([tenant("p", 0.5), tenant("q", 0.5)], **one_gpu), solver, 1.0)
+    dedicated = make([tenant("p", 0.5), tenant("q", 0.5, isolation="dedicated")], **one_gpu)
+    assert_optimum(dedicated, solver, 2.0)
+
+
+def test_dedicated_racks(solver: str) -> None:
+    """(E4): p and q at 0.5 requests/s share one rack ($8/h); q on racks of its own: $16/h."""
+    assert_optimum(make([tenant("p", 0.5), tenant("q", 0.5, isolation="dedicated-rack")]), solver, 16.0)
+
+
+def test_residency(solver: str) -> None:
+    """(E2): site a costs $1/GPU, b $2/GPU; a tenant resident in b pays 2 GPUs' rack there: $16/h."""
+    instance = make(
+        [tenant("a", 2.0, sites=["b"])],
+        sites=[{"name": "a"}, {"name": "b"}],
+        fleet_entries=[fleet(site="a"), fleet(site="b", usd_per_gpu_hour=2.0)],
+    )
+    assert_optimum(instance, solver, 16.0)
+
+
+def test_spread(solver: str) -> None:
+    """(10): 2 requests/s fit one rack ($8/h); with min_racks = 2 each of two racks carries
+    at most half: 2 racks x $8 = $16/h."""
+    assert_optimum(make([tenant("a", 2.0, min_racks=2)]), solver, 16.0)
+
+
+def test_disaggregation(solver: str) -> None:
+    """(3): prefill 4000 input tokens/s = 8 requests/s per GPU; decode 1000 output tokens/s =
+    2 requests/s per GPU. 12 requests/s: ceil(12/8) = 2 prefill + 6 decode = 8 GPUs, one rack,
+    $8/h; aggregated alone would need 12 GPUs (2 racks)."""
+    instance = make([tenant("a", 12.0)], profiles=[profile(), profile("prefill"), profile("decode")])
+    assert_optimum(instance, solver, 8.0)
+
+
+def test_kv_transfer(solver: str) -> None:
+    """(6): scale-out cut to 0.073728 Gbit/s per GPU = 9.216 MB/s, the KV of one request/s
+    (500 input tokens x 18432 bytes/token, gpt-oss-120b fp8-cache). Decode then serves
+    1 request/s per GPU: 2 prefill + 12 decode = 14 GPUs, or 12 aggregated: 2 racks, $16/h."""
+    slow_net = system("hgx-b200", "slow-net", gpus_per_rack=8, scaleout_gbit_s=0.073728)
+    instance = make(
+        [tenant("a", 12.0)],
+        fleet_entries=[fleet("slow-net")],
+        profiles=[profile(system="slow-net"), profile("prefill", system="slow-net"),
+                  profile("decode", system="slow-net")],
+        systems=[slow_net],
+    )
+    assert_optimum(instance, solver, 16.0)
+
+
+# -- infeasible instances -----------------------------------------------------------
+
+
+def test_no_configuration_meets_the_slo(solver: str) -> None:
+    """A promise of 1000 tokens/s/user: no profile reaches it; the tenant is named, with the SLO."""
+    instance = make([tenant("ok", 1.0), tenant("greedy", 1.0, min_tokens_per_s_per_user=1000)])
+    result = solve(instance, solver, time_limit=TIME_LIMIT_S)
+    assert result.status == Status.INFEASIBLE
+    assert result.plan is None
+    assert [u.tenant for u in result.unserved] == ["greedy"]
+    assert "SLO" in result.unserved[0].reason
+
+
+def test_inventory_binds(solver: str) -> None:
+    """One 8-GPU rack in stock, 12 requests/s: infeasible by inventory; with allow_unserved the
+    rack serves 8 requests/s ($8/h) and 4 are left, named."""
+    instance = make([tenant("big", 12.0)], fleet_entries=[fleet(max_racks=1)])
+    result = solve(instance, solver, time_limit=TIME_LIMIT_S)
+    assert result.status == Status.INFEASIBLE
+    assert [u.tenant for u in result.unserved] == ["big"]
+    assert result.unserved[0].reason.startswith("inventory")
+
+    partial = solve(instance, solver, time_limit=TIME_LIMIT_S, allow_unserved=True)
+    assert partial.plan is not None
+    assert partial.objective == pytest.approx(8.0)
+    # CP-SAT routes in units of 1/FLOW_STEPS of the peak: 8 of 12 requests/s is 6666.7 units
+    assert [u.tenant for u in partial.unserved] == ["big"]
+    assert partial.unserved[0].requests_per_s == pytest.approx(4.0, rel=1 / FLOW_STEPS * 12 / 4)
+    assert {v.rule for v in check(instance, partial.plan) if v.severity == "error"} == {"demand"}
+
+
+def test_site_power_binds(solver: str) -> None:
+    """A 10 kW site cannot power one 17.36 kW rack: infeasible by site power."""
+    instance = make([tenant("a", 1.0)], sites=[{"name": "dc", "power_mw": 0.01}])
+    result = solve(instance, solver, time_limit=TIME_LIMIT_S)
+    assert result.status == Status.INFEASIBLE
+    assert result.unserved[0].reason.startswith("site power")
+
+
+def test_feasible_control_has_no_unserved(solver: str) -> None:
+    """Control for the infeasible cases: the same tenant with stock to spare is served fully."""
+    result = solve(make([tenant("big", 12.0)], fleet_entries=[fleet(max_racks=2)]), solver, time_limit=TIME_LIMIT_S)
+    assert result.status == Status.OPTIMAL
+    assert result.unserved == ()
+
+
+# -- settings and determinism -------------------------------------------------------
+
+
+def test_same_seed_same_plan(solver: str, two_tenants_profiles: Instance) -> None:
+    first = solve(two_tenants_profiles, solver, time_limit=TIME_LIMIT_S, seed=7)
+    second = solve(two_tenants_profiles, solver, time_limit=TIME_LIMIT_S, seed=7)
+    assert first.plan is not None and second.plan is not None
+    assert first.plan.racks == second.plan.racks
+    assert first.plan.routes == second.plan.routes
+
+
+def test_bad_settings_are_refused() -> None:
+    instance = make([tenant("a", 1.0)])
+    with pytest.raises(ValueError, match="unknown solver"):
+        solve(instance, "gurobi")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="time_limit"):
+        solve(instance, time_limit=0)
+    with pytest.raises(ValueError, match="gap"):
+        solve(instance, gap=1.5)
+    assert solve(instance, time_limit=TIME_LIMIT_S).status == Status.OPTIMAL  # control
+
+
+def test_settings_dataclass_is_immutable() -> None:
+    settings = Settings(time_limit=1.0, gap=0.0, threads=1, seed=0)
+    assert replace(settings, seed=3).seed == 3 and settings.seed == 0
+
+
+# -- generated instances ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_generated_instance_against_heuristics(solver: str, seed: int) -> None:
+    """A generated 3-tenant, 24-scenario book: the MIP's plan passes the checker, costs no more
+    than any heuristic's, and its bound is at most every plan's cost."""
+    from optimizer.generate import generate_instance
+    from solvers.registry import METHODS
+
+    instance = generate_instance(3, sites=1, seed=seed)
+    performance = PerformanceModel(instance)
+    heuristics = [
+        METHODS[name](instance, time_limit=10.0, seed=0, threads=1, performance=performance)
+        for name in ("siloed", "pooled", "pooled-aggregated")
+    ]
+    result = solve(instance, solver, time_limit=8.0, performance=performance)
+    assert result.plan is not None
+    assert [v for v in check(instance, result.plan, performance) if v.severity == "error"] == []
+    assert result.objective == pytest.approx(evaluate(instance, result.plan, performance).usd_per_hour)
+    costs = [h.objective for h in heuristics if h.objective is not None and not h.unserved]
+    assert costs, "control: the heuristics serve this instance"
+    assert all(result.objective <= cost + 1e-6 for cost in costs)
+    assert result.bound is not None
+    assert all(result.bound <= cost + 1e-6 for cost in [*costs, result.objective])
+
+
+# -- command line -------------------------------------------------------------------
+
+
+def test_cli_json_carries_result_and_report(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``tenantplan solve FILE --json -o PLAN``: stdout is only the JSON; the plan file is written."""
+    from optimizer.cli import main
+    from optimizer.plan import Plan
+
+    source = tmp_path / "hand.json"
+    source.write_text(make([tenant("a", 10.0)]).to_json())
+    plan_path = tmp_path / "plan.json"
+    code = main(["solve", str(source), "--json", "--time-limit", "10", "-o", str(plan_path)])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert payload["status"] == "optimal" and payload["objective"] == pytest.approx(16.0)  # 2 racks
+    assert payload["report"]["usd_per_hour"] == pytest.approx(16.0)
+    assert {"bound", "gap", "runtime_s", "plan", "unserved"} <= set(payload)
+    assert Plan.load(plan_path).racks == Plan.model_validate(payload["plan"]).racks
+
+
+def test_cli_infeasible_exits_3_and_names_the_tenant(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from optimizer.cli import EXIT_INFEASIBLE, main
+
+    source = tmp_path / "hand.json"
+    source.write_text(make([tenant("big", 12.0)], fleet_entries=[fleet(max_racks=1)]).to_json())
+    assert main(["solve", str(source), "--time-limit", "10"]) == EXIT_INFEASIBLE
+    out = capsys.readouterr().out
+    assert "big" in out and "inventory" in out
+    assert main(["solve", str(source), "--time-limit", "10", "--allow-unserved"]) == 0  # control
+
+
+def test_cli_bad_input_exits_2(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from optimizer.cli import EXIT_BAD_INPUT, main
+
+    source = tmp_path / "hand.json"
+    source.write_text(make([tenant("a", 1.0)]).to_json())
+    assert main(["solve", str(tmp_path / "missing.toml")]) == EXIT_BAD_INPUT
+    assert main(["solve", str(source), "--gap", "2"]) == EXIT_BAD_INPUT
