@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from optimizer.performance.calibration import BENCHMARK_LENGTH_FACTOR, measured_
 from optimizer.performance.frontier import Frontier
 from optimizer.performance.measurements import measured_points
 from optimizer.plan import write_atomic
+from provenance import commit
 
 logger = logging.getLogger("claims")
 
@@ -425,15 +425,6 @@ SOURCE_NOTES = (
     "- The 15x GB200 NVL72 vs H200 figure on DeepSeek-R1 8k/1k at 50 tokens/s per user: as stated in issue 7.",
     "",
 )
-
-
-def commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "optimizer"], capture_output=True, text=True)
-        return out.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> None:

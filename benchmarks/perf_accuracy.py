@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -54,6 +53,7 @@ from optimizer.performance.frontier import Frontier
 from optimizer.performance.measurements import MeasuredPoint, measured_points
 from optimizer.performance.roofline import Factors
 from optimizer.plan import write_atomic
+from provenance import commit
 
 logger = logging.getLogger("perf_accuracy")
 
@@ -132,15 +132,6 @@ def summary(errors: list[float]) -> str:
 
 def pooled(results: dict[GroupKey, list[float]]) -> list[float]:
     return [e for errors in results.values() for e in errors]
-
-
-def commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "optimizer"], capture_output=True, text=True)
-        return out.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def factor_row(name: str, f: Factors) -> str:

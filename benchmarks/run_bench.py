@@ -15,7 +15,6 @@ import argparse
 import logging
 import os
 import platform
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,16 +22,9 @@ from pathlib import Path
 from optimizer.bench import BenchRow, format_rows, format_summary, instance_paths, run_bench, summarize, update_known_best
 from optimizer.instance import load_instance
 from optimizer.plan import write_atomic
+from provenance import ROOT, commit
 
-ROOT = Path(__file__).resolve().parent.parent
 HEURISTICS = ("siloed", "pooled", "pooled-aggregated")
-
-
-def commit() -> str:
-    """Short hash of HEAD, with ``+dirty`` when tracked files have uncommitted changes."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True, check=True)
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def _saving(dearer: float | None, cheaper: float | None) -> str:

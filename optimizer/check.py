@@ -30,10 +30,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from optimizer.instance import Instance
+from optimizer.instance import Instance, Tenant
 from optimizer.packing import domain_gpus, pack_into_domains
 from optimizer.performance import PerformanceModel, meets_slo
-from optimizer.plan import Plan, Rack
+from optimizer.plan import EngineGroup, Plan, Rack
 from optimizer.usage import PlanUsage
 
 REL_TOL = 1e-6
@@ -192,49 +192,37 @@ def _fleet(u: PlanUsage) -> Iterator[Violation]:
 # -- demand and routing -------------------------------------------------------------
 
 
-def _routed(u: PlanUsage) -> dict[tuple[str, int], list[float]]:
-    """(input, output) tokens/s each tenant has served in each scenario (``PlanUsage.served``)."""
+def _demand(u: PlanUsage) -> Iterator[Violation]:
+    for tenant, s, kind, routed, demand in _routed_and_demand(u):
+        if exceeds(demand, routed):
+            yield Violation(
+                rule="demand", tenant=tenant, scenario=s, amount=demand - routed, unit="tokens/s",
+                message=f"{kind} tokens routed {routed:.6g}/s of a demand of {demand:.6g}/s",
+            )
+
+
+def _overrouted(u: PlanUsage) -> Iterator[Violation]:
+    for tenant, s, kind, routed, demand in _routed_and_demand(u):
+        if exceeds(routed, demand):
+            yield Violation(
+                rule="overrouted", tenant=tenant, scenario=s, amount=routed - demand, unit="tokens/s",
+                message=f"{kind} tokens routed {routed:.6g}/s for a demand of {demand:.6g}/s",
+            )
+
+
+def _routed_and_demand(u: PlanUsage) -> Iterator[tuple[str, int, str, float, float]]:
+    """(tenant, scenario, "input" or "output", tokens/s routed, tokens/s of demand), every tenant
+    and scenario (``PlanUsage.served``)."""
     routed: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
     for (tenant, scenario, _), (i, o) in u.served.items():
         routed[(tenant, scenario)][0] += i
         routed[(tenant, scenario)][1] += o
-    return routed
-
-
-def _demand(u: PlanUsage) -> Iterator[Violation]:
-    routed = _routed(u)
     for tenant in u.instance.tenants:
         for s in range(u.instance.num_scenarios):
             got = routed.get((tenant.name, s), [0.0, 0.0])
             wanted = (tenant.input_tokens_per_s(s), tenant.output_tokens_per_s(s))
             for kind, have, need in zip(("input", "output"), got, wanted, strict=True):
-                if exceeds(need, have):
-                    yield Violation(
-                        rule="demand",
-                        tenant=tenant.name,
-                        scenario=s,
-                        amount=need - have,
-                        unit="tokens/s",
-                        message=f"{kind} tokens routed {have:.6g}/s of a demand of {need:.6g}/s",
-                    )
-
-
-def _overrouted(u: PlanUsage) -> Iterator[Violation]:
-    routed = _routed(u)
-    for tenant in u.instance.tenants:
-        for s in range(u.instance.num_scenarios):
-            got = routed.get((tenant.name, s), [0.0, 0.0])
-            wanted = (tenant.input_tokens_per_s(s), tenant.output_tokens_per_s(s))
-            for kind, have, need in zip(("input", "output"), got, wanted, strict=True):
-                if exceeds(have, need):
-                    yield Violation(
-                        rule="overrouted",
-                        tenant=tenant.name,
-                        scenario=s,
-                        amount=have - need,
-                        unit="tokens/s",
-                        message=f"{kind} tokens routed {have:.6g}/s for a demand of {need:.6g}/s",
-                    )
+                yield tenant.name, s, kind, have, need
 
 
 def _roles(u: PlanUsage) -> Iterator[Violation]:
@@ -262,44 +250,41 @@ def _roles(u: PlanUsage) -> Iterator[Violation]:
 
 
 def _model(u: PlanUsage) -> Iterator[Violation]:
-    for name, engine in _tenant_engines(u):
-        rack, group = u.groups[engine]
-        tenant = u.instance.tenant(name)
+    for tenant, engine, rack, group in _tenant_engines(u):
         if group.model != tenant.model:
             yield Violation(
-                rule="model", tenant=name, rack=rack.id, engine=engine,
+                rule="model", tenant=tenant.name, rack=rack.id, engine=engine,
                 message=f"engine serves {group.model}, tenant uses {tenant.model}",
             )
 
 
 def _precision(u: PlanUsage) -> Iterator[Violation]:
-    for name, engine in _tenant_engines(u):
-        rack, group = u.groups[engine]
-        tenant = u.instance.tenant(name)
+    for tenant, engine, rack, group in _tenant_engines(u):
         if group.model == tenant.model and group.model in u.instance.model_catalog:
             allowed = u.instance.allowed_precisions(tenant)
             if group.precision not in allowed:
                 yield Violation(
-                    rule="precision", tenant=name, rack=rack.id, engine=engine,
+                    rule="precision", tenant=tenant.name, rack=rack.id, engine=engine,
                     message=f"engine runs {group.precision}; tenant allows {', '.join(allowed)}",
                 )
 
 
 def _no_load(u: PlanUsage) -> Iterator[Violation]:
-    for name, engine in _tenant_engines(u):
-        rack, group = u.groups[engine]
-        tenant = u.instance.tenant(name)
-        if group.model == tenant.model and u.resolvable(engine) and u.load(name, engine) is None:
+    for tenant, engine, rack, group in _tenant_engines(u):
+        if group.model == tenant.model and u.resolvable(engine) and u.load(tenant.name, engine) is None:
             yield Violation(
-                rule="no-load", tenant=name, rack=rack.id, engine=engine,
+                rule="no-load", tenant=tenant.name, rack=rack.id, engine=engine,
                 message=f"{group.role} {group.gpus}-GPU {group.precision} engine on {rack.system} has "
                 f"no operating point for {tenant.input_tokens}:{tenant.output_tokens}-token requests",
             )
 
 
-def _tenant_engines(u: PlanUsage) -> list[tuple[str, str]]:
-    """(tenant, engine) pairs with a positive flow in some scenario, sorted."""
-    return sorted({(tenant, engine) for tenant, _, engine in u.flows})
+def _tenant_engines(u: PlanUsage) -> Iterator[tuple[Tenant, str, Rack, EngineGroup]]:
+    """(tenant, engine group id, its rack, the group) for every pair with a positive flow in some
+    scenario, sorted by tenant name and group id."""
+    for name, engine in sorted({(tenant, engine) for tenant, _, engine in u.flows}):
+        rack, group = u.groups[engine]
+        yield u.instance.tenant(name), engine, rack, group
 
 
 # -- service level ------------------------------------------------------------------
@@ -482,13 +467,12 @@ def _dedicated_rack(u: PlanUsage) -> Iterator[Violation]:
 
 def _residency(u: PlanUsage) -> Iterator[Violation]:
     seen = set()
-    for name, engine in _tenant_engines(u):
-        rack = u.groups[engine][0]
-        allowed = u.instance.allowed_sites(u.instance.tenant(name))
-        if rack.site not in allowed and (name, rack.id) not in seen:
-            seen.add((name, rack.id))
+    for tenant, _, rack, _ in _tenant_engines(u):
+        allowed = u.instance.allowed_sites(tenant)
+        if rack.site not in allowed and (tenant.name, rack.id) not in seen:
+            seen.add((tenant.name, rack.id))
             yield Violation(
-                rule="residency", tenant=name, rack=rack.id, site=rack.site,
+                rule="residency", tenant=tenant.name, rack=rack.id, site=rack.site,
                 message=f"rack at '{rack.site}'; tenant allows {', '.join(allowed)}",
             )
 

@@ -56,6 +56,22 @@ class EngineGroup(BaseModel):
         default="model", description="where capacity comes from: the performance model or profiles"
     )
 
+    @classmethod
+    def from_config(cls, group_id: str, config: EngineConfig, count: int) -> EngineGroup:
+        """``count`` replicas of ``config`` as engine group ``group_id`` (the inverse of :meth:`config`)."""
+        return cls(
+            id=group_id,
+            model=config.model,
+            precision=config.precision,
+            role=config.role,
+            gpus=config.gpus,
+            count=count,
+            parallelism=Parallelism(tp=config.tp, ep=config.ep, dp_attention=config.dp_attention),
+            tokens_per_s_per_user=config.tokens_per_s_per_user,
+            ttft_s=config.ttft_s,
+            source=config.source,
+        )
+
     def config(self, system: str) -> EngineConfig:
         """The engine configuration of one replica on ``system``."""
         return EngineConfig(

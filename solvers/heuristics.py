@@ -20,13 +20,13 @@ benchmark table and warm-start the MIP. All three share one pipeline:
    k gets at least k replicas per role.
 3. **Placement.** Units, those pinned to fewer sites first, then biggest
    engines first, take the cheapest (site, system, precision) option that fits:
-   replicas go first-fit into the NVLink domains
-   (:func:`optimizer.packing.domain_sizes`) of opened racks, new racks are opened
-   as needed, within rack GPUs, rack power, inventory (``max_racks``) and site
-   power; ``dedicated-rack`` units open racks of their own; a unit with
-   ``min_racks`` = k puts at most 1/k of each role's replicas in one rack. A
-   pool that fits nowhere is split into single tenants; a tenant that fits
-   nowhere is reported with the reason.
+   replicas go first-fit into the NVLink domains of opened racks
+   (:class:`optimizer.packing.RackPacker`), new racks are opened as needed,
+   within rack GPUs, rack power, inventory (``max_racks``) and site power;
+   ``dedicated-rack`` units open racks of their own; a unit with ``min_racks``
+   = k puts at most 1/k of each role's replicas in one rack. A pool that fits
+   nowhere is split into single tenants; a tenant that fits nowhere is reported
+   with the reason.
 4. **Routing.** Per scenario, tenants with ``min_racks`` > 1 are spread over
    their unit's engine groups in proportion to replicas; the others fill the
    remaining capacity group by group, so each tenant touches few groups.
@@ -43,16 +43,16 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from optimizer.catalog import Precision, System
 from optimizer.evaluate import evaluate
 from optimizer.instance import FleetEntry, Instance, Tenant
-from optimizer.packing import domain_gpus, domain_sizes
+from optimizer.packing import Move, RackPacker, domain_gpus
 from optimizer.performance import EngineConfig, PerformanceModel, TokenLoad, meets_slo
-from optimizer.plan import EngineGroup, Parallelism, Plan, Rack, Route
+from optimizer.plan import EngineGroup, Plan, Rack, Route
 from optimizer.result import Limit, Result, Status, Unserved
 
 logger = logging.getLogger(__name__)
@@ -95,10 +95,12 @@ class _Unit:
 
     @property
     def model(self) -> str:
+        """The model every member uses."""
         return self.tenants[0].model
 
     @property
     def spread(self) -> int:
+        """Racks each role's replicas spread over at least: the largest member ``min_racks``."""
         return max(t.min_racks for t in self.tenants)
 
     @property
@@ -254,92 +256,20 @@ class _Designer:
 # -- racks ----------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
-class _RackState:
-    free: list[int]
-    """free GPUs per NVLink domain"""
-    occupied: int = 0
-    owner: str | None = None
-    """tenant of a dedicated rack; None for shared racks"""
-    replicas: dict[tuple[str, int], int] = field(default_factory=dict)
-    """replicas per (unit id, stage index)"""
-
-
 class _RackSet:
-    """The racks of one system at one site: first-fit placement with undo."""
+    """The racks of one system at one site: a :class:`~optimizer.packing.RackPacker` and what they cost."""
 
     def __init__(self, instance: Instance, entry: FleetEntry):
         self.entry = entry
         self.system: System = instance.system(entry.system)
-        self.rack_gpus = instance.gpus_per_rack(entry)
-        self.domains = domain_sizes(self.rack_gpus, domain_gpus(self.system, self.rack_gpus))
-        self.max_occupied = self.rack_gpus
+        rack_gpus = instance.gpus_per_rack(entry)
+        max_occupied = None
         if entry.rack_power_kw is not None:
-            self.max_occupied = min(self.rack_gpus, int(entry.rack_power_kw / self.system.it_kw_per_gpu + 1e-9))
-        self.usd_per_rack_hour = self.rack_gpus * instance.usd_per_gpu_hour(entry)
-        self.kw_per_rack = self.rack_gpus * self.system.allin_kw_per_gpu
-        self.racks: list[_RackState] = []
-        self.first_open: dict[int, int] = {}
-        """per replica size: no shared rack before this index has room for one"""
-
-    def _room(self, rack: _RackState, gpus: int) -> int:
-        """Replicas of ``gpus`` GPUs ``rack`` can still take (domains and power)."""
-        by_domains = sum(free // gpus for free in rack.free)
-        return min(by_domains, (self.max_occupied - rack.occupied) // gpus)
-
-    def _put(self, rack: _RackState, key: tuple[str, int], gpus: int, wanted: int, log: list) -> int:
-        placed = 0
-        for d, free in enumerate(rack.free):
-            n = min(free // gpus, wanted - placed, (self.max_occupied - rack.occupied) // gpus)
-            if n <= 0:
-                continue
-            rack.free[d] -= n * gpus
-            rack.occupied += n * gpus
-            rack.replicas[key] = rack.replicas.get(key, 0) + n
-            log.append((rack, d, key, gpus, n))
-            placed += n
-            if placed == wanted:
-                break
-        return placed
-
-    def place(self, key: tuple[str, int], gpus: int, count: int, cap: int, owner: str | None, log: list) -> None:
-        """Place ``count`` replicas of ``gpus`` GPUs, at most ``cap`` per rack, logging for undo."""
-        left = count
-        if owner is None:
-            start = self.first_open.get(gpus, 0)
-            i = start
-            while left and i < len(self.racks):
-                rack = self.racks[i]
-                room = 0 if rack.owner is not None else self._room(rack, gpus)
-                if room == 0 and i == start:
-                    start += 1  # full for this size from now on
-                elif room:
-                    left -= self._put(rack, key, gpus, min(left, cap - rack.replicas.get(key, 0)), log)
-                i += 1
-            self.first_open[gpus] = start
-        else:
-            for rack in self.racks:
-                if rack.owner == owner and left:
-                    left -= self._put(rack, key, gpus, min(left, cap - rack.replicas.get(key, 0)), log)
-        while left:
-            rack = _RackState(free=list(self.domains), owner=owner)
-            self.racks.append(rack)
-            log.append((rack, None, key, gpus, 0))
-            left -= self._put(rack, key, gpus, min(left, cap), log)
-
-    def undo(self, log: list) -> None:
-        """Take back the placements in ``log`` (newest first) and the racks they opened."""
-        for rack, d, key, gpus, n in reversed(log):
-            if d is None:
-                assert self.racks[-1] is rack, "racks are opened at the end and undone newest first"
-                self.racks.pop()
-                continue
-            rack.free[d] += n * gpus
-            rack.occupied -= n * gpus
-            rack.replicas[key] -= n
-            if not rack.replicas[key]:
-                del rack.replicas[key]
-        self.first_open.clear()
+            # GPUs whose IT power fits the cap; 1e-9 keeps an exact quotient from rounding down
+            max_occupied = int(entry.rack_power_kw / self.system.it_kw_per_gpu + 1e-9)
+        self.packer = RackPacker(rack_gpus, domain_gpus(self.system, rack_gpus), max_occupied)
+        self.kw_per_rack = rack_gpus * self.system.allin_kw_per_gpu
+        """provisioned power of one opened rack (kW)"""
 
 
 class _Placer:
@@ -351,29 +281,32 @@ class _Placer:
         self.site_kw = {s.name: (s.power_mw * 1000 if s.power_mw is not None else math.inf) for s in instance.sites}
 
     def site_kw_used(self, site: str) -> float:
-        return sum(len(r.racks) * r.kw_per_rack for (s, _), r in self.sets.items() if s == site)
+        """Provisioned power of the racks opened at ``site`` (kW)."""
+        return sum(len(r.packer.racks) * r.kw_per_rack for (s, _), r in self.sets.items() if s == site)
 
     def place(self, unit: _Unit, design: _Design, site: str) -> str | None:
         """Place ``unit``'s replicas at ``site``; None on success, else why it does not fit."""
-        racks = self.sets[(site, design.system)]
+        rack_set = self.sets[(site, design.system)]
+        packer, entry = rack_set.packer, rack_set.entry
         largest = max(stage.config.gpus for stage in design.stages)
-        if largest > max(racks.domains):
+        if largest > max(packer.domains):
             return f"NVLink domain: a {largest}-GPU engine does not fit {design.system} racks at {site}"
-        if largest > racks.max_occupied:
+        if not packer.fits(largest):
             return (
-                f"rack power: a {largest}-GPU engine needs {largest * racks.system.it_kw_per_gpu:.3g} kW, "
-                f"{design.system} racks at {site} are capped at {racks.entry.rack_power_kw:.3g} kW"
+                f"rack power: a {largest}-GPU engine needs {largest * rack_set.system.it_kw_per_gpu:.3g} kW, "
+                f"{design.system} racks at {site} are capped at {entry.rack_power_kw:.3g} kW"
             )
-        log: list = []
+        moves: list[Move] = []
         for index, stage in sorted(enumerate(design.stages), key=lambda item: -item[1].config.gpus):
-            cap = stage.replicas // unit.spread
-            racks.place((unit.id, index), stage.config.gpus, stage.replicas, cap, unit.rack_owner, log)
-        entry = racks.entry
-        if entry.max_racks is not None and len(racks.racks) > entry.max_racks:
-            racks.undo(log)
+            moves += packer.place(
+                (unit.id, index), stage.config.gpus, stage.replicas,
+                per_rack=stage.replicas // unit.spread, owner=unit.rack_owner,
+            )
+        if entry.max_racks is not None and len(packer.racks) > entry.max_racks:
+            packer.undo(moves)
             return f"inventory: {design.system} at {site} has max_racks {entry.max_racks}"
         if self.site_kw_used(site) > self.site_kw[site]:
-            racks.undo(log)
+            packer.undo(moves)
             return f"site power: {site} has a {self.site_kw[site] / 1000:.4g} MW budget"
         return None
 
@@ -572,29 +505,18 @@ def _build_plan(
 ) -> Plan:
     """Racks with their engine groups, and routes for every tenant and scenario."""
     racks: list[Rack] = []
+    # (unit id, stage index) -> [(engine group id, replicas)]
     groups: dict[tuple[str, int], list[tuple[str, int]]] = defaultdict(list)
-    """(unit id, stage) -> [(engine group id, replicas)]"""
     stages = {(p.unit.id, i): stage for p in placed for i, stage in enumerate(p.design.stages)}
     for (site, system), rack_set in placer.sets.items():
-        for n, state in enumerate(rack_set.racks):
+        for n, state in enumerate(rack_set.packer.racks):
             rack_id = f"{site}/{system}/{n:04d}"
             engines = []
             for (unit_id, index), count in sorted(state.replicas.items()):
                 config = stages[(unit_id, index)].config
                 group_id = f"{rack_id}/{unit_id}/{config.role}"
                 groups[(unit_id, index)].append((group_id, count))
-                engines.append(EngineGroup(
-                    id=group_id,
-                    model=config.model,
-                    precision=config.precision,
-                    role=config.role,
-                    gpus=config.gpus,
-                    count=count,
-                    parallelism=Parallelism(tp=config.tp, ep=config.ep, dp_attention=config.dp_attention),
-                    tokens_per_s_per_user=config.tokens_per_s_per_user,
-                    ttft_s=config.ttft_s,
-                    source=config.source,
-                ))
+                engines.append(EngineGroup.from_config(group_id, config, count))
             racks.append(Rack(id=rack_id, site=site, system=system, engines=tuple(engines)))
     routes = [
         route
@@ -649,73 +571,63 @@ def _routes(unit: _Unit, stage: _Stage, groups: list[tuple[str, int]], designer:
     return routes
 
 
-def _plan(
-    instance: Instance, method: str, disaggregation: bool, pooling: bool, performance: PerformanceModel | None
-) -> Result:
-    start = time.perf_counter()
-    performance = performance if performance is not None else PerformanceModel(instance)
-    designer = _Designer(instance, performance, disaggregation)
-    units = _pool_units(instance, designer) if pooling else _silo_units(instance)
-    placer = _Placer(instance)
-    placed, unserved = _place_all(units, designer, placer)
-    if unserved:
-        logger.info("%s: %d tenant(s) cannot be placed", method, len(unserved))
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline planner, called like every method in :mod:`solvers.registry` (module docstring)."""
+
+    name: str
+    """the method name results and tables carry"""
+    disaggregation: bool
+    """whether a unit may take a prefill + decode pair where that is cheaper"""
+    pooling: bool
+    """whether shared tenants are pooled (else every tenant is a unit of its own)"""
+
+    def __call__(
+        self,
+        instance: Instance,
+        *,
+        time_limit: float = math.inf,
+        seed: int = 0,
+        threads: int = 1,
+        performance: PerformanceModel | None = None,
+    ) -> Result:
+        """Plan ``instance``; ``time_limit``, ``seed`` and ``threads`` are not needed (deterministic)."""
+        start = time.perf_counter()
+        performance = performance if performance is not None else PerformanceModel(instance)
+        designer = _Designer(instance, performance, self.disaggregation)
+        units = _pool_units(instance, designer) if self.pooling else _silo_units(instance)
+        placer = _Placer(instance)
+        placed, unserved = _place_all(units, designer, placer)
+        if unserved:
+            logger.info("%s: %d tenant(s) cannot be placed", self.name, len(unserved))
+            return Result(
+                method=self.name,
+                status=Status.INFEASIBLE,
+                limit=Limit.NONE,
+                objective=None,
+                bound=None,
+                runtime_s=time.perf_counter() - start,
+                unserved=tuple(sorted(unserved, key=lambda u: u.tenant)),
+            )
+        plan = _build_plan(instance, self.name, placed, placer, designer)
+        report = evaluate(instance, plan, performance)
+        logger.info(
+            "%s: %d units, %d racks, $%.2f/hour", self.name, len(placed), len(plan.racks), report.usd_per_hour
+        )
         return Result(
-            method=method,
-            status=Status.INFEASIBLE,
+            method=self.name,
+            status=Status.FEASIBLE,
             limit=Limit.NONE,
-            objective=None,
+            objective=report.usd_per_hour,
             bound=None,
             runtime_s=time.perf_counter() - start,
-            unserved=tuple(sorted(unserved, key=lambda u: u.tenant)),
+            plan=plan,
         )
-    plan = _build_plan(instance, method, placed, placer, designer)
-    report = evaluate(instance, plan, performance)
-    logger.info(
-        "%s: %d units, %d racks, $%.2f/hour", method, len(placed), len(plan.racks), report.usd_per_hour
-    )
-    return Result(
-        method=method,
-        status=Status.FEASIBLE,
-        limit=Limit.NONE,
-        objective=report.usd_per_hour,
-        bound=None,
-        runtime_s=time.perf_counter() - start,
-        plan=plan,
-    )
 
 
-def siloed(
-    instance: Instance,
-    *,
-    time_limit: float = math.inf,
-    seed: int = 0,
-    threads: int = 1,
-    performance: PerformanceModel | None = None,
-) -> Result:
-    """One deployment per tenant at its cheapest configuration (aggregated or disaggregated)."""
-    return _plan(instance, "siloed", disaggregation=True, pooling=False, performance=performance)
-
-
-def pooled(
-    instance: Instance,
-    *,
-    time_limit: float = math.inf,
-    seed: int = 0,
-    threads: int = 1,
-    performance: PerformanceModel | None = None,
-) -> Result:
-    """Shared pools per (model, precision, latency class, residency), disaggregated where cheaper."""
-    return _plan(instance, "pooled", disaggregation=True, pooling=True, performance=performance)
-
-
-def pooled_aggregated(
-    instance: Instance,
-    *,
-    time_limit: float = math.inf,
-    seed: int = 0,
-    threads: int = 1,
-    performance: PerformanceModel | None = None,
-) -> Result:
-    """``pooled`` with aggregated engines only: what disaggregation is worth, by difference."""
-    return _plan(instance, "pooled-aggregated", disaggregation=False, pooling=True, performance=performance)
+siloed = Baseline("siloed", disaggregation=True, pooling=False)
+"""One deployment per tenant at its cheapest configuration (aggregated or disaggregated)."""
+pooled = Baseline("pooled", disaggregation=True, pooling=True)
+"""Shared pools per (model, precision, latency class, residency), disaggregated where cheaper."""
+pooled_aggregated = Baseline("pooled-aggregated", disaggregation=False, pooling=True)
+"""``pooled`` with aggregated engines only: what disaggregation is worth, by difference."""

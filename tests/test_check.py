@@ -28,7 +28,7 @@ from plan_fixtures import (
 from optimizer.check import REL_TOL, RULES, check
 from optimizer.instance import Instance, parse_instance
 from optimizer.performance import PerformanceModel
-from optimizer.plan import Plan, Route
+from optimizer.plan import EngineGroup, Plan, Route
 
 
 class Case(NamedTuple):
@@ -125,37 +125,29 @@ def aggregated_off_ratio() -> Case:
     return Case(instance, pooled_plan(instance), make_plan(instance, racks, routes))
 
 
-def model() -> Case:
-    # acme's third request/s goes to a Llama engine
-    instance = shop()
+def _acme_third_request_on(instance: Instance, odd: EngineGroup) -> Case:
+    """acme sends 2 of its 3 requests/s to the shared pool and the third to ``odd``; bolt uses the pool."""
     bad = make_plan(
         instance,
-        [rack("r1", agg("pool", 2), agg("llama", 1, model="llama-3.3-70b"))],
-        [route("acme", "pool", 2.0), route("acme", "llama", 1.0), route("bolt", "pool", 1.0)],
+        [rack("r1", agg("pool", 2), odd)],
+        [route("acme", "pool", 2.0), route("acme", odd.id, 1.0), route("bolt", "pool", 1.0)],
     )
     return Case(instance, pooled_plan(instance), bad)
+
+
+def model() -> Case:
+    # acme's third request/s goes to a Llama engine
+    return _acme_third_request_on(shop(), agg("llama", 1, model="llama-3.3-70b"))
 
 
 def precision() -> Case:
     # acme accepts fp8 weights only; a bf16 replica (profiled, so it has a load) breaks that
-    instance = shop(acme={"precisions": ["fp8"]})
-    bad = make_plan(
-        instance,
-        [rack("r1", agg("pool", 2), agg("bf16", 1, precision="bf16"))],
-        [route("acme", "pool", 2.0), route("acme", "bf16", 1.0), route("bolt", "pool", 1.0)],
-    )
-    return Case(instance, pooled_plan(instance), bad)
+    return _acme_third_request_on(shop(acme={"precisions": ["fp8"]}), agg("bf16", 1, precision="bf16"))
 
 
 def no_load() -> Case:
     # no profile measures fp4 on hgx-h200, and performance = "profiles"
-    instance = shop()
-    bad = make_plan(
-        instance,
-        [rack("r1", agg("pool", 2), agg("fp4", 1, precision="fp4"))],
-        [route("acme", "pool", 2.0), route("acme", "fp4", 1.0), route("bolt", "pool", 1.0)],
-    )
-    return Case(instance, pooled_plan(instance), bad)
+    return _acme_third_request_on(shop(), agg("fp4", 1, precision="fp4"))
 
 
 def slo_ttft() -> Case:

@@ -79,7 +79,7 @@ def test_every_heuristic_plan_on_the_small_set_passes_the_checker(path: Path):
     performance = PerformanceModel(instance)  # shared: the three methods ask the same questions
     for method in (siloed, pooled, pooled_aggregated):
         result = method(instance, performance=performance)
-        assert result.status == Status.FEASIBLE, (method.__name__, result.unserved)
+        assert result.status == Status.FEASIBLE, (result.method, result.unserved)
         assert [v.message for v in check(instance, result.plan, performance) if v.severity == "error"] == []
         entries = [instance.fleet_entry(r.site, r.system) for r in result.plan.racks]
         # whole racks are paid for: $/hour = sum over opened racks of GPUs x $/GPU-hour

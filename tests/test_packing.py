@@ -3,7 +3,14 @@
 import pytest
 
 from optimizer.catalog import builtin_systems
-from optimizer.packing import domain_gpus, domain_sizes, pack_into_domains, pack_into_racks, racks_needed
+from optimizer.packing import (
+    RackPacker,
+    domain_gpus,
+    domain_sizes,
+    pack_into_domains,
+    pack_into_racks,
+    racks_needed,
+)
 
 
 def test_domain_of_a_rack_is_the_system_domain_capped_by_the_rack():
@@ -62,3 +69,88 @@ def test_pack_into_racks_refuses_a_replica_larger_than_a_domain():
     with pytest.raises(ValueError, match="16-GPU engine"):
         pack_into_racks([16], 32, 8)
     assert racks_needed([], 32, 8) == 0
+
+
+def first_fit_decreasing(engine_gpus, rack_gpus, domain):
+    """The specification of pack_into_racks: replica by replica, largest first, into the first
+    (rack, domain) with room, opening a rack when none has room."""
+    racks, free = [], []
+    for index in sorted(range(len(engine_gpus)), key=lambda i: -engine_gpus[i]):
+        need = engine_gpus[index]
+        spot = next(((r, d) for r, rack in enumerate(free) for d, room in enumerate(rack) if room >= need), None)
+        if spot is None:
+            racks.append([[] for _ in domain_sizes(rack_gpus, domain)])
+            free.append(domain_sizes(rack_gpus, domain))
+            spot = (len(racks) - 1, next(d for d, room in enumerate(free[-1]) if room >= need))
+        r, d = spot
+        free[r][d] -= need
+        racks[r][d].append(index)
+    return racks
+
+
+@pytest.mark.parametrize("rack_gpus, domain", [(32, 8), (72, 72), (12, 8), (72, 8)])
+def test_batched_packing_places_each_replica_where_replica_by_replica_ffd_does(rack_gpus, domain):
+    # odd sizes (3, 6) and a remainder domain (12 = 8 + 4) included: not only the optimal case
+    sizes = [s for s in [1, 3, 8, 2, 6, 1, 4, 8, 2, 2, 1, 6, 4, 3, 8, 1, 1, 2, 64, 32] if s <= domain]
+    assert pack_into_racks(sizes, rack_gpus, domain) == first_fit_decreasing(sizes, rack_gpus, domain)
+
+
+def test_thirty_thousand_one_gpu_replicas_fill_whole_racks():
+    # 30000 / 32 = 937.5 -> 937 full HGX racks and one with 16 replicas (two full domains)
+    racks = pack_into_racks([1] * 30000, 32, 8)
+    assert len(racks) == 938
+    assert [len(d) for d in racks[-1]] == [8, 8, 0, 0]
+
+
+def test_a_packer_caps_a_batch_per_rack_for_min_racks():
+    # 4 one-GPU replicas, at most 4 // 2 = 2 per rack (min_racks = 2): two racks of 2, though one holds 32
+    packer = RackPacker(32, 8)
+    packer.place("t", 1, 4, per_rack=2)
+    assert [rack.replicas for rack in packer.racks] == [{"t": 2}, {"t": 2}]
+    # a second batch fills the first rack's free GPUs: 32 - 2 = 30 one-GPU replicas
+    packer.place("u", 1, 30)
+    assert len(packer.racks) == 2 and packer.racks[0].replicas == {"t": 2, "u": 30}
+
+
+def test_a_packer_caps_the_gpus_occupied_per_rack_for_rack_power():
+    # a 20-GPU cap in a 32-GPU rack of 8-GPU domains: two 8-GPU replicas (16 GPUs) per rack,
+    # a third would occupy 24 > 20; one 4-GPU replica still fits beside them (20)
+    packer = RackPacker(32, 8, max_occupied=20)
+    packer.place("big", 8, 3)
+    packer.place("small", 4, 1)
+    assert [rack.replicas for rack in packer.racks] == [{"big": 2, "small": 1}, {"big": 1}]
+    assert [rack.occupied for rack in packer.racks] == [20, 8]
+    assert packer.fits(8) and not RackPacker(32, 8, max_occupied=4).fits(8)
+
+
+def test_a_dedicated_rack_takes_only_its_owner():
+    packer = RackPacker(32, 8)
+    packer.place("a", 8, 1, owner="acme")  # rack 0 belongs to acme, 24 GPUs free
+    packer.place("shared", 8, 1)  # does not go into acme's rack: opens rack 1
+    packer.place("b", 8, 1, owner="acme")  # back into acme's rack 0
+    packer.place("c", 8, 1, owner="other")  # another owner: a rack of its own
+    assert [(rack.owner, rack.replicas) for rack in packer.racks] == [
+        ("acme", {"a": 1, "b": 1}), (None, {"shared": 1}), ("other", {"c": 1})
+    ]
+
+
+def test_undo_takes_back_placements_and_the_racks_they_opened():
+    packer = RackPacker(32, 8)
+    packer.place("kept", 4, 3)  # rack 0: 12 GPUs
+    before = [(list(rack.free), rack.occupied, dict(rack.replicas)) for rack in packer.racks]
+    moves = packer.place("taken back", 8, 5)  # fills rack 0 (two 8s beside the 4s) and opens rack 1
+    assert len(packer.racks) == 2
+    packer.undo(moves)
+    assert [(rack.free, rack.occupied, rack.replicas) for rack in packer.racks] == before
+    # the same placement again lands where it did the first time
+    assert packer.place("taken back", 8, 5) == moves
+
+
+def test_a_packer_refuses_what_fits_no_empty_rack_beside_what_does():
+    packer = RackPacker(32, 8)
+    with pytest.raises(ValueError, match="16-GPU engine"):
+        packer.place("k", 16, 1)
+    with pytest.raises(ValueError, match="per rack"):
+        packer.place("k", 8, 2, per_rack=0)
+    assert packer.racks == []  # nothing half-placed
+    assert packer.place("k", 8, 0) == [] and packer.place("k", 8, 1) != []

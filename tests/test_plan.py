@@ -6,7 +6,7 @@ import pytest
 from plan_fixtures import disaggregated_plan, pooled_plan, shop
 
 from optimizer.instance import InstanceError
-from optimizer.plan import Plan, write_atomic
+from optimizer.plan import EngineGroup, Plan, write_atomic
 
 
 def test_plan_records_instance_method_and_time():
@@ -43,6 +43,14 @@ def test_save_and_load_round_trip_exactly(tmp_path):
     assert loaded.routes[0].input_tokens_per_s == 0.1 + 0.2
     loaded.save(tmp_path / "again.json")
     assert (tmp_path / "again.json").read_text() == path.read_text()
+
+
+def test_an_engine_group_rebuilt_from_its_configuration_is_the_same_group():
+    # every field of a group but its id and count is its replica's configuration, and back
+    plan = disaggregated_plan(shop())
+    for rack in plan.racks:
+        for group in rack.engines:
+            assert EngineGroup.from_config(group.id, group.config(rack.system), group.count) == group
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

@@ -22,8 +22,8 @@ EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
 
-SUBCOMMANDS = ("validate", "schema", "evaluate", "solve", "generate", "bench", "compare", "perf")
-"""Subcommand modules under ``optimizer.cli``, in the order ``--help`` lists them."""
+SUBCOMMANDS = ("validate", "schema", "perf", "solve", "evaluate", "compare", "generate", "bench")
+"""Subcommand modules under ``optimizer.cli``, in the order a user meets them (and ``--help`` lists them)."""
 
 
 def print_json(payload: Any) -> None:

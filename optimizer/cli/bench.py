@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from dataclasses import asdict
 
 from optimizer.bench import format_rows, format_summary, rows_to_csv, run_bench, summarize
-from optimizer.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS, print_json
+from optimizer.cli import EXIT_OK, EXIT_VIOLATIONS, print_json
+from optimizer.instance import InstanceError
 from optimizer.plan import write_atomic
 from solvers.registry import METHODS
-
-logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,12 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
+    problems = []
     if unknown or not methods:
-        logger.error("unknown method(s) %s; known: %s", ", ".join(unknown) or "(none given)", ", ".join(METHODS))
-        return EXIT_BAD_INPUT
-    if args.time_limit <= 0:
-        logger.error("--time-limit must be > 0")
-        return EXIT_BAD_INPUT
+        problems.append(("--methods", f"unknown method(s) {', '.join(unknown) or '(none given)'}; "
+                                      f"known: {', '.join(METHODS)}"))
+    if not args.time_limit > 0:
+        problems.append(("--time-limit", f"must be > 0 seconds, got {args.time_limit:g}"))
+    if problems:
+        raise InstanceError(problems, "command line")
     rows = run_bench(args.paths, methods, time_limit=args.time_limit, seed=args.seed, threads=args.threads)
     summaries = summarize(rows)
     if args.out:

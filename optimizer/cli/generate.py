@@ -6,8 +6,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from optimizer.cli import EXIT_BAD_INPUT, EXIT_OK, print_json
+from optimizer.cli import EXIT_OK, print_json
 from optimizer.generate import DEFAULT_SYSTEMS, generate_instance, instance_to_compact_json
+from optimizer.instance import InstanceError
 from optimizer.plan import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -39,16 +40,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix != ".json":
-        logger.error("%s: generated instances are written as .json", output)
-        return EXIT_BAD_INPUT
+        raise InstanceError([("--output", f"generated instances are written as .json, not '{output.suffix}'")],
+                            "command line")
     systems = tuple(s.strip() for s in args.systems.split(",") if s.strip())
     try:
         instance = generate_instance(
             args.tenants, sites=args.sites, systems=systems, seed=args.seed, name=args.name or output.stem
         )
     except ValueError as error:
-        logger.error("%s", error)
-        return EXIT_BAD_INPUT
+        raise InstanceError([("", str(error))], "command line") from None
     write_atomic(output, instance_to_compact_json(instance))
     summary = {
         "file": str(output),

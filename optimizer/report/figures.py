@@ -46,7 +46,7 @@ def rack_cells(instance: Instance, rack: Rack) -> RackCells:
     domain = domain_gpus(system, rack_gpus)
     replicas = [(group, k) for group in rack.engines for k in range(group.count)]
     sizes = [group.gpus for group, _ in replicas]
-    placement = pack_into_domains(sizes, rack_gpus, domain) if max(sizes, default=0) <= domain else None
+    placement = pack_into_domains(sizes, rack_gpus, domain)
     if placement is None:
         placement = [list(range(len(replicas)))]
     cells: list[tuple[str, str] | None] = []
