@@ -1,7 +1,8 @@
 """The MIP: one solver-independent formulation, one module per OR-Tools backend.
 
 ``formulation`` builds the model's data; ``cpsat`` and ``mathopt`` (HiGHS, SCIP)
-each state it as ``Variables``, ``Constraints`` and ``Objective``;
-``reconstruct`` turns a solution into a plan; ``diagnose`` explains infeasibility.
-``optimizer.solve`` is the entry point.
+each state it as ``Variables``, ``Constraints`` and ``Objective`` behind the
+types of ``backend``; ``reconstruct`` turns a solution into a plan (and a plan
+into a warm start); ``diagnose`` explains infeasibility; ``run`` is what
+:func:`optimizer.solve` runs. ``docs/formulation.md`` writes the model out.
 """

@@ -193,12 +193,14 @@ class Constraints:
             )
 
     def _spread(self) -> None:
-        """(10) one rack carries at most 1/min_racks of a tenant's tokens (exact in units)."""
-        for _, min_racks, rack_arcs, all_arcs in self.f.spread_rows():
+        """(10) one rack carries at most 1/min_racks of a tenant's served tokens (exact in units)."""
+        for k, min_racks, rack_arcs in self.f.spread_rows():
+            tokens = self.f.tenants[k].input_tokens + self.f.tenants[k].output_tokens
             for s in self.v.active:
+                served = int(self.v.demand_units[k, s]) - self.v.unserved[k][s]
                 self.model.add(
                     min_racks * sum(self.f.arcs[a].tokens_per_request * self.v.flows[a][s] for a in rack_arcs)
-                    <= sum(self.f.arcs[a].tokens_per_request * self.v.flows[a][s] for a in all_arcs)
+                    <= tokens * served
                 )
 
     def _single_rack_order(self) -> None:

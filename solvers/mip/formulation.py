@@ -56,8 +56,6 @@ _ROLES: tuple[Role, ...] = ("aggregated", "prefill", "decode")
 MAX_SHARED_CONFIGS = 4
 """With a shortlist: configurations per (entry, model, precision, role) offered to every tenant."""
 ARCS_PER_SHORTLIST = 1
-MAX_ENTRIES_PER_TENANT = 3
-"""With a shortlist: fleet entries a tenant may use, its cheapest per request (1 for spread tenants)."""
 """With a shortlist of n: each tenant keeps its best ``ARCS_PER_SHORTLIST x n`` arcs per (entry, role)."""
 
 
@@ -204,8 +202,8 @@ class Formulation:
             if site.power_mw is not None
         ]
 
-    def spread_rows(self) -> list[tuple[int, int, list[int], list[int]]]:
-        """(tenant, min_racks, its arcs into one single rack, all its arcs) for (10)."""
+    def spread_rows(self) -> list[tuple[int, int, list[int]]]:
+        """(tenant, min_racks, its arcs into one single rack) for (10)."""
         rows = []
         for k, tenant in enumerate(self.tenants):
             if tenant.min_racks < 2 or "spread" in self.relaxed:
@@ -214,7 +212,7 @@ class Formulation:
             for a in self.arcs_of_tenant[k]:
                 by_rack[self.groups[self.arcs[a].group].pool].append(a)
             for _, arcs in sorted(by_rack.items()):
-                rows.append((k, tenant.min_racks, arcs, self.arcs_of_tenant[k]))
+                rows.append((k, tenant.min_racks, arcs))
         return rows
 
     def single_chains(self) -> list[list[int]]:
@@ -277,6 +275,7 @@ def build_formulation(
     relax: frozenset[str] = frozenset(),
     extra_configs: tuple[EngineConfig, ...] = (),
     max_arcs_per_role: int | None = None,
+    max_entries_per_tenant: int | None = None,
 ) -> Formulation:
     """The MIP data for ``instance`` (module docstring).
 
@@ -288,13 +287,15 @@ def build_formulation(
     tenants' best n (fewest GPU-seconds per request) per fleet entry and role, at
     most :data:`MAX_SHARED_CONFIGS` per (entry, model, precision, role), and each
     tenant keeps its best 2n arcs per (entry, role) (1 for spread tenants) plus
-    any on ``extra_configs``. None keeps everything; with a shortlist the bound is
-    over the kept candidates only.
+    any on ``extra_configs``. ``max_entries_per_tenant`` = m keeps each tenant at
+    the m fleet entries where its cheapest option costs least per request (1 for
+    spread tenants). None keeps everything; with a shortlist the bound is over
+    the kept candidates only.
     """
     performance = performance if performance is not None else PerformanceModel(instance)
     scenarios, represented_by = _prune_scenarios(instance)
     demand = np.array([[t.demand(s) for s in scenarios] for t in instance.tenants], dtype=float)
-    builder = _Builder(instance, performance, relax, extra_configs, max_arcs_per_role, demand)
+    builder = _Builder(instance, performance, relax, extra_configs, max_arcs_per_role, max_entries_per_tenant, demand)
     builder.build()
     formulation = Formulation(
         instance=instance,
@@ -344,6 +345,7 @@ class _Builder:
         relax: frozenset[str],
         extra_configs: tuple[EngineConfig, ...],
         max_arcs_per_role: int | None,
+        max_entries_per_tenant: int | None,
         demand: np.ndarray,
     ) -> None:
         unknown = set(relax) - set(RELAXABLE)
@@ -354,6 +356,7 @@ class _Builder:
         self.relax = relax
         self.extra_configs = extra_configs
         self.max_arcs_per_role = max_arcs_per_role
+        self.max_entries_per_tenant = max_entries_per_tenant
         self.peak = demand.max(axis=1) if demand.size else np.zeros(len(instance.tenants))
         self.pools: list[Pool] = []
         self.groups: list[Group] = []
@@ -404,9 +407,10 @@ class _Builder:
                 if (e, config) not in {(o[0], o[1]) for o in own[k]}
             ]
             eligible = _slo_filter(tenant, options)
-            if self.max_arcs_per_role is not None:
-                entries = 1 if self.min_racks(tenant) > 1 else MAX_ENTRIES_PER_TENANT
+            if self.max_entries_per_tenant is not None:
+                entries = 1 if self.min_racks(tenant) > 1 else self.max_entries_per_tenant
                 eligible = self._cheapest_entries(tenant, eligible, entries)
+            if self.max_arcs_per_role is not None:
                 per_role = 1 if self.min_racks(tenant) > 1 else ARCS_PER_SHORTLIST * self.max_arcs_per_role
                 best = _best_per_role(tenant, eligible, per_role)  # single racks multiply spread arcs
                 eligible = [o for o in eligible if o in best or o[1] in self.extra_configs]

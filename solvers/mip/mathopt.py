@@ -29,6 +29,8 @@ from solvers.mip.formulation import Formulation, racks_for
 logger = logging.getLogger(__name__)
 
 SOLVER_TYPES = {"highs": mathopt.SolverType.HIGHS, "scip": mathopt.SolverType.GSCIP}
+CUTOFF_TOLERANCE = 1e-9
+"""A cutoff is a known plan's cost times (1 + this), so the plan itself is not cut off."""
 
 
 class Variables:
@@ -171,12 +173,13 @@ class Constraints:
             )
 
     def _spread(self) -> None:
-        """(10) one rack carries at most 1/min_racks of a tenant's tokens."""
-        for _, min_racks, rack_arcs, all_arcs in self.f.spread_rows():
+        """(10) one rack carries at most 1/min_racks of a tenant's served tokens."""
+        for k, min_racks, rack_arcs in self.f.spread_rows():
+            tokens = self.f.tenants[k].input_tokens + self.f.tenants[k].output_tokens
             for s in self.v.active:
                 self.model.add_linear_constraint(
                     self._sum([min_racks * self.f.arcs[a].tokens_per_request * self.v.flows[a][s] for a in rack_arcs])
-                    - self._sum([self.f.arcs[a].tokens_per_request * self.v.flows[a][s] for a in all_arcs]) <= 0
+                    + tokens * self.v.unserved[k][s] <= tokens * float(self.f.demand[k, s])
                 )
 
     def _single_rack_order(self) -> None:
@@ -267,6 +270,9 @@ def solve_mathopt(f: Formulation, settings: Settings, solver: str = "highs") -> 
     bound = bound if math.isfinite(bound) else None
     if reason == mathopt.TerminationReason.OPTIMAL:
         outcome, limit = "optimal", (Limit.GAP if settings.gap > 0 else Limit.NONE)
+    elif reason == mathopt.TerminationReason.INFEASIBLE and settings.cutoff is not None:
+        # nothing beats the known plan: it is optimal, and its cost is the bound
+        outcome, limit, bound = "optimal", Limit.NONE, settings.cutoff / (1 + CUTOFF_TOLERANCE)
     elif reason == mathopt.TerminationReason.INFEASIBLE:
         outcome, limit, bound = "infeasible", Limit.NONE, None
     elif reason in (mathopt.TerminationReason.FEASIBLE, mathopt.TerminationReason.NO_SOLUTION_FOUND):

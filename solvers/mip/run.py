@@ -36,17 +36,20 @@ from solvers.mip.backend import BackendResult, Progress, Settings, Solution
 from solvers.mip.cpsat import solve_cpsat
 from solvers.mip.diagnose import diagnose, elastic_unserved
 from solvers.mip.formulation import Formulation, build_formulation, restrict
-from solvers.mip.mathopt import solve_mathopt
+from solvers.mip.mathopt import CUTOFF_TOLERANCE, solve_mathopt
 from solvers.mip.reconstruct import from_plan, to_plan, unserved_by_tenant
 
 logger = logging.getLogger(__name__)
 
 WARM_START_METHODS = ("pooled", "pooled-aggregated", "siloed")
 """Heuristics tried for the warm start (``solvers.registry`` names), cheapest plan wins."""
-WARM_START_SHARE = 0.2
-"""At most this share of the time limit goes to the warm-start heuristics."""
+WARM_START_SHARE = 0.1
+"""Once this share of the time limit has gone, no further warm-start heuristic is started."""
 SCENARIO_GENERATION_ABOVE = 250_000
 """Flow variables (arcs x scenarios) above which scenarios are generated rather than all modelled."""
+ENTRY_SHORTLIST_ABOVE = 200
+"""Tenants above which each tenant keeps only its cheapest ``MAX_ENTRIES_PER_TENANT`` fleet entries."""
+MAX_ENTRIES_PER_TENANT = 3
 LP_GUIDED_SHARE = 0.3
 """Share of the time limit the MIP restricted to the LP relaxation's support may use."""
 ROUND_SHARE = 0.5
@@ -88,7 +91,11 @@ def run_mip(
     warm = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed) if warm_start else None
     extra = tuple({g.config(r.system) for r in warm.racks for g in r.engines}) if warm is not None else ()
     f = build_formulation(
-        instance, performance, extra_configs=tuple(sorted(extra, key=repr)), max_arcs_per_role=max_arcs_per_role
+        instance,
+        performance,
+        extra_configs=tuple(sorted(extra, key=repr)),
+        max_arcs_per_role=max_arcs_per_role,
+        max_entries_per_tenant=MAX_ENTRIES_PER_TENANT if len(instance.tenants) > ENTRY_SHORTLIST_ABOVE else None,
     )
     logger.info("formulation: %s", f.summary())
     settings = Settings(
@@ -135,7 +142,7 @@ class _Run:
             extra += self.lp_guided(lp.solution, replace(settings, time_limit=settings.time_limit * LP_GUIDED_SHARE))
         left = max(0.1, settings.time_limit - self.solving_time())
         known = [evaluate(self.instance, plan, self.performance).usd_per_hour for plan in extra]
-        cutoff = min(known) * (1 + 1e-9) if known else None
+        cutoff = min(known) * (1 + CUTOFF_TOLERANCE) if known else None
         outcome = self.scenario_generation(replace(settings, time_limit=left, cutoff=cutoff))
         logger.info(
             "%s: %s after %.1f s, objective %s, bound %s (LP bound %s)",
@@ -318,12 +325,17 @@ def _unserved_tokens(f: Formulation, unserved: np.ndarray) -> np.ndarray:
 
 
 def _warm_start(instance: Instance, performance: PerformanceModel, time_limit: float, seed: int) -> Plan | None:
-    """The cheapest heuristic plan the checker accepts; None when no heuristic serves all."""
+    """The cheapest heuristic plan the checker accepts; None when no heuristic serves all.
+
+    Heuristics run in :data:`WARM_START_METHODS` order until ``time_limit`` seconds
+    have passed (each runs to its end: they take no time limit of their own).
+    """
     from solvers.registry import METHODS  # the registry lists solve() too: import when used
 
+    start = time.perf_counter()
     best: tuple[float, Plan] | None = None
     for name in WARM_START_METHODS:
-        if name not in METHODS:
+        if name not in METHODS or (best is not None and time.perf_counter() - start > time_limit):
             continue
         result = METHODS[name](instance, time_limit=time_limit, seed=seed, threads=1, performance=performance)
         if result.plan is None or result.unserved or result.objective is None:
