@@ -307,9 +307,13 @@ def test_cli_json_carries_result_and_report(tmp_path, capsys) -> None:  # type: 
     source = tmp_path / "hand.json"
     source.write_text(make([tenant("a", 10.0)]).to_json())
     plan_path = tmp_path / "plan.json"
-    code = main(["solve", str(source), "--json", "--time-limit", "10", "-o", str(plan_path)])
+    report_dir = tmp_path / "report"
+    code = main([
+        "solve", str(source), "--json", "--time-limit", "10", "-o", str(plan_path), "--report", str(report_dir)
+    ])
     payload = json.loads(capsys.readouterr().out)
     assert code == 0
+    assert "<svg" in (report_dir / "report.html").read_text()  # --report writes the plan's page
     assert payload["status"] == "optimal" and payload["objective"] == pytest.approx(16.0)  # 2 racks
     assert payload["report"]["usd_per_hour"] == pytest.approx(16.0)
     assert {"bound", "gap", "runtime_s", "plan", "unserved"} <= set(payload)

@@ -20,6 +20,7 @@ from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, print_json
 from optimizer.evaluate import Report, evaluate
 from optimizer.instance import InstanceError, load_instance
 from optimizer.performance import PerformanceModel
+from optimizer.report import write_report
 from optimizer.result import Result
 from optimizer.solve import DEFAULT_GAP, DEFAULT_SOLVER, DEFAULT_TIME_LIMIT_S, SOLVERS, solve
 
@@ -40,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("instance", nargs="?", metavar="INSTANCE", help="instance file (.toml or .json)")
     parser.add_argument(
+        "--report", metavar="DIR", help="write the plan's HTML report and SVG figures to DIR"
+    )
+    parser.add_argument(
         "--solver", choices=SOLVERS, default=DEFAULT_SOLVER, help=f"MIP backend (default {DEFAULT_SOLVER})"
     )
     parser.add_argument(
@@ -48,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--gap", type=float, default=DEFAULT_GAP, metavar="G",
-        help=f"stop at this relative gap (default {DEFAULT_GAP:g} = {DEFAULT_GAP:.2%})",
+        help=f"stop at this relative gap (default {DEFAULT_GAP:g} = {DEFAULT_GAP * 100:g}%%)",
     )
     parser.add_argument("--threads", type=int, default=1, metavar="N", help="solver threads (default 1)")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="solver random seed (default 0)")
@@ -125,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
     if args.output and result.plan is not None:
         result.plan.save(args.output)
         logger.info("plan written to %s", args.output)
+    if args.report and result.plan is not None:
+        pages = write_report(instance, result, args.report, performance)
+        logger.info("report written to %s", pages[0])
     if args.json:
         payload = result.to_dict()
         payload["report"] = report.model_dump(mode="json") if report is not None else None
