@@ -19,7 +19,7 @@ from collections import defaultdict
 import numpy as np
 
 from optimizer.packing import pack_into_racks
-from optimizer.plan import EngineGroup, Parallelism, Plan, Rack, Route
+from optimizer.plan import EngineGroup, Plan, Rack, Route
 from solvers.mip.backend import Solution
 from solvers.mip.formulation import Formulation
 
@@ -58,26 +58,10 @@ def to_plan(f: Formulation, solution: Solution, method: str) -> Plan:
             engines = []
             for g, count in sorted(counts.items()):
                 engine_id = f"{rack_id}/e{len(engines) + 1}"
-                engines.append(_engine_group(f, g, engine_id, count))
+                engines.append(EngineGroup.from_config(engine_id, f.groups[g].config, count))
                 pieces[g].append((engine_id, count))
             racks.append(Rack(id=rack_id, site=pool.site, system=pool.system, engines=tuple(engines)))
     return Plan.new(f.instance, method, tuple(racks), _routes(f, solution, pieces))
-
-
-def _engine_group(f: Formulation, g: int, engine_id: str, count: int) -> EngineGroup:
-    config = f.groups[g].config
-    return EngineGroup(
-        id=engine_id,
-        model=config.model,
-        precision=config.precision,
-        role=config.role,
-        gpus=config.gpus,
-        count=count,
-        parallelism=Parallelism(tp=config.tp, ep=config.ep, dp_attention=config.dp_attention),
-        tokens_per_s_per_user=config.tokens_per_s_per_user,
-        ttft_s=config.ttft_s,
-        source=config.source,
-    )
 
 
 def served_flows(f: Formulation, solution: Solution) -> np.ndarray:
