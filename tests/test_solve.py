@@ -339,14 +339,3 @@ def test_cli_bad_input_exits_2(tmp_path) -> None:  # type: ignore[no-untyped-def
     assert main(["solve", str(tmp_path / "missing.toml")]) == EXIT_BAD_INPUT
     assert main(["solve", str(source), "--gap", "2"]) == EXIT_BAD_INPUT
 
-
-def test_highs_cutoff_at_the_optimum_proves_it() -> None:
-    """With the known plan's cost as HiGHS's cutoff, "nothing better" (HiGHS: infeasible) means
-    the known plan is optimal: outcome optimal, bound = its cost ($16/h, 2 racks for 10 requests/s)."""
-    f = build_formulation(make([tenant("a", 10.0)]))
-    settings = Settings(time_limit=TIME_LIMIT_S, gap=0.0, threads=1, seed=0, cutoff=16.0 * (1 + 1e-9))
-    outcome = solve_mathopt(f, settings, "highs")
-    assert outcome.outcome == "optimal"
-    assert outcome.bound == pytest.approx(16.0)
-    control = solve_mathopt(f, replace(settings, cutoff=None), "highs")
-    assert control.outcome == "optimal" and control.objective == pytest.approx(16.0)

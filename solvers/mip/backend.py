@@ -40,8 +40,6 @@ class Settings:
     """positions in ``Formulation.scenarios`` to model (None: all); flows elsewhere are 0"""
     fixed: Solution | None = None
     """fix racks and replicas to this solution's (routing only: an LP)"""
-    cutoff: float | None = None
-    """objective of a known plan: HiGHS prunes nodes that cannot beat it (``objective_bound``)"""
     relax_integrality: bool = False
     """racks and replicas continuous: the LP relaxation (MathOpt backends only)"""
 

@@ -273,21 +273,22 @@ def build_formulation(
     performance: PerformanceModel | None = None,
     *,
     relax: frozenset[str] = frozenset(),
-    extra_configs: tuple[EngineConfig, ...] = (),
+    extra_configs: tuple[tuple[str, EngineConfig], ...] = (),
     max_arcs_per_role: int | None = None,
     max_entries_per_tenant: int | None = None,
 ) -> Formulation:
     """The MIP data for ``instance`` (module docstring).
 
     ``relax`` drops constraint families named in :data:`RELAXABLE` (diagnosis);
-    ``extra_configs`` joins the candidates (a warm start's engines);
+    ``extra_configs``: (tenant, configuration) pairs that join that tenant's
+    candidates and survive every shortlist (the engines a warm start routes it to);
     Every tenant may use the configurations offered for its own shape and those
     offered to other tenants of its model (pooling across shapes and SLO classes).
     ``max_arcs_per_role`` = n shortlists: shared configurations are those among most
     tenants' best n (fewest GPU-seconds per request) per fleet entry and role, at
     most :data:`MAX_SHARED_CONFIGS` per (entry, model, precision, role), and each
     tenant keeps its best 2n arcs per (entry, role) (1 for spread tenants) plus
-    any on ``extra_configs``. ``max_entries_per_tenant`` = m keeps each tenant at
+    its ``extra_configs``. ``max_entries_per_tenant`` = m keeps each tenant at
     the m fleet entries where its cheapest option costs least per request (1 for
     spread tenants). None keeps everything; with a shortlist the bound is over
     the kept candidates only.
@@ -343,7 +344,7 @@ class _Builder:
         instance: Instance,
         performance: PerformanceModel,
         relax: frozenset[str],
-        extra_configs: tuple[EngineConfig, ...],
+        extra_configs: tuple[tuple[str, EngineConfig], ...],
         max_arcs_per_role: int | None,
         max_entries_per_tenant: int | None,
         demand: np.ndarray,
@@ -354,7 +355,9 @@ class _Builder:
         self.instance = instance
         self.performance = performance
         self.relax = relax
-        self.extra_configs = extra_configs
+        self.extra: dict[str, set[EngineConfig]] = defaultdict(set)
+        for name, config in extra_configs:
+            self.extra[name].add(config)
         self.max_arcs_per_role = max_arcs_per_role
         self.max_entries_per_tenant = max_entries_per_tenant
         self.peak = demand.max(axis=1) if demand.size else np.zeros(len(instance.tenants))
@@ -387,7 +390,7 @@ class _Builder:
             for role in _ROLES:
                 configs = list(self.performance.configs(tenant.model, entry.system, precision, role, *shape))
                 configs += [
-                    c for c in self.extra_configs
+                    c for c in sorted(self.extra[tenant.name], key=repr)
                     if (c.model, c.system, c.precision, c.role) == (tenant.model, entry.system, precision, role)
                     and c not in configs
                 ]
@@ -407,13 +410,14 @@ class _Builder:
                 if (e, config) not in {(o[0], o[1]) for o in own[k]}
             ]
             eligible = _slo_filter(tenant, options)
+            warm = [o for o in eligible if o[1] in self.extra[tenant.name]]
             if self.max_entries_per_tenant is not None:
                 entries = 1 if self.min_racks(tenant) > 1 else self.max_entries_per_tenant
                 eligible = self._cheapest_entries(tenant, eligible, entries)
             if self.max_arcs_per_role is not None:
                 per_role = 1 if self.min_racks(tenant) > 1 else ARCS_PER_SHORTLIST * self.max_arcs_per_role
-                best = _best_per_role(tenant, eligible, per_role)  # single racks multiply spread arcs
-                eligible = [o for o in eligible if o in best or o[1] in self.extra_configs]
+                eligible = _best_per_role(tenant, eligible, per_role)  # single racks multiply spread arcs
+            eligible += [o for o in warm if o not in eligible]
             tenant_options[k] = eligible
             if not eligible:
                 self.no_candidate[tenant.name] = _no_candidate_reason(self.instance, tenant, options)

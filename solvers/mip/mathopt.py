@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from ortools.math_opt.python import mathopt
-from ortools.math_opt.solvers import highs_pb2
 
 from optimizer.result import Limit
 from solvers.mip.backend import BackendResult, Settings, Solution
@@ -29,8 +28,6 @@ from solvers.mip.formulation import Formulation, racks_for
 logger = logging.getLogger(__name__)
 
 SOLVER_TYPES = {"highs": mathopt.SolverType.HIGHS, "scip": mathopt.SolverType.GSCIP}
-CUTOFF_TOLERANCE = 1e-9
-"""A cutoff is a known plan's cost times (1 + this), so the plan itself is not cut off."""
 
 
 class Variables:
@@ -253,10 +250,6 @@ def solve_mathopt(f: Formulation, settings: Settings, solver: str = "highs") -> 
         absolute_gap_tolerance=1e-6,
         random_seed=settings.seed,
     )
-    if settings.cutoff is not None and solver == "highs":
-        options = highs_pb2.HighsOptionsProto()
-        options.double_options["objective_bound"] = settings.cutoff
-        params.highs.CopyFrom(options)
     model_params = mathopt.ModelSolveParameters()
     if settings.hint is not None and solver == "scip":
         model_params = mathopt.ModelSolveParameters(solution_hints=[_hint(f, variables, settings.hint)])
@@ -270,9 +263,6 @@ def solve_mathopt(f: Formulation, settings: Settings, solver: str = "highs") -> 
     bound = bound if math.isfinite(bound) else None
     if reason == mathopt.TerminationReason.OPTIMAL:
         outcome, limit = "optimal", (Limit.GAP if settings.gap > 0 else Limit.NONE)
-    elif reason == mathopt.TerminationReason.INFEASIBLE and settings.cutoff is not None:
-        # nothing beats the known plan: it is optimal, and its cost is the bound
-        outcome, limit, bound = "optimal", Limit.NONE, settings.cutoff / (1 + CUTOFF_TOLERANCE)
     elif reason == mathopt.TerminationReason.INFEASIBLE:
         outcome, limit, bound = "infeasible", Limit.NONE, None
     elif reason in (mathopt.TerminationReason.FEASIBLE, mathopt.TerminationReason.NO_SOLUTION_FOUND):

@@ -29,14 +29,14 @@ import numpy as np
 from optimizer.check import check
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
-from optimizer.performance import PerformanceModel
+from optimizer.performance import EngineConfig, PerformanceModel
 from optimizer.plan import Plan
 from optimizer.result import Limit, Result, Status, Unserved
 from solvers.mip.backend import BackendResult, Progress, Settings, Solution
 from solvers.mip.cpsat import solve_cpsat
 from solvers.mip.diagnose import diagnose, elastic_unserved
 from solvers.mip.formulation import Formulation, build_formulation, restrict
-from solvers.mip.mathopt import CUTOFF_TOLERANCE, solve_mathopt
+from solvers.mip.mathopt import solve_mathopt
 from solvers.mip.reconstruct import from_plan, to_plan, unserved_by_tenant
 
 logger = logging.getLogger(__name__)
@@ -89,11 +89,11 @@ def run_mip(
     backend = backend_for(solver)
     performance = performance if performance is not None else PerformanceModel(instance)
     warm = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed) if warm_start else None
-    extra = tuple({g.config(r.system) for r in warm.racks for g in r.engines}) if warm is not None else ()
+    extra = _routed_configs(warm) if warm is not None else ()
     f = build_formulation(
         instance,
         performance,
-        extra_configs=tuple(sorted(extra, key=repr)),
+        extra_configs=extra,
         max_arcs_per_role=max_arcs_per_role,
         max_entries_per_tenant=MAX_ENTRIES_PER_TENANT if len(instance.tenants) > ENTRY_SHORTLIST_ABOVE else None,
     )
@@ -141,9 +141,7 @@ class _Run:
         if lp.solution is not None:
             extra += self.lp_guided(lp.solution, replace(settings, time_limit=settings.time_limit * LP_GUIDED_SHARE))
         left = max(0.1, settings.time_limit - self.solving_time())
-        known = [evaluate(self.instance, plan, self.performance).usd_per_hour for plan in extra]
-        cutoff = min(known) * (1 + CUTOFF_TOLERANCE) if known else None
-        outcome = self.scenario_generation(replace(settings, time_limit=left, cutoff=cutoff))
+        outcome = self.scenario_generation(replace(settings, time_limit=left))
         logger.info(
             "%s: %s after %.1f s, objective %s, bound %s (LP bound %s)",
             self.solver, outcome.outcome, outcome.runtime_s, outcome.objective, outcome.bound, lp.bound,
@@ -322,6 +320,14 @@ def _unserved_tokens(f: Formulation, unserved: np.ndarray) -> np.ndarray:
     """Unserved tokens/s per kept scenario, ignoring amounts below the checker's tolerance."""
     significant = unserved > ROUTING_TOLERANCE * np.maximum(f.demand, 1e-12)
     return (np.where(significant, unserved, 0.0) * f.token_weights[:, None]).sum(axis=0)
+
+
+def _routed_configs(plan: Plan) -> tuple[tuple[str, EngineConfig], ...]:
+    """(tenant, engine configuration) for every route of ``plan``, sorted."""
+    groups = plan.engine_groups()
+    found = {(route.tenant, groups[route.engine][1].config(groups[route.engine][0].system))
+             for route in plan.routes if route.engine in groups}
+    return tuple(sorted(found, key=repr))
 
 
 def _warm_start(instance: Instance, performance: PerformanceModel, time_limit: float, seed: int) -> Plan | None:
