@@ -91,9 +91,7 @@ class Constraints:
         self._demand_input()  # (1)
         self._demand_output()  # (2)
         self._disaggregated_balance()  # (3)
-        self._engine_time()  # (4)
-        self._engine_kv_memory()  # (5)
-        self._kv_transfer()  # (6)
+        self._group_capacity()  # (4)-(6)
         self._rack_packing()  # (7)
         self._inventory()  # (8)
         self._site_power()  # (9)
@@ -147,28 +145,10 @@ class Constraints:
                 <= rhs * self.v.replicas[g]
             )
 
-    def _engine_time(self) -> None:
-        """(4) replica-seconds per second used on a group within its replicas."""
-        for g in range(len(self.f.groups)):
-            self._capacity_rows([self.f.arcs[a].sec_per_request for a in self.f.arcs_of_group[g]], g)
-
-    def _engine_kv_memory(self) -> None:
-        """(5) KV bytes held on a group within its replicas' KV memory."""
-        for g, group in enumerate(self.f.groups):
-            if math.isfinite(group.kv_capacity_bytes):
-                arcs = self.f.arcs_of_group[g]
-                self._capacity_rows(
-                    [self.f.arcs[a].kv_bytes_per_request_rate / group.kv_capacity_bytes for a in arcs], g
-                )
-
-    def _kv_transfer(self) -> None:
-        """(6) KV arriving at a decode group within its scale-out bandwidth."""
-        for g, group in enumerate(self.f.groups):
-            if group.config.role == "decode":
-                arcs = self.f.arcs_of_group[g]
-                self._capacity_rows(
-                    [self.f.arcs[a].transfer_bytes_per_request / group.scaleout_bytes_per_s for a in arcs], g
-                )
+    def _group_capacity(self) -> None:
+        """(4) engine time, (5) KV memory, (6) KV transfer: each row within a group's replicas."""
+        for g, coefficients in self.f.capacity_rows():
+            self._capacity_rows(coefficients, g)
 
     def _rack_packing(self) -> None:
         """(7) per pool and size level L: GPUs of replicas >= L GPUs within cap_L x racks."""

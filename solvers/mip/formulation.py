@@ -182,6 +182,22 @@ class Formulation:
             for size in sizes
         ]
 
+    def capacity_rows(self) -> list[tuple[int, list[float]]]:
+        """(group g, coefficient per request/s of each arc of ``arcs_of_group[g]``) for every row
+        ``sum(coefficient x flow) <= replicas[g]``: engine time (4), then KV memory (5) where it is
+        charged, then KV transfer (6) into decode groups; each family in group order."""
+        time_rows, kv_rows, transfer_rows = [], [], []
+        for g, group in enumerate(self.groups):
+            arcs = [self.arcs[a] for a in self.arcs_of_group[g]]
+            time_rows.append((g, [arc.sec_per_request for arc in arcs]))
+            if math.isfinite(group.kv_capacity_bytes):
+                kv_rows.append((g, [arc.kv_bytes_per_request_rate / group.kv_capacity_bytes for arc in arcs]))
+            if group.config.role == "decode":
+                transfer_rows.append(
+                    (g, [arc.transfer_bytes_per_request / group.scaleout_bytes_per_s for arc in arcs])
+                )
+        return time_rows + kv_rows + transfer_rows
+
     def inventory(self) -> list[tuple[list[int], int]]:
         """(pools, max_racks) per fleet entry with an inventory (8)."""
         if "inventory" in self.relaxed:
