@@ -10,11 +10,12 @@ from mip_fixtures import fleet, make, profile, system, tenant
 
 from optimizer.performance import PerformanceModel, meets_slo
 from solvers.mip.formulation import Pool, build_formulation
+from solvers.mip.reconstruct import member_shares
 
 
 def pool(rack_gpus: int, domain_gpus: int, usable_gpus: int | None = None) -> Pool:
     return Pool(
-        entry=0, site="dc", system="x", owner=None, single=False, rank=0, rack_gpus=rack_gpus,
+        entry=0, site="dc", system="x", owner=None, rack_gpus=rack_gpus,
         usable_gpus=usable_gpus or rack_gpus, domain_gpus=domain_gpus, usd_per_hour=1.0, kw=1.0, max_racks=9,
     )
 
@@ -71,14 +72,33 @@ def test_level_capacity_by_hand() -> None:
 def test_dominated_scenarios_are_pruned() -> None:
     """x = [1, 0.5, 0.25], y = [0.5, 1, 0.25]: scenario 2 is at most scenario 0 for both tenants,
     so it is served by scenario 0's flows scaled down; 0 and 1 are kept (neither dominates)."""
-    instance = make([
+    instance = make([  # different TTFT promises: two commodities
         tenant("x", 4.0, demand_profile=[1.0, 0.5, 0.25]),
-        tenant("y", 4.0, demand_profile=[0.5, 1.0, 0.25]),
+        tenant("y", 4.0, demand_profile=[0.5, 1.0, 0.25], ttft_s=2.0),
     ])
     f = build_formulation(instance)
     assert f.scenarios == (0, 1)
     assert f.represented_by == {0: 0, 1: 1, 2: 0}
     assert f.demand.tolist() == [[4.0, 2.0], [2.0, 4.0]]
+
+
+def test_indistinguishable_tenants_merge_into_one_commodity() -> None:
+    """x and y share model, shape, SLO, sites and precisions: one commodity of demand
+    [4 + 2, 2 + 4, 1 + 1] = [6, 6, 2]; scenario 1 ties scenario 0 and 2 is below it, so
+    only 0 is kept. A dedicated or spread tenant of the same shape stays on its own."""
+    instance = make([
+        tenant("x", 4.0, demand_profile=[1.0, 0.5, 0.25]),
+        tenant("y", 4.0, demand_profile=[0.5, 1.0, 0.25]),
+        tenant("own", 1.0, isolation="dedicated"),
+        tenant("spread", 1.0, min_racks=2),
+    ])
+    f = build_formulation(instance)
+    assert [c.members for c in f.commodities] == [(0, 1), (2,), (3,)]
+    assert f.scenarios == (0,)
+    assert f.demand[0].tolist() == [6.0]
+    # each member gets its own share of the commodity's flows, per scenario
+    shares = member_shares(f)[0]
+    assert shares.tolist() == [[4 / 6, 2 / 6, 1 / 6], [2 / 6, 4 / 6, 1 / 6]]
 
 
 def test_equal_scenarios_keep_the_first() -> None:
@@ -116,7 +136,7 @@ def test_disaggregated_pairs_all_meet_the_slo() -> None:
 
 def test_isolation_residency_and_spread_shape_the_pools() -> None:
     """dedicated: groups owned by the tenant in the shared pool; dedicated-rack: a private pool;
-    residency: arcs only at allowed sites; min_racks > 1: single racks only."""
+    residency: arcs only at allowed sites; min_racks > 1: spread groups the tenant owns."""
     instance = make(
         [
             tenant("shared", 1.0),
@@ -129,18 +149,17 @@ def test_isolation_residency_and_spread_shape_the_pools() -> None:
         fleet_entries=[fleet(site="a"), fleet(site="b")],
     )
     f = build_formulation(instance)
-    names = [t.name for t in f.tenants]
 
     def arcs_of(name: str) -> list:
-        return [a for a in f.arcs if a.tenant == names.index(name)]
+        return [a for a in f.arcs if f.commodities[a.commodity].tenant.name == name]
 
     assert all(f.groups[a.group].owner == "own-engines" for a in arcs_of("own-engines"))
     assert all(f.groups[a.group].owner is None for a in arcs_of("shared"))
     assert all(f.pools[f.groups[a.group].pool].owner == "own-racks" for a in arcs_of("own-racks"))
     assert {f.pools[f.groups[a.group].pool].site for a in arcs_of("resident")} == {"b"}
     assert {f.pools[f.groups[a.group].pool].site for a in arcs_of("shared")} == {"a", "b"}
-    assert all(f.pools[f.groups[a.group].pool].single for a in arcs_of("spread"))
-    assert not any(f.pools[f.groups[a.group].pool].single for a in arcs_of("shared"))
+    assert all(f.groups[a.group].owner == "spread" and f.groups[a.group].spread == 2 for a in arcs_of("spread"))
+    assert all(f.groups[a.group].spread == 1 for a in arcs_of("shared"))
 
 
 def test_relaxations_drop_their_family() -> None:
@@ -148,10 +167,10 @@ def test_relaxations_drop_their_family() -> None:
                     sites=[{"name": "a", "power_mw": 1.0}, {"name": "b"}],
                     fleet_entries=[fleet(site="a", max_racks=1), fleet(site="b")])
     strict = build_formulation(instance)
-    assert strict.inventory() and strict.site_power() and strict.spread_rows()
+    assert strict.inventory() and strict.site_power() and strict.spread_groups()
     everything = build_formulation(instance, relax=frozenset({"inventory", "site-power", "spread",
                                                               "isolation", "residency"}))
-    assert not everything.inventory() and not everything.site_power() and not everything.spread_rows()
+    assert not everything.inventory() and not everything.site_power() and not everything.spread_groups()
     assert {p.site for p in everything.pools} == {"a", "b"}
     assert all(p.owner is None for p in everything.pools)
     with pytest.raises(ValueError, match="cannot relax"):

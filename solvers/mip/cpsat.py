@@ -13,7 +13,7 @@ scaling"):
   right-hand side is given ``CAPACITY_SLACK`` (4e-7) of room, so exactly full
   engines stay feasible and every plan stays within the checker's 1e-6
   tolerance. A row whose activity could overflow 2^62 is scaled down with a warning.
-- The spread rows (10) and balance rows (3) are exact in units.
+- The balance rows (3) are exact in units; (7)-(10) are integer already.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Variables:
 
     def __init__(self, model: cp_model.CpModel, f: Formulation, settings: Settings) -> None:
         self.unit = np.array([
-            (f.demand[k].max() / FLOW_STEPS) if f.demand[k].max() > 0 else 1.0 for k in range(len(f.tenants))
+            (f.demand[k].max() / FLOW_STEPS) if f.demand[k].max() > 0 else 1.0 for k in range(len(f.commodities))
         ])
         demand = f.demand / self.unit[:, None]
         self.demand_units = np.where(
@@ -63,11 +63,11 @@ class Variables:
             for g, group in enumerate(f.groups)
         ]
         self.flows = [
-            {s: model.new_int_var(0, int(self.demand_units[arc.tenant, s]), f"r[{a},{s}]") for s in self.active}
+            {s: model.new_int_var(0, int(self.demand_units[arc.commodity, s]), f"r[{a},{s}]") for s in self.active}
             for a, arc in enumerate(f.arcs)
         ]
         self.unserved: list[dict[int, cp_model.IntVar | int]] = []
-        for k in range(len(f.tenants)):
+        for k in range(len(f.commodities)):
             row: dict[int, cp_model.IntVar | int] = {}
             for s in self.active:
                 upper = int(self.demand_units[k, s]) if settings.allow_unserved else 0
@@ -82,7 +82,7 @@ def _domain(upper: int, fixed: int | None) -> tuple[int, int]:
 
 
 class Constraints:
-    """Constraints (1)-(11) of ``docs/formulation.md``, one method each."""
+    """Constraints (1)-(10) of ``docs/formulation.md``, one method each."""
 
     def __init__(self, model: cp_model.CpModel, f: Formulation, v: Variables) -> None:
         self.model, self.f, self.v = model, f, v
@@ -96,7 +96,6 @@ class Constraints:
         self._inventory()  # (8)
         self._site_power()  # (9)
         self._spread()  # (10)
-        self._single_rack_order()  # (11)
 
     def _demand_input(self) -> None:
         """(1) input-side requests (aggregated + prefill) plus unserved equal demand."""
@@ -123,12 +122,12 @@ class Constraints:
     def _capacity_rows(self, per_request: list[float], g: int) -> None:
         """``sum_a per_request[a] * r_a <= n_g`` per scenario, integer-scaled (module docstring)."""
         arcs = self.f.arcs_of_group[g]
-        per_unit = [per_request[i] * self.v.unit[self.f.arcs[a].tenant] for i, a in enumerate(arcs)]
+        per_unit = [per_request[i] * self.v.unit[self.f.arcs[a].commodity] for i, a in enumerate(arcs)]
         positive = [c for c in per_unit if c > 0]
         if not positive:
             return
         scale = 2.0 ** math.ceil(math.log2(COEFFICIENT_RESOLUTION / min(positive)))
-        bounds = [int(self.v.demand_units[self.f.arcs[a].tenant].max()) for a in arcs]
+        bounds = [int(self.v.demand_units[self.f.arcs[a].commodity].max()) for a in arcs]
         activity = sum(c * scale * b for c, b in zip(per_unit, bounds, strict=True))
         if activity > _MAX_ACTIVITY:
             shrink = 2.0 ** math.ceil(math.log2(activity / _MAX_ACTIVITY))
@@ -173,21 +172,13 @@ class Constraints:
             )
 
     def _spread(self) -> None:
-        """(10) one rack carries at most 1/min_racks of a tenant's served tokens (exact in units)."""
-        for k, min_racks, rack_arcs in self.f.spread_rows():
-            tokens = self.f.tenants[k].input_tokens + self.f.tenants[k].output_tokens
-            for s in self.v.active:
-                served = int(self.v.demand_units[k, s]) - self.v.unserved[k][s]
-                self.model.add(
-                    min_racks * sum(self.f.arcs[a].tokens_per_request * self.v.flows[a][s] for a in rack_arcs)
-                    <= tokens * served
-                )
-
-    def _single_rack_order(self) -> None:
-        """(11) single racks of one entry and owner open in rank order (symmetry)."""
-        for chain in self.f.single_chains():
-            for first, second in zip(chain, chain[1:], strict=False):
-                self.model.add(self.v.racks[first] >= self.v.racks[second])
+        """(10) a spread group's replicas are m x z (z per rack in m racks); opened, its pool has m racks."""
+        for g, m in self.f.spread_groups():
+            opened = self.model.new_bool_var(f"o[{g}]")
+            per_rack = self.model.new_int_var(0, self.f.groups[g].max_replicas // m, f"z[{g}]")
+            self.model.add(self.v.replicas[g] == m * per_rack)
+            self.model.add(self.v.racks[self.f.groups[g].pool] >= m).only_enforce_if(opened)
+            self.model.add(per_rack == 0).only_enforce_if(~opened)
 
 
 class Objective:
@@ -283,8 +274,8 @@ def _solution(f: Formulation, v: Variables, solver: cp_model.CpSolver) -> Soluti
     flows = np.zeros((len(f.arcs), len(f.scenarios)))
     for a, row in enumerate(v.flows):
         for s, x in row.items():
-            flows[a, s] = solver.value(x) * v.unit[f.arcs[a].tenant]
-    unserved = np.zeros((len(f.tenants), len(f.scenarios)))
+            flows[a, s] = solver.value(x) * v.unit[f.arcs[a].commodity]
+    unserved = np.zeros((len(f.commodities), len(f.scenarios)))
     for k, row in enumerate(v.unserved):
         for s, x in row.items():
             unserved[k, s] = _value(solver, x) * v.unit[k]
@@ -303,5 +294,5 @@ def _add_hint(model: cp_model.CpModel, f: Formulation, v: Variables, hint: Solut
         model.add_hint(var, int(min(value, var.proto.domain[-1])))
     for a, arc in enumerate(f.arcs):
         for s in v.active:
-            units = round(hint.flows[a, s] / v.unit[arc.tenant])
-            model.add_hint(v.flows[a][s], int(min(units, v.demand_units[arc.tenant, s])))
+            units = round(hint.flows[a, s] / v.unit[arc.commodity])
+            model.add_hint(v.flows[a][s], int(min(units, v.demand_units[arc.commodity, s])))

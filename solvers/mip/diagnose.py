@@ -37,7 +37,7 @@ def elastic_unserved(f: Formulation, backend: Backend, settings: Settings) -> tu
     """Peak unserved requests/s per tenant in the elastic model of ``f``."""
     result = backend(f, replace(settings, objective="unserved", allow_unserved=True, hint=None, progress=None))
     if result.solution is None:
-        return {t.name: t.requests_per_s for t in f.tenants}, result
+        return {t.name: t.requests_per_s for t in f.instance.tenants}, result
     return unserved_by_tenant(f, result.solution), result
 
 

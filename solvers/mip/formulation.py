@@ -4,16 +4,18 @@
 eligibility rules (E1)-(E6) below are the ones it uses, and every backend cites them.
 
 Sets
-    K tenants; S scenarios kept after dominance pruning (a scenario whose every
-    tenant's demand is at most that of another is served by scaling the other's
-    flows down); P pools of interchangeable racks; G engine groups (pool,
+    K commodities: tenants the model cannot tell apart (``shared``, no spread,
+    same model, request shape, SLO, sites and precisions) merged into one, their
+    demand summed; exact, as each member's requests can take its share of every
+    flow. S scenarios kept after dominance pruning (a scenario whose every
+    commodity's demand is at most that of another is served by scaling the
+    other's flows down); P pools of interchangeable racks; G engine groups (pool,
     configuration, owner); A arcs (tenant, group) a tenant may send requests to.
 
 Pools
     Each fleet entry (site, system) gives a *shared* pool of interchangeable racks
-    (integer ``y_p``), a *private* pool per ``dedicated-rack`` tenant that may live
-    there, and, where ``min_racks > 1`` tenants may live, a few *single* racks
-    (binary ``y_p``, ordered: (11)) whose content is modelled rack by rack.
+    (integer ``y_p``) and a *private* pool per ``dedicated-rack`` tenant that may
+    live there.
     Replicas of a pool are packed into its racks' NVLink domains in aggregate:
     engine sizes are powers of two, so they fit ``y`` racks iff for each size
     level ``L`` present, the GPUs of replicas of at least ``L`` GPUs are at most
@@ -29,8 +31,11 @@ Eligibility (an arc exists only when all hold)
     (E4) isolation: ``shared`` tenants use shared groups in shared pools,
     ``dedicated`` tenants groups they own in shared pools, ``dedicated-rack``
     tenants groups of their private pools; (E5) spread: a tenant with
-    ``min_racks > 1`` uses only groups in single racks; (E6) the shape has a load
-    on the configuration (``PerformanceModel.tenant_load`` is not None).
+    ``min_racks = m > 1`` uses only groups it owns, *spread groups*, whose
+    replicas come in multiples of ``m`` (10) and are placed ``n / m`` per rack in
+    ``m`` racks, so no rack carries more than ``1/m`` of the group's requests,
+    hence of the tenant's; (E6) the shape has a load on the configuration
+    (``PerformanceModel.tenant_load`` is not None).
 """
 
 from __future__ import annotations
@@ -69,10 +74,6 @@ class Pool:
     system: str
     owner: str | None
     """the ``dedicated-rack`` tenant these racks belong to; None when shared"""
-    single: bool
-    """one rack modelled on its own (binary ``y_p``), for tenants with ``min_racks > 1``"""
-    rank: int
-    """order among the single racks of the same entry and owner (symmetry breaking (11))"""
     rack_gpus: int
     usable_gpus: int
     """GPUs engines may occupy in one rack: ``rack_gpus``, less under a rack power cap"""
@@ -98,7 +99,9 @@ class Group:
     pool: int
     config: EngineConfig
     owner: str | None
-    """the ``dedicated`` tenant whose engines these are; None when shared"""
+    """the ``dedicated`` or spread tenant whose engines these are; None when shared"""
+    spread: int
+    """racks the replicas spread over (the owner's ``min_racks``; 1: any placement) (10)"""
     kv_capacity_bytes: float
     """KV memory of one replica (``inf`` when not charged)"""
     scaleout_bytes_per_s: float
@@ -108,9 +111,9 @@ class Group:
 
 @dataclass(frozen=True)
 class Arc:
-    """Requests of one tenant to one group (``r_{a,s}`` requests/s per scenario)."""
+    """Requests of one commodity to one group (``r_{a,s}`` requests/s per scenario)."""
 
-    tenant: int
+    commodity: int
     group: int
     role: Role
     sec_per_request: float
@@ -124,6 +127,16 @@ class Arc:
 
 
 @dataclass(frozen=True)
+class Commodity:
+    """Tenants served as one flow: ``k`` of the model (module docstring)."""
+
+    members: tuple[int, ...]
+    """indices into ``instance.tenants``, in instance order"""
+    tenant: Tenant
+    """the first member: the shape, SLO and rules every member shares"""
+
+
+@dataclass(frozen=True)
 class Formulation:
     """The MIP's data. Build with :func:`build_formulation`."""
 
@@ -133,8 +146,9 @@ class Formulation:
     """instance scenarios kept, in order"""
     represented_by: dict[int, int]
     """every instance scenario -> the kept scenario whose flows serve it, scaled down"""
+    commodities: tuple[Commodity, ...]
     demand: np.ndarray
-    """requests/s, shape (K, len(scenarios))"""
+    """requests/s per commodity and kept scenario, shape (K, len(scenarios))"""
     pools: tuple[Pool, ...]
     groups: tuple[Group, ...]
     arcs: tuple[Arc, ...]
@@ -142,9 +156,14 @@ class Formulation:
     """tenants with no arc at all -> why (these cannot be served)"""
     relaxed: frozenset[str] = frozenset()
 
-    @property
-    def tenants(self) -> tuple[Tenant, ...]:
-        return self.instance.tenants
+    @cached_property
+    def representatives(self) -> tuple[Tenant, ...]:
+        """The tenant standing for each commodity (its shape, SLO and rules)."""
+        return tuple(c.tenant for c in self.commodities)
+
+    def member_demand(self, k: int, scenario: int) -> np.ndarray:
+        """Requests/s of each member of commodity ``k`` in instance scenario ``scenario``."""
+        return np.array([self.instance.tenants[i].demand(scenario) for i in self.commodities[k].members])
 
     @cached_property
     def arcs_of_group(self) -> list[list[int]]:
@@ -154,10 +173,10 @@ class Formulation:
         return found
 
     @cached_property
-    def arcs_of_tenant(self) -> list[list[int]]:
-        found: list[list[int]] = [[] for _ in self.tenants]
+    def arcs_of_commodity(self) -> list[list[int]]:
+        found: list[list[int]] = [[] for _ in self.commodities]
         for a, arc in enumerate(self.arcs):
-            found[arc.tenant].append(a)
+            found[arc.commodity].append(a)
         return found
 
     @cached_property
@@ -218,32 +237,15 @@ class Formulation:
             if site.power_mw is not None
         ]
 
-    def spread_rows(self) -> list[tuple[int, int, list[int]]]:
-        """(tenant, min_racks, its arcs into one single rack) for (10)."""
-        rows = []
-        for k, tenant in enumerate(self.tenants):
-            if tenant.min_racks < 2 or "spread" in self.relaxed:
-                continue
-            by_rack: dict[int, list[int]] = defaultdict(list)
-            for a in self.arcs_of_tenant[k]:
-                by_rack[self.groups[self.arcs[a].group].pool].append(a)
-            for _, arcs in sorted(by_rack.items()):
-                rows.append((k, tenant.min_racks, arcs))
-        return rows
-
-    def single_chains(self) -> list[list[int]]:
-        """Single racks of the same entry and owner, in rank order (11)."""
-        chains: dict[tuple[int, str | None], list[int]] = defaultdict(list)
-        for p, pool in enumerate(self.pools):
-            if pool.single:
-                chains[(pool.entry, pool.owner)].append(p)
-        return [sorted(ps, key=lambda p: self.pools[p].rank) for _, ps in sorted(chains.items(), key=str)]
+    def spread_groups(self) -> list[tuple[int, int]]:
+        """(group, m) for each spread group: replicas a multiple of ``m``, in ``m`` racks or more (10)."""
+        return [(g, group.spread) for g, group in enumerate(self.groups) if group.spread > 1]
 
     def demand_rows(self, active: tuple[int, ...] | None = None) -> list[tuple[int, int, list[int], list[int]]]:
         """(tenant, scenario position, input-side arcs, output-side arcs) for (1) and (2)."""
         rows = []
-        for k in range(len(self.tenants)):
-            arcs = self.arcs_of_tenant[k]
+        for k in range(len(self.commodities)):
+            arcs = self.arcs_of_commodity[k]
             inputs = [a for a in arcs if self.arcs[a].role != "decode"]
             outputs = [a for a in arcs if self.arcs[a].role != "prefill"]
             for s in range(len(self.scenarios)) if active is None else active:
@@ -253,9 +255,9 @@ class Formulation:
     def balance_rows(self) -> list[tuple[int, list[int], list[int]]]:
         """(tenant, its prefill arcs, its decode arcs) per fleet entry, for (3)."""
         rows = []
-        for k in range(len(self.tenants)):
+        for k in range(len(self.commodities)):
             by_entry: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
-            for a in self.arcs_of_tenant[k]:
+            for a in self.arcs_of_commodity[k]:
                 arc = self.arcs[a]
                 if arc.role != "aggregated":
                     entry = self.pools[self.groups[arc.group].pool].entry
@@ -266,17 +268,17 @@ class Formulation:
 
     def flow_bound(self, arc: int, s: int) -> float:
         """Largest useful flow on ``arc`` in kept scenario ``s``: the tenant's demand."""
-        return float(self.demand[self.arcs[arc].tenant, s])
+        return float(self.demand[self.arcs[arc].commodity, s])
 
     @cached_property
     def token_weights(self) -> np.ndarray:
-        """Tokens per request of each tenant (isl + osl), for the unserved objective."""
-        return np.array([t.input_tokens + t.output_tokens for t in self.tenants], dtype=float)
+        """Tokens per request of each commodity (isl + osl), for the unserved objective."""
+        return np.array([t.input_tokens + t.output_tokens for t in self.representatives], dtype=float)
 
     def summary(self) -> str:
         return (
-            f"{len(self.tenants)} tenants, {len(self.scenarios)}/{self.instance.num_scenarios} "
-            f"scenarios kept, {len(self.pools)} pools, {len(self.groups)} engine groups, "
+            f"{len(self.instance.tenants)} tenants in {len(self.commodities)} commodities, "
+            f"{len(self.scenarios)}/{self.instance.num_scenarios} scenarios kept, {len(self.pools)} pools, {len(self.groups)} engine groups, "
             f"{len(self.arcs)} arcs, {len(self.arcs) * len(self.scenarios)} flow variables"
         )
 
@@ -303,22 +305,38 @@ def build_formulation(
     ``max_arcs_per_role`` = n shortlists: shared configurations are those among most
     tenants' best n (fewest GPU-seconds per request) per fleet entry and role, at
     most :data:`MAX_SHARED_CONFIGS` per (entry, model, precision, role), and each
-    tenant keeps its best 2n arcs per (entry, role) (1 for spread tenants) plus
+    tenant keeps its best ``ARCS_PER_SHORTLIST x n`` arcs per (entry, role) plus
     its ``extra_configs``. ``max_entries_per_tenant`` = m keeps each tenant at
-    the m fleet entries where its cheapest option costs least per request (1 for
-    spread tenants). None keeps everything; with a shortlist the bound is over
+    the m fleet entries where its cheapest option costs least per request.
+    None keeps everything; with a shortlist the bound is over
     the kept candidates only.
     """
+    unknown = set(relax) - set(RELAXABLE)
+    if unknown:
+        raise ValueError(f"cannot relax {sorted(unknown)}; known: {RELAXABLE}")
     performance = performance if performance is not None else PerformanceModel(instance)
-    scenarios, represented_by = _prune_scenarios(instance)
-    demand = np.array([[t.demand(s) for s in scenarios] for t in instance.tenants], dtype=float)
-    builder = _Builder(instance, performance, relax, extra_configs, max_arcs_per_role, max_entries_per_tenant, demand)
+    commodities = _commodities(instance, relax)
+    table = np.array(
+        [[sum(instance.tenants[i].demand(s) for i in c.members) for s in range(instance.num_scenarios)]
+         for c in commodities],
+        dtype=float,
+    ).reshape(len(commodities), instance.num_scenarios)
+    scenarios, represented_by = _prune_scenarios(table)
+    demand = table[:, list(scenarios)]
+    extra: dict[str, set[EngineConfig]] = defaultdict(set)
+    tenant_of = {t.name: c.tenant.name for c in commodities for t in (instance.tenants[i] for i in c.members)}
+    for name, config in extra_configs:
+        extra[tenant_of[name]].add(config)
+    builder = _Builder(
+        instance, performance, relax, commodities, extra, max_arcs_per_role, max_entries_per_tenant, demand
+    )
     builder.build()
     formulation = Formulation(
         instance=instance,
         performance=performance,
         scenarios=scenarios,
         represented_by=represented_by,
+        commodities=commodities,
         demand=demand,
         pools=tuple(builder.pools),
         groups=tuple(builder.groups),
@@ -330,15 +348,29 @@ def build_formulation(
     return formulation
 
 
-def _prune_scenarios(instance: Instance) -> tuple[tuple[int, ...], dict[int, int]]:
+def _commodities(instance: Instance, relax: frozenset[str]) -> tuple[Commodity, ...]:
+    """Tenants merged into commodities (module docstring), in order of their first member."""
+    members: dict[object, list[int]] = {}
+    for i, tenant in enumerate(instance.tenants):
+        key: object = tenant.name
+        if isolation(tenant, relax) == "shared" and min_racks(tenant, relax) == 1:
+            sites = instance.allowed_sites(tenant) if "residency" not in relax else ()
+            key = (tenant.model, tenant.input_tokens, tenant.output_tokens, tenant.ttft_s,
+                   tenant.min_tokens_per_s_per_user, sites, instance.allowed_precisions(tenant))
+        members.setdefault(key, []).append(i)
+    return tuple(Commodity(members=tuple(m), tenant=instance.tenants[m[0]]) for m in members.values())
+
+
+def _prune_scenarios(demand: np.ndarray) -> tuple[tuple[int, ...], dict[int, int]]:
     """Scenarios not dominated by another, and for each scenario the kept one serving it.
 
-    Scenario ``s`` is dominated by ``t`` when every tenant's demand in ``s`` is at
-    most its demand in ``t`` (ties: the earlier scenario is kept). Engines are
-    static, so flows of ``t`` scaled per tenant by demand(s) / demand(t) <= 1 serve ``s``.
+    ``demand``: requests/s per commodity and scenario. Scenario ``s`` is dominated
+    by ``t`` when every commodity's demand in ``s`` is at most its demand in ``t``
+    (ties: the earlier scenario is kept). Engines are static, so flows of ``t``
+    scaled per commodity by demand(s) / demand(t) <= 1 serve ``s``.
     """
-    count = instance.num_scenarios
-    table = np.array([[t.demand(s) for t in instance.tenants] for s in range(count)])
+    count = demand.shape[1]
+    table = demand.T
     kept: list[int] = []
     for s in range(count):
         dominated = any(
@@ -360,23 +392,22 @@ class _Builder:
         instance: Instance,
         performance: PerformanceModel,
         relax: frozenset[str],
-        extra_configs: tuple[tuple[str, EngineConfig], ...],
+        commodities: tuple[Commodity, ...],
+        extra: dict[str, set[EngineConfig]],
         max_arcs_per_role: int | None,
         max_entries_per_tenant: int | None,
         demand: np.ndarray,
     ) -> None:
-        unknown = set(relax) - set(RELAXABLE)
-        if unknown:
-            raise ValueError(f"cannot relax {sorted(unknown)}; known: {RELAXABLE}")
         self.instance = instance
         self.performance = performance
         self.relax = relax
-        self.extra: dict[str, set[EngineConfig]] = defaultdict(set)
-        for name, config in extra_configs:
-            self.extra[name].add(config)
+        self.commodities = commodities
+        self.tenants = [c.tenant for c in commodities]
+        self.extra = extra
+        """representative tenant's name -> configurations its members' warm start uses"""
         self.max_arcs_per_role = max_arcs_per_role
         self.max_entries_per_tenant = max_entries_per_tenant
-        self.peak = demand.max(axis=1) if demand.size else np.zeros(len(instance.tenants))
+        self.peak = demand.max(axis=1) if demand.size else np.zeros(len(commodities))
         self.pools: list[Pool] = []
         self.groups: list[Group] = []
         self.arcs: list[Arc] = []
@@ -384,12 +415,6 @@ class _Builder:
         self._group_index: dict[tuple[int, EngineConfig, str | None], int] = {}
 
     # tenants' view of the rules, with relaxations ------------------------------------
-
-    def isolation(self, tenant: Tenant) -> str:
-        return "shared" if "isolation" in self.relax else tenant.isolation
-
-    def min_racks(self, tenant: Tenant) -> int:
-        return 1 if "spread" in self.relax else tenant.min_racks
 
     def sites(self, tenant: Tenant) -> tuple[str, ...]:
         if "residency" in self.relax:
@@ -417,28 +442,28 @@ class _Builder:
         return found
 
     def build(self) -> None:
-        own = {k: self._own_options(tenant) for k, tenant in enumerate(self.instance.tenants)}
+        own = {k: self._own_options(tenant) for k, tenant in enumerate(self.tenants)}
         shared = self._shared_configs(own)
         tenant_options = {}
-        for k, tenant in enumerate(self.instance.tenants):
+        for k, tenant in enumerate(self.tenants):
+            offered = {(e, config) for e, config, _ in own[k]}
             options = own[k] + [
-                (e, config, load) for e, config, load in self._loads(tenant, shared)
-                if (e, config) not in {(o[0], o[1]) for o in own[k]}
+                (e, config, load) for e, config, load in self._loads(tenant, shared) if (e, config) not in offered
             ]
             eligible = _slo_filter(tenant, options)
             warm = [o for o in eligible if o[1] in self.extra[tenant.name]]
             if self.max_entries_per_tenant is not None:
-                entries = 1 if self.min_racks(tenant) > 1 else self.max_entries_per_tenant
-                eligible = self._cheapest_entries(tenant, eligible, entries)
+                eligible = self._cheapest_entries(tenant, eligible, self.max_entries_per_tenant)
             if self.max_arcs_per_role is not None:
-                per_role = 1 if self.min_racks(tenant) > 1 else ARCS_PER_SHORTLIST * self.max_arcs_per_role
-                eligible = _best_per_role(tenant, eligible, per_role)  # single racks multiply spread arcs
+                eligible = _best_per_role(tenant, eligible, ARCS_PER_SHORTLIST * self.max_arcs_per_role)
             eligible += [o for o in warm if o not in eligible]
             tenant_options[k] = eligible
             if not eligible:
-                self.no_candidate[tenant.name] = _no_candidate_reason(self.instance, tenant, options)
+                reason = _no_candidate_reason(self.instance, tenant, options)
+                for i in self.commodities[k].members:
+                    self.no_candidate[self.instance.tenants[i].name] = reason
         self._make_pools(tenant_options)
-        for k, tenant in enumerate(self.instance.tenants):
+        for k, tenant in enumerate(self.tenants):
             self._make_arcs(k, tenant, tenant_options[k])
         self._size_bounds()
 
@@ -478,7 +503,7 @@ class _Builder:
         """
         votes: dict[tuple[int, EngineConfig], int] = defaultdict(int)
         for k, options in own.items():
-            tenant = self.instance.tenants[k]
+            tenant = self.tenants[k]
             eligible = _slo_filter(tenant, options)
             if self.max_arcs_per_role is not None:
                 eligible = _best_per_role(tenant, eligible, self.max_arcs_per_role)
@@ -511,59 +536,14 @@ class _Builder:
         return found
 
     def _make_pools(self, tenant_options: dict[int, list[tuple[int, EngineConfig, TokenLoad]]]) -> None:
-        """Shared pool per entry, private pools for dedicated-rack tenants, single racks for spread."""
+        """A shared pool per entry some tenant may use; a private pool per dedicated-rack tenant there."""
         for e, entry in enumerate(self.instance.fleet):
-            users = [k for k, options in tenant_options.items() if any(o[0] == e for o in options)]
-            if not users:
-                continue
-            tenants = [self.instance.tenants[k] for k in users]
-            owners: list[str | None] = [None] + [
-                t.name for t in tenants if self.isolation(t) == "dedicated-rack"
-            ]
-            for owner in owners:
-                if owner is None:
-                    members = [t for t in tenants if self.isolation(t) != "dedicated-rack"]
-                else:
-                    members = [t for t in tenants if t.name == owner]
-                if any(self.min_racks(t) == 1 for t in members):
-                    self.pools.append(self._pool(e, entry, owner, single=False, rank=0))
-                spread = [k for k in users if self.min_racks(self.instance.tenants[k]) > 1
-                          and self.instance.tenants[k] in members]
-                for rank in range(self._single_racks(e, entry, spread, tenant_options)):
-                    self.pools.append(self._pool(e, entry, owner, single=True, rank=rank))
+            users = [self.tenants[k] for k, options in tenant_options.items() if any(o[0] == e for o in options)]
+            owners = [owner_of_racks(t, self.relax) for t in users]
+            for owner in ([None] if None in owners else []) + [o for o in owners if o is not None]:
+                self.pools.append(self._pool(e, entry, owner))
 
-    def _single_racks(
-        self,
-        e: int,
-        entry: FleetEntry,
-        spread: list[int],
-        tenant_options: dict[int, list[tuple[int, EngineConfig, TokenLoad]]],
-    ) -> int:
-        """Single racks to model at ``entry`` for the ``spread`` tenants.
-
-        The largest ``min_racks`` plus, per tenant, the racks its peak would fill at
-        its most GPU-frugal option on this entry: the model cannot open more single
-        racks than that (a documented limit of the spread model).
-        """
-        if not spread:
-            return 0
-        usable = self._pool(e, entry, None, single=True, rank=0).usable_gpus
-        count = max(self.min_racks(self.instance.tenants[k]) for k in spread)
-        for k in spread:
-            options = [o for o in tenant_options[k] if o[0] == e]
-            per_request = {
-                role: min((load_gpu_seconds(self.instance.tenants[k], c, load)
-                           for _, c, load in options if c.role == role), default=math.inf)
-                for role in _ROLES
-            }
-            gpu_seconds = min(per_request["aggregated"], per_request["prefill"] + per_request["decode"])
-            if math.isfinite(gpu_seconds):
-                count += math.ceil(self.peak[k] * gpu_seconds / usable)
-        if entry.max_racks is not None and "inventory" not in self.relax:
-            count = min(count, entry.max_racks)
-        return count
-
-    def _pool(self, e: int, entry: FleetEntry, owner: str | None, *, single: bool, rank: int) -> Pool:
+    def _pool(self, e: int, entry: FleetEntry, owner: str | None) -> Pool:
         system = self.instance.system(entry.system)
         rack_gpus = self.instance.gpus_per_rack(entry)
         usable = rack_gpus
@@ -574,35 +554,23 @@ class _Builder:
             site=entry.site,
             system=entry.system,
             owner=owner,
-            single=single,
-            rank=rank,
             rack_gpus=rack_gpus,
             usable_gpus=usable,
             domain_gpus=domain_gpus(system, rack_gpus),
             usd_per_hour=rack_gpus * self.instance.usd_per_gpu_hour(entry),
             kw=rack_gpus * system.allin_kw_per_gpu,
-            max_racks=1 if single else 0,  # sized in _size_bounds
+            max_racks=0,  # sized in _size_bounds
         )
-
-    def _pools_for(self, tenant: Tenant, entry: int) -> list[int]:
-        """Pools of ``entry`` the tenant may use (E4, E5)."""
-        owner = tenant.name if self.isolation(tenant) == "dedicated-rack" else None
-        single = self.min_racks(tenant) > 1
-        return [
-            p for p, pool in enumerate(self.pools)
-            if pool.entry == entry and pool.owner == owner and pool.single == single
-        ]
 
     def _make_arcs(self, k: int, tenant: Tenant, options: list[tuple[int, EngineConfig, TokenLoad]]) -> None:
         system_of = {e: self.instance.system(entry.system) for e, entry in enumerate(self.instance.fleet)}
-        group_owner = tenant.name if self.isolation(tenant) == "dedicated" else None
+        pool_of = {(pool.entry, pool.owner): p for p, pool in enumerate(self.pools)}
         for e, config, load in options:
-            for p in self._pools_for(tenant, e):
-                if self.pools[p].level_capacity(config.gpus) < config.gpus:
-                    continue
-                g = self._group(p, config, group_owner, system_of[e].scaleout_gbit_s)
+            p = pool_of[(e, owner_of_racks(tenant, self.relax))]
+            if self.pools[p].level_capacity(config.gpus) >= config.gpus:
+                g = self._group(p, config, tenant, system_of[e].scaleout_gbit_s)
                 self.arcs.append(Arc(
-                    tenant=k,
+                    commodity=k,
                     group=g,
                     role=config.role,
                     sec_per_request=tenant.input_tokens * load.sec_per_input_token
@@ -619,7 +587,8 @@ class _Builder:
                     }[config.role],
                 ))
 
-    def _group(self, p: int, config: EngineConfig, owner: str | None, scaleout_gbit_s: float) -> int:
+    def _group(self, p: int, config: EngineConfig, tenant: Tenant, scaleout_gbit_s: float) -> int:
+        owner = owner_of_engines(tenant, self.relax)
         key = (p, config, owner)
         if key not in self._group_index:
             self._group_index[key] = len(self.groups)
@@ -627,6 +596,7 @@ class _Builder:
                 pool=p,
                 config=config,
                 owner=owner,
+                spread=min_racks(tenant, self.relax),
                 kv_capacity_bytes=self.performance.kv_capacity_bytes(config),
                 scaleout_bytes_per_s=config.gpus * scaleout_gbit_s / 8 * 1e9,
                 max_replicas=0,  # sized in _size_bounds
@@ -641,30 +611,46 @@ class _Builder:
             arcs_of_group[arc.group].append(arc)
         for g, group in enumerate(self.groups):
             arcs = arcs_of_group[g]
-            time = sum(self.peak[a.tenant] * a.sec_per_request for a in arcs)
-            kv = sum(self.peak[a.tenant] * a.kv_bytes_per_request_rate for a in arcs)
-            transfer = sum(self.peak[a.tenant] * a.transfer_bytes_per_request for a in arcs)
+            time = sum(self.peak[a.commodity] * a.sec_per_request for a in arcs)
+            kv = sum(self.peak[a.commodity] * a.kv_bytes_per_request_rate for a in arcs)
+            transfer = sum(self.peak[a.commodity] * a.transfer_bytes_per_request for a in arcs)
             need = time
             if math.isfinite(group.kv_capacity_bytes) and group.kv_capacity_bytes > 0:
                 need = max(need, kv / group.kv_capacity_bytes)
             if group.config.role == "decode" and group.scaleout_bytes_per_s > 0:
                 need = max(need, transfer / group.scaleout_bytes_per_s)
-            replicas = max(1, math.ceil(need * (1 + 1e-6)))
-            pool = self.pools[group.pool]
-            if pool.single:
-                replicas = min(replicas, pool.level_capacity(group.config.gpus) // group.config.gpus)
+            replicas = group.spread * max(1, math.ceil(need * (1 + 1e-6) / group.spread))
             self.groups[g] = replace(group, max_replicas=replicas)
         for p, pool in enumerate(self.pools):
-            if pool.single:
-                continue
             racks = sum(
-                math.ceil(group.max_replicas / (pool.level_capacity(group.config.gpus) // group.config.gpus))
+                max(group.spread,
+                    math.ceil(group.max_replicas / (pool.level_capacity(group.config.gpus) // group.config.gpus)))
                 for group in self.groups if group.pool == p
             )
             entry = self.instance.fleet[pool.entry]
             if entry.max_racks is not None and "inventory" not in self.relax:
                 racks = min(racks, entry.max_racks)
             self.pools[p] = replace(pool, max_racks=racks)
+
+
+def isolation(tenant: Tenant, relaxed: frozenset[str]) -> str:
+    """The tenant's isolation, ``shared`` when isolation is relaxed."""
+    return "shared" if "isolation" in relaxed else tenant.isolation
+
+
+def min_racks(tenant: Tenant, relaxed: frozenset[str]) -> int:
+    """The tenant's ``min_racks``, 1 when spread is relaxed."""
+    return 1 if "spread" in relaxed else tenant.min_racks
+
+
+def owner_of_racks(tenant: Tenant, relaxed: frozenset[str]) -> str | None:
+    """The tenant when its racks are its own (``dedicated-rack``, E4); else None."""
+    return tenant.name if isolation(tenant, relaxed) == "dedicated-rack" else None
+
+
+def owner_of_engines(tenant: Tenant, relaxed: frozenset[str]) -> str | None:
+    """The tenant when its engines are its own (``dedicated``, E4, or spread, E5); else None."""
+    return tenant.name if isolation(tenant, relaxed) == "dedicated" or min_racks(tenant, relaxed) > 1 else None
 
 
 def restrict(f: Formulation, groups: set[int]) -> Formulation:

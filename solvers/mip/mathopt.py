@@ -31,7 +31,8 @@ SOLVER_TYPES = {"highs": mathopt.SolverType.HIGHS, "scip": mathopt.SolverType.GS
 
 
 class Variables:
-    """``y_p`` racks, ``n_g`` replicas (integer); ``r_{a,s}``, ``u_{k,s}`` requests/s (continuous)."""
+    """``y_p`` racks, ``n_g`` replicas, ``z_g`` replicas per rack and ``o_g`` opened of a spread group
+    (integer); ``r_{a,s}``, ``u_{k,s}`` requests/s (continuous)."""
 
     def __init__(self, model: mathopt.Model, f: Formulation, settings: Settings) -> None:
         self.active = settings.active(len(f.scenarios))
@@ -47,6 +48,13 @@ class Variables:
                 model.add_variable(lb=0, ub=group.max_replicas, is_integer=integer, name=f"n[{g}]")
                 for g, group in enumerate(f.groups)
             ]
+            self.opened = {
+                g: model.add_variable(lb=0, ub=1, is_integer=integer, name=f"o[{g}]") for g, _ in f.spread_groups()
+            }
+            self.per_rack = {
+                g: model.add_variable(lb=0, ub=f.groups[g].max_replicas // m, is_integer=integer, name=f"z[{g}]")
+                for g, m in f.spread_groups()
+            }
         else:  # routing only: racks and replicas are constants, the model is an LP
             self.racks = [float(y) for y in fixed.racks]
             self.replicas = [float(n) for n in fixed.replicas]
@@ -59,7 +67,7 @@ class Variables:
             for a, arc in enumerate(f.arcs)
         ]
         self.unserved: list[dict[int, mathopt.Variable | float]] = []
-        for k in range(len(f.tenants)):
+        for k in range(len(f.commodities)):
             row: dict[int, mathopt.Variable | float] = {}
             for s in self.active:
                 upper = float(f.demand[k, s]) if settings.allow_unserved else 0.0
@@ -70,7 +78,7 @@ class Variables:
 
 
 class Constraints:
-    """Constraints (1)-(11) of ``docs/formulation.md``, one method each."""
+    """Constraints (1)-(10) of ``docs/formulation.md``, one method each."""
 
     def __init__(self, model: mathopt.Model, f: Formulation, v: Variables) -> None:
         self.model, self.f, self.v = model, f, v
@@ -80,12 +88,11 @@ class Constraints:
         self._demand_output()  # (2)
         self._disaggregated_balance()  # (3)
         self._group_capacity()  # (4)-(6)
-        if not self.v.routing_only:  # racks and replicas fixed: (7)-(9), (11) hold already
+        if not self.v.routing_only:  # racks and replicas fixed: (7)-(10) hold already
             self._rack_packing()  # (7)
             self._inventory()  # (8)
             self._site_power()  # (9)
-            self._single_rack_order()  # (11)
-        self._spread()  # (10)
+            self._spread()  # (10)
 
     def _sum(self, terms: Sequence) -> mathopt.LinearExpression:  # type: ignore[type-arg]
         return mathopt.fast_sum(terms)
@@ -150,20 +157,12 @@ class Constraints:
             )
 
     def _spread(self) -> None:
-        """(10) one rack carries at most 1/min_racks of a tenant's served tokens."""
-        for k, min_racks, rack_arcs in self.f.spread_rows():
-            tokens = self.f.tenants[k].input_tokens + self.f.tenants[k].output_tokens
-            for s in self.v.active:
-                self.model.add_linear_constraint(
-                    self._sum([min_racks * self.f.arcs[a].tokens_per_request * self.v.flows[a][s] for a in rack_arcs])
-                    + tokens * self.v.unserved[k][s] <= tokens * float(self.f.demand[k, s])
-                )
-
-    def _single_rack_order(self) -> None:
-        """(11) single racks of one entry and owner open in rank order (symmetry)."""
-        for chain in self.f.single_chains():
-            for first, second in zip(chain, chain[1:], strict=False):
-                self.model.add_linear_constraint(self.v.racks[first] - self.v.racks[second] >= 0)
+        """(10) a spread group's replicas are m x z (z per rack in m racks); opened, its pool has m racks."""
+        for g, m in self.f.spread_groups():
+            opened, per_rack = self.v.opened[g], self.v.per_rack[g]
+            self.model.add_linear_constraint(self.v.replicas[g] - m * per_rack == 0)
+            self.model.add_linear_constraint(per_rack - self.f.groups[g].max_replicas // m * opened <= 0)
+            self.model.add_linear_constraint(self.v.racks[self.f.groups[g].pool] - m * opened >= 0)
 
 
 class Objective:
@@ -271,7 +270,7 @@ def _solution(f: Formulation, v: Variables, result: mathopt.SolveResult, setting
     for a, row in enumerate(v.flows):
         for s, x in row.items():
             flows[a, s] = max(0.0, values[x])
-    unserved = np.zeros((len(f.tenants), len(f.scenarios)))
+    unserved = np.zeros((len(f.commodities), len(f.scenarios)))
     for k, urow in enumerate(v.unserved):
         for s, u in urow.items():
             unserved[k, s] = max(0.0, value(u))

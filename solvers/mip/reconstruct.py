@@ -1,8 +1,11 @@
 """From the MIP's aggregate solution to a :class:`~optimizer.plan.Plan`, and back for warm starts.
 
 Racks: each pool's replicas are packed first-fit decreasing into racks of its
-usable GPUs (:func:`optimizer.packing.pack_into_racks`); with power-of-two sizes
-that needs no more racks than the solution opened (constraint (7) is exact).
+usable GPUs (:class:`optimizer.packing.RackPacker`); with power-of-two sizes
+that needs no more racks than the solution opened (constraint (7) is exact). A
+spread group of ``n`` replicas over ``m`` racks goes first within its size, at
+most ``n / m`` per rack (E5); should that take a rack more than the solution
+opened, the plan has it and is priced with it (a warning says so).
 Routes: a group's replicas may land in several racks; each tenant's flow to the
 group is split over them in proportion to their replicas, so every piece keeps
 the group's load per replica. A scenario pruned as dominated takes the flows of
@@ -18,10 +21,10 @@ from collections import defaultdict
 
 import numpy as np
 
-from optimizer.packing import pack_into_racks
+from optimizer.packing import RackPacker
 from optimizer.plan import EngineGroup, Plan, Rack, Route
 from solvers.mip.backend import Solution
-from solvers.mip.formulation import Formulation
+from solvers.mip.formulation import Formulation, owner_of_engines, owner_of_racks
 
 logger = logging.getLogger(__name__)
 
@@ -36,27 +39,22 @@ def to_plan(f: Formulation, solution: Solution, method: str) -> Plan:
     pieces: dict[int, list[tuple[str, int]]] = defaultdict(list)  # group -> (engine id, replicas)
     for p, pool in enumerate(f.pools):
         groups = [g for g in f.groups_of_pool[p] if solution.replicas[g] > 0]
-        if not groups:
-            continue
-        items = [g for g in groups for _ in range(int(solution.replicas[g]))]
-        packed = pack_into_racks(
-            [f.groups[g].config.gpus for g in items], pool.usable_gpus, min(pool.domain_gpus, pool.usable_gpus)
-        )
-        if len(packed) > solution.racks[p]:
+        packer = RackPacker(pool.usable_gpus, min(pool.domain_gpus, pool.usable_gpus))
+        for g in sorted(groups, key=lambda g: (-f.groups[g].config.gpus, -f.groups[g].spread, g)):
+            count = int(solution.replicas[g])
+            spread = f.groups[g].spread
+            packer.place(g, f.groups[g].config.gpus, count, per_rack=count // spread if spread > 1 else None)
+        if len(packer.racks) > solution.racks[p]:
             logger.warning(
                 "pool %s/%s: replicas need %d racks, the solution opened %d",
-                pool.site, pool.system, len(packed), solution.racks[p],
+                pool.site, pool.system, len(packer.racks), solution.racks[p],
             )
         prefix = f"{pool.site}/{pool.system}/" + (f"{pool.owner}/" if pool.owner else "")
-        for domains in packed:
+        for packed in packer.racks:
             numbered[prefix] += 1
             rack_id = f"{prefix}r{numbered[prefix]}"
-            counts: dict[int, int] = defaultdict(int)
-            for domain in domains:
-                for index in domain:
-                    counts[items[index]] += 1
             engines = []
-            for g, count in sorted(counts.items()):
+            for g, count in sorted(packed.replicas.items()):
                 engine_id = f"{rack_id}/e{len(engines) + 1}"
                 engines.append(EngineGroup.from_config(engine_id, f.groups[g].config, count))
                 pieces[g].append((engine_id, count))
@@ -65,7 +63,7 @@ def to_plan(f: Formulation, solution: Solution, method: str) -> Plan:
 
 
 def served_flows(f: Formulation, solution: Solution) -> np.ndarray:
-    """Flows per arc and kept scenario scaled so each tenant's side adds up to its served demand.
+    """Flows per arc and kept scenario scaled so each commodity's side adds up to its served demand.
 
     Aggregated arcs (on both sides) are scaled by one factor, prefill and decode
     arcs each by the factor that makes their side exact.
@@ -73,8 +71,8 @@ def served_flows(f: Formulation, solution: Solution) -> np.ndarray:
     flows = solution.flows.copy()
     idle = np.array([solution.replicas[arc.group] == 0 for arc in f.arcs], dtype=bool)
     flows[idle] = 0.0  # within a solver's tolerance only: no replica carries them
-    for k in range(len(f.tenants)):
-        arcs = f.arcs_of_tenant[k]
+    for k in range(len(f.commodities)):
+        arcs = f.arcs_of_commodity[k]
         by_role = {role: [a for a in arcs if f.arcs[a].role == role] for role in ("aggregated", "prefill", "decode")}
         for s in range(len(f.scenarios)):
             served = max(0.0, f.demand[k, s] - solution.unserved[k, s])
@@ -90,61 +88,73 @@ def served_flows(f: Formulation, solution: Solution) -> np.ndarray:
     return flows
 
 
+def member_shares(f: Formulation) -> list[np.ndarray]:
+    """Per commodity, shape (members, instance scenarios): each member's demand over the
+    commodity's demand in the kept scenario representing that scenario (0 where that is 0).
+
+    A member's flow on an arc in a scenario is the commodity's flow in the kept
+    scenario times this share; shares of one scenario add up to at most 1."""
+    position = [list(f.scenarios).index(f.represented_by[s]) for s in range(f.instance.num_scenarios)]
+    shares = []
+    for k, commodity in enumerate(f.commodities):
+        base = f.demand[k, position]
+        demand = np.array([[f.instance.tenants[i].demand(s) for s in range(f.instance.num_scenarios)]
+                           for i in commodity.members])
+        shares.append(np.divide(demand, base, out=np.zeros_like(demand), where=base > 0))
+    return shares
+
+
 def _routes(f: Formulation, solution: Solution, pieces: dict[int, list[tuple[str, int]]]) -> tuple[Route, ...]:
     flows = served_flows(f, solution)
+    shares = member_shares(f)
     position = {s: i for i, s in enumerate(f.scenarios)}
     routes = []
     for scenario in range(f.instance.num_scenarios):
         kept = position[f.represented_by[scenario]]
         for a, arc in enumerate(f.arcs):
-            tenant = f.tenants[arc.tenant]
-            base = f.demand[arc.tenant, kept]
-            if base <= 0:
-                continue
-            requests = flows[a, kept] * tenant.demand(scenario) / base
-            if requests <= _NEGLIGIBLE * max(base, 1.0):
-                continue
-            replicas = solution.replicas[arc.group]
-            for engine_id, count in pieces[arc.group]:
-                share = requests * count / replicas
-                routes.append(Route(
-                    tenant=tenant.name,
-                    scenario=scenario,
-                    engine=engine_id,
-                    input_tokens_per_s=share * tenant.input_tokens if arc.role != "decode" else 0.0,
-                    output_tokens_per_s=share * tenant.output_tokens if arc.role != "prefill" else 0.0,
-                ))
+            commodity = f.commodities[arc.commodity]
+            base = f.demand[arc.commodity, kept]
+            for i, share in zip(commodity.members, shares[arc.commodity][:, scenario], strict=True):
+                tenant = f.instance.tenants[i]
+                requests = flows[a, kept] * share
+                if requests <= _NEGLIGIBLE * max(base, 1.0):
+                    continue
+                replicas = solution.replicas[arc.group]
+                for engine_id, count in pieces[arc.group]:
+                    per_engine = requests * count / replicas
+                    routes.append(Route(
+                        tenant=tenant.name,
+                        scenario=scenario,
+                        engine=engine_id,
+                        input_tokens_per_s=per_engine * tenant.input_tokens if arc.role != "decode" else 0.0,
+                        output_tokens_per_s=per_engine * tenant.output_tokens if arc.role != "prefill" else 0.0,
+                    ))
     return tuple(routes)
 
 
 def unserved_by_tenant(f: Formulation, solution: Solution) -> dict[str, float]:
     """Peak unserved requests/s over all scenarios, per tenant with any left."""
-    position = {s: i for i, s in enumerate(f.scenarios)}
+    position = np.array([list(f.scenarios).index(f.represented_by[s]) for s in range(f.instance.num_scenarios)])
     left: dict[str, float] = {}
-    for k, tenant in enumerate(f.tenants):
-        peak = 0.0
-        for scenario in range(f.instance.num_scenarios):
-            kept = position[f.represented_by[scenario]]
-            base = f.demand[k, kept]
-            if base > 0:
-                peak = max(peak, solution.unserved[k, kept] * tenant.demand(scenario) / base)
-        if peak > 1e-9 * max(tenant.requests_per_s, 1.0):
-            left[tenant.name] = float(peak)
+    for k, (commodity, shares) in enumerate(zip(f.commodities, member_shares(f), strict=True)):
+        for i, share in zip(commodity.members, shares, strict=True):
+            tenant = f.instance.tenants[i]
+            peak = float((solution.unserved[k, position] * share).max(initial=0.0))
+            if peak > 1e-9 * max(tenant.requests_per_s, 1.0):
+                left[tenant.name] = peak
     return left
 
 
 def from_plan(f: Formulation, plan: Plan) -> Solution | None:
     """The MIP variables a plan (a heuristic's, say) corresponds to; None when it does not map.
 
-    A plan maps when each of its engine groups matches a group of the formulation
-    (pool by site, system and isolation; same configuration) and its racks are
-    shared-pool or private-pool racks (single racks are not recovered).
+    A plan maps when each of its engine groups matches a group of the formulation:
+    pool by site, system and rack owner; same configuration and engine owner.
     """
     index = {}
     for g, group in enumerate(f.groups):
         pool = f.pools[group.pool]
-        if not pool.single:
-            index[(pool.site, pool.system, group.config, group.owner, pool.owner)] = g
+        index[(pool.site, pool.system, group.config, group.owner, pool.owner)] = g
     replicas = np.zeros(len(f.groups), dtype=int)
     racks = np.zeros(len(f.pools), dtype=int)
     group_of_engine: dict[str, int] = {}
@@ -153,10 +163,10 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
         tenants_on[route.engine].add(route.tenant)
     for rack in plan.racks:
         rack_tenants = set().union(*(tenants_on[e.id] for e in rack.engines)) if rack.engines else set()
-        rack_owner = _owner(f, rack_tenants, "dedicated-rack")
+        rack_owner = _owner(f, rack_tenants, owner_of_racks)
         pool_of_rack = None
         for engine in rack.engines:
-            owner = _owner(f, tenants_on[engine.id], "dedicated")
+            owner = _owner(f, tenants_on[engine.id], owner_of_engines)
             g = index.get((rack.site, rack.system, engine.config(rack.system), owner, rack_owner))
             if g is None:
                 return None
@@ -165,24 +175,26 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
             pool_of_rack = f.groups[g].pool
         if pool_of_rack is not None:
             racks[pool_of_rack] += 1
-    arc_index = {(arc.tenant, arc.group): a for a, arc in enumerate(f.arcs)}
-    tenant_index = {t.name: k for k, t in enumerate(f.tenants)}
+    arc_index = {(arc.commodity, arc.group): a for a, arc in enumerate(f.arcs)}
+    commodity_of = {f.instance.tenants[i].name: k for k, c in enumerate(f.commodities) for i in c.members}
     position = {s: i for i, s in enumerate(f.scenarios)}
     flows = np.zeros((len(f.arcs), len(f.scenarios)))
     for route in plan.routes:
         if route.scenario not in position or route.engine not in group_of_engine:
             continue
-        k = tenant_index[route.tenant]
+        k = commodity_of[route.tenant]
         a = arc_index.get((k, group_of_engine[route.engine]))
         if a is None:
             return None
-        tenant = f.tenants[k]
+        tenant = f.commodities[k].tenant
         flows[a, position[route.scenario]] += max(
             route.input_tokens_per_s / tenant.input_tokens, route.output_tokens_per_s / tenant.output_tokens
         )
     return Solution(racks=racks, replicas=replicas, flows=flows, unserved=np.zeros_like(f.demand))
 
 
-def _owner(f: Formulation, tenants: set[str], isolation: str) -> str | None:
-    names = [name for name in tenants if f.instance.tenant(name).isolation == isolation]
-    return names[0] if len(names) == 1 and len(tenants) == 1 else None
+def _owner(f: Formulation, tenants: set[str], owner_of) -> str | None:  # type: ignore[no-untyped-def]
+    """The one tenant of ``tenants`` when ``owner_of`` says it owns them (rack or engine); else None."""
+    if len(tenants) != 1:
+        return None
+    return owner_of(f.instance.tenant(next(iter(tenants))), f.relaxed)

@@ -298,8 +298,8 @@ def initial_scenarios(f: Formulation) -> tuple[int, ...]:
     """Positions of the scenarios to start from: the peak of all tokens and of each model's."""
     tokens = f.demand * f.token_weights[:, None]
     chosen = {int(np.argmax(tokens.sum(axis=0)))}
-    for model in sorted({t.model for t in f.tenants}):
-        rows = [k for k, t in enumerate(f.tenants) if t.model == model]
+    for model in sorted({t.model for t in f.representatives}):
+        rows = [k for k, t in enumerate(f.representatives) if t.model == model]
         chosen.add(int(np.argmax(tokens[rows].sum(axis=0))))
     return tuple(sorted(chosen))
 
