@@ -167,10 +167,10 @@ def test_relaxations_drop_their_family() -> None:
                     sites=[{"name": "a", "power_mw": 1.0}, {"name": "b"}],
                     fleet_entries=[fleet(site="a", max_racks=1), fleet(site="b")])
     strict = build_formulation(instance)
-    assert strict.inventory() and strict.site_power() and strict.spread_groups()
+    assert strict.inventory() and strict.site_power() and strict.spread_sets
     everything = build_formulation(instance, relax=frozenset({"inventory", "site-power", "spread",
                                                               "isolation", "residency"}))
-    assert not everything.inventory() and not everything.site_power() and not everything.spread_groups()
+    assert not everything.inventory() and not everything.site_power() and not everything.spread_sets
     assert {p.site for p in everything.pools} == {"a", "b"}
     assert all(p.owner is None for p in everything.pools)
     with pytest.raises(ValueError, match="cannot relax"):

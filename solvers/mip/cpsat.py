@@ -42,7 +42,8 @@ _MAX_ACTIVITY = 2**62
 
 
 class Variables:
-    """``y_p`` racks, ``n_g`` replicas, ``r_{a,s}`` flow units, ``u_{k,s}`` unserved units."""
+    """``y_p`` racks, ``n_g`` replicas, ``z_g`` replicas per rack of a spread group, ``q_{p,m}`` virtual
+    racks of spread groups, ``r_{a,s}`` flow units, ``u_{k,s}`` unserved units."""
 
     def __init__(self, model: cp_model.CpModel, f: Formulation, settings: Settings) -> None:
         self.unit = np.array([
@@ -62,6 +63,13 @@ class Variables:
             model.new_int_var(*_domain(group.max_replicas, fixed and fixed.replicas[g]), f"n[{g}]")
             for g, group in enumerate(f.groups)
         ]
+        self.per_rack = {
+            g: model.new_int_var(0, group.max_replicas // group.spread, f"z[{g}]")
+            for g, group in enumerate(f.groups) if group.spread > 1
+        }
+        self.spread_racks = {
+            (p, m): model.new_int_var(0, f.pools[p].max_racks // m, f"q[{p},{m}]") for p, m in f.spread_sets
+        }
         self.flows = [
             {s: model.new_int_var(0, int(self.demand_units[arc.commodity, s]), f"r[{a},{s}]") for s in self.active}
             for a, arc in enumerate(f.arcs)
@@ -150,12 +158,15 @@ class Constraints:
             self._capacity_rows(coefficients, g)
 
     def _rack_packing(self) -> None:
-        """(7) per pool and size level L: GPUs of replicas >= L GPUs within cap_L x racks."""
+        """(7) per pool and size level L: GPUs of shared-part replicas >= L GPUs within cap_L x the
+        racks not holding spread groups."""
         for p, pool in enumerate(self.f.pools):
+            shared_racks = self.v.racks[p] - sum(m * q for (q_pool, m), q in self.v.spread_racks.items() if q_pool == p)
+            self.model.add(shared_racks >= 0)
             for size, groups in self.f.levels(p):
                 self.model.add(
                     sum(self.f.groups[g].config.gpus * self.v.replicas[g] for g in groups)
-                    <= pool.level_capacity(size) * self.v.racks[p]
+                    <= pool.level_capacity(size) * shared_racks
                 )
 
     def _inventory(self) -> None:
@@ -172,13 +183,15 @@ class Constraints:
             )
 
     def _spread(self) -> None:
-        """(10) a spread group's replicas are m x z (z per rack in m racks); opened, its pool has m racks."""
-        for g, m in self.f.spread_groups():
-            opened = self.model.new_bool_var(f"o[{g}]")
-            per_rack = self.model.new_int_var(0, self.f.groups[g].max_replicas // m, f"z[{g}]")
-            self.model.add(self.v.replicas[g] == m * per_rack)
-            self.model.add(self.v.racks[self.f.groups[g].pool] >= m).only_enforce_if(opened)
-            self.model.add(per_rack == 0).only_enforce_if(~opened)
+        """(10) a spread group's replicas are m x z; the z's pack into q_{p,m} virtual racks by levels."""
+        for g, per_rack in self.v.per_rack.items():
+            self.model.add(self.v.replicas[g] == self.f.groups[g].spread * per_rack)
+        for (p, m), virtual_racks in self.v.spread_racks.items():
+            for size, groups in self.f.levels(p, m):
+                self.model.add(
+                    sum(self.f.groups[g].config.gpus * self.v.per_rack[g] for g in groups)
+                    <= self.f.pools[p].level_capacity(size) * virtual_racks
+                )
 
 
 class Objective:

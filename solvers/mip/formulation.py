@@ -31,10 +31,11 @@ Eligibility (an arc exists only when all hold)
     (E4) isolation: ``shared`` tenants use shared groups in shared pools,
     ``dedicated`` tenants groups they own in shared pools, ``dedicated-rack``
     tenants groups of their private pools; (E5) spread: a tenant with
-    ``min_racks = m > 1`` uses only groups it owns, *spread groups*, whose
-    replicas come in multiples of ``m`` (10) and are placed ``n / m`` per rack in
-    ``m`` racks, so no rack carries more than ``1/m`` of the group's requests,
-    hence of the tenant's; (E6) the shape has a load on the configuration
+    ``min_racks = m > 1`` uses only groups it owns, *spread groups*: ``n = m z``
+    replicas, of which ``z`` are packed into ``q_{p,m}`` virtual racks (10)
+    copied into ``m`` physical racks each, racks holding only such replicas; so
+    no rack carries more than ``1/m`` of the group's requests, hence of the
+    tenant's, and the packing stays exact; (E6) the shape has a load on the configuration
     (``PerformanceModel.tenant_load`` is not None).
 """
 
@@ -193,13 +194,17 @@ class Formulation:
             found[pool.entry].append(p)
         return dict(found)
 
-    def levels(self, pool: int) -> list[tuple[int, list[int]]]:
-        """(size L, groups with at least L GPUs per replica) for each size present (7)."""
-        sizes = sorted({self.groups[g].config.gpus for g in self.groups_of_pool[pool]})
-        return [
-            (size, [g for g in self.groups_of_pool[pool] if self.groups[g].config.gpus >= size])
-            for size in sizes
-        ]
+    def levels(self, pool: int, spread: int = 1) -> list[tuple[int, list[int]]]:
+        """(size L, groups spread over ``spread`` racks with at least L GPUs per replica) for
+        each size present among them: rows of (7), or of (10) when ``spread`` > 1."""
+        members = [g for g in self.groups_of_pool[pool] if self.groups[g].spread == spread]
+        sizes = sorted({self.groups[g].config.gpus for g in members})
+        return [(size, [g for g in members if self.groups[g].config.gpus >= size]) for size in sizes]
+
+    @cached_property
+    def spread_sets(self) -> list[tuple[int, int]]:
+        """(pool, m) for each pool holding groups spread over m > 1 racks: ``q_{p,m}`` of (10)."""
+        return sorted({(group.pool, group.spread) for group in self.groups if group.spread > 1})
 
     def capacity_rows(self) -> list[tuple[int, list[float]]]:
         """(group g, coefficient per request/s of each arc of ``arcs_of_group[g]``) for every row
@@ -236,10 +241,6 @@ class Formulation:
             for site in self.instance.sites
             if site.power_mw is not None
         ]
-
-    def spread_groups(self) -> list[tuple[int, int]]:
-        """(group, m) for each spread group: replicas a multiple of ``m``, in ``m`` racks or more (10)."""
-        return [(g, group.spread) for g, group in enumerate(self.groups) if group.spread > 1]
 
     def demand_rows(self, active: tuple[int, ...] | None = None) -> list[tuple[int, int, list[int], list[int]]]:
         """(tenant, scenario position, input-side arcs, output-side arcs) for (1) and (2)."""
@@ -622,9 +623,10 @@ class _Builder:
             replicas = group.spread * max(1, math.ceil(need * (1 + 1e-6) / group.spread))
             self.groups[g] = replace(group, max_replicas=replicas)
         for p, pool in enumerate(self.pools):
-            racks = sum(
-                max(group.spread,
-                    math.ceil(group.max_replicas / (pool.level_capacity(group.config.gpus) // group.config.gpus)))
+            racks = sum(  # a spread group's z = n / m replicas per rack, in m racks
+                group.spread * math.ceil(
+                    group.max_replicas // group.spread / (pool.level_capacity(group.config.gpus) // group.config.gpus)
+                )
                 for group in self.groups if group.pool == p
             )
             entry = self.instance.fleet[pool.entry]
@@ -665,12 +667,17 @@ def restrict(f: Formulation, groups: set[int]) -> Formulation:
 
 
 def racks_for(f: Formulation, replicas: np.ndarray) -> np.ndarray:
-    """Fewest racks per pool that hold ``replicas`` by the packing levels (7)."""
+    """Fewest racks per pool that hold ``replicas`` by the packing levels (7) and (10).
+
+    ``replicas`` of a group spread over m racks must be a multiple of m."""
     racks = np.zeros(len(f.pools), dtype=int)
     for p, pool in enumerate(f.pools):
-        for size, groups in f.levels(p):
-            gpus = sum(f.groups[g].config.gpus * int(replicas[g]) for g in groups)
-            racks[p] = max(racks[p], math.ceil(gpus / pool.level_capacity(size)))
+        for m in sorted({f.groups[g].spread for g in f.groups_of_pool[p]}):
+            needed = 0  # racks of the pool's shared part (m = 1), or virtual racks of q_{p,m}
+            for size, groups in f.levels(p, m):
+                gpus = sum(f.groups[g].config.gpus * int(replicas[g]) // m for g in groups)
+                needed = max(needed, math.ceil(gpus / pool.level_capacity(size)))
+            racks[p] += m * needed
     return racks
 
 
@@ -710,16 +717,24 @@ def _disaggregated_sets(
         (o for o in decodes if o[2].tokens_per_s_per_user >= tenant.min_tokens_per_s_per_user * (1 - 1e-9)),
         key=lambda o: o[2].ttft_s,
     )
-    best: tuple[int, list, list] = (0, [], [])  # type: ignore[type-arg]
+    # TTFT budget each prefill leaves its decode (-inf: too slow a prefill), to count pairs fast
+    slack = np.array([
+        tenant.ttft_s * (1 + 1e-9) - o[2].ttft_s
+        if o[2].tokens_per_s_per_user >= tenant.min_tokens_per_s_per_user * (1 - 1e-9) else -np.inf
+        for o in prefills
+    ])
+    best: tuple[int, int] = (0, 0)  # (pairs, decodes in the prefix)
     for i in range(len(fast)):
-        worst = fast[i]
-        if i + 1 < len(fast) and fast[i + 1][2].ttft_s == worst[2].ttft_s:
+        worst = fast[i][2].ttft_s
+        if i + 1 < len(fast) and fast[i + 1][2].ttft_s == worst:
             continue  # take ties together
-        chosen_prefills = [o for o in prefills if meets_slo(tenant, o[2], worst[2])]
-        pairs = len(chosen_prefills) * (i + 1)
+        pairs = int(np.count_nonzero(slack >= worst)) * (i + 1)
         if pairs and pairs >= best[0]:
-            best = (pairs, chosen_prefills, fast[: i + 1])
-    return best[1], best[2]
+            best = (pairs, i + 1)
+    if not best[0]:
+        return [], []
+    decodes_kept = fast[: best[1]]
+    return [o for o in prefills if meets_slo(tenant, o[2], decodes_kept[-1][2])], decodes_kept
 
 
 def _best_per_role(

@@ -31,8 +31,8 @@ SOLVER_TYPES = {"highs": mathopt.SolverType.HIGHS, "scip": mathopt.SolverType.GS
 
 
 class Variables:
-    """``y_p`` racks, ``n_g`` replicas, ``z_g`` replicas per rack and ``o_g`` opened of a spread group
-    (integer); ``r_{a,s}``, ``u_{k,s}`` requests/s (continuous)."""
+    """``y_p`` racks, ``n_g`` replicas, ``z_g`` replicas per rack of a spread group, ``q_{p,m}``
+    virtual racks of spread groups (integer); ``r_{a,s}``, ``u_{k,s}`` requests/s (continuous)."""
 
     def __init__(self, model: mathopt.Model, f: Formulation, settings: Settings) -> None:
         self.active = settings.active(len(f.scenarios))
@@ -48,12 +48,13 @@ class Variables:
                 model.add_variable(lb=0, ub=group.max_replicas, is_integer=integer, name=f"n[{g}]")
                 for g, group in enumerate(f.groups)
             ]
-            self.opened = {
-                g: model.add_variable(lb=0, ub=1, is_integer=integer, name=f"o[{g}]") for g, _ in f.spread_groups()
-            }
             self.per_rack = {
-                g: model.add_variable(lb=0, ub=f.groups[g].max_replicas // m, is_integer=integer, name=f"z[{g}]")
-                for g, m in f.spread_groups()
+                g: model.add_variable(lb=0, ub=group.max_replicas // group.spread, is_integer=integer, name=f"z[{g}]")
+                for g, group in enumerate(f.groups) if group.spread > 1
+            }
+            self.spread_racks = {
+                (p, m): model.add_variable(lb=0, ub=f.pools[p].max_racks // m, is_integer=integer, name=f"q[{p},{m}]")
+                for p, m in f.spread_sets
             }
         else:  # routing only: racks and replicas are constants, the model is an LP
             self.racks = [float(y) for y in fixed.racks]
@@ -136,12 +137,17 @@ class Constraints:
             self._capacity_rows(coefficients, g)
 
     def _rack_packing(self) -> None:
-        """(7) per pool and size level L: GPUs of replicas >= L GPUs within cap_L x racks."""
+        """(7) per pool and size level L: GPUs of shared-part replicas >= L GPUs within cap_L x the
+        racks not holding spread groups."""
         for p, pool in enumerate(self.f.pools):
+            shared_racks = self.v.racks[p] - self._sum(
+                [m * q for (q_pool, m), q in self.v.spread_racks.items() if q_pool == p]
+            )
+            self.model.add_linear_constraint(shared_racks >= 0)
             for size, groups in self.f.levels(p):
                 self.model.add_linear_constraint(
                     self._sum([self.f.groups[g].config.gpus * self.v.replicas[g] for g in groups])
-                    - pool.level_capacity(size) * self.v.racks[p] <= 0
+                    - pool.level_capacity(size) * shared_racks <= 0
                 )
 
     def _inventory(self) -> None:
@@ -157,12 +163,15 @@ class Constraints:
             )
 
     def _spread(self) -> None:
-        """(10) a spread group's replicas are m x z (z per rack in m racks); opened, its pool has m racks."""
-        for g, m in self.f.spread_groups():
-            opened, per_rack = self.v.opened[g], self.v.per_rack[g]
-            self.model.add_linear_constraint(self.v.replicas[g] - m * per_rack == 0)
-            self.model.add_linear_constraint(per_rack - self.f.groups[g].max_replicas // m * opened <= 0)
-            self.model.add_linear_constraint(self.v.racks[self.f.groups[g].pool] - m * opened >= 0)
+        """(10) a spread group's replicas are m x z; the z's pack into q_{p,m} virtual racks by levels."""
+        for g, per_rack in self.v.per_rack.items():
+            self.model.add_linear_constraint(self.v.replicas[g] - self.f.groups[g].spread * per_rack == 0)
+        for (p, m), virtual_racks in self.v.spread_racks.items():
+            for size, groups in self.f.levels(p, m):
+                self.model.add_linear_constraint(
+                    self._sum([self.f.groups[g].config.gpus * self.v.per_rack[g] for g in groups])
+                    - self.f.pools[p].level_capacity(size) * virtual_racks <= 0
+                )
 
 
 class Objective:
@@ -274,8 +283,10 @@ def _solution(f: Formulation, v: Variables, result: mathopt.SolveResult, setting
     for k, urow in enumerate(v.unserved):
         for s, u in urow.items():
             unserved[k, s] = max(0.0, value(u))
-    if settings.relax_integrality:  # the LP relaxation's fractional replicas, rounded up
-        replicas = np.array([math.ceil(value(n) - 1e-6) for n in v.replicas], dtype=int)
+    if settings.relax_integrality:  # the LP relaxation's fractional replicas, rounded up (10)
+        replicas = np.array([
+            group.spread * math.ceil(value(n) / group.spread - 1e-6) for n, group in zip(v.replicas, f.groups, strict=True)
+        ], dtype=int)
         return Solution(racks=racks_for(f, replicas), replicas=replicas, flows=flows, unserved=unserved)
     return Solution(
         racks=np.array([round(value(y)) for y in v.racks], dtype=int),

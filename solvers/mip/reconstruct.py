@@ -2,10 +2,9 @@
 
 Racks: each pool's replicas are packed first-fit decreasing into racks of its
 usable GPUs (:class:`optimizer.packing.RackPacker`); with power-of-two sizes
-that needs no more racks than the solution opened (constraint (7) is exact). A
-spread group of ``n`` replicas over ``m`` racks goes first within its size, at
-most ``n / m`` per rack (E5); should that take a rack more than the solution
-opened, the plan has it and is priced with it (a warning says so).
+that needs no more racks than the solution opened (constraint (7) is exact). The
+spread groups of one ``m`` are packed the same way as ``z = n / m`` replicas into
+virtual racks, each copied into ``m`` racks ((10), exact too).
 Routes: a group's replicas may land in several racks; each tenant's flow to the
 group is split over them in proportion to their replicas, so every piece keeps
 the group's load per replica. A scenario pruned as dominated takes the flows of
@@ -38,23 +37,17 @@ def to_plan(f: Formulation, solution: Solution, method: str) -> Plan:
     numbered: dict[str, int] = defaultdict(int)
     pieces: dict[int, list[tuple[str, int]]] = defaultdict(list)  # group -> (engine id, replicas)
     for p, pool in enumerate(f.pools):
-        groups = [g for g in f.groups_of_pool[p] if solution.replicas[g] > 0]
-        packer = RackPacker(pool.usable_gpus, min(pool.domain_gpus, pool.usable_gpus))
-        for g in sorted(groups, key=lambda g: (-f.groups[g].config.gpus, -f.groups[g].spread, g)):
-            count = int(solution.replicas[g])
-            spread = f.groups[g].spread
-            packer.place(g, f.groups[g].config.gpus, count, per_rack=count // spread if spread > 1 else None)
-        if len(packer.racks) > solution.racks[p]:
-            logger.warning(
-                "pool %s/%s: replicas need %d racks, the solution opened %d",
-                pool.site, pool.system, len(packer.racks), solution.racks[p],
-            )
         prefix = f"{pool.site}/{pool.system}/" + (f"{pool.owner}/" if pool.owner else "")
-        for packed in packer.racks:
+        packed = _pack(f, p, solution.replicas)
+        if len(packed) > solution.racks[p]:
+            logger.warning(
+                "pool %s: replicas need %d racks, the solution opened %d", prefix, len(packed), solution.racks[p],
+            )
+        for content in packed:
             numbered[prefix] += 1
             rack_id = f"{prefix}r{numbered[prefix]}"
             engines = []
-            for g, count in sorted(packed.replicas.items()):
+            for g, count in sorted(content.items()):
                 engine_id = f"{rack_id}/e{len(engines) + 1}"
                 engines.append(EngineGroup.from_config(engine_id, f.groups[g].config, count))
                 pieces[g].append((engine_id, count))
@@ -86,6 +79,21 @@ def served_flows(f: Formulation, solution: Solution) -> np.ndarray:
                 if total[role] > 0:
                     flows[by_role[role], s] *= rest / total[role]
     return flows
+
+
+def _pack(f: Formulation, p: int, replicas: np.ndarray) -> list[dict[int, int]]:
+    """Replicas per group of each rack of pool ``p``: the shared part first-fit decreasing, then
+    per spread m the z = n / m replicas of its groups first-fit decreasing into virtual racks,
+    each copied into m racks."""
+    pool = f.pools[p]
+    racks: list[dict[int, int]] = []
+    for m in sorted({f.groups[g].spread for g in f.groups_of_pool[p]}):
+        groups = [g for g in f.groups_of_pool[p] if f.groups[g].spread == m and replicas[g] > 0]
+        packer = RackPacker(pool.usable_gpus, min(pool.domain_gpus, pool.usable_gpus))
+        for g in sorted(groups, key=lambda g: (-f.groups[g].config.gpus, g)):
+            packer.place(g, f.groups[g].config.gpus, int(replicas[g]) // m)
+        racks += [dict(virtual.replicas) for virtual in packer.racks for _ in range(m)]
+    return racks
 
 
 def member_shares(f: Formulation) -> list[np.ndarray]:
