@@ -27,7 +27,7 @@ from ortools.sat.python import cp_model
 
 from optimizer.result import Limit
 from solvers.mip.backend import BackendResult, Settings, Solution
-from solvers.mip.formulation import Formulation
+from solvers.mip.formulation import Formulation, virtual_racks
 
 logger = logging.getLogger(__name__)
 
@@ -305,6 +305,11 @@ def _add_hint(model: cp_model.CpModel, f: Formulation, v: Variables, hint: Solut
         model.add_hint(var, int(min(value, var.proto.domain[-1])))
     for var, value in zip(v.replicas, hint.replicas, strict=True):
         model.add_hint(var, int(min(value, var.proto.domain[-1])))
+    for g, z in v.per_rack.items():
+        model.add_hint(z, int(hint.replicas[g] // f.groups[g].spread))
+    needed = virtual_racks(f, hint.replicas)
+    for key, q in v.spread_racks.items():
+        model.add_hint(q, needed[key])
     for a, arc in enumerate(f.arcs):
         for s in v.active:
             units = round(hint.flows[a, s] / v.unit[arc.commodity])

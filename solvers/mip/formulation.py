@@ -666,18 +666,27 @@ def restrict(f: Formulation, groups: set[int]) -> Formulation:
     )
 
 
-def racks_for(f: Formulation, replicas: np.ndarray) -> np.ndarray:
-    """Fewest racks per pool that hold ``replicas`` by the packing levels (7) and (10).
+def virtual_racks(f: Formulation, replicas: np.ndarray) -> dict[tuple[int, int], int]:
+    """Per (pool, m): fewest racks holding the pool's groups spread over m racks by the
+    packing levels: racks of the shared part (m = 1, (7)), or ``q_{p,m}`` (10).
 
     ``replicas`` of a group spread over m racks must be a multiple of m."""
-    racks = np.zeros(len(f.pools), dtype=int)
+    needed: dict[tuple[int, int], int] = {}
     for p, pool in enumerate(f.pools):
         for m in sorted({f.groups[g].spread for g in f.groups_of_pool[p]}):
-            needed = 0  # racks of the pool's shared part (m = 1), or virtual racks of q_{p,m}
-            for size, groups in f.levels(p, m):
-                gpus = sum(f.groups[g].config.gpus * int(replicas[g]) // m for g in groups)
-                needed = max(needed, math.ceil(gpus / pool.level_capacity(size)))
-            racks[p] += m * needed
+            needed[(p, m)] = max(
+                (math.ceil(sum(f.groups[g].config.gpus * int(replicas[g]) // m for g in groups)
+                           / pool.level_capacity(size)) for size, groups in f.levels(p, m)),
+                default=0,
+            )
+    return needed
+
+
+def racks_for(f: Formulation, replicas: np.ndarray) -> np.ndarray:
+    """Fewest racks per pool that hold ``replicas`` (:func:`virtual_racks`, m racks each)."""
+    racks = np.zeros(len(f.pools), dtype=int)
+    for (p, m), count in virtual_racks(f, replicas).items():
+        racks[p] += m * count
     return racks
 
 

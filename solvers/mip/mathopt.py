@@ -3,9 +3,8 @@
 Flows are continuous requests/s; racks and replicas are integers. Capacity rows
 are divided by the replica's capacity (KV bytes, scale-out bytes/s) so every
 row reads "replicas used <= replicas" with coefficients of a sane range.
-MathOpt's HiGHS interface takes no solution hint here, so the warm start is
-kept by :func:`optimizer.solve` instead (the heuristic's plan is returned when
-the MIP finds nothing cheaper); SCIP receives the hint.
+Both HiGHS and SCIP receive the warm start as a MIP start; :func:`optimizer.solve`
+also keeps the warm start's plan, returned when the MIP finds nothing cheaper.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from ortools.math_opt.python import mathopt
 from optimizer.result import Limit
 from solvers.mip.backend import BackendResult, Settings, Solution
 from solvers.mip.cpsat import _scenario_weights
-from solvers.mip.formulation import Formulation, racks_for
+from solvers.mip.formulation import Formulation, racks_for, virtual_racks
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +56,7 @@ class Variables:
                 for p, m in f.spread_sets
             }
         else:  # routing only: racks and replicas are constants, the model is an LP
+            self.per_rack, self.spread_racks = {}, {}
             self.racks = [float(y) for y in fixed.racks]
             self.replicas = [float(n) for n in fixed.replicas]
         open_group = [fixed is None or fixed.replicas[g] > 0 for g in range(len(f.groups))]
@@ -239,7 +239,7 @@ def solve_mathopt(f: Formulation, settings: Settings, solver: str = "highs") -> 
         random_seed=settings.seed,
     )
     model_params = mathopt.ModelSolveParameters()
-    if settings.hint is not None and solver == "scip":
+    if settings.hint is not None:
         model_params = mathopt.ModelSolveParameters(solution_hints=[_hint(f, variables, settings.hint)])
     result = mathopt.solve(
         model, SOLVER_TYPES[solver], params=params, model_params=model_params, msg_cb=_LogProgress(settings)
@@ -300,7 +300,13 @@ def _hint(f: Formulation, v: Variables, hint: Solution) -> mathopt.SolutionHint:
     values: dict[mathopt.Variable, float] = {}
     values.update(zip(v.racks, hint.racks.astype(float), strict=True))
     values.update(zip(v.replicas, hint.replicas.astype(float), strict=True))
+    values.update({z: float(hint.replicas[g] // f.groups[g].spread) for g, z in v.per_rack.items()})
+    needed = virtual_racks(f, hint.replicas)
+    values.update({q: float(needed[key]) for key, q in v.spread_racks.items()})
     for a in range(len(f.arcs)):
         for s, x in v.flows[a].items():
             values[x] = float(hint.flows[a, s])
-    return mathopt.SolutionHint(variable_values=values)
+    # within each variable's bounds (HiGHS refuses others); the solver repairs what this breaks
+    return mathopt.SolutionHint(variable_values={
+        x: min(max(value, x.lower_bound), x.upper_bound) for x, value in values.items()
+    })

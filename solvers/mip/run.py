@@ -45,6 +45,8 @@ WARM_START_METHODS = ("pooled", "pooled-aggregated", "siloed")
 """Heuristics tried for the warm start (``solvers.registry`` names), cheapest plan wins."""
 WARM_START_SHARE = 0.1
 """Once this share of the time limit has gone, no further warm-start heuristic is started."""
+FINISH_SHARE = 0.05
+"""Share of the time limit kept for turning solutions into priced, checked plans after solving."""
 SCENARIO_GENERATION_ABOVE = 250_000
 """Flow variables (arcs x scenarios) above which scenarios are generated rather than all modelled."""
 ENTRY_SHORTLIST_ABOVE = 200
@@ -99,7 +101,7 @@ def run_mip(
     )
     logger.info("formulation: %s", f.summary())
     settings = Settings(
-        time_limit=max(0.1, time_limit - (time.perf_counter() - start)),
+        time_limit=max(0.1, time_limit * (1 - FINISH_SHARE) - (time.perf_counter() - start)),
         gap=gap,
         threads=threads,
         seed=seed,
@@ -141,6 +143,9 @@ class _Run:
         if lp.solution is not None:
             extra += self.lp_guided(lp.solution, replace(settings, time_limit=settings.time_limit * LP_GUIDED_SHARE))
         left = max(0.1, settings.time_limit - self.solving_time())
+        if extra:  # the cheapest plan so far starts the whole MIP
+            best = min(extra, key=lambda plan: evaluate(self.instance, plan, self.performance).usd_per_hour)
+            settings = replace(settings, hint=from_plan(self.f, best) or settings.hint)
         outcome = self.scenario_generation(replace(settings, time_limit=left))
         logger.info(
             "%s: %s after %.1f s, objective %s, bound %s (LP bound %s)",
@@ -163,7 +168,8 @@ class _Run:
         if settings.hint is not None:
             support |= {g for g in range(len(self.f.groups)) if settings.hint.replicas[g] > 0}
         small = restrict(self.f, support)
-        outcome = self.backend(small, replace(settings, hint=None, progress=None))
+        hint = from_plan(small, self.warm) if self.warm is not None else None
+        outcome = self.backend(small, replace(settings, hint=hint, progress=None))
         logger.info(
             "LP-guided MIP on %d of %d groups: %s, $%s/h", len(support), len(self.f.groups),
             outcome.outcome, f"{outcome.objective:.2f}" if outcome.objective is not None else "-",
