@@ -52,6 +52,8 @@ SCENARIO_GENERATION_ABOVE = 250_000
 ENTRY_SHORTLIST_ABOVE = 200
 """Tenants above which each tenant keeps only its cheapest ``MAX_ENTRIES_PER_TENANT`` fleet entries."""
 MAX_ENTRIES_PER_TENANT = 3
+WHOLE_MIP_SHARE = 0.1
+"""Least share of the time limit left for the whole MIP to be attempted."""
 LP_GUIDED_SHARE = 0.3
 """Share of the time limit the MIP restricted to the LP relaxation's support may use."""
 ROUND_SHARE = 0.5
@@ -132,9 +134,10 @@ class _Run:
     def cheapest(self, settings: Settings) -> Result:
         """The cheapest plan serving all demand, or INFEASIBLE with reasons.
 
-        The LP relaxation comes first: its bound holds, and its replicas rounded
-        up (racks to match) give a plan when the checker accepts it, an incumbent
-        the MIP need not find itself (MathOpt's HiGHS takes no hint).
+        The LP relaxation comes first: its bound holds, and its support guides a
+        small MIP (:meth:`lp_guided`) whose plan, or the warm start's if cheaper,
+        starts the whole MIP. The whole MIP is skipped when less than
+        :data:`WHOLE_MIP_SHARE` of the time is left: building it alone would overrun.
         """
         lp = solve_mathopt(self.f, replace(settings, relax_integrality=True, hint=None, progress=None), "highs")
         if lp.outcome == "infeasible":
@@ -142,11 +145,15 @@ class _Run:
         extra = [self.warm] if self.warm is not None else []
         if lp.solution is not None:
             extra += self.lp_guided(lp.solution, replace(settings, time_limit=settings.time_limit * LP_GUIDED_SHARE))
-        left = max(0.1, settings.time_limit - self.solving_time())
+        left = settings.time_limit - self.solving_time()
         if extra:  # the cheapest plan so far starts the whole MIP
             best = min(extra, key=lambda plan: evaluate(self.instance, plan, self.performance).usd_per_hour)
             settings = replace(settings, hint=from_plan(self.f, best) or settings.hint)
-        outcome = self.scenario_generation(replace(settings, time_limit=left))
+        if left < WHOLE_MIP_SHARE * settings.time_limit:
+            logger.info("%.1f s left: the whole MIP is skipped", left)
+            outcome = BackendResult("no-solution", Limit.TIME, solution=None, objective=None, bound=None, runtime_s=0.0)
+        else:
+            outcome = self.scenario_generation(replace(settings, time_limit=left))
         logger.info(
             "%s: %s after %.1f s, objective %s, bound %s (LP bound %s)",
             self.solver, outcome.outcome, outcome.runtime_s, outcome.objective, outcome.bound, lp.bound,
