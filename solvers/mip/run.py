@@ -127,6 +127,8 @@ class _Run:
         self.instance, self.performance, self.f = instance, performance, f
         self.backend, self.solver, self.start, self.warm = backend, solver, start, warm
         self.solve_start = time.perf_counter()
+        self._costs: dict[int, tuple[float, Plan]] = {}
+        """id(plan) -> ($/hour, the plan, kept so its id stays its own)"""
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -134,26 +136,28 @@ class _Run:
     def cheapest(self, settings: Settings) -> Result:
         """The cheapest plan serving all demand, or INFEASIBLE with reasons.
 
-        The LP relaxation comes first: its bound holds, and its support guides a
-        small MIP (:meth:`lp_guided`) whose plan, or the warm start's if cheaper,
-        starts the whole MIP. The whole MIP is skipped when less than
+        The LP relaxation comes first: its bound holds, its replicas rounded up
+        give a plan, and its support guides a small MIP (:meth:`lp_guided`); the
+        cheapest plan so far starts the whole MIP. The whole MIP is skipped when less than
         :data:`WHOLE_MIP_SHARE` of the time is left: building it alone would overrun.
         """
         lp = solve_mathopt(self.f, replace(settings, relax_integrality=True, hint=None, progress=None), "highs")
         if lp.outcome == "infeasible":
             return self.infeasible(replace(settings, time_limit=max(0.1, settings.time_limit - self.solving_time())))
         extra = [self.warm] if self.warm is not None else []
-        if lp.solution is not None:
-            extra += self.lp_guided(lp.solution, replace(settings, time_limit=settings.time_limit * LP_GUIDED_SHARE))
+        if lp.solution is not None:  # replicas rounded up: a plan unless inventory or power break
+            extra += self.checked(self.f, lp.solution, "rounded LP", settings)
+            guided = replace(settings, time_limit=settings.time_limit * LP_GUIDED_SHARE)
+            extra += self.lp_guided(lp.solution, extra, guided)
+        starts = [h for h in (from_plan(self.f, plan) for plan in self.by_cost(extra)) if h is not None]
+        if starts:  # the cheapest plan so far that maps starts the whole MIP
+            settings = replace(settings, hint=starts[0])
         left = settings.time_limit - self.solving_time()
-        if extra:  # the cheapest plan so far starts the whole MIP
-            best = min(extra, key=lambda plan: evaluate(self.instance, plan, self.performance).usd_per_hour)
-            settings = replace(settings, hint=from_plan(self.f, best) or settings.hint)
         if left < WHOLE_MIP_SHARE * settings.time_limit:
             logger.info("%.1f s left: the whole MIP is skipped", left)
             outcome = BackendResult("no-solution", Limit.TIME, solution=None, objective=None, bound=None, runtime_s=0.0)
         else:
-            outcome = self.scenario_generation(replace(settings, time_limit=left))
+            outcome = self.scenario_generation(self.f, replace(settings, time_limit=left))
         logger.info(
             "%s: %s after %.1f s, objective %s, bound %s (LP bound %s)",
             self.solver, outcome.outcome, outcome.runtime_s, outcome.objective, outcome.bound, lp.bound,
@@ -165,34 +169,49 @@ class _Run:
             outcome = replace(outcome, bound=lp.bound)
         return self.result(outcome, unserved=(), extra_plans=extra)
 
-    def lp_guided(self, relaxed: Solution, settings: Settings) -> list[Plan]:
+    def lp_guided(self, relaxed: Solution, starts: list[Plan], settings: Settings) -> list[Plan]:
         """Plans from the MIP restricted to the groups the LP relaxation (or the warm start) uses.
 
         A small MIP on the LP's support finds a good plan fast; it is feasible for
-        the whole model, which keeps its own bound. Plans the checker rejects are dropped.
+        the whole model, which keeps its own bound. It starts from the cheapest of
+        ``starts`` that maps onto it. Plans the checker rejects are dropped.
         """
         support = {g for g in range(len(self.f.groups)) if relaxed.replicas[g] > 0}
         if settings.hint is not None:
             support |= {g for g in range(len(self.f.groups)) if settings.hint.replicas[g] > 0}
         small = restrict(self.f, support)
-        hint = from_plan(small, self.warm) if self.warm is not None else None
-        outcome = self.backend(small, replace(settings, hint=hint, progress=None))
+        hint = next((h for h in (from_plan(small, plan) for plan in self.by_cost(starts)) if h is not None), None)
+        outcome = self.scenario_generation(small, replace(settings, hint=hint, progress=None))
         logger.info(
             "LP-guided MIP on %d of %d groups: %s, $%s/h", len(support), len(self.f.groups),
             outcome.outcome, f"{outcome.objective:.2f}" if outcome.objective is not None else "-",
         )
-        if outcome.solution is None:
+        return self.checked(small, outcome.solution, "LP-guided", settings)
+
+    def checked(self, f: Formulation, solution: Solution | None, name: str, settings: Settings) -> list[Plan]:
+        """The plan of ``solution`` when the checker accepts it (reported as progress); else none."""
+        if solution is None:
             return []
-        plan = to_plan(small, outcome.solution, self.solver)
+        plan = to_plan(f, solution, self.solver)
         if [v for v in check(self.instance, plan, self.performance) if v.severity == "error"]:
-            logger.warning("the LP-guided plan breaks a rule; not used")
+            logger.warning("the %s plan breaks a rule; not used", name)
             return []
         if settings.progress is not None:
-            settings.progress(evaluate(self.instance, plan, self.performance).usd_per_hour, None, self.solving_time())
+            settings.progress(self.cost(plan), None, self.solving_time())
         return [plan]
 
-    def scenario_generation(self, settings: Settings) -> BackendResult:
-        """Solve on a few peak scenarios; add those the plan cannot route until it routes all.
+    def by_cost(self, plans: list[Plan]) -> list[Plan]:
+        """``plans``, cheapest first by the evaluator."""
+        return sorted(plans, key=self.cost)
+
+    def cost(self, plan: Plan) -> float:
+        """The evaluator's $/hour of ``plan``, priced once."""
+        if id(plan) not in self._costs:
+            self._costs[id(plan)] = (evaluate(self.instance, plan, self.performance).usd_per_hour, plan)
+        return self._costs[id(plan)][0]
+
+    def scenario_generation(self, f: Formulation, settings: Settings) -> BackendResult:
+        """Solve ``f`` on a few peak scenarios; add those the plan cannot route until it routes all.
 
         Used above :data:`SCENARIO_GENERATION_ABOVE` flow variables; smaller models
         are solved whole (measured faster to a good plan on the small set).
@@ -201,35 +220,50 @@ class _Run:
         the whole problem; once a plan routes every scenario (an LP with racks and
         replicas fixed, :func:`route`) it is feasible and the loop stops.
         """
-        if len(self.f.arcs) * len(self.f.scenarios) <= SCENARIO_GENERATION_ABOVE:
-            return self.backend(self.f, settings)
-        active = initial_scenarios(self.f)
+        if not self.generates_scenarios(f):
+            return self.backend(f, settings)
+        deadline = self.solving_time() + settings.time_limit
+        active = initial_scenarios(f)
         hint = settings.hint
         best_bound: float | None = None
         while True:
-            left = settings.time_limit - self.solving_time()
-            if len(active) < len(self.f.scenarios):
+            left = deadline - self.solving_time()
+            if len(active) < len(f.scenarios):
                 left *= ROUND_SHARE
-            outcome = self.backend(self.f, replace(settings, scenarios=active, hint=hint, time_limit=max(0.1, left)))
+            outcome = self.backend(f, replace(settings, scenarios=active, hint=hint, time_limit=max(0.1, left)))
             if outcome.bound is not None:  # each round relaxes the whole problem
                 best_bound = max(outcome.bound, best_bound) if best_bound is not None else outcome.bound
                 outcome = replace(outcome, bound=best_bound)
-            if outcome.solution is None or len(active) == len(self.f.scenarios):
+            if outcome.solution is None or len(active) == len(f.scenarios):
                 return outcome
-            routed = route(self.f, outcome.solution, settings)
-            short = np.flatnonzero(_unserved_tokens(self.f, routed.unserved) > 0)
+            routed, worst = self.route_all(f, outcome.solution, settings)
             logger.info(
                 "scenarios %s: plan at $%.2f/h routes all but %d of %d scenarios",
-                [self.f.scenarios[s] for s in active], outcome.objective or 0.0, len(short), len(self.f.scenarios),
+                [f.scenarios[s] for s in active], outcome.objective or 0.0, len(worst), len(f.scenarios),
             )
-            if len(short) == 0:
-                return replace(outcome, solution=replace(routed, unserved=np.zeros_like(routed.unserved)))
-            worst = sorted(short, key=lambda s: -_unserved_tokens(self.f, routed.unserved)[s])[:SCENARIOS_PER_ROUND]
-            active = tuple(sorted(set(active) | {int(s) for s in worst}))
+            if routed is not None:
+                return replace(outcome, solution=routed)
+            active = tuple(sorted(set(active) | set(worst[:SCENARIOS_PER_ROUND])))
             hint = outcome.solution
-            if self.solving_time() >= settings.time_limit:
+            if self.solving_time() >= deadline:
                 logger.info("time limit reached before every scenario was routed")
                 return replace(outcome, outcome="no-solution", solution=None, objective=None)
+
+    @staticmethod
+    def generates_scenarios(f: Formulation) -> bool:
+        """Whether ``f`` is large enough to be solved by scenario generation (:data:`SCENARIO_GENERATION_ABOVE`)."""
+        return len(f.arcs) * len(f.scenarios) > SCENARIO_GENERATION_ABOVE
+
+    @staticmethod
+    def route_all(f: Formulation, solution: Solution, settings: Settings) -> tuple[Solution | None, list[int]]:
+        """``solution``'s engines with flows for every scenario (:func:`route`), or None and the
+        scenarios left short, those leaving most tokens unserved first."""
+        routed = route(f, solution, settings)
+        unserved = _unserved_tokens(f, routed.unserved)
+        short = sorted(np.flatnonzero(unserved > 0).tolist(), key=lambda s: -unserved[s])
+        if short:
+            return None, short
+        return replace(routed, unserved=np.zeros_like(routed.unserved)), []
 
     def solving_time(self) -> float:
         """Seconds of ``settings.time_limit`` used so far (it starts after the warm start)."""
@@ -281,9 +315,11 @@ class _Run:
         the rounded LP); the result is then as good as the best of them.
         """
         plans = [to_plan(self.f, outcome.solution, self.solver)] if outcome.solution is not None else []
-        plans += [plan.model_copy(update={"method": self.solver}) for plan in extra_plans or ()]
-        priced = [(evaluate(self.instance, plan, self.performance).usd_per_hour, i, plan) for i, plan in enumerate(plans)]
+        plans += list(extra_plans or ())
+        priced = [(self.cost(plan), i, plan) for i, plan in enumerate(plans)]
         cost, index, plan = min(priced, key=lambda item: item[:2]) if priced else (None, 0, None)
+        if plan is not None:
+            plan = plan.model_copy(update={"method": self.solver})
         if index > 0 or (outcome.solution is None and plan is not None):
             logger.info("a warm-start or rounded-LP plan ($%.2f/h) is the cheapest; kept", cost)
         bound = outcome.bound
