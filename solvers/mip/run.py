@@ -138,9 +138,10 @@ class _Run:
 
         The LP relaxation comes first: its bound holds, and its support guides a
         small MIP (:meth:`lp_guided`); the cheapest plan so far starts the whole
-        MIP. (Its replicas rounded up are no plan worth pricing: on medium-01
-        $25,649/h against the LP's $21,464/h, breaking inventory and site power.) The whole MIP is skipped when less than
-        :data:`WHOLE_MIP_SHARE` of the time is left: building it alone would overrun.
+        MIP, which is skipped when less than :data:`WHOLE_MIP_SHARE` of the time
+        is left (building it alone would overrun). The LP's replicas rounded up
+        are not priced as a plan: on medium-01 $25,649/h against the LP's
+        $21,464/h, breaking inventory and site power.
         """
         lp = solve_mathopt(self.f, replace(settings, relax_integrality=True, hint=None, progress=None), "highs")
         if lp.outcome == "infeasible":
@@ -186,15 +187,11 @@ class _Run:
             "LP-guided MIP on %d of %d groups: %s, $%s/h", len(support), len(self.f.groups),
             outcome.outcome, f"{outcome.objective:.2f}" if outcome.objective is not None else "-",
         )
-        return self.checked(small, outcome.solution, "LP-guided", settings)
-
-    def checked(self, f: Formulation, solution: Solution | None, name: str, settings: Settings) -> list[Plan]:
-        """The plan of ``solution`` when the checker accepts it (reported as progress); else none."""
-        if solution is None:
+        if outcome.solution is None:
             return []
-        plan = to_plan(f, solution, self.solver)
+        plan = to_plan(small, outcome.solution, self.solver)
         if [v for v in check(self.instance, plan, self.performance) if v.severity == "error"]:
-            logger.warning("the %s plan breaks a rule; not used", name)
+            logger.warning("the LP-guided plan breaks a rule; not used")
             return []
         if settings.progress is not None:
             settings.progress(self.cost(plan), None, self.solving_time())
