@@ -218,9 +218,8 @@ class Objective:
 def _scenario_weights(f: Formulation) -> list[float]:
     """Weight of each kept scenario: its own plus those it represents."""
     weights = [0.0] * len(f.scenarios)  # by position in f.scenarios
-    position = {s: i for i, s in enumerate(f.scenarios)}
-    for s, kept in f.represented_by.items():
-        weights[position[kept]] += f.instance.weights[s]
+    for s, kept in enumerate(f.kept_position):
+        weights[kept] += f.instance.weights[s]
     return weights
 
 

@@ -162,9 +162,11 @@ class Formulation:
         """The tenant standing for each commodity (its shape, SLO and rules)."""
         return tuple(c.tenant for c in self.commodities)
 
-    def member_demand(self, k: int, scenario: int) -> np.ndarray:
-        """Requests/s of each member of commodity ``k`` in instance scenario ``scenario``."""
-        return np.array([self.instance.tenants[i].demand(scenario) for i in self.commodities[k].members])
+    @cached_property
+    def kept_position(self) -> np.ndarray:
+        """For each instance scenario, the position in ``scenarios`` of the kept scenario serving it."""
+        position = {s: i for i, s in enumerate(self.scenarios)}
+        return np.array([position[self.represented_by[s]] for s in range(self.instance.num_scenarios)], dtype=int)
 
     @cached_property
     def arcs_of_group(self) -> list[list[int]]:
@@ -279,8 +281,9 @@ class Formulation:
     def summary(self) -> str:
         return (
             f"{len(self.instance.tenants)} tenants in {len(self.commodities)} commodities, "
-            f"{len(self.scenarios)}/{self.instance.num_scenarios} scenarios kept, {len(self.pools)} pools, {len(self.groups)} engine groups, "
-            f"{len(self.arcs)} arcs, {len(self.arcs) * len(self.scenarios)} flow variables"
+            f"{len(self.scenarios)}/{self.instance.num_scenarios} scenarios kept, {len(self.pools)} pools, "
+            f"{len(self.groups)} engine groups, {len(self.arcs)} arcs, "
+            f"{len(self.arcs) * len(self.scenarios)} flow variables"
         )
 
 
@@ -355,9 +358,9 @@ def _commodities(instance: Instance, relax: frozenset[str]) -> tuple[Commodity, 
     for i, tenant in enumerate(instance.tenants):
         key: object = tenant.name
         if isolation(tenant, relax) == "shared" and min_racks(tenant, relax) == 1:
-            sites = instance.allowed_sites(tenant) if "residency" not in relax else ()
             key = (tenant.model, tenant.input_tokens, tenant.output_tokens, tenant.ttft_s,
-                   tenant.min_tokens_per_s_per_user, sites, instance.allowed_precisions(tenant))
+                   tenant.min_tokens_per_s_per_user, sites(instance, tenant, relax),
+                   instance.allowed_precisions(tenant))
         members.setdefault(key, []).append(i)
     return tuple(Commodity(members=tuple(m), tenant=instance.tenants[m[0]]) for m in members.values())
 
@@ -417,11 +420,6 @@ class _Builder:
 
     # tenants' view of the rules, with relaxations ------------------------------------
 
-    def sites(self, tenant: Tenant) -> tuple[str, ...]:
-        if "residency" in self.relax:
-            return tuple(site.name for site in self.instance.sites)
-        return self.instance.allowed_sites(tenant)
-
     # candidates -----------------------------------------------------------------------
 
     def candidates(self, entry: FleetEntry, tenant: Tenant) -> list[tuple[EngineConfig, TokenLoad]]:
@@ -464,8 +462,9 @@ class _Builder:
                 for i in self.commodities[k].members:
                     self.no_candidate[self.instance.tenants[i].name] = reason
         self._make_pools(tenant_options)
+        pool_of = {(pool.entry, pool.owner): p for p, pool in enumerate(self.pools)}
         for k, tenant in enumerate(self.tenants):
-            self._make_arcs(k, tenant, tenant_options[k])
+            self._make_arcs(k, tenant, tenant_options[k], pool_of)
         self._size_bounds()
 
     def _cheapest_entries(
@@ -489,7 +488,7 @@ class _Builder:
         return [
             (e, config, load)
             for e, entry in enumerate(self.instance.fleet)
-            if entry.site in self.sites(tenant)
+            if entry.site in sites(self.instance, tenant, self.relax)
             for config, load in self.candidates(entry, tenant)
         ]
 
@@ -527,7 +526,7 @@ class _Builder:
         found = []
         precisions = self.instance.allowed_precisions(tenant)
         for e, entry in enumerate(self.instance.fleet):
-            if entry.site not in self.sites(tenant):
+            if entry.site not in sites(self.instance, tenant, self.relax):
                 continue
             for config in shared.get(e, ()):
                 if config.model == tenant.model and config.precision in precisions:
@@ -563,13 +562,19 @@ class _Builder:
             max_racks=0,  # sized in _size_bounds
         )
 
-    def _make_arcs(self, k: int, tenant: Tenant, options: list[tuple[int, EngineConfig, TokenLoad]]) -> None:
-        system_of = {e: self.instance.system(entry.system) for e, entry in enumerate(self.instance.fleet)}
-        pool_of = {(pool.entry, pool.owner): p for p, pool in enumerate(self.pools)}
+    def _make_arcs(
+        self,
+        k: int,
+        tenant: Tenant,
+        options: list[tuple[int, EngineConfig, TokenLoad]],
+        pool_of: dict[tuple[int, str | None], int],
+    ) -> None:
+        """Arcs of commodity ``k`` to its options' groups; ``pool_of``: (entry, rack owner) -> pool."""
         for e, config, load in options:
             p = pool_of[(e, owner_of_racks(tenant, self.relax))]
             if self.pools[p].level_capacity(config.gpus) >= config.gpus:
-                g = self._group(p, config, tenant, system_of[e].scaleout_gbit_s)
+                scaleout_gbit_s = self.instance.system(self.instance.fleet[e].system).scaleout_gbit_s
+                g = self._group(p, config, tenant, scaleout_gbit_s)
                 self.arcs.append(Arc(
                     commodity=k,
                     group=g,
@@ -633,6 +638,13 @@ class _Builder:
             if entry.max_racks is not None and "inventory" not in self.relax:
                 racks = min(racks, entry.max_racks)
             self.pools[p] = replace(pool, max_racks=racks)
+
+
+def sites(instance: Instance, tenant: Tenant, relaxed: frozenset[str]) -> tuple[str, ...]:
+    """The sites the tenant may use (E2); every site when residency is relaxed."""
+    if "residency" in relaxed:
+        return tuple(site.name for site in instance.sites)
+    return instance.allowed_sites(tenant)
 
 
 def isolation(tenant: Tenant, relaxed: frozenset[str]) -> str:

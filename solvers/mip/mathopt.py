@@ -285,7 +285,8 @@ def _solution(f: Formulation, v: Variables, result: mathopt.SolveResult, setting
             unserved[k, s] = max(0.0, value(u))
     if settings.relax_integrality:  # the LP relaxation's fractional replicas, rounded up (10)
         replicas = np.array([
-            group.spread * math.ceil(value(n) / group.spread - 1e-6) for n, group in zip(v.replicas, f.groups, strict=True)
+            group.spread * math.ceil(value(n) / group.spread - 1e-6)
+            for n, group in zip(v.replicas, f.groups, strict=True)
         ], dtype=int)
         return Solution(racks=racks_for(f, replicas), replicas=replicas, flows=flows, unserved=unserved)
     return Solution(

@@ -102,10 +102,9 @@ def member_shares(f: Formulation) -> list[np.ndarray]:
 
     A member's flow on an arc in a scenario is the commodity's flow in the kept
     scenario times this share; shares of one scenario add up to at most 1."""
-    position = [list(f.scenarios).index(f.represented_by[s]) for s in range(f.instance.num_scenarios)]
     shares = []
     for k, commodity in enumerate(f.commodities):
-        base = f.demand[k, position]
+        base = f.demand[k, f.kept_position]
         demand = np.array([[f.instance.tenants[i].demand(s) for s in range(f.instance.num_scenarios)]
                            for i in commodity.members])
         shares.append(np.divide(demand, base, out=np.zeros_like(demand), where=base > 0))
@@ -115,10 +114,9 @@ def member_shares(f: Formulation) -> list[np.ndarray]:
 def _routes(f: Formulation, solution: Solution, pieces: dict[int, list[tuple[str, int]]]) -> tuple[Route, ...]:
     flows = served_flows(f, solution)
     shares = member_shares(f)
-    position = {s: i for i, s in enumerate(f.scenarios)}
     routes = []
     for scenario in range(f.instance.num_scenarios):
-        kept = position[f.represented_by[scenario]]
+        kept = f.kept_position[scenario]
         for a, arc in enumerate(f.arcs):
             commodity = f.commodities[arc.commodity]
             base = f.demand[arc.commodity, kept]
@@ -142,12 +140,11 @@ def _routes(f: Formulation, solution: Solution, pieces: dict[int, list[tuple[str
 
 def unserved_by_tenant(f: Formulation, solution: Solution) -> dict[str, float]:
     """Peak unserved requests/s over all scenarios, per tenant with any left."""
-    position = np.array([list(f.scenarios).index(f.represented_by[s]) for s in range(f.instance.num_scenarios)])
     left: dict[str, float] = {}
     for k, (commodity, shares) in enumerate(zip(f.commodities, member_shares(f), strict=True)):
         for i, share in zip(commodity.members, shares, strict=True):
             tenant = f.instance.tenants[i]
-            peak = float((solution.unserved[k, position] * share).max(initial=0.0))
+            peak = float((solution.unserved[k, f.kept_position] * share).max(initial=0.0))
             if peak > 1e-9 * max(tenant.requests_per_s, 1.0):
                 left[tenant.name] = peak
     return left

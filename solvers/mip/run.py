@@ -150,9 +150,9 @@ class _Run:
         if lp.solution is not None:
             guided = replace(settings, time_limit=settings.time_limit * LP_GUIDED_SHARE)
             extra += self.lp_guided(lp.solution, extra, guided)
-        starts = [h for h in (from_plan(self.f, plan) for plan in self.by_cost(extra)) if h is not None]
-        if starts:  # the cheapest plan so far that maps starts the whole MIP
-            settings = replace(settings, hint=starts[0])
+        start = self.mip_start(self.f, extra)
+        if start is not None:
+            settings = replace(settings, hint=start)
         left = settings.time_limit - self.solving_time()
         if left < WHOLE_MIP_SHARE * settings.time_limit:
             logger.info("%.1f s left: the whole MIP is skipped", left)
@@ -181,8 +181,7 @@ class _Run:
         if settings.hint is not None:
             support |= {g for g in range(len(self.f.groups)) if settings.hint.replicas[g] > 0}
         small = restrict(self.f, support)
-        hint = next((h for h in (from_plan(small, plan) for plan in self.by_cost(starts)) if h is not None), None)
-        outcome = self.scenario_generation(small, replace(settings, hint=hint, progress=None))
+        outcome = self.scenario_generation(small, replace(settings, hint=self.mip_start(small, starts), progress=None))
         logger.info(
             "LP-guided MIP on %d of %d groups: %s, $%s/h", len(support), len(self.f.groups),
             outcome.outcome, f"{outcome.objective:.2f}" if outcome.objective is not None else "-",
@@ -197,9 +196,9 @@ class _Run:
             settings.progress(self.cost(plan), None, self.solving_time())
         return [plan]
 
-    def by_cost(self, plans: list[Plan]) -> list[Plan]:
-        """``plans``, cheapest first by the evaluator."""
-        return sorted(plans, key=self.cost)
+    def mip_start(self, f: Formulation, plans: list[Plan]) -> Solution | None:
+        """The MIP start: the cheapest of ``plans`` that maps onto ``f`` (:func:`from_plan`), if any."""
+        return next((s for s in (from_plan(f, plan) for plan in sorted(plans, key=self.cost)) if s is not None), None)
 
     def cost(self, plan: Plan) -> float:
         """The evaluator's $/hour of ``plan``, priced once."""
