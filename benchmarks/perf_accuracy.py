@@ -58,8 +58,8 @@ from provenance import commit
 logger = logging.getLogger("perf_accuracy")
 
 NAIVE = Factors(
-    prefill_flops_efficiency=1.0, decode_flops_efficiency=1.0, hbm_efficiency=1.0, layer_overhead_s=0.0,
-    collective_latency_s=0.0, sequence_overhead_s=0.0, request_overhead_s=0.0,
+    prefill_flops_efficiency=1.0, decode_flops_efficiency=1.0, hbm_efficiency=1.0, kernel_overhead_s=0.0,
+    collective_latency_s=0.0, request_overhead_s=0.0,
 )
 """A roofline at datasheet peaks with no overheads."""
 
@@ -137,8 +137,7 @@ def pooled(results: dict[GroupKey, list[float]]) -> list[float]:
 def factor_row(name: str, f: Factors) -> str:
     return (
         f"| {name} | {f.prefill_flops_efficiency:.3f} | {f.decode_flops_efficiency:.3f} | {f.hbm_efficiency:.3f} "
-        f"| {f.layer_overhead_s * 1e6:.1f} | {f.collective_latency_s * 1e6:.1f} | {f.sequence_overhead_s * 1e6:.2f} "
-        f"| {f.request_overhead_s * 1e3:.0f} |"
+        f"| {f.kernel_overhead_s * 1e6:.2f} | {f.collective_latency_s * 1e6:.1f} | {f.request_overhead_s * 1e3:.0f} |"
     )
 
 
@@ -225,9 +224,9 @@ def main() -> None:
         "",
         "## Fitted factors",
         "",
-        "| fit | prefill FLOPS eff. | decode FLOPS eff. | HBM eff. | layer overhead, us "
-        "| collective latency, us | sequence overhead, us | request overhead, ms |",
-        "|---|---|---|---|---|---|---|---|",
+        "| fit | prefill FLOPS eff. | decode FLOPS eff. | HBM eff. | kernel overhead, us "
+        "| collective latency, us | request overhead, ms |",
+        "|---|---|---|---|---|---|---|",
         factor_row("shipped (`calibration.FITTED`)", FITTED),
         factor_row("refit on all points now", refit),
         *(factor_row(f"without {system}", f) for system, f in by_system.items()),

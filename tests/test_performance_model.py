@@ -11,6 +11,7 @@ import pytest
 from optimizer.catalog import builtin_models, builtin_systems
 from optimizer.performance import EngineConfig, PerformanceModel
 from optimizer.performance import roofline as rl
+from optimizer.performance import calibration
 from optimizer.performance.calibration import FITTED, fit
 from optimizer.performance.frontier import Frontier, parallelisms
 from optimizer.performance.measurements import measured_points
@@ -20,8 +21,8 @@ ZERO = np.zeros(1)
 
 # Factors chosen for round hand arithmetic (not the fitted ones).
 ROUND = rl.Factors(
-    prefill_flops_efficiency=0.5, decode_flops_efficiency=0.5, hbm_efficiency=0.5, layer_overhead_s=10e-6,
-    collective_latency_s=20e-6, sequence_overhead_s=0.0, request_overhead_s=0.05,
+    prefill_flops_efficiency=0.5, decode_flops_efficiency=0.5, hbm_efficiency=0.5, kernel_overhead_s=2e-6,
+    collective_latency_s=20e-6, request_overhead_s=0.05,
 )
 
 
@@ -32,21 +33,22 @@ def engine(model: str, system: str, precision: str, gpus: int, dp_attention: boo
 def test_dense_batch_one_decode_is_weights_over_bandwidth_plus_overhead():
     """Llama-3.3-70B FP4 (40 GB) on one H100: 40e9 B / (3.35e12 B/s x 0.5) = 23.881 ms of weight
     reads; compute 2 x 70.6e9 FLOP / (1979e12 x 0.5) = 0.143 ms is hidden under them (FP4 runs at
-    the FP8 rate on Hopper); 80 layers x 10 us overhead = 0.8 ms; one GPU, no collectives."""
+    the FP8 rate on Hopper); 80 layers x 5 kernels (QKV, attention, output, gate-up, down) x 2 us
+    = 0.8 ms; one GPU, no collectives."""
     e = engine("llama-3.3-70b", "hgx-h100", "fp4", 1)
     t = rl.step_time(e, ROUND.as_array(), np.ones(1), ZERO, ZERO, ZERO)
-    assert t[0, 0] == pytest.approx(40e9 / (3.35e12 * 0.5) + 80 * 10e-6, rel=1e-9)
+    assert t[0, 0] == pytest.approx(40e9 / (3.35e12 * 0.5) + 80 * 5 * 2e-6, rel=1e-9)
 
 
 def test_tensor_parallel_adds_all_reduces():
     """Llama FP8 (71 GB) on 2 H100s: 35.5e9 B per GPU / 1.675e12 B/s = 21.194 ms. Per layer two
     all-reduces of one token's activations (8192 x 2 B; ring moves 2 x 1/2 of it = 16384 B over
-    450e9 x 0.7 B/s = 0.052 us) plus 20 us latency each, and 10 us layer overhead:
+    450e9 x 0.7 B/s = 0.052 us) plus 20 us latency each, and 5 kernels x 2 us:
     80 x (10 + 2 x 20.052) us = 4.008 ms."""
     e = engine("llama-3.3-70b", "hgx-h100", "fp8", 2)
     t = rl.step_time(e, ROUND.as_array(), np.ones(1), ZERO, ZERO, ZERO)
     all_reduce = 20e-6 + 16384 / (450e9 * rl.NETWORK_EFFICIENCY)
-    assert t[0, 0] == pytest.approx(35.5e9 / 1.675e12 + 80 * (10e-6 + 2 * all_reduce), rel=1e-9)
+    assert t[0, 0] == pytest.approx(35.5e9 / 1.675e12 + 80 * (5 * 2e-6 + 2 * all_reduce), rel=1e-9)
 
 
 def test_kv_reads_add_per_sequence():
@@ -74,30 +76,32 @@ def test_moe_reads_only_the_experts_a_batch_touches():
     assert dense == pytest.approx(2 * (5.13e9 - 4 * per_expert))
     assert dense + experts == pytest.approx(65.2e9)
     e = engine("gpt-oss-120b", "hgx-b200", "fp4", 1)
-    f = np.array([1e9, 1e9, 0.5, 0.0, 0.0, 0.0, 0.0])  # unbounded FLOPS: memory only
+    f = np.array([1e9, 1e9, 0.5, 0.0, 0.0, 0.0])  # unbounded FLOPS, no overheads: memory only
     t = rl.step_time(e, f, np.ones(1), ZERO, ZERO, ZERO)
     assert t[0, 0] == pytest.approx((dense + experts * 4 / 128) / (8e12 * 0.5), rel=1e-9)
     full = rl.step_time(e, f, np.full(1, 1000.0), ZERO, ZERO, ZERO)
     assert full[0, 0] == pytest.approx(65.2e9 / 4e12, rel=1e-6)
 
 
-def test_sequence_overhead_is_per_scheduler():
-    """2 us per sequence: 100 sequences on a TP4 engine (one scheduler) add 100 x 2 us = 0.2 ms;
-    with DP attention over 4 GPUs each rank schedules 25 of them: 50 us."""
-    f = dataclasses.replace(ROUND, sequence_overhead_s=2e-6).as_array()
-    base = ROUND.as_array()
-    batch = np.full(1, 100.0)
-    for dp_attention, expected in ((False, 100 * 2e-6), (True, 25 * 2e-6)):
-        e = engine("qwen3-235b-a22b", "hgx-b200", "fp8", 4, dp_attention)
-        added = rl.step_time(e, f, batch, ZERO, ZERO, ZERO) - rl.step_time(e, base, batch, ZERO, ZERO, ZERO)
-        assert added[0, 0] == pytest.approx(expected, rel=1e-9)
+def test_kernel_floor_counts_each_layers_kernels():
+    """Kernels per layer: GQA 3 (QKV, attention, output), MLA 7 (query down/up, KV down, two
+    absorbed KV-up products, attention, output); dense FFN 2, MoE 3 (router, grouped gate-up and
+    down) + 2 per shared expert. DeepSeek-R1 MLA + MoE with one shared expert: 7 + 3 + 2 = 12;
+    gpt-oss GQA + MoE: 3 + 3 = 6; Llama 3 + 2 = 5. With 2 us per kernel, batch-one steps of
+    DeepSeek-R1 (61 layers) carry 61 x 12 x 2 us = 1.464 ms more than with no kernel floor."""
+    assert [rl.kernels_per_layer(MODELS[m]) for m in ("deepseek-r1", "gpt-oss-120b", "llama-3.3-70b")] == [12, 6, 5]
+    e = engine("deepseek-r1", "hgx-b200", "fp8", 8)
+    no_floor = dataclasses.replace(ROUND, kernel_overhead_s=0.0).as_array()
+    with_floor = rl.step_time(e, ROUND.as_array(), np.ones(1), ZERO, ZERO, ZERO)
+    added = with_floor - rl.step_time(e, no_floor, np.ones(1), ZERO, ZERO, ZERO)
+    assert added[0, 0] == pytest.approx(61 * 12 * 2e-6, rel=1e-9)
 
 
 def test_prompt_and_decode_tokens_reach_different_tensor_rates():
     """Llama FP8 on one B200 (4500 TFLOPS), weights read in 71e9 / (8e12 x 1e9) ~ 0 s (HBM unbounded):
     2000 decode tokens at 25% of peak take 2 x 70.6e9 x 2000 / (4500e12 x 0.25) = 251.0 ms,
     2000 prompt tokens at 50% half that, 125.5 ms (attention at 0 context: none)."""
-    f = dataclasses.replace(ROUND, decode_flops_efficiency=0.25, layer_overhead_s=0.0).as_array()
+    f = dataclasses.replace(ROUND, decode_flops_efficiency=0.25, kernel_overhead_s=0.0).as_array()
     f[2] = 1e9  # HBM "efficiency" 1e9: weight reads take ~0 s
     e = engine("llama-3.3-70b", "hgx-b200", "fp8", 1)
     tokens = np.full(1, 2000.0)
@@ -183,7 +187,7 @@ def test_prefill_load_meets_its_ttft_target():
     assert relaxed.ttft_s == 5.0 and relaxed.tokens_per_s_per_user == math.inf
     assert relaxed.sec_per_output_token == 0.0
     assert tight.sec_per_input_token > relaxed.sec_per_input_token  # a tighter target: lower utilisation
-    assert perf.load(config("prefill", ttft_s=0.01), 4000, 500) is None  # the request overhead alone is 25 ms
+    assert perf.load(config("prefill", ttft_s=0.01), 4000, 500) is None  # the request overhead alone is 31 ms
 
 
 def test_fits_and_does_not_fit():
@@ -228,7 +232,8 @@ def test_roofline_configs_are_few_loadable_and_pareto(role):
 @pytest.mark.parametrize("mode", ["agg", "disagg"])
 def test_frontier_is_monotone(mode):
     front = Frontier(MODELS["deepseek-r1"], SYSTEMS["gb200-nvl72"], "fp4")
-    xs = np.array([10.0, 20.0, 40.0, 80.0, 160.0])
+    # up to 120 tokens/s per user: the fastest DeepSeek-R1 steps measured on Blackwell are 6-8 ms
+    xs = np.array([10.0, 20.0, 40.0, 80.0, 120.0])
     tput = [p.tput_per_gpu for p in front.best(xs, 1024, 1024, mode)]
     assert tput == sorted(tput, reverse=True)
     corners = front.pareto(1024, 1024, mode)
@@ -263,6 +268,21 @@ def test_every_catalog_model_and_system_is_answerable():
                 for precision in model.precisions
             ]
             assert any(point is not None for point in answered), (model.id, system.id)
+
+
+def test_saturated_prefill_pools_are_fitted():
+    """Each disaggregated deployment contributes its fastest-input point when its TTFT (>= 1 s) shows
+    requests queueing for prefill: gpt-oss 1k/1k on GB200 with one 1-GPU prefill worker and three
+    DEP4 decode workers reached 115501 input tokens/s per prefill GPU at concurrency 3072 (TTFT 17.5 s).
+    The fitted model's 1-GPU prefill capacity is within 25% of it."""
+    points = measured_points()
+    saturated = calibration._saturated_prefill(points)
+    assert all(p.disaggregated and p.ttft_s >= calibration.SATURATED_TTFT_S for p in saturated)
+    gpt = max((p for p in saturated if p.model == "gpt-oss-120b" and p.isl == 1024), key=lambda p: p.input_tput_per_gpu)
+    assert gpt.input_tput_per_gpu == pytest.approx(115501, abs=1) and gpt.prefill.gpus == 1
+    obs = calibration.observations([gpt])
+    capacity = calibration.predicted_prefill_rate(obs, FITTED.as_array())[0, 0]
+    assert capacity == pytest.approx(gpt.input_tput_per_gpu, rel=0.25)
 
 
 def test_shipped_factors_are_the_fit():

@@ -6,7 +6,10 @@ output rate per replica over its interactivity, and its step took
 measured frontier: the slow configurations are what keeps the model from
 predicting that an unmeasured small engine runs fast. The fit chooses
 the factors minimising the squared log error of the predicted step time, each
-group weighted equally (a group with 100 points counts as much as one with 5):
+group weighted equally (a group with 100 points counts as much as one with 5),
+together with the log error of the prefill capacity where a disaggregated run's
+prefill pool was saturated (its input rate per prefill GPU; each group of those
+weighted like one group of steps):
 a coarse grid, then Levenberg-Marquardt (NumPy only) on logit/log-transformed
 factors so fractions stay in (0, 1) and times positive. The request overhead in
 TTFT is then the median excess of measured over modelled TTFT at low
@@ -30,13 +33,12 @@ from optimizer.performance.pareto import pareto_indices
 from optimizer.performance.roofline import Factors
 
 FITTED = Factors(
-    prefill_flops_efficiency=0.08374,
-    decode_flops_efficiency=0.1376,
-    hbm_efficiency=0.5726,
-    layer_overhead_s=3.006e-05,
-    collective_latency_s=2.523e-05,
-    sequence_overhead_s=5.753e-07,
-    request_overhead_s=0.02028,
+    prefill_flops_efficiency=0.1339,
+    decode_flops_efficiency=0.1352,
+    hbm_efficiency=0.6364,
+    kernel_overhead_s=7.551e-06,
+    collective_latency_s=1.164e-05,
+    request_overhead_s=0.03083,
 )
 """Factors fitted on all InferenceMAX points (see docs/performance-model.md)."""
 
@@ -50,6 +52,10 @@ configurations from looking fast."""
 
 LOW_CONCURRENCY = 16
 """Points at or below this concurrency (little queueing) set the request overhead."""
+
+SATURATED_TTFT_S = 1.0
+"""A disaggregated run whose median TTFT exceeds this had requests queueing for prefill (one
+prefill batch takes well under a second in these runs), so its prefill pool ran at capacity."""
 
 GroupKey = tuple[str, str, str, str, str]
 
@@ -85,6 +91,12 @@ class Observations:
     ttft_s: np.ndarray
     low_concurrency_aggregated: np.ndarray
     weight: np.ndarray
+    prefill_engines: rl.Engines
+    """prefill workers of disaggregated deployments measured at saturation (:data:`SATURATED_TTFT_S`)"""
+    prefill_isl: np.ndarray
+    prefill_rate: np.ndarray
+    """measured input tokens/s per prefill GPU at saturation: the pool's capacity"""
+    prefill_weight: np.ndarray
 
 
 def observations(
@@ -120,7 +132,39 @@ def observations(
         )
         columns["weight"].append((FRONTIER_WEIGHT if id(point) in on_frontier else 1.0) / counts[group_key(point)])
     arrays = {name: np.asarray(values)[:, None] for name, values in columns.items()}
-    return Observations(engines=rl.engines(rows), **arrays)
+    saturated = _saturated_prefill(points)
+    prefill_counts: dict[GroupKey, int] = defaultdict(int)
+    for point in saturated:
+        prefill_counts[group_key(point)] += 1
+    prefill_rows = []
+    for point in saturated:
+        assert point.prefill is not None
+        worker = point.prefill
+        prefill_rows.append(
+            (models[point.model], systems[point.system], point.precision, worker.gpus, worker.tp, worker.dp_attention)
+        )
+    return Observations(
+        engines=rl.engines(rows), **arrays,
+        prefill_engines=rl.engines(prefill_rows),
+        prefill_isl=_column([p.isl * BENCHMARK_LENGTH_FACTOR for p in saturated]),
+        prefill_rate=_column([p.input_tput_per_gpu for p in saturated]),
+        prefill_weight=_column([1.0 / prefill_counts[group_key(p)] for p in saturated]),
+    )
+
+
+def _column(values: list[float]) -> np.ndarray:
+    return np.asarray(values, dtype=float)[:, None]
+
+
+def _saturated_prefill(points: Sequence[MeasuredPoint]) -> list[MeasuredPoint]:
+    """Per disaggregated deployment, its point of highest input rate when that point's TTFT shows
+    requests queueing for prefill (:data:`SATURATED_TTFT_S`)."""
+    sweeps: dict[tuple, list[MeasuredPoint]] = defaultdict(list)
+    for point in points:
+        if point.disaggregated:
+            sweeps[(group_key(point), deployment_key(point))].append(point)
+    fastest = (max(sweep, key=lambda p: p.input_tput_per_gpu) for sweep in sweeps.values())
+    return [p for p in fastest if p.ttft_s >= SATURATED_TTFT_S]
 
 
 def predicted_step_s(obs: Observations, f: np.ndarray) -> np.ndarray:
@@ -128,7 +172,7 @@ def predicted_step_s(obs: Observations, f: np.ndarray) -> np.ndarray:
 
 
 FRACTIONS = 3
-"""The first three factors are fractions (fitted as logits), the other step factors times (fitted as logs)."""
+"""The first three factors are fractions (fitted as logits), the two other step factors times (fitted as logs)."""
 
 
 def _factors(theta: np.ndarray, request_overhead_s: float = 0.0) -> np.ndarray:
@@ -136,9 +180,17 @@ def _factors(theta: np.ndarray, request_overhead_s: float = 0.0) -> np.ndarray:
     return np.array([*(1 / (1 + np.exp(-theta[:FRACTIONS]))), *np.exp(theta[FRACTIONS:]), request_overhead_s])
 
 
+def predicted_prefill_rate(obs: Observations, f: np.ndarray) -> np.ndarray:
+    """Input tokens/s per GPU the model's prefill workers sustain at full utilisation."""
+    e = obs.prefill_engines
+    return rl.prefill_batch(obs.prefill_isl) * obs.prefill_isl / rl.prefill_service_s(e, f, obs.prefill_isl) / e.gpus
+
+
 def _residuals(theta: np.ndarray, obs: Observations) -> np.ndarray:
-    error = np.log(predicted_step_s(obs, _factors(theta)) / obs.tpot_s)
-    return (error * np.sqrt(obs.weight)).ravel()
+    f = _factors(theta)
+    steps = np.log(predicted_step_s(obs, f) / obs.tpot_s) * np.sqrt(obs.weight)
+    prefill = np.log(obs.prefill_rate / predicted_prefill_rate(obs, f)) * np.sqrt(obs.prefill_weight)
+    return np.concatenate([steps.ravel(), prefill.ravel()])
 
 
 def _levenberg_marquardt(theta: np.ndarray, obs: Observations, iterations: int = 100) -> np.ndarray:
@@ -173,11 +225,10 @@ GRID = (
     (0.3, 0.6),  # prefill FLOPS efficiency
     (0.05, 0.15, 0.4),  # decode FLOPS efficiency
     (0.5, 0.75),  # HBM efficiency
-    (10e-6, 40e-6),  # layer overhead, s
+    (2e-6, 8e-6),  # kernel overhead, s
     (5e-6, 20e-6),  # collective latency, s
-    (0.5e-6, 5e-6),  # sequence overhead, s
 )
-"""Starting grid of the fit; Levenberg-Marquardt refines the best of its 96 points."""
+"""Starting grid of the fit; Levenberg-Marquardt refines the best of its 48 points."""
 
 
 def _to_theta(values: Sequence[float]) -> np.ndarray:

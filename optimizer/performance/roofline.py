@@ -4,7 +4,7 @@ One engine replica runs *steps*. A step processes ``B`` decode sequences (one
 token each, attending to ``ctx`` tokens of context) and ``Np`` prompt tokens
 (attending to half their prompt on average). Its time is
 
-    T = max(memory, compute) + communication + step_overhead_s
+    T = max(memory, compute) + communication + kernel floor
 
 - memory: bytes each GPU reads / (HBM bandwidth x ``hbm_efficiency``): the
   dense weights (attention, shared experts, embeddings) split over the
@@ -18,7 +18,9 @@ token each, attending to ``ctx`` tokens of context) and ``Np`` prompt tokens
   when experts are spread wider than that group (DP attention with expert
   parallelism), two all-to-alls; each costs ``collective_latency_s`` plus its
   bytes over scale-up bandwidth (scale-out when the engine spans NVLink
-  domains) x :data:`NETWORK_EFFICIENCY`.
+  domains) x :data:`NETWORK_EFFICIENCY`;
+- kernel floor: per layer, ``kernel_overhead_s`` for each of its weight-GEMM and
+  attention kernels (:func:`kernels_per_layer`).
 
 Decode: the largest batch whose step fits the TPOT ``1/X`` (and whose KV fits
 the memory left by the weights) gives tokens/s per GPU at interactivity ``X``.
@@ -69,7 +71,7 @@ SEARCH_POINTS = 48
 SEARCH_ROUNDS = 3
 """Batch search: 48 log-spaced trial batches per round, 3 rounds (bracket ln(65536) / 47^3 = 1e-4 in ln B)."""
 
-REQUEST = 6
+REQUEST = 5
 """Index of ``request_overhead_s`` in :meth:`Factors.as_array`; the step factors come before it."""
 
 MAX_PREFILL_UTILISATION = 0.95
@@ -87,21 +89,18 @@ class Factors:
     decode attention, which reach far less of the peak than prefill"""
     hbm_efficiency: float
     """achieved fraction of HBM bandwidth"""
-    layer_overhead_s: float
-    """fixed time per layer per step: kernel launch and synchronisation floor, s"""
+    kernel_overhead_s: float
+    """fixed time per weight-GEMM or attention kernel per layer per step (launch, ramp-up and tail,
+    and the small elementwise kernels between them), s; a layer runs :func:`kernels_per_layer` of them"""
     collective_latency_s: float
     """latency of one all-reduce or all-to-all, s"""
-    sequence_overhead_s: float
-    """time per decode sequence per step on each scheduler (one per engine, or per attention rank
-    with DP attention): scheduling, sampling, per-sequence attention kernel work, s"""
     request_overhead_s: float
     """fixed part of TTFT: request handling, tokenisation, first scheduling, s"""
 
     def as_array(self) -> np.ndarray:
         return np.array([
             self.prefill_flops_efficiency, self.decode_flops_efficiency, self.hbm_efficiency,
-            self.layer_overhead_s, self.collective_latency_s, self.sequence_overhead_s,
-            self.request_overhead_s,
+            self.kernel_overhead_s, self.collective_latency_s, self.request_overhead_s,
         ])
 
 
@@ -120,6 +119,8 @@ class Engines:
     kv_shards: np.ndarray
     """ways the KV cache of the engine's sequences is divided among its GPUs"""
     layers: np.ndarray
+    kernels_per_layer: np.ndarray
+    """weight-GEMM and attention kernels one layer runs (:func:`kernels_per_layer`)"""
     hidden: np.ndarray
     top_k: np.ndarray
     experts: np.ndarray
@@ -179,6 +180,21 @@ def _attention_flops(model: Model) -> tuple[float, float]:
     return flops, flops
 
 
+def kernels_per_layer(model: Model) -> int:
+    """Weight-GEMM and attention kernels in one layer's forward pass, from the layer's modules
+    (HF modeling code of each architecture).
+
+    Attention: GQA runs the fused QKV and output projections and the attention kernel (3); MLA
+    the query down/up, KV down and output projections, the two absorbed per-head products of the
+    KV up-projection and the attention kernel (7). FFN: dense gate-up and down (2); MoE the router
+    and the grouped gate-up and down (3) plus gate-up and down of each shared expert
+    (gpt-oss 3 + 3 = 6, DeepSeek-R1 7 + 5 = 12, Llama 3 + 2 = 5).
+    """
+    attention = 7 if model.head_dim is None else 3
+    ffn = 3 + 2 * model.shared_experts if model.is_moe else 2
+    return attention + ffn
+
+
 EXPERT_BYTES_PER_PARAM = {"bf16": 2.0, "fp8": 1.0, "fp4": 4.25 / 8}
 """Bytes per routed-expert parameter: MXFP4 stores 4 bits plus one 8-bit scale per 32 values
 (NVFP4: per 16, 4.5 bits; the smaller size is used so the dense part is not underestimated)."""
@@ -229,6 +245,7 @@ def engines(
             "attention_ranks": gpus / split,
             "kv_shards": gpus / split * min(split, kv_heads),
             "layers": model.layers,
+            "kernels_per_layer": kernels_per_layer(model),
             "hidden": model.hidden,
             "top_k": model.top_k,
             "experts": model.experts,
@@ -260,7 +277,7 @@ def step_time(
     tokens a prompt token attends to. ``f`` is :meth:`Factors.as_array`.
     All arguments broadcast against the engine arrays (shape ``(engines, 1)``).
     """
-    prefill_eff, decode_eff, hbm_eff, layer_overhead, collective_latency, sequence_overhead = f[:REQUEST]
+    prefill_eff, decode_eff, hbm_eff, kernel_overhead, collective_latency = f[:REQUEST]
     tokens = batch + prompt_tokens
     # routed experts read: those the decode tokens touch, plus, for prompt tokens, whole
     # prefill batches (PREFILL_BATCH_TOKENS touch every expert) in proportion to the share
@@ -300,10 +317,8 @@ def step_time(
         collective_latency + all_to_all_bytes / link,
         0.0,
     )
-    per_layer = layer_overhead + 2 * (all_reduce + all_to_all)
-    # each scheduler (the engine, or each DP attention rank) handles its own sequences
-    per_sequence = sequence_overhead * batch / e.attention_ranks
-    return gemm + decode_attention + prompt_attention + e.layers * per_layer + per_sequence
+    per_layer = kernel_overhead * e.kernels_per_layer + 2 * (all_reduce + all_to_all)
+    return gemm + decode_attention + prompt_attention + e.layers * per_layer
 
 
 def max_batch(
