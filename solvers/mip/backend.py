@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -53,13 +53,16 @@ class Solution:
     """Values of the MIP's variables in physical units."""
 
     racks: np.ndarray
-    """``y_p``: racks opened per pool (int)"""
+    """``y_p``: racks opened per pool (int; fractional in the LP relaxation)"""
     replicas: np.ndarray
-    """``n_g``: replicas per group (int)"""
+    """``n_g``: replicas per group (int; fractional in the LP relaxation)"""
     flows: np.ndarray
     """``r_{a,s}``: requests/s per arc and kept scenario (0 in scenarios not modelled)"""
     unserved: np.ndarray
     """``u_{k,s}``: requests/s per tenant and kept scenario"""
+    alongside: dict[tuple[int, int], int] = field(default_factory=dict)
+    """``w_{g,m}`` (nonzero only): replicas of unspread group g in each copy of its pool's
+    virtual racks spread over m, so ``m w`` of its replicas share racks with spread ones (10)"""
 
 
 @dataclass(frozen=True)

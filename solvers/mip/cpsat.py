@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import defaultdict
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -43,7 +44,8 @@ _MAX_ACTIVITY = 2**62
 
 class Variables:
     """``y_p`` racks, ``n_g`` replicas, ``z_g`` replicas per rack of a spread group, ``q_{p,m}`` virtual
-    racks of spread groups, ``r_{a,s}`` flow units, ``u_{k,s}`` unserved units."""
+    racks of spread groups, ``w_{g,m}`` unspread replicas beside them, ``r_{a,s}`` flow units,
+    ``u_{k,s}`` unserved units."""
 
     def __init__(self, model: cp_model.CpModel, f: Formulation, settings: Settings) -> None:
         self.unit = np.array([
@@ -70,6 +72,9 @@ class Variables:
         self.spread_racks = {
             (p, m): model.new_int_var(0, f.pools[p].max_racks // m, f"q[{p},{m}]") for p, m in f.spread_sets
         }
+        self.alongside = {
+            (g, m): model.new_int_var(0, f.groups[g].max_replicas // m, f"w[{g},{m}]") for g, m in f.alongside_sets
+        }
         self.flows = [
             {s: model.new_int_var(0, int(self.demand_units[arc.commodity, s]), f"r[{a},{s}]") for s in self.active}
             for a, arc in enumerate(f.arcs)
@@ -94,6 +99,10 @@ class Constraints:
 
     def __init__(self, model: cp_model.CpModel, f: Formulation, v: Variables) -> None:
         self.model, self.f, self.v = model, f, v
+        self.beside: dict[int, list[cp_model.LinearExpr]] = defaultdict(list)
+        """unspread group g -> its m w_{g,m} terms"""
+        for (g, m), w in v.alongside.items():
+            self.beside[g].append(m * w)
 
     def add_constraints(self) -> None:
         self._demand_input()  # (1)
@@ -158,16 +167,20 @@ class Constraints:
             self._capacity_rows(coefficients, g)
 
     def _rack_packing(self) -> None:
-        """(7) per pool and size level L: GPUs of shared-part replicas >= L GPUs within cap_L x the
-        racks not holding spread groups."""
+        """(7) per pool and size level L: GPUs of unspread replicas >= L GPUs not placed beside
+        spread ones within cap_L x the racks not holding spread groups."""
         for p, pool in enumerate(self.f.pools):
             shared_racks = self.v.racks[p] - sum(m * q for (q_pool, m), q in self.v.spread_racks.items() if q_pool == p)
             self.model.add(shared_racks >= 0)
             for size, groups in self.f.levels(p):
                 self.model.add(
-                    sum(self.f.groups[g].config.gpus * self.v.replicas[g] for g in groups)
+                    sum(self.f.groups[g].config.gpus * self._unplaced(g) for g in groups)
                     <= pool.level_capacity(size) * shared_racks
                 )
+
+    def _unplaced(self, g: int) -> cp_model.LinearExpr:
+        """Replicas of unspread group g in racks holding no spread replica: n_g - sum_m m w_{g,m}."""
+        return self.v.replicas[g] - sum(self.beside[g])
 
     def _inventory(self) -> None:
         """(8) racks of a fleet entry (shared, private and single pools) within max_racks."""
@@ -183,13 +196,20 @@ class Constraints:
             )
 
     def _spread(self) -> None:
-        """(10) a spread group's replicas are m x z; the z's pack into q_{p,m} virtual racks by levels."""
+        """(10) a spread group's replicas are m x z; the z's, and the w's of unspread groups
+        beside them, pack into q_{p,m} virtual racks by levels; n_g >= sum_m m w_{g,m}."""
         for g, per_rack in self.v.per_rack.items():
             self.model.add(self.v.replicas[g] == self.f.groups[g].spread * per_rack)
+        for g in sorted(self.beside):
+            self.model.add(self._unplaced(g) >= 0)
         for (p, m), virtual_racks in self.v.spread_racks.items():
             for size, groups in self.f.levels(p, m):
                 self.model.add(
-                    sum(self.f.groups[g].config.gpus * self.v.per_rack[g] for g in groups)
+                    sum(
+                        self.f.groups[g].config.gpus * (self.v.per_rack[g] if self.f.groups[g].spread > 1
+                                                        else self.v.alongside[(g, m)])
+                        for g in groups
+                    )
                     <= self.f.pools[p].level_capacity(size) * virtual_racks
                 )
 
@@ -296,6 +316,7 @@ def _solution(f: Formulation, v: Variables, solver: cp_model.CpSolver) -> Soluti
         replicas=np.array([solver.value(n) for n in v.replicas], dtype=int),
         flows=flows,
         unserved=unserved,
+        alongside={key: count for key, w in v.alongside.items() if (count := solver.value(w)) > 0},
     )
 
 
@@ -306,9 +327,11 @@ def _add_hint(model: cp_model.CpModel, f: Formulation, v: Variables, hint: Solut
         model.add_hint(var, int(min(value, var.proto.domain[-1])))
     for g, z in v.per_rack.items():
         model.add_hint(z, int(hint.replicas[g] // f.groups[g].spread))
-    needed = virtual_racks(f, hint.replicas)
+    needed = virtual_racks(f, hint.replicas, hint.alongside)
     for key, q in v.spread_racks.items():
         model.add_hint(q, needed[key])
+    for key, w in v.alongside.items():
+        model.add_hint(w, hint.alongside.get(key, 0))
     for a, arc in enumerate(f.arcs):
         for s in v.active:
             units = round(hint.flows[a, s] / v.unit[arc.commodity])

@@ -33,9 +33,9 @@ Eligibility (an arc exists only when all hold)
     tenants groups of their private pools; (E5) spread: a tenant with
     ``min_racks = m > 1`` uses only groups it owns, *spread groups*: ``n = m z``
     replicas, of which ``z`` are packed into ``q_{p,m}`` virtual racks (10)
-    copied into ``m`` physical racks each, racks holding only such replicas; so
-    no rack carries more than ``1/m`` of the group's requests, hence of the
-    tenant's, and the packing stays exact; (E6) the shape has a load on the configuration
+    copied into ``m`` physical racks each, beside ``w`` replicas of unspread
+    groups per copy; so no rack carries more than ``1/m`` of the group's
+    requests, hence of the tenant's, and the packing stays exact; (E6) the shape has a load on the configuration
     (``PerformanceModel.tenant_load`` is not None).
 """
 
@@ -197,9 +197,10 @@ class Formulation:
         return dict(found)
 
     def levels(self, pool: int, spread: int = 1) -> list[tuple[int, list[int]]]:
-        """(size L, groups spread over ``spread`` racks with at least L GPUs per replica) for
-        each size present among them: rows of (7), or of (10) when ``spread`` > 1."""
-        members = [g for g in self.groups_of_pool[pool] if self.groups[g].spread == spread]
+        """(size L, groups with at least L GPUs per replica) for each size present among them:
+        rows of (7) over the pool's unspread groups, or, when ``spread`` = m > 1, of (10) over
+        its groups spread over m (their ``z``) and its unspread ones (their ``w_{g,m}``)."""
+        members = [g for g in self.groups_of_pool[pool] if self.groups[g].spread in (1, spread)]
         sizes = sorted({self.groups[g].config.gpus for g in members})
         return [(size, [g for g in members if self.groups[g].config.gpus >= size]) for size in sizes]
 
@@ -207,6 +208,11 @@ class Formulation:
     def spread_sets(self) -> list[tuple[int, int]]:
         """(pool, m) for each pool holding groups spread over m > 1 racks: ``q_{p,m}`` of (10)."""
         return sorted({(group.pool, group.spread) for group in self.groups if group.spread > 1})
+
+    @cached_property
+    def alongside_sets(self) -> list[tuple[int, int]]:
+        """(unspread group g, m) for each m its pool spreads groups over: ``w_{g,m}`` of (10)."""
+        return [(g, m) for p, m in self.spread_sets for g in self.groups_of_pool[p] if self.groups[g].spread == 1]
 
     def capacity_rows(self) -> list[tuple[int, list[float]]]:
         """(group g, coefficient per request/s of each arc of ``arcs_of_group[g]``) for every row
@@ -678,28 +684,42 @@ def restrict(f: Formulation, groups: set[int]) -> Formulation:
     )
 
 
-def virtual_racks(f: Formulation, replicas: np.ndarray) -> dict[tuple[int, int], int]:
-    """Per (pool, m): fewest racks holding the pool's groups spread over m racks by the
-    packing levels: racks of the shared part (m = 1, (7)), or ``q_{p,m}`` (10).
+def placed_replicas(
+    f: Formulation, replicas: np.ndarray, alongside: dict[tuple[int, int], int], m: int
+) -> np.ndarray:
+    """Replicas per group placed in one copy of the virtual racks spread over ``m`` > 1 (the
+    z's and w's of (10)), or, for ``m`` = 1, in racks holding no spread replica ((7))."""
+    placed = np.zeros(len(f.groups), dtype=int)
+    for g, group in enumerate(f.groups):
+        if group.spread > 1:
+            placed[g] = int(replicas[g]) // m if group.spread == m else 0
+        elif m > 1:
+            placed[g] = alongside.get((g, m), 0)
+        else:
+            placed[g] = int(replicas[g])
+    for (g, k), w in alongside.items():
+        if m == 1:
+            placed[g] -= k * w
+    return placed
+
+
+def virtual_racks(
+    f: Formulation, replicas: np.ndarray, alongside: dict[tuple[int, int], int]
+) -> dict[tuple[int, int], int]:
+    """Per (pool, m): fewest racks holding :func:`placed_replicas` by the packing levels: racks
+    holding no spread replica (m = 1, (7)), or ``q_{p,m}`` virtual racks (10).
 
     ``replicas`` of a group spread over m racks must be a multiple of m."""
     needed: dict[tuple[int, int], int] = {}
     for p, pool in enumerate(f.pools):
         for m in sorted({f.groups[g].spread for g in f.groups_of_pool[p]}):
+            placed = placed_replicas(f, replicas, alongside, m)
             needed[(p, m)] = max(
-                (math.ceil(sum(f.groups[g].config.gpus * int(replicas[g]) // m for g in groups)
-                           / pool.level_capacity(size)) for size, groups in f.levels(p, m)),
+                (math.ceil(sum(f.groups[g].config.gpus * int(placed[g]) for g in groups) / pool.level_capacity(size))
+                 for size, groups in f.levels(p, m)),
                 default=0,
             )
     return needed
-
-
-def racks_for(f: Formulation, replicas: np.ndarray) -> np.ndarray:
-    """Fewest racks per pool that hold ``replicas`` (:func:`virtual_racks`, m racks each)."""
-    racks = np.zeros(len(f.pools), dtype=int)
-    for (p, m), count in virtual_racks(f, replicas).items():
-        racks[p] += m * count
-    return racks
 
 
 def load_gpu_seconds(tenant: Tenant, config: EngineConfig, load: TokenLoad) -> float:

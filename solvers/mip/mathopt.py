@@ -3,8 +3,12 @@
 Flows are continuous requests/s; racks and replicas are integers. Capacity rows
 are divided by the replica's capacity (KV bytes, scale-out bytes/s) so every
 row reads "replicas used <= replicas" with coefficients of a sane range.
-Both HiGHS and SCIP receive the warm start as a MIP start; :func:`optimizer.solve`
-also keeps the warm start's plan, returned when the MIP finds nothing cheaper.
+The model is written straight into MathOpt's ``ModelProto`` from NumPy index
+arrays (a family of rows for all scenarios at once) and solved by MathOpt's
+core solver: building it through MathOpt's Python expressions took ~140 us per
+row, 20-40 s on the medium and large sets. Both HiGHS and SCIP receive the warm
+start as a MIP start; :func:`optimizer.solve` also keeps the warm start's plan,
+returned when the MIP finds nothing cheaper.
 """
 
 from __future__ import annotations
@@ -17,72 +21,146 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+from ortools.math_opt import model_parameters_pb2, model_pb2, result_pb2, solution_pb2, sparse_containers_pb2
+from ortools.math_opt.core.python import solver as core
 from ortools.math_opt.python import mathopt
+from ortools.math_opt.python.callback import CallbackRegistration
+from ortools.math_opt.python.init_arguments import StreamableSolverInitArguments
 
 from optimizer.result import Limit
 from solvers.mip.backend import BackendResult, Settings, Solution
 from solvers.mip.cpsat import _scenario_weights
-from solvers.mip.formulation import Formulation, racks_for, virtual_racks
+from solvers.mip.formulation import Formulation, virtual_racks
 
 logger = logging.getLogger(__name__)
 
 SOLVER_TYPES = {"highs": mathopt.SolverType.HIGHS, "scip": mathopt.SolverType.GSCIP}
 
 
-class Variables:
-    """``y_p`` racks, ``n_g`` replicas, ``z_g`` replicas per rack of a spread group, ``q_{p,m}``
-    virtual racks of spread groups (integer); ``r_{a,s}``, ``u_{k,s}`` requests/s (continuous)."""
+class _Arrays:
+    """A linear model as arrays: variables with bounds, rows ``lower <= a x <= upper``, objective."""
 
-    def __init__(self, model: mathopt.Model, f: Formulation, settings: Settings) -> None:
+    def __init__(self) -> None:
+        self.lower: list[np.ndarray] = []
+        self.upper: list[np.ndarray] = []
+        self.integer: list[np.ndarray] = []
+        self.count = 0
+        self.row_lower: list[np.ndarray] = []
+        self.row_upper: list[np.ndarray] = []
+        self.entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        """(row ids, column ids, coefficients) blocks"""
+        self.rows = 0
+
+    def variables(self, lower: np.ndarray, upper: np.ndarray, integer: bool) -> np.ndarray:
+        """New variables with these bounds (arrays of one shape); their ids in that shape."""
+        lower, upper = np.broadcast_arrays(np.asarray(lower, dtype=float), np.asarray(upper, dtype=float))
+        ids = self.count + np.arange(lower.size).reshape(lower.shape)
+        self.count += lower.size
+        self.lower.append(lower.ravel())
+        self.upper.append(upper.ravel())
+        self.integer.append(np.full(lower.size, integer))
+        return ids
+
+    def rows_of(self, columns: np.ndarray, coefficients: np.ndarray, lower: np.ndarray | float,
+                upper: np.ndarray | float) -> None:
+        """Rows ``lower <= sum_j coefficients[i, j] x[columns[i, j]] <= upper`` for each i.
+
+        ``columns`` is (rows, terms); ``coefficients`` broadcasts to it; ``lower`` and
+        ``upper`` to (rows,). Repeated columns in a row are summed."""
+        columns = np.atleast_2d(columns)
+        coefficients = np.broadcast_to(np.asarray(coefficients, dtype=float), columns.shape)
+        count = columns.shape[0]
+        ids = self.rows + np.arange(count)
+        self.entries.append((np.repeat(ids, columns.shape[1]), columns.ravel(), coefficients.ravel()))
+        self.row_lower.append(np.broadcast_to(np.asarray(lower, dtype=float), (count,)))
+        self.row_upper.append(np.broadcast_to(np.asarray(upper, dtype=float), (count,)))
+        self.rows += count
+
+    def row(self, terms: Sequence[tuple[int, float]], lower: float, upper: float) -> None:
+        """One row ``lower <= sum coefficient x[column] <= upper`` from (column, coefficient) terms."""
+        columns = np.array([[c for c, _ in terms]], dtype=np.int64).reshape(1, -1)
+        self.rows_of(columns, np.array([[a for _, a in terms]], dtype=float).reshape(1, -1), lower, upper)
+
+    def proto(self, name: str, objective: dict[int, float]) -> model_pb2.ModelProto:
+        """The model (minimising ``objective``: column -> coefficient) as a ModelProto."""
+        proto = model_pb2.ModelProto(name=name)
+        proto.variables.ids.extend(range(self.count))
+        proto.variables.lower_bounds.extend(np.concatenate(self.lower).tolist())
+        proto.variables.upper_bounds.extend(np.concatenate(self.upper).tolist())
+        proto.variables.integers.extend(np.concatenate(self.integer).tolist())
+        if objective:
+            keys = sorted(objective)
+            proto.objective.linear_coefficients.ids.extend(keys)
+            proto.objective.linear_coefficients.values.extend(objective[k] for k in keys)
+        proto.linear_constraints.ids.extend(range(self.rows))
+        if self.rows:
+            proto.linear_constraints.lower_bounds.extend(np.concatenate(self.row_lower).tolist())
+            proto.linear_constraints.upper_bounds.extend(np.concatenate(self.row_upper).tolist())
+            rows, columns, values = (np.concatenate(part) for part in zip(*self.entries, strict=True))
+            keys = rows.astype(np.int64) * self.count + columns
+            unique, position = np.unique(keys, return_inverse=True)
+            summed = np.bincount(position, weights=values, minlength=unique.size)
+            kept = summed != 0
+            matrix = proto.linear_constraint_matrix
+            matrix.row_ids.extend((unique[kept] // self.count).tolist())
+            matrix.column_ids.extend((unique[kept] % self.count).tolist())
+            matrix.coefficients.extend(summed[kept].tolist())
+        return proto
+
+
+class Variables:
+    """Column ids: ``y_p`` racks, ``n_g`` replicas, ``z_g`` replicas per rack of a spread group,
+    ``q_{p,m}`` virtual racks of spread groups, ``w_{g,m}`` unspread replicas beside them
+    (integer); ``r_{a,s}``, ``u_{k,s}`` requests/s (continuous). With ``settings.fixed`` racks
+    and replicas are fixed to its values (routing only: an LP) and (7)-(10) are left out."""
+
+    def __init__(self, m: _Arrays, f: Formulation, settings: Settings) -> None:
         self.active = settings.active(len(f.scenarios))
         fixed = settings.fixed
         self.routing_only = fixed is not None
+        integer = not settings.relax_integrality and fixed is None
+        pools_max = np.array([pool.max_racks for pool in f.pools], dtype=float)
+        groups_max = np.array([group.max_replicas for group in f.groups], dtype=float)
         if fixed is None:
-            integer = not settings.relax_integrality
-            self.racks = [
-                model.add_variable(lb=0, ub=pool.max_racks, is_integer=integer, name=f"y[{p}]")
-                for p, pool in enumerate(f.pools)
-            ]
-            self.replicas = [
-                model.add_variable(lb=0, ub=group.max_replicas, is_integer=integer, name=f"n[{g}]")
-                for g, group in enumerate(f.groups)
-            ]
-            self.per_rack = {
-                g: model.add_variable(lb=0, ub=group.max_replicas // group.spread, is_integer=integer, name=f"z[{g}]")
-                for g, group in enumerate(f.groups) if group.spread > 1
-            }
-            self.spread_racks = {
-                (p, m): model.add_variable(lb=0, ub=f.pools[p].max_racks // m, is_integer=integer, name=f"q[{p},{m}]")
-                for p, m in f.spread_sets
-            }
-        else:  # routing only: racks and replicas are constants, the model is an LP
-            self.per_rack, self.spread_racks = {}, {}
-            self.racks = [float(y) for y in fixed.racks]
-            self.replicas = [float(n) for n in fixed.replicas]
-        open_group = [fixed is None or fixed.replicas[g] > 0 for g in range(len(f.groups))]
-        self.flows = [
-            {
-                s: model.add_variable(lb=0, ub=f.flow_bound(a, s) if open_group[arc.group] else 0.0, name=f"r[{a},{s}]")
-                for s in self.active
-            }
-            for a, arc in enumerate(f.arcs)
-        ]
-        self.unserved: list[dict[int, mathopt.Variable | float]] = []
-        for k in range(len(f.commodities)):
-            row: dict[int, mathopt.Variable | float] = {}
-            for s in self.active:
-                upper = float(f.demand[k, s]) if settings.allow_unserved else 0.0
-                if settings.unserved_cap is not None:
-                    upper = min(upper, float(settings.unserved_cap[k, s]))
-                row[s] = model.add_variable(lb=0, ub=upper, name=f"u[{k},{s}]") if upper > 0 else 0.0
-            self.unserved.append(row)
+            self.racks = m.variables(np.zeros(len(f.pools)), pools_max, integer)
+            self.replicas = m.variables(np.zeros(len(f.groups)), groups_max, integer)
+        else:
+            self.racks = m.variables(fixed.racks, fixed.racks, False)
+            self.replicas = m.variables(fixed.replicas, fixed.replicas, False)
+        spread = [g for g, group in enumerate(f.groups) if group.spread > 1] if fixed is None else []
+        ids = m.variables(np.zeros(len(spread)), [groups_max[g] // f.groups[g].spread for g in spread], integer)
+        self.per_rack = dict(zip(spread, ids.tolist(), strict=True))
+        sets = f.spread_sets if fixed is None else []
+        ids = m.variables(np.zeros(len(sets)), [pools_max[p] // k for p, k in sets], integer)
+        self.spread_racks = dict(zip(sets, ids.tolist(), strict=True))
+        beside = f.alongside_sets if fixed is None else []
+        ids = m.variables(np.zeros(len(beside)), [groups_max[g] // k for g, k in beside], integer)
+        self.alongside = dict(zip(beside, ids.tolist(), strict=True))
+        active = list(self.active)
+        demand = f.demand[:, active]
+        arc_commodity = np.array([arc.commodity for arc in f.arcs], dtype=int)
+        open_arc = np.array(
+            [fixed is None or fixed.replicas[arc.group] > 0 for arc in f.arcs], dtype=bool
+        )
+        flow_upper = demand[arc_commodity] * open_arc[:, None] if len(f.arcs) else np.zeros((0, len(active)))
+        self.flows = m.variables(np.zeros_like(flow_upper), flow_upper, False)
+        """ids, shape (arcs, active scenarios)"""
+        unserved_upper = demand if settings.allow_unserved else np.zeros_like(demand)
+        if settings.unserved_cap is not None:
+            unserved_upper = np.minimum(unserved_upper, settings.unserved_cap[:, active])
+        self.unserved = m.variables(np.zeros_like(demand), unserved_upper, False)
+        """ids, shape (commodities, active scenarios)"""
 
 
 class Constraints:
     """Constraints (1)-(10) of ``docs/formulation.md``, one method each."""
 
-    def __init__(self, model: mathopt.Model, f: Formulation, v: Variables) -> None:
-        self.model, self.f, self.v = model, f, v
+    def __init__(self, m: _Arrays, f: Formulation, v: Variables) -> None:
+        self.m, self.f, self.v = m, f, v
+        self.beside: dict[int, list[tuple[int, float]]] = {}
+        """unspread group g -> its (w_{g,m} column, m) terms"""
+        for (g, k), w in v.alongside.items():
+            self.beside.setdefault(g, []).append((w, float(k)))
 
     def add_constraints(self) -> None:
         self._demand_input()  # (1)
@@ -95,104 +173,102 @@ class Constraints:
             self._site_power()  # (9)
             self._spread()  # (10)
 
-    def _sum(self, terms: Sequence) -> mathopt.LinearExpression:  # type: ignore[type-arg]
-        return mathopt.fast_sum(terms)
+    def _demand(self, side: int) -> None:
+        """Rows ``sum of the side's flows + u = demand`` per commodity, for all active scenarios."""
+        active = list(self.v.active)
+        for k, arcs in enumerate(self.f.arcs_of_commodity):
+            chosen = [a for a in arcs if self.f.arcs[a].role != ("decode", "prefill")[side]]
+            columns = np.concatenate([self.v.flows[chosen].T, self.v.unserved[k][:, None]], axis=1)
+            demand = self.f.demand[k, active]
+            self.m.rows_of(columns, 1.0, demand, demand)
 
     def _demand_input(self) -> None:
         """(1) input-side requests (aggregated + prefill) plus unserved equal demand."""
-        for k, s, inputs, _ in self.f.demand_rows(self.v.active):
-            self.model.add_linear_constraint(
-                self._sum([self.v.flows[a][s] for a in inputs]) + self.v.unserved[k][s] == float(self.f.demand[k, s])
-            )
+        self._demand(0)
 
     def _demand_output(self) -> None:
         """(2) output-side requests (aggregated + decode) plus unserved equal demand."""
-        for k, s, _, outputs in self.f.demand_rows(self.v.active):
-            self.model.add_linear_constraint(
-                self._sum([self.v.flows[a][s] for a in outputs]) + self.v.unserved[k][s] == float(self.f.demand[k, s])
-            )
+        self._demand(1)
 
     def _disaggregated_balance(self) -> None:
         """(3) a tenant's prefill and decode requests balance within each fleet entry."""
         for _, prefills, decodes in self.f.balance_rows():
-            for s in self.v.active:
-                self.model.add_linear_constraint(
-                    self._sum([self.v.flows[a][s] for a in prefills])
-                    - self._sum([self.v.flows[a][s] for a in decodes]) == 0
-                )
-
-    def _capacity_rows(self, per_request: list[float], g: int) -> None:
-        arcs = self.f.arcs_of_group[g]
-        if not any(c > 0 for c in per_request):
-            return
-        for s in self.v.active:
-            self.model.add_linear_constraint(
-                self._sum([c * self.v.flows[a][s] for c, a in zip(per_request, arcs, strict=True) if c > 0])
-                - self.v.replicas[g] <= 0
-            )
+            columns = np.concatenate([self.v.flows[prefills].T, self.v.flows[decodes].T], axis=1)
+            signs = np.array([1.0] * len(prefills) + [-1.0] * len(decodes))
+            self.m.rows_of(columns, signs, 0.0, 0.0)
 
     def _group_capacity(self) -> None:
         """(4) engine time, (5) KV memory, (6) KV transfer: each row within a group's replicas."""
-        for g, coefficients in self.f.capacity_rows():
-            self._capacity_rows(coefficients, g)
+        for g, per_request in self.f.capacity_rows():
+            arcs = self.f.arcs_of_group[g]
+            used = [i for i, c in enumerate(per_request) if c > 0]
+            if not used:
+                continue
+            flows = self.v.flows[[arcs[i] for i in used]].T
+            replicas = np.full((flows.shape[0], 1), self.v.replicas[g])
+            coefficients = np.array([per_request[i] for i in used] + [-1.0])
+            self.m.rows_of(np.concatenate([flows, replicas], axis=1), coefficients, -np.inf, 0.0)
+
+    def _unplaced(self, g: int) -> list[tuple[int, float]]:
+        """n_g - sum_m m w_{g,m}: replicas of unspread group g in racks holding no spread replica."""
+        return [(int(self.v.replicas[g]), 1.0)] + [(w, -k) for w, k in self.beside.get(g, [])]
 
     def _rack_packing(self) -> None:
-        """(7) per pool and size level L: GPUs of shared-part replicas >= L GPUs within cap_L x the
-        racks not holding spread groups."""
+        """(7) per pool and size level L: GPUs of unspread replicas >= L GPUs not placed beside
+        spread ones within cap_L x the racks not holding spread groups."""
         for p, pool in enumerate(self.f.pools):
-            shared_racks = self.v.racks[p] - self._sum(
-                [m * q for (q_pool, m), q in self.v.spread_racks.items() if q_pool == p]
-            )
-            self.model.add_linear_constraint(shared_racks >= 0)
+            shared_racks = [(int(self.v.racks[p]), 1.0)] + [
+                (q, -float(k)) for (q_pool, k), q in self.v.spread_racks.items() if q_pool == p
+            ]
+            self.m.row(shared_racks, 0.0, np.inf)
             for size, groups in self.f.levels(p):
-                self.model.add_linear_constraint(
-                    self._sum([self.f.groups[g].config.gpus * self.v.replicas[g] for g in groups])
-                    - pool.level_capacity(size) * shared_racks <= 0
-                )
+                gpus = [(c, a * self.f.groups[g].config.gpus) for g in groups for c, a in self._unplaced(g)]
+                capacity = [(c, -a * pool.level_capacity(size)) for c, a in shared_racks]
+                self.m.row(gpus + capacity, -np.inf, 0.0)
 
     def _inventory(self) -> None:
-        """(8) racks of a fleet entry (shared, private and single pools) within max_racks."""
+        """(8) racks of a fleet entry (shared and private pools) within max_racks."""
         for pools, max_racks in self.f.inventory():
-            self.model.add_linear_constraint(self._sum([self.v.racks[p] for p in pools]) <= max_racks)
+            self.m.row([(int(self.v.racks[p]), 1.0) for p in pools], -np.inf, max_racks)
 
     def _site_power(self) -> None:
         """(9) provisioned power of a site's opened racks within its budget, kW."""
         for pools, budget_kw in self.f.site_power():
-            self.model.add_linear_constraint(
-                self._sum([self.f.pools[p].kw * self.v.racks[p] for p in pools]) <= budget_kw
-            )
+            self.m.row([(int(self.v.racks[p]), self.f.pools[p].kw) for p in pools], -np.inf, budget_kw)
 
     def _spread(self) -> None:
-        """(10) a spread group's replicas are m x z; the z's pack into q_{p,m} virtual racks by levels."""
+        """(10) a spread group's replicas are m x z; the z's, and the w's of unspread groups
+        beside them, pack into q_{p,m} virtual racks by levels; n_g >= sum_m m w_{g,m}."""
         for g, per_rack in self.v.per_rack.items():
-            self.model.add_linear_constraint(self.v.replicas[g] - self.f.groups[g].spread * per_rack == 0)
-        for (p, m), virtual_racks in self.v.spread_racks.items():
-            for size, groups in self.f.levels(p, m):
-                self.model.add_linear_constraint(
-                    self._sum([self.f.groups[g].config.gpus * self.v.per_rack[g] for g in groups])
-                    - self.f.pools[p].level_capacity(size) * virtual_racks <= 0
-                )
+            self.m.row([(int(self.v.replicas[g]), 1.0), (per_rack, -float(self.f.groups[g].spread))], 0.0, 0.0)
+        for g in sorted(self.beside):
+            self.m.row(self._unplaced(g), 0.0, np.inf)
+        for (p, k), virtual_racks in self.v.spread_racks.items():
+            for size, groups in self.f.levels(p, k):
+                terms = [
+                    (self.v.per_rack[g] if self.f.groups[g].spread > 1 else self.v.alongside[(g, k)],
+                     float(self.f.groups[g].config.gpus))
+                    for g in groups
+                ]
+                self.m.row(terms + [(virtual_racks, -float(self.f.pools[p].level_capacity(size)))], -np.inf, 0.0)
 
 
 class Objective:
     """$/hour of opened racks, or scenario-weighted unserved tokens/s (first phase)."""
 
-    def __init__(self, model: mathopt.Model, f: Formulation, v: Variables) -> None:
-        self.model, self.f, self.v = model, f, v
+    def __init__(self, f: Formulation, v: Variables) -> None:
+        self.f, self.v = f, v
 
-    def set_objective(self, settings: Settings) -> None:
+    def coefficients(self, settings: Settings) -> dict[int, float]:
+        """Column -> objective coefficient (minimised)."""
         if settings.objective == "cost":
-            self.model.minimize(mathopt.fast_sum(
-                pool.usd_per_hour * self.v.racks[p] for p, pool in enumerate(self.f.pools)
-            ))
-            return
+            return {int(y): pool.usd_per_hour for y, pool in zip(self.v.racks, self.f.pools, strict=True)}
         weights = _scenario_weights(self.f)
-        self.model.minimize(mathopt.fast_sum(
-            weights[s] * self.f.token_weights[k] * u
-            for k, row in enumerate(self.v.unserved)
-            for s, u in row.items()
-            if not isinstance(u, float)
-        ))
+        return {
+            int(self.v.unserved[k, i]): weights[s] * float(self.f.token_weights[k])
+            for k in range(len(self.f.commodities))
+            for i, s in enumerate(self.v.active)
+        }
 
 
 _HIGHS_ROW = re.compile(
@@ -228,86 +304,95 @@ class _LogProgress:
 def solve_mathopt(f: Formulation, settings: Settings, solver: str = "highs") -> BackendResult:
     """Solve ``f`` with MathOpt's ``solver`` ("highs" or "scip") under ``settings``."""
     start = time.perf_counter()
-    model = mathopt.Model(name=f.instance.name)
-    variables = Variables(model, f, settings)
-    Constraints(model, f, variables).add_constraints()
-    Objective(model, f, variables).set_objective(settings)
+    arrays = _Arrays()
+    variables = Variables(arrays, f, settings)
+    Constraints(arrays, f, variables).add_constraints()
+    proto = arrays.proto(f.instance.name, Objective(f, variables).coefficients(settings))
     params = mathopt.SolveParameters(
         time_limit=datetime.timedelta(seconds=max(0.01, settings.time_limit - (time.perf_counter() - start))),
         relative_gap_tolerance=settings.gap,
         absolute_gap_tolerance=1e-6,
         random_seed=settings.seed,
     )
-    model_params = mathopt.ModelSolveParameters()
+    model_params = model_parameters_pb2.ModelSolveParametersProto()
     if settings.hint is not None:
-        model_params = mathopt.ModelSolveParameters(solution_hints=[_hint(f, variables, settings.hint)])
-    result = mathopt.solve(
-        model, SOLVER_TYPES[solver], params=params, model_params=model_params, msg_cb=_LogProgress(settings)
+        model_params.solution_hints.append(_hint(f, variables, arrays, settings.hint))
+    result = core.solve(
+        proto, SOLVER_TYPES[solver].value, StreamableSolverInitArguments().to_proto(), params.to_proto(),
+        model_params, _LogProgress(settings), CallbackRegistration().to_proto(), None, None,
     )
     runtime = time.perf_counter() - start
-    reason = result.termination.reason
-    has_solution = result.has_primal_feasible_solution()
-    bound = result.termination.objective_bounds.dual_bound
+    termination = result.termination
+    values = _primal_values(result, arrays.count)
+    bound = termination.objective_bounds.dual_bound
     bound = bound if math.isfinite(bound) else None
-    if reason == mathopt.TerminationReason.OPTIMAL:
+    reason = termination.reason
+    if reason == result_pb2.TERMINATION_REASON_OPTIMAL:
         outcome, limit = "optimal", (Limit.GAP if settings.gap > 0 else Limit.NONE)
-    elif reason == mathopt.TerminationReason.INFEASIBLE:
+    elif reason == result_pb2.TERMINATION_REASON_INFEASIBLE:
         outcome, limit, bound = "infeasible", Limit.NONE, None
-    elif reason in (mathopt.TerminationReason.FEASIBLE, mathopt.TerminationReason.NO_SOLUTION_FOUND):
-        outcome = "feasible" if has_solution else "no-solution"
-        limit = Limit.TIME if result.termination.limit == mathopt.Limit.TIME else Limit.INTERRUPTED
+    elif reason in (result_pb2.TERMINATION_REASON_FEASIBLE, result_pb2.TERMINATION_REASON_NO_SOLUTION_FOUND):
+        outcome = "feasible" if values is not None else "no-solution"
+        limit = Limit.TIME if termination.limit == result_pb2.LIMIT_TIME else Limit.INTERRUPTED
     else:
-        raise RuntimeError(f"{solver} stopped: {result.termination}")
-    solution = _solution(f, variables, result, settings) if has_solution else None
+        raise RuntimeError(f"{solver} stopped: {termination}")
     return BackendResult(
         outcome=outcome,  # type: ignore[arg-type]
         limit=limit,
-        solution=solution,
-        objective=result.objective_value() if has_solution else None,
+        solution=_solution(f, variables, values, settings) if values is not None else None,
+        objective=result.solutions[0].primal_solution.objective_value if values is not None else None,
         bound=bound,
         runtime_s=runtime,
     )
 
 
-def _solution(f: Formulation, v: Variables, result: mathopt.SolveResult, settings: Settings) -> Solution:
-    values = result.variable_values()
+def _primal_values(result: result_pb2.SolveResultProto, count: int) -> np.ndarray | None:
+    """Every column's value in the first feasible primal solution, or None."""
+    for candidate in result.solutions:
+        primal = candidate.primal_solution
+        if candidate.HasField("primal_solution") and primal.feasibility_status == solution_pb2.SOLUTION_STATUS_FEASIBLE:
+            values = np.zeros(count)
+            values[np.asarray(primal.variable_values.ids, dtype=np.int64)] = primal.variable_values.values
+            return values
+    return None
 
-    def value(x: mathopt.Variable | float) -> float:
-        return x if isinstance(x, float) else values[x]
 
+def _solution(f: Formulation, v: Variables, values: np.ndarray, settings: Settings) -> Solution:
     flows = np.zeros((len(f.arcs), len(f.scenarios)))
-    for a, row in enumerate(v.flows):
-        for s, x in row.items():
-            flows[a, s] = max(0.0, values[x])
+    flows[:, list(v.active)] = np.maximum(values[v.flows], 0.0)
     unserved = np.zeros((len(f.commodities), len(f.scenarios)))
-    for k, urow in enumerate(v.unserved):
-        for s, u in urow.items():
-            unserved[k, s] = max(0.0, value(u))
-    if settings.relax_integrality:  # the LP relaxation's fractional replicas, rounded up (10)
-        replicas = np.array([
-            group.spread * math.ceil(value(n) / group.spread - 1e-6)
-            for n, group in zip(v.replicas, f.groups, strict=True)
-        ], dtype=int)
-        return Solution(racks=racks_for(f, replicas), replicas=replicas, flows=flows, unserved=unserved)
+    unserved[:, list(v.active)] = np.maximum(values[v.unserved], 0.0)
+    if settings.relax_integrality:  # the LP relaxation: fractional racks and replicas
+        return Solution(racks=values[v.racks], replicas=values[v.replicas], flows=flows, unserved=unserved)
+    alongside = settings.fixed.alongside if settings.fixed is not None else {
+        key: count for key, w in v.alongside.items() if (count := round(values[w])) > 0
+    }
     return Solution(
-        racks=np.array([round(value(y)) for y in v.racks], dtype=int),
-        replicas=np.array([round(value(n)) for n in v.replicas], dtype=int),
+        racks=np.round(values[v.racks]).astype(int),
+        replicas=np.round(values[v.replicas]).astype(int),
         flows=flows,
         unserved=unserved,
+        alongside=alongside,
     )
 
 
-def _hint(f: Formulation, v: Variables, hint: Solution) -> mathopt.SolutionHint:
-    values: dict[mathopt.Variable, float] = {}
-    values.update(zip(v.racks, hint.racks.astype(float), strict=True))
-    values.update(zip(v.replicas, hint.replicas.astype(float), strict=True))
-    values.update({z: float(hint.replicas[g] // f.groups[g].spread) for g, z in v.per_rack.items()})
-    needed = virtual_racks(f, hint.replicas)
-    values.update({q: float(needed[key]) for key, q in v.spread_racks.items()})
-    for a in range(len(f.arcs)):
-        for s, x in v.flows[a].items():
-            values[x] = float(hint.flows[a, s])
-    # within each variable's bounds (HiGHS refuses others); the solver repairs what this breaks
-    return mathopt.SolutionHint(variable_values={
-        x: min(max(value, x.lower_bound), x.upper_bound) for x, value in values.items()
-    })
+def _hint(f: Formulation, v: Variables, arrays: _Arrays, hint: Solution) -> model_parameters_pb2.SolutionHintProto:
+    """``hint`` as a MIP start, clipped to the variables' bounds (HiGHS refuses others); the
+    solver repairs what that breaks."""
+    values = np.zeros(arrays.count)
+    values[v.racks] = hint.racks
+    values[v.replicas] = hint.replicas
+    for g, z in v.per_rack.items():
+        values[z] = hint.replicas[g] // f.groups[g].spread
+    needed = virtual_racks(f, hint.replicas, hint.alongside)
+    for key, q in v.spread_racks.items():
+        values[q] = needed[key]
+    for key, w in v.alongside.items():
+        values[w] = hint.alongside.get(key, 0)
+    values[v.flows] = hint.flows[:, list(v.active)]
+    values = np.clip(values, np.concatenate(arrays.lower), np.concatenate(arrays.upper))
+    return model_parameters_pb2.SolutionHintProto(
+        variable_values=sparse_containers_pb2.SparseDoubleVectorProto(
+            ids=range(arrays.count), values=values.tolist()
+        )
+    )

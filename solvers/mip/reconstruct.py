@@ -3,8 +3,9 @@
 Racks: each pool's replicas are packed first-fit decreasing into racks of its
 usable GPUs (:class:`optimizer.packing.RackPacker`); with power-of-two sizes
 that needs no more racks than the solution opened (constraint (7) is exact). The
-spread groups of one ``m`` are packed the same way as ``z = n / m`` replicas into
-virtual racks, each copied into ``m`` racks ((10), exact too).
+spread groups of one ``m`` are packed the same way as ``z = n / m`` replicas, with
+the ``w`` replicas of unspread groups beside them, into virtual racks, each copied
+into ``m`` racks ((10), exact too).
 Routes: a group's replicas may land in several racks; each tenant's flow to the
 group is split over them in proportion to their replicas, so every piece keeps
 the group's load per replica. A scenario pruned as dominated takes the flows of
@@ -23,7 +24,7 @@ import numpy as np
 from optimizer.packing import RackPacker
 from optimizer.plan import EngineGroup, Plan, Rack, Route
 from solvers.mip.backend import Solution
-from solvers.mip.formulation import Formulation, owner_of_engines, owner_of_racks
+from solvers.mip.formulation import Formulation, owner_of_engines, owner_of_racks, placed_replicas
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def to_plan(f: Formulation, solution: Solution, method: str) -> Plan:
     pieces: dict[int, list[tuple[str, int]]] = defaultdict(list)  # group -> (engine id, replicas)
     for p, pool in enumerate(f.pools):
         prefix = f"{pool.site}/{pool.system}/" + (f"{pool.owner}/" if pool.owner else "")
-        packed = _pack(f, p, solution.replicas)
+        packed = _pack(f, p, solution)
         if len(packed) > solution.racks[p]:
             logger.warning(
                 "pool %s: replicas need %d racks, the solution opened %d", prefix, len(packed), solution.racks[p],
@@ -81,17 +82,17 @@ def served_flows(f: Formulation, solution: Solution) -> np.ndarray:
     return flows
 
 
-def _pack(f: Formulation, p: int, replicas: np.ndarray) -> list[dict[int, int]]:
-    """Replicas per group of each rack of pool ``p``: the shared part first-fit decreasing, then
-    per spread m the z = n / m replicas of its groups first-fit decreasing into virtual racks,
-    each copied into m racks."""
+def _pack(f: Formulation, p: int, solution: Solution) -> list[dict[int, int]]:
+    """Replicas per group of each rack of pool ``p``: per spread m the z = n / m replicas of its
+    groups and the w's of unspread groups beside them first-fit decreasing into virtual racks,
+    each copied into m racks; then the other unspread replicas first-fit decreasing."""
     pool = f.pools[p]
     racks: list[dict[int, int]] = []
     for m in sorted({f.groups[g].spread for g in f.groups_of_pool[p]}):
-        groups = [g for g in f.groups_of_pool[p] if f.groups[g].spread == m and replicas[g] > 0]
+        placed = placed_replicas(f, solution.replicas, solution.alongside, m)
         packer = RackPacker(pool.usable_gpus, min(pool.domain_gpus, pool.usable_gpus))
-        for g in sorted(groups, key=lambda g: (-f.groups[g].config.gpus, g)):
-            packer.place(g, f.groups[g].config.gpus, int(replicas[g]) // m)
+        for g in sorted(f.groups_of_pool[p], key=lambda g: (-f.groups[g].config.gpus, g)):
+            packer.place(g, f.groups[g].config.gpus, int(placed[g]))
         racks += [dict(virtual.replicas) for virtual in packer.racks for _ in range(m)]
     return racks
 
@@ -166,10 +167,11 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
     tenants_on: dict[str, set[str]] = defaultdict(set)
     for route in plan.routes:
         tenants_on[route.engine].add(route.tenant)
+    beside: dict[tuple[int, int], int] = defaultdict(int)  # (unspread g, m) -> its replicas in spread racks
     for rack in plan.racks:
         rack_tenants = set().union(*(tenants_on[e.id] for e in rack.engines)) if rack.engines else set()
         rack_owner = _owner(f, rack_tenants, owner_of_racks)
-        pool_of_rack = None
+        in_rack: list[tuple[int, int]] = []
         for engine in rack.engines:
             owner = _owner(f, tenants_on[engine.id], owner_of_engines)
             g = index.get((rack.site, rack.system, engine.config(rack.system), owner, rack_owner))
@@ -177,9 +179,13 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
                 return None
             replicas[g] += engine.count
             group_of_engine[engine.id] = g
-            pool_of_rack = f.groups[g].pool
-        if pool_of_rack is not None:
-            racks[pool_of_rack] += 1
+            in_rack.append((g, engine.count))
+        if in_rack:
+            racks[f.groups[in_rack[0][0]].pool] += 1
+        m = max(f.groups[g].spread for g, _ in in_rack) if in_rack else 1
+        for g, count in in_rack:
+            if m > 1 and f.groups[g].spread == 1:
+                beside[(g, m)] += count
     arc_index = {(arc.commodity, arc.group): a for a, arc in enumerate(f.arcs)}
     commodity_of = {f.instance.tenants[i].name: k for k, c in enumerate(f.commodities) for i in c.members}
     position = {s: i for i, s in enumerate(f.scenarios)}
@@ -195,7 +201,8 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
         flows[a, position[route.scenario]] += max(
             route.input_tokens_per_s / tenant.input_tokens, route.output_tokens_per_s / tenant.output_tokens
         )
-    return Solution(racks=racks, replicas=replicas, flows=flows, unserved=np.zeros_like(f.demand))
+    alongside = {(g, m): count // m for (g, m), count in beside.items() if count >= m}
+    return Solution(racks=racks, replicas=replicas, flows=flows, unserved=np.zeros_like(f.demand), alongside=alongside)
 
 
 def _owner(f: Formulation, tenants: set[str], owner_of) -> str | None:  # type: ignore[no-untyped-def]

@@ -60,6 +60,10 @@ ROUND_SHARE = 0.5
 """Share of the time left a round of scenario generation may use while scenarios are missing."""
 SCENARIOS_PER_ROUND = 2
 """Scenarios added per round of scenario generation (the ones leaving most tokens unserved)."""
+LP_SCENARIOS_PER_ROUND = 4
+"""The same for the LP relaxation, whose rounds are cheaper."""
+LP_SHARE = 0.3
+"""Share of the time limit the LP relaxation's rounds may start within."""
 ROUTING_TOLERANCE = 1e-7
 """Unserved demand below this share of a tenant's demand counts as routed (checker: 1e-6)."""
 
@@ -143,13 +147,13 @@ class _Run:
         are not priced as a plan: on medium-01 $25,649/h against the LP's
         $21,464/h, breaking inventory and site power.
         """
-        lp = solve_mathopt(self.f, replace(settings, relax_integrality=True, hint=None, progress=None), "highs")
+        lp, binding = self.relaxation(settings)
         if lp.outcome == "infeasible":
             return self.infeasible(replace(settings, time_limit=max(0.1, settings.time_limit - self.solving_time())))
         extra = [self.warm] if self.warm is not None else []
         if lp.solution is not None:
             guided = replace(settings, time_limit=settings.time_limit * LP_GUIDED_SHARE)
-            extra += self.lp_guided(lp.solution, extra, guided)
+            extra += self.lp_guided(lp.solution, extra, guided, binding)
         start = self.mip_start(self.f, extra)
         if start is not None:
             settings = replace(settings, hint=start)
@@ -158,7 +162,7 @@ class _Run:
             logger.info("%.1f s left: the whole MIP is skipped", left)
             outcome = BackendResult("no-solution", Limit.TIME, solution=None, objective=None, bound=None, runtime_s=0.0)
         else:
-            outcome = self.scenario_generation(self.f, replace(settings, time_limit=left))
+            outcome = self.solve_mip(self.f, replace(settings, time_limit=left), binding)
         logger.info(
             "%s: %s after %.1f s, objective %s, bound %s (LP bound %s)",
             self.solver, outcome.outcome, outcome.runtime_s, outcome.objective, outcome.bound, lp.bound,
@@ -170,7 +174,39 @@ class _Run:
             outcome = replace(outcome, bound=lp.bound)
         return self.result(outcome, unserved=(), extra_plans=extra)
 
-    def lp_guided(self, relaxed: Solution, starts: list[Plan], settings: Settings) -> list[Plan]:
+    def relaxation(self, settings: Settings) -> tuple[BackendResult, tuple[int, ...]]:
+        """The LP relaxation (HiGHS) by scenario generation, and the scenarios it modelled.
+
+        Rounds start from the peak scenarios and add the :data:`LP_SCENARIOS_PER_ROUND`
+        its fractional engines leave most short, until they route every scenario (then
+        it is the whole LP's optimum) or :data:`LP_SHARE` of the time is spent. Each
+        round relaxes the whole LP, so its bound holds, and adding scenarios only
+        raises it: the last round solved gives the bound and guides the MIP.
+        """
+        deadline = self.solving_time() + settings.time_limit * LP_SHARE
+        lp_settings = replace(settings, relax_integrality=True, hint=None, progress=None)
+        active = initial_scenarios(self.f)
+        last: tuple[BackendResult, tuple[int, ...]] | None = None
+        while True:
+            left = max(0.1, deadline - self.solving_time())
+            lp = solve_mathopt(self.f, replace(lp_settings, scenarios=active, time_limit=left), "highs")
+            if lp.solution is None:
+                return last if last is not None and lp.outcome != "infeasible" else (lp, active)
+            last = (lp, active)
+            if len(active) == len(self.f.scenarios):
+                return last
+            routed, worst = self.route_all(self.f, lp.solution, settings)
+            logger.info("LP relaxation on scenarios %s: bound $%.2f/h, %d scenarios short",
+                        [self.f.scenarios[s] for s in active], lp.bound or 0.0, len(worst))
+            if routed is not None:
+                return replace(lp, solution=routed), active
+            if self.solving_time() >= deadline:
+                return last
+            active = tuple(sorted(set(active) | set(worst[:LP_SCENARIOS_PER_ROUND])))
+
+    def lp_guided(
+        self, relaxed: Solution, starts: list[Plan], settings: Settings, binding: tuple[int, ...]
+    ) -> list[Plan]:
         """Plans from the MIP restricted to the groups the LP relaxation (or the warm start) uses.
 
         A small MIP on the LP's support finds a good plan fast; it is feasible for
@@ -181,7 +217,7 @@ class _Run:
         if settings.hint is not None:
             support |= {g for g in range(len(self.f.groups)) if settings.hint.replicas[g] > 0}
         small = restrict(self.f, support)
-        outcome = self.scenario_generation(small, replace(settings, hint=self.mip_start(small, starts), progress=None))
+        outcome = self.solve_mip(small, replace(settings, hint=self.mip_start(small, starts), progress=None), binding)
         logger.info(
             "LP-guided MIP on %d of %d groups: %s, $%s/h", len(support), len(self.f.groups),
             outcome.outcome, f"{outcome.objective:.2f}" if outcome.objective is not None else "-",
@@ -206,20 +242,19 @@ class _Run:
             self._costs[id(plan)] = (evaluate(self.instance, plan, self.performance).usd_per_hour, plan)
         return self._costs[id(plan)][0]
 
-    def scenario_generation(self, f: Formulation, settings: Settings) -> BackendResult:
-        """Solve ``f`` on a few peak scenarios; add those the plan cannot route until it routes all.
+    def solve_mip(self, f: Formulation, settings: Settings, binding: tuple[int, ...]) -> BackendResult:
+        """``f`` solved whole, or, above :data:`SCENARIO_GENERATION_ABOVE` flow variables, by
+        scenario generation from the scenarios the LP relaxation modelled (``binding``).
 
-        Used above :data:`SCENARIO_GENERATION_ABOVE` flow variables; smaller models
-        are solved whole (measured faster to a good plan on the small set).
-
-        The MIP over a subset of scenarios is a relaxation, so its bound holds for
-        the whole problem; once a plan routes every scenario (an LP with racks and
-        replicas fixed, :func:`route`) it is feasible and the loop stops.
+        Smaller models are solved whole (measured faster to a good plan on the small set).
+        A MIP over a subset of scenarios is a relaxation, so its bound holds for the
+        whole problem; once its engines route every scenario (an LP with racks and
+        replicas fixed, :func:`route`) its plan is feasible and the loop stops.
         """
         if not self.generates_scenarios(f):
             return self.backend(f, settings)
         deadline = self.solving_time() + settings.time_limit
-        active = initial_scenarios(f)
+        active = binding
         hint = settings.hint
         best_bound: float | None = None
         while True:
@@ -229,7 +264,7 @@ class _Run:
             outcome = self.backend(f, replace(settings, scenarios=active, hint=hint, time_limit=max(0.1, left)))
             if outcome.bound is not None:  # each round relaxes the whole problem
                 best_bound = max(outcome.bound, best_bound) if best_bound is not None else outcome.bound
-                outcome = replace(outcome, bound=best_bound)
+            outcome = replace(outcome, bound=best_bound)
             if outcome.solution is None or len(active) == len(f.scenarios):
                 return outcome
             routed, worst = self.route_all(f, outcome.solution, settings)
