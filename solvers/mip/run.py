@@ -2,9 +2,9 @@
 
 Steps: warm start from the cheapest heuristic plan (``solvers.registry``),
 build the formulation (with the warm start's engines among the candidates),
-solve the LP relaxation (its bound holds), a MIP restricted to the groups the LP
-uses (a good plan fast), then the whole MIP (on a growing set of scenarios when
-it is very large) within the time limit; every plan is priced by the evaluator
+solve the LP relaxation by scenario generation (its bound holds), a MIP restricted
+to the groups the LP uses (a good plan fast), then, when the model is small enough
+to solve whole, the whole MIP within the time limit; every plan is priced by the evaluator
 and the cheapest the checker accepts is returned. When no plan serves all demand
 the result is ``INFEASIBLE`` and names each tenant left out with the binding
 reason; with ``allow_unserved`` the cheapest plan serving the most demand is
@@ -64,6 +64,8 @@ LP_SCENARIOS_PER_ROUND = 4
 """The same for the LP relaxation, whose rounds are cheaper."""
 LP_SHARE = 0.3
 """Share of the time limit the LP relaxation's rounds may start within."""
+LP_SHARE_GENERATED = 0.5
+"""The same when the MIP would need scenario generation (no whole MIP follows)."""
 ROUTING_TOLERANCE = 1e-7
 """Unserved demand below this share of a tenant's demand counts as routed (checker: 1e-6)."""
 
@@ -141,49 +143,54 @@ class _Run:
         """The cheapest plan serving all demand, or INFEASIBLE with reasons.
 
         The LP relaxation comes first: its bound holds, and its support guides a
-        small MIP (:meth:`lp_guided`); the cheapest plan so far starts the whole
-        MIP, which is skipped when less than :data:`WHOLE_MIP_SHARE` of the time
-        is left (building it alone would overrun). The LP's replicas rounded up
-        are not priced as a plan: on medium-01 $25,649/h against the LP's
-        $21,464/h, breaking inventory and site power.
+        small MIP (:meth:`lp_guided`). A model solved whole then gets the whole MIP,
+        started from the cheapest plan so far, for the time left (skipped when less
+        than :data:`WHOLE_MIP_SHARE` of it is left: building it alone would overrun).
+        A model solved by scenario generation does not: on large-01 and large-02 its
+        first round found no plan in 211 s and 5 s, raising the bound 0.8% and 2.0%,
+        so there the LP gets :data:`LP_SHARE_GENERATED` of the time for its bound and
+        the LP-guided MIP the rest. The LP's replicas rounded up are not priced as a
+        plan: on medium-01 $25,649/h against the LP's $21,464/h, breaking inventory
+        and site power.
         """
-        lp, binding = self.relaxation(settings)
+        whole = not self.generates_scenarios(self.f)
+        lp, binding = self.relaxation(settings, LP_SHARE if whole else LP_SHARE_GENERATED)
         if lp.outcome == "infeasible":
             return self.infeasible(replace(settings, time_limit=max(0.1, settings.time_limit - self.solving_time())))
         extra = [self.warm] if self.warm is not None else []
         if lp.solution is not None:
-            guided = replace(settings, time_limit=settings.time_limit * LP_GUIDED_SHARE)
+            share = LP_GUIDED_SHARE if whole else 1.0
+            guided = replace(settings, time_limit=min(settings.time_limit * share, self.time_left(settings)))
             extra += self.lp_guided(lp.solution, extra, guided, binding)
         start = self.mip_start(self.f, extra)
         if start is not None:
             settings = replace(settings, hint=start)
-        left = settings.time_limit - self.solving_time()
-        if left < WHOLE_MIP_SHARE * settings.time_limit:
+        left = self.time_left(settings)
+        if not whole or left < WHOLE_MIP_SHARE * settings.time_limit:
             logger.info("%.1f s left: the whole MIP is skipped", left)
             outcome = BackendResult("no-solution", Limit.TIME, solution=None, objective=None, bound=None, runtime_s=0.0)
         else:
-            outcome = self.solve_mip(self.f, replace(settings, time_limit=left), binding)
+            outcome = self.backend(self.f, replace(settings, time_limit=left))
         logger.info(
             "%s: %s after %.1f s, objective %s, bound %s (LP bound %s)",
             self.solver, outcome.outcome, outcome.runtime_s, outcome.objective, outcome.bound, lp.bound,
         )
         if outcome.outcome == "infeasible":
-            left = max(0.1, settings.time_limit - self.solving_time())
-            return self.infeasible(replace(settings, time_limit=left))
+            return self.infeasible(replace(settings, time_limit=max(0.1, self.time_left(settings))))
         if lp.bound is not None and (outcome.bound is None or lp.bound > outcome.bound):
             outcome = replace(outcome, bound=lp.bound)
         return self.result(outcome, unserved=(), extra_plans=extra)
 
-    def relaxation(self, settings: Settings) -> tuple[BackendResult, tuple[int, ...]]:
+    def relaxation(self, settings: Settings, share: float) -> tuple[BackendResult, tuple[int, ...]]:
         """The LP relaxation (HiGHS) by scenario generation, and the scenarios it modelled.
 
         Rounds start from the peak scenarios and add the :data:`LP_SCENARIOS_PER_ROUND`
         its fractional engines leave most short, until they route every scenario (then
-        it is the whole LP's optimum) or :data:`LP_SHARE` of the time is spent. Each
+        it is the whole LP's optimum) or ``share`` of the time is spent. Each
         round relaxes the whole LP, so its bound holds, and adding scenarios only
         raises it: the last round solved gives the bound and guides the MIP.
         """
-        deadline = self.solving_time() + settings.time_limit * LP_SHARE
+        deadline = self.solving_time() + settings.time_limit * share
         lp_settings = replace(settings, relax_integrality=True, hint=None, progress=None)
         active = initial_scenarios(self.f)
         last: tuple[BackendResult, tuple[int, ...]] | None = None
@@ -195,13 +202,13 @@ class _Run:
             last = (lp, active)
             if len(active) == len(self.f.scenarios):
                 return last
-            routed, worst = self.route_all(self.f, lp.solution, settings)
-            logger.info("LP relaxation on scenarios %s: bound $%.2f/h, %d scenarios short",
-                        [self.f.scenarios[s] for s in active], lp.bound or 0.0, len(worst))
+            routed, worst = self.route_all(self.f, lp.solution, replace(settings, time_limit=self.time_left(settings)))
             if routed is not None:
                 return replace(lp, solution=routed), active
-            if self.solving_time() >= deadline:
+            if worst is None or self.solving_time() >= deadline:
                 return last
+            logger.info("LP relaxation on scenarios %s: bound $%.2f/h, %d scenarios short",
+                        [self.f.scenarios[s] for s in active], lp.bound or 0.0, len(worst))
             active = tuple(sorted(set(active) | set(worst[:LP_SCENARIOS_PER_ROUND])))
 
     def lp_guided(
@@ -267,18 +274,18 @@ class _Run:
             outcome = replace(outcome, bound=best_bound)
             if outcome.solution is None or len(active) == len(f.scenarios):
                 return outcome
-            routed, worst = self.route_all(f, outcome.solution, settings)
+            routed, worst = self.route_all(f, outcome.solution, replace(settings, time_limit=deadline - self.solving_time()))
+            if routed is not None:
+                return replace(outcome, solution=routed)
+            if worst is None or self.solving_time() >= deadline:
+                logger.info("time limit reached before every scenario was routed")
+                return replace(outcome, outcome="no-solution", solution=None, objective=None)
             logger.info(
                 "scenarios %s: plan at $%.2f/h routes all but %d of %d scenarios",
                 [f.scenarios[s] for s in active], outcome.objective or 0.0, len(worst), len(f.scenarios),
             )
-            if routed is not None:
-                return replace(outcome, solution=routed)
             active = tuple(sorted(set(active) | set(worst[:SCENARIOS_PER_ROUND])))
             hint = outcome.solution
-            if self.solving_time() >= deadline:
-                logger.info("time limit reached before every scenario was routed")
-                return replace(outcome, outcome="no-solution", solution=None, objective=None)
 
     @staticmethod
     def generates_scenarios(f: Formulation) -> bool:
@@ -286,15 +293,24 @@ class _Run:
         return len(f.arcs) * len(f.scenarios) > SCENARIO_GENERATION_ABOVE
 
     @staticmethod
-    def route_all(f: Formulation, solution: Solution, settings: Settings) -> tuple[Solution | None, list[int]]:
+    def route_all(
+        f: Formulation, solution: Solution, settings: Settings
+    ) -> tuple[Solution | None, list[int] | None]:
         """``solution``'s engines with flows for every scenario (:func:`route`), or None and the
-        scenarios left short, those leaving most tokens unserved first."""
+        scenarios left short, those leaving most tokens unserved first; (None, None) when the
+        routing LP did not finish within ``settings.time_limit``."""
         routed = route(f, solution, settings)
+        if routed is None:
+            return None, None
         unserved = _unserved_tokens(f, routed.unserved)
         short = sorted(np.flatnonzero(unserved > 0).tolist(), key=lambda s: -unserved[s])
         if short:
             return None, short
         return replace(routed, unserved=np.zeros_like(routed.unserved)), []
+
+    def time_left(self, settings: Settings) -> float:
+        """Seconds of ``settings.time_limit`` not yet used."""
+        return settings.time_limit - self.solving_time()
 
     def solving_time(self) -> float:
         """Seconds of ``settings.time_limit`` used so far (it starts after the warm start)."""
@@ -384,14 +400,15 @@ def initial_scenarios(f: Formulation) -> tuple[int, ...]:
     return tuple(sorted(chosen))
 
 
-def route(f: Formulation, solution: Solution, settings: Settings) -> Solution:
-    """Flows for every scenario with the solution's racks and replicas fixed (an LP), least unserved."""
+def route(f: Formulation, solution: Solution, settings: Settings) -> Solution | None:
+    """Flows for every scenario with the solution's racks and replicas fixed (an LP), least
+    unserved; None when it stops at its time limit without a solution."""
     routing = Settings(
         time_limit=max(1.0, settings.time_limit), gap=0.0, threads=1, seed=settings.seed,
         objective="unserved", allow_unserved=True, fixed=solution,
     )
     result = solve_mathopt(f, routing, "highs")
-    if result.solution is None:
+    if result.solution is None and result.limit != Limit.TIME:
         raise RuntimeError(f"routing LP ended {result.outcome}")
     return result.solution
 
