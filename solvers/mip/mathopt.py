@@ -362,11 +362,13 @@ def _solution(f: Formulation, v: Variables, values: np.ndarray, settings: Settin
     flows[:, list(v.active)] = np.maximum(values[v.flows], 0.0)
     unserved = np.zeros((len(f.commodities), len(f.scenarios)))
     unserved[:, list(v.active)] = np.maximum(values[v.unserved], 0.0)
+    if settings.fixed is not None:  # routing: racks and replicas as fixed (fractional after an LP)
+        fixed = settings.fixed
+        return Solution(racks=fixed.racks, replicas=fixed.replicas, flows=flows, unserved=unserved,
+                        alongside=fixed.alongside)
     if settings.relax_integrality:  # the LP relaxation: fractional racks and replicas
         return Solution(racks=values[v.racks], replicas=values[v.replicas], flows=flows, unserved=unserved)
-    alongside = settings.fixed.alongside if settings.fixed is not None else {
-        key: count for key, w in v.alongside.items() if (count := round(values[w])) > 0
-    }
+    alongside = {key: count for key, w in v.alongside.items() if (count := round(values[w])) > 0}
     return Solution(
         racks=np.round(values[v.racks]).astype(int),
         replicas=np.round(values[v.replicas]).astype(int),
