@@ -35,8 +35,9 @@ Eligibility (an arc exists only when all hold)
     replicas, of which ``z`` are packed into ``q_{p,m}`` virtual racks (10)
     copied into ``m`` physical racks each, beside ``w`` replicas of unspread
     groups per copy; so no rack carries more than ``1/m`` of the group's
-    requests, hence of the tenant's, and the packing stays exact; (E6) the shape has a load on the configuration
-    (``PerformanceModel.tenant_load`` is not None).
+    requests, hence of the tenant's, and the packing stays exact; (E6) the
+    shape has a load on the configuration (``PerformanceModel.tenant_load`` is
+    not None).
 """
 
 from __future__ import annotations
@@ -697,8 +698,8 @@ def placed_replicas(
             placed[g] = alongside.get((g, m), 0)
         else:
             placed[g] = int(replicas[g])
-    for (g, k), w in alongside.items():
-        if m == 1:
+    if m == 1:
+        for (g, k), w in alongside.items():
             placed[g] -= k * w
     return placed
 
