@@ -146,10 +146,10 @@ class _Run:
         small MIP (:meth:`lp_guided`). A model solved whole then gets the whole MIP,
         started from the cheapest plan so far, for the time left (skipped when less
         than :data:`WHOLE_MIP_SHARE` of it is left: building it alone would overrun).
-        A model solved by scenario generation does not: on large-01 and large-02 its
-        first round found no plan in 211 s and 5 s, raising the bound 0.8% and 2.0%,
-        so there the LP gets :data:`LP_SHARE_GENERATED` of the time for its bound and
-        the LP-guided MIP the rest. The LP's replicas rounded up are not priced as a
+        A model solved by scenario generation does not: on large-02 its first round
+        found no plan in 5 s (raising the bound 2.0%), and even solved whole the MIP of
+        large-01 found none in 207-211 s; so there the LP gets
+        :data:`LP_SHARE_GENERATED` of the time for its bound and the LP-guided MIP the rest. The LP's replicas rounded up are not priced as a
         plan: on medium-01 $25,649/h against the LP's $21,464/h, breaking inventory
         and site power.
         """
