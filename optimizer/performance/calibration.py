@@ -20,15 +20,15 @@ concurrency. ``FITTED`` holds the result of :func:`fit` on every point
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.catalog import Model, System, builtin_models, builtin_systems
+from optimizer.catalog import Model, Precision, System, builtin_models, builtin_systems
 from optimizer.performance import roofline as rl
-from optimizer.performance.measurements import MeasuredPoint
+from optimizer.performance.measurements import MeasuredPoint, Worker
 from optimizer.performance.pareto import pareto_indices
 from optimizer.performance.roofline import Factors
 
@@ -115,8 +115,7 @@ def observations(
     for point in points:
         worker = point.engine or point.decode
         assert worker is not None
-        model, system = models[point.model], systems[point.system]
-        rows.append((model, system, point.precision, worker.gpus, worker.tp, worker.dp_attention))
+        rows.append(_engine_row(point, worker, systems, models))
         batch = point.output_tput_per_gpu * worker.gpus / point.interactivity
         isl = point.isl * BENCHMARK_LENGTH_FACTOR
         osl = point.osl * BENCHMARK_LENGTH_FACTOR
@@ -133,23 +132,22 @@ def observations(
         columns["weight"].append((FRONTIER_WEIGHT if id(point) in on_frontier else 1.0) / counts[group_key(point)])
     arrays = {name: np.asarray(values)[:, None] for name, values in columns.items()}
     saturated = _saturated_prefill(points)
-    prefill_counts: dict[GroupKey, int] = defaultdict(int)
-    for point in saturated:
-        prefill_counts[group_key(point)] += 1
-    prefill_rows = []
-    for point in saturated:
-        assert point.prefill is not None
-        worker = point.prefill
-        prefill_rows.append(
-            (models[point.model], systems[point.system], point.precision, worker.gpus, worker.tp, worker.dp_attention)
-        )
+    prefill_counts = Counter(group_key(point) for point in saturated)
     return Observations(
         engines=rl.engines(rows), **arrays,
-        prefill_engines=rl.engines(prefill_rows),
+        prefill_engines=rl.engines([_engine_row(p, p.prefill, systems, models) for p in saturated]),
         prefill_isl=_column([p.isl * BENCHMARK_LENGTH_FACTOR for p in saturated]),
         prefill_rate=_column([p.input_tput_per_gpu for p in saturated]),
         prefill_weight=_column([1.0 / prefill_counts[group_key(p)] for p in saturated]),
     )
+
+
+def _engine_row(
+    point: MeasuredPoint, worker: Worker | None, systems: dict[str, System], models: dict[str, Model]
+) -> tuple[Model, System, Precision, int, int, bool]:
+    """The :func:`roofline.engines` row of one of ``point``'s workers."""
+    assert worker is not None
+    return models[point.model], systems[point.system], point.precision, worker.gpus, worker.tp, worker.dp_attention
 
 
 def _column(values: list[float]) -> np.ndarray:

@@ -686,21 +686,19 @@ def restrict(f: Formulation, groups: set[int]) -> Formulation:
 
 
 def placed_replicas(
-    f: Formulation, replicas: np.ndarray, alongside: dict[tuple[int, int], int], m: int
-) -> np.ndarray:
-    """Replicas per group placed in one copy of the virtual racks spread over ``m`` > 1 (the
-    z's and w's of (10)), or, for ``m`` = 1, in racks holding no spread replica ((7))."""
-    placed = np.zeros(len(f.groups), dtype=int)
-    for g, group in enumerate(f.groups):
-        if group.spread > 1:
-            placed[g] = int(replicas[g]) // m if group.spread == m else 0
-        elif m > 1:
-            placed[g] = alongside.get((g, m), 0)
-        else:
-            placed[g] = int(replicas[g])
-    if m == 1:
-        for (g, k), w in alongside.items():
-            placed[g] -= k * w
+    f: Formulation, replicas: np.ndarray, alongside: dict[tuple[int, int], int]
+) -> dict[int, np.ndarray]:
+    """Per m > 1 of the spread groups, replicas per group in one copy of the virtual racks
+    spread over m (the z's and w's of (10)); for m = 1, those in racks holding no spread
+    replica ((7))."""
+    spreads = np.array([group.spread for group in f.groups], dtype=int)
+    counts = np.asarray(replicas, dtype=int)
+    placed = {1: np.where(spreads == 1, counts, 0)}
+    for m in sorted(set(spreads.tolist()) - {1}):
+        placed[m] = np.where(spreads == m, counts // m, 0)
+    for (g, m), w in alongside.items():
+        placed[m][g] += w
+        placed[1][g] -= m * w
     return placed
 
 
@@ -711,12 +709,13 @@ def virtual_racks(
     holding no spread replica (m = 1, (7)), or ``q_{p,m}`` virtual racks (10).
 
     ``replicas`` of a group spread over m racks must be a multiple of m."""
+    placed = placed_replicas(f, replicas, alongside)
     needed: dict[tuple[int, int], int] = {}
     for p, pool in enumerate(f.pools):
         for m in sorted({f.groups[g].spread for g in f.groups_of_pool[p]}):
-            placed = placed_replicas(f, replicas, alongside, m)
             needed[(p, m)] = max(
-                (math.ceil(sum(f.groups[g].config.gpus * int(placed[g]) for g in groups) / pool.level_capacity(size))
+                (math.ceil(sum(f.groups[g].config.gpus * int(placed[m][g]) for g in groups)
+                           / pool.level_capacity(size))
                  for size, groups in f.levels(p, m)),
                 default=0,
             )

@@ -142,7 +142,7 @@ class Variables:
         open_arc = np.array(
             [fixed is None or fixed.replicas[arc.group] > 0 for arc in f.arcs], dtype=bool
         )
-        flow_upper = demand[arc_commodity] * open_arc[:, None] if len(f.arcs) else np.zeros((0, len(active)))
+        flow_upper = demand[arc_commodity] * open_arc[:, None]
         self.flows = m.variables(np.zeros_like(flow_upper), flow_upper, False)
         """ids, shape (arcs, active scenarios)"""
         unserved_upper = demand if settings.allow_unserved else np.zeros_like(demand)

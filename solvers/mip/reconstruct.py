@@ -37,9 +37,10 @@ def to_plan(f: Formulation, solution: Solution, method: str) -> Plan:
     racks: list[Rack] = []
     numbered: dict[str, int] = defaultdict(int)
     pieces: dict[int, list[tuple[str, int]]] = defaultdict(list)  # group -> (engine id, replicas)
+    placed = placed_replicas(f, solution.replicas, solution.alongside)
     for p, pool in enumerate(f.pools):
         prefix = f"{pool.site}/{pool.system}/" + (f"{pool.owner}/" if pool.owner else "")
-        packed = _pack(f, p, solution)
+        packed = _pack(f, p, placed)
         if len(packed) > solution.racks[p]:
             logger.warning(
                 "pool %s: replicas need %d racks, the solution opened %d", prefix, len(packed), solution.racks[p],
@@ -82,17 +83,17 @@ def served_flows(f: Formulation, solution: Solution) -> np.ndarray:
     return flows
 
 
-def _pack(f: Formulation, p: int, solution: Solution) -> list[dict[int, int]]:
+def _pack(f: Formulation, p: int, placed: dict[int, np.ndarray]) -> list[dict[int, int]]:
     """Replicas per group of each rack of pool ``p``: per spread m the z = n / m replicas of its
-    groups and the w's of unspread groups beside them first-fit decreasing into virtual racks,
-    each copied into m racks; then the other unspread replicas first-fit decreasing."""
+    groups and the w's of unspread groups beside them (``placed``, :func:`placed_replicas`)
+    first-fit decreasing into virtual racks, each copied into m racks; then the other unspread
+    replicas first-fit decreasing."""
     pool = f.pools[p]
     racks: list[dict[int, int]] = []
     for m in sorted({f.groups[g].spread for g in f.groups_of_pool[p]}):
-        placed = placed_replicas(f, solution.replicas, solution.alongside, m)
         packer = RackPacker(pool.usable_gpus, min(pool.domain_gpus, pool.usable_gpus))
         for g in sorted(f.groups_of_pool[p], key=lambda g: (-f.groups[g].config.gpus, g)):
-            packer.place(g, f.groups[g].config.gpus, int(placed[g]))
+            packer.place(g, f.groups[g].config.gpus, int(placed[m][g]))
         racks += [dict(virtual.replicas) for virtual in packer.racks for _ in range(m)]
     return racks
 

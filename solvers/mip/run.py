@@ -156,7 +156,7 @@ class _Run:
         whole = not self.generates_scenarios(self.f)
         lp, binding = self.relaxation(settings, LP_SHARE if whole else LP_SHARE_GENERATED)
         if lp.outcome == "infeasible":
-            return self.infeasible(replace(settings, time_limit=max(0.1, settings.time_limit - self.solving_time())))
+            return self.infeasible(replace(settings, time_limit=max(0.1, self.time_left(settings))))
         extra = [self.warm] if self.warm is not None else []
         if lp.solution is not None:
             share = LP_GUIDED_SHARE if whole else 1.0
