@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import defaultdict
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -99,10 +98,6 @@ class Constraints:
 
     def __init__(self, model: cp_model.CpModel, f: Formulation, v: Variables) -> None:
         self.model, self.f, self.v = model, f, v
-        self.beside: dict[int, list[cp_model.LinearExpr]] = defaultdict(list)
-        """unspread group g -> its m w_{g,m} terms"""
-        for (g, m), w in v.alongside.items():
-            self.beside[g].append(m * w)
 
     def add_constraints(self) -> None:
         self._demand_input()  # (1)
@@ -180,10 +175,10 @@ class Constraints:
 
     def _unplaced(self, g: int) -> cp_model.LinearExpr:
         """Replicas of unspread group g in racks holding no spread replica: n_g - sum_m m w_{g,m}."""
-        return self.v.replicas[g] - sum(self.beside[g])
+        return self.v.replicas[g] - sum(m * self.v.alongside[(g, m)] for m in self.f.alongside_of.get(g, []))
 
     def _inventory(self) -> None:
-        """(8) racks of a fleet entry (shared, private and single pools) within max_racks."""
+        """(8) racks of a fleet entry (shared and private pools) within max_racks."""
         for pools, max_racks in self.f.inventory():
             self.model.add(sum(self.v.racks[p] for p in pools) <= max_racks)
 
@@ -200,7 +195,7 @@ class Constraints:
         beside them, pack into q_{p,m} virtual racks by levels; n_g >= sum_m m w_{g,m}."""
         for g, per_rack in self.v.per_rack.items():
             self.model.add(self.v.replicas[g] == self.f.groups[g].spread * per_rack)
-        for g in sorted(self.beside):
+        for g in sorted(self.f.alongside_of):
             self.model.add(self._unplaced(g) >= 0)
         for (p, m), virtual_racks in self.v.spread_racks.items():
             for size, groups in self.f.levels(p, m):

@@ -1,6 +1,6 @@
 """The MIP's data, independent of any solver: pools, candidate engines, eligible flows.
 
-``docs/formulation.md`` writes the model out; the numbers (1)-(11) and the
+``docs/formulation.md`` writes the model out; the numbers (1)-(10) and the
 eligibility rules (E1)-(E6) below are the ones it uses, and every backend cites them.
 
 Sets
@@ -214,6 +214,14 @@ class Formulation:
     def alongside_sets(self) -> list[tuple[int, int]]:
         """(unspread group g, m) for each m its pool spreads groups over: ``w_{g,m}`` of (10)."""
         return [(g, m) for p, m in self.spread_sets for g in self.groups_of_pool[p] if self.groups[g].spread == 1]
+
+    @cached_property
+    def alongside_of(self) -> dict[int, list[int]]:
+        """Unspread group g -> the m's of its ``w_{g,m}`` (:attr:`alongside_sets`)."""
+        found: dict[int, list[int]] = defaultdict(list)
+        for g, m in self.alongside_sets:
+            found[g].append(m)
+        return dict(found)
 
     def capacity_rows(self) -> list[tuple[int, list[float]]]:
         """(group g, coefficient per request/s of each arc of ``arcs_of_group[g]``) for every row

@@ -157,10 +157,6 @@ class Constraints:
 
     def __init__(self, m: _Arrays, f: Formulation, v: Variables) -> None:
         self.m, self.f, self.v = m, f, v
-        self.beside: dict[int, list[tuple[int, float]]] = {}
-        """unspread group g -> its (w_{g,m} column, m) terms"""
-        for (g, k), w in v.alongside.items():
-            self.beside.setdefault(g, []).append((w, float(k)))
 
     def add_constraints(self) -> None:
         self._demand_input()  # (1)
@@ -211,7 +207,9 @@ class Constraints:
 
     def _unplaced(self, g: int) -> list[tuple[int, float]]:
         """n_g - sum_m m w_{g,m}: replicas of unspread group g in racks holding no spread replica."""
-        return [(int(self.v.replicas[g]), 1.0)] + [(w, -k) for w, k in self.beside.get(g, [])]
+        return [(int(self.v.replicas[g]), 1.0)] + [
+            (self.v.alongside[(g, k)], -float(k)) for k in self.f.alongside_of.get(g, [])
+        ]
 
     def _rack_packing(self) -> None:
         """(7) per pool and size level L: GPUs of unspread replicas >= L GPUs not placed beside
@@ -241,7 +239,7 @@ class Constraints:
         beside them, pack into q_{p,m} virtual racks by levels; n_g >= sum_m m w_{g,m}."""
         for g, per_rack in self.v.per_rack.items():
             self.m.row([(int(self.v.replicas[g]), 1.0), (per_rack, -float(self.f.groups[g].spread))], 0.0, 0.0)
-        for g in sorted(self.beside):
+        for g in sorted(self.f.alongside_of):
             self.m.row(self._unplaced(g), 0.0, np.inf)
         for (p, k), virtual_racks in self.v.spread_racks.items():
             for size, groups in self.f.levels(p, k):
