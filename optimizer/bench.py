@@ -13,6 +13,7 @@ $/hour per instance (:func:`update_known_best`).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import math
@@ -20,6 +21,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
+from importlib import resources
 from pathlib import Path
 
 from optimizer.check import check
@@ -254,7 +256,23 @@ def rows_to_csv(rows: Sequence[BenchRow]) -> str:
     return out.getvalue()
 
 
-KNOWN_BEST_COLUMNS = ("instance", "usd_per_hour", "method", "bound", "commit", "date", "time_limit_s")
+KNOWN_BEST_COLUMNS = ("instance", "usd_per_hour", "method", "bound", "capacities", "commit", "date", "time_limit_s")
+
+
+def capacity_fingerprint() -> str:
+    """12 hex digits of what sets every engine's capacity and every rack's price: the
+    performance model's code (with its fitted factors) and the bundled catalog. Known-best
+    plans and bounds compare only under one fingerprint: a refit changes every capacity."""
+    digest = hashlib.sha256()
+    folders = (
+        (resources.files("optimizer.performance"), ".py"),
+        (resources.files("optimizer.instances").joinpath("catalog"), ".csv"),
+    )
+    for folder, suffix in folders:
+        for item in sorted(folder.iterdir(), key=lambda item: item.name):
+            if item.name.endswith(suffix):
+                digest.update(item.name.encode() + b"\0" + item.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def read_known_best(path: str | Path) -> dict[str, dict[str, str]]:
@@ -267,18 +285,24 @@ def read_known_best(path: str | Path) -> dict[str, dict[str, str]]:
 
 
 def update_known_best(
-    path: str | Path, rows: Iterable[BenchRow], commit: str, date: str, time_limit: float
+    path: str | Path, rows: Iterable[BenchRow], commit: str, date: str, time_limit: float,
+    capacities: str | None = None,
 ) -> list[str]:
     """Record in ``path`` every valid plan cheaper than the known best, and every higher bound.
 
     A cheaper plan replaces $/hour, method, commit, date and time limit; a bound
-    only ever rises. Returns the instances whose row changed.
+    only ever rises. Entries measured under other ``capacities`` (default: the current
+    :func:`capacity_fingerprint`) are not comparable: they are dropped. Returns the
+    instances whose row changed.
     """
-    known = read_known_best(path)
+    capacities = capacities if capacities is not None else capacity_fingerprint()
+    known = {name: entry for name, entry in read_known_best(path).items() if entry.get("capacities") == capacities}
     changed = []
     for row in rows:
         entry = known.get(row.instance)
-        updated = dict(entry) if entry else {"instance": row.instance, "usd_per_hour": "", "method": "", "bound": ""}
+        updated = dict(entry) if entry else {
+            "instance": row.instance, "usd_per_hour": "", "method": "", "bound": "", "capacities": capacities,
+        }
         if row.valid and (not updated["usd_per_hour"] or row.usd_per_hour < float(updated["usd_per_hour"]) * (1 - 1e-9)):  # type: ignore[operator]
             updated.update({
                 "usd_per_hour": f"{row.usd_per_hour:.4f}",

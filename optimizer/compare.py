@@ -19,6 +19,10 @@ checks each with the one checker, and explains the winner from the figures
 - ``tco``: the own fleet priced at each other TCO basis (catalog prices; fleet
   price overrides kept).
 
+An option that only lifts rules of another (the own fleet those of ``aggregated``; each
+``isolation`` variant those of the own fleet) is planned after it and its MIP starts from
+that plan, so a time-limited run cannot price a rule at less than nothing.
+
 The cheapest option is chosen among those that serve the same tenants on the
 same terms at the instance's TCO basis (``systems``, ``fleet``, ``aggregated``,
 ``tenancy``); isolation and TCO variants change the question and are reported
@@ -32,6 +36,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import get_args
 
 from optimizer.catalog import Precision, TcoBasis
@@ -39,8 +44,9 @@ from optimizer.check import check
 from optimizer.evaluate import Report, evaluate
 from optimizer.instance import FleetEntry, Instance, InstanceError
 from optimizer.performance import EngineConfig, PerformanceModel, Role
+from optimizer.plan import Plan
 from optimizer.result import Result, Status
-from optimizer.solve import DEFAULT_SOLVER
+from optimizer.solve import DEFAULT_SOLVER, SOLVERS
 from optimizer.usage import PlanUsage
 
 logger = logging.getLogger(__name__)
@@ -82,6 +88,9 @@ class Variant:
     tenant: str = ""
     """the tenant whose isolation is lifted (``isolation`` set only)"""
     note: str = ""
+    relaxes: str = ""
+    """the variant whose plans are plans of this one too (it adds no rule): planned first,
+    its plan starts this one's MIP, so this one is never dearer"""
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,7 @@ class Comparison:
 
 
 FLEET = "own fleet"
+AGGREGATED = f"{FLEET}, aggregated only"
 
 
 def system_alone(instance: Instance, system: str, keep_inventory: bool = False) -> Instance:
@@ -219,7 +229,8 @@ def variants(
         raise InstanceError([("systems", f"unknown system '{s}'") for s in bad])
     found: list[Variant] = []
     if "fleet" in options:
-        found.append(Variant(FLEET, "fleet", instance, method, note="the instance as written"))
+        found.append(Variant(FLEET, "fleet", instance, method, note="the instance as written",
+                             relaxes=AGGREGATED if "aggregated" in options else ""))
     if "systems" in options:
         for system in chosen:
             if keep_inventory and not any(e.system == system for e in instance.fleet):
@@ -229,7 +240,7 @@ def variants(
                 note="inventory as in the fleet" if keep_inventory else "unlimited racks at catalog prices",
             ))
     if "aggregated" in options:
-        found.append(Variant(f"{FLEET}, aggregated only", "aggregated", instance, method, aggregated_only=True,
+        found.append(Variant(AGGREGATED, "aggregated", instance, method, aggregated_only=True,
                              note="no prefill/decode disaggregation"))
     if "tenancy" in options:
         found.append(Variant(f"{FLEET}, siloed tenancy", "tenancy", instance, "siloed",
@@ -240,6 +251,7 @@ def variants(
                 found.append(Variant(
                     f"{FLEET}, {tenant.name} shared", "isolation", with_tenant_shared(instance, tenant.name), method,
                     tenant=tenant.name, note=f"{tenant.name}'s '{tenant.isolation}' isolation lifted",
+                    relaxes=FLEET if "fleet" in options else "",
                 ))
     if "tco" in options:
         for basis in get_args(TcoBasis):
@@ -252,28 +264,31 @@ def variants(
 # -- running ------------------------------------------------------------------------------
 
 
-Planner = Callable[[Variant, PerformanceModel, float], Result]
-"""Plans one variant with a performance model within a time limit in seconds."""
+Planner = Callable[[Variant, PerformanceModel, float, Sequence[Plan]], Result]
+"""Plans one variant with a performance model within a time limit in seconds, starting from
+plans of it (the plan of the variant it relaxes, if any)."""
 
 
 def registry_planner(seed: int = 0, threads: int = 1) -> Planner:
-    """A planner that runs the variant's method from :data:`solvers.registry.METHODS`."""
+    """A planner that runs the variant's method from :data:`solvers.registry.METHODS`; the MIP
+    methods start from the given plans, heuristics make their own."""
     from solvers.registry import get_method  # noqa: PLC0415 (solvers depends on optimizer)
 
-    def plan(variant: Variant, performance: PerformanceModel, time_limit: float) -> Result:
-        return get_method(variant.method)(
-            variant.instance, time_limit=time_limit, seed=seed, threads=threads, performance=performance
-        )
+    def plan(variant: Variant, performance: PerformanceModel, time_limit: float, starts: Sequence[Plan]) -> Result:
+        method = get_method(variant.method)
+        if variant.method in SOLVERS:
+            method = partial(method, starts=starts)
+        return method(variant.instance, time_limit=time_limit, seed=seed, threads=threads, performance=performance)
 
     return plan
 
 
-def run_variant(variant: Variant, time_limit: float, planner: Planner) -> Outcome:
-    """Plan, price and check one variant."""
+def run_variant(variant: Variant, time_limit: float, planner: Planner, starts: Sequence[Plan] = ()) -> Outcome:
+    """Plan, price and check one variant, starting from ``starts``."""
     model_class = AggregatedOnly if variant.aggregated_only else PerformanceModel
     performance = model_class(variant.instance)
     logger.info("compare: planning '%s' with %s", variant.name, variant.method)
-    result = planner(variant, performance, time_limit)
+    result = planner(variant, performance, time_limit, starts)
     if result.plan is None:
         return Outcome(variant, result, None, 0, performance)
     report = evaluate(variant.instance, result.plan, performance)
@@ -299,11 +314,30 @@ def compare(
         InstanceError: an unknown option set or system.
     """
     planner = planner or registry_planner()
-    outcomes = tuple(run_variant(v, time_limit, planner) for v in variants(
-        instance, options, systems, method, keep_inventory
-    ))
+    chosen = variants(instance, options, systems, method, keep_inventory)
+    done: dict[str, Outcome] = {}
+    for v in _planning_order(chosen):
+        source = done.get(v.relaxes)
+        starts = [source.result.plan] if source is not None and source.complete and source.result.plan else []
+        done[v.name] = run_variant(v, time_limit, planner, starts)
+    outcomes = tuple(done[v.name] for v in chosen)
     winner = cheapest(outcomes)
     return Comparison(instance, outcomes, winner, tuple(explain(instance, outcomes, winner)))
+
+
+def _planning_order(chosen: Sequence[Variant]) -> list[Variant]:
+    """``chosen`` with each variant after the one it relaxes, otherwise as listed."""
+    by_name = {v.name: v for v in chosen}
+    order: dict[str, Variant] = {}
+
+    def place(v: Variant) -> None:
+        if v.relaxes in by_name and v.relaxes not in order:
+            place(by_name[v.relaxes])
+        order.setdefault(v.name, v)
+
+    for v in chosen:
+        place(v)
+    return list(order.values())
 
 
 def cheapest(outcomes: Sequence[Outcome]) -> Outcome | None:

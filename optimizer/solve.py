@@ -9,10 +9,12 @@ MIP, diagnosis of infeasibility) is in :mod:`solvers.mip.run`; the model is in
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 from optimizer.instance import Instance
 from optimizer.performance import PerformanceModel
+from optimizer.plan import Plan
 from optimizer.result import Result
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ def solve(
     progress: Progress | None = None,
     warm_start: bool = True,
     max_arcs_per_role: int | None = MAX_ARCS_PER_ROLE,
+    starts: Sequence[Plan] = (),
 ) -> Result:
     """Plan ``instance`` with the MIP on ``solver`` (module docstring).
 
@@ -51,7 +54,10 @@ def solve(
         allow_unserved: return the cheapest plan serving the most demand instead
             of ``INFEASIBLE`` when not all demand can be served.
         progress: called with (incumbent $/hour, bound, elapsed s) while solving.
-        warm_start: start from the cheapest heuristic plan.
+        warm_start: start from the cheapest plan the checker accepts among ``starts``
+            and the heuristics' plans; the result is never dearer than it.
+        starts: plans of ``instance`` to start from, e.g. a plan of a more
+            constrained variant of it, or the plan in service today.
         max_arcs_per_role: candidate shortlist (:data:`MAX_ARCS_PER_ROLE`); None keeps
             every configuration, so the bound holds over all of them.
 
@@ -71,5 +77,6 @@ def solve(
     return run_mip(
         instance, solver, time_limit=time_limit, gap=gap, threads=threads, seed=seed,
         allow_unserved=allow_unserved, performance=performance, progress=progress,
-        warm_start=warm_start, max_arcs_per_role=max_arcs_per_role, start=time.perf_counter(),
+        warm_start=warm_start, max_arcs_per_role=max_arcs_per_role, starts=tuple(starts),
+        start=time.perf_counter(),
     )

@@ -18,6 +18,7 @@ import pytest
 
 from optimizer.bench import (
     BenchRow,
+    capacity_fingerprint,
     format_rows,
     read_known_best,
     rows_to_csv,
@@ -106,6 +107,25 @@ def test_known_best_keeps_the_cheapest_valid_plan_and_the_highest_bound(tmp_path
     assert (entry["usd_per_hour"], entry["method"], entry["commit"], entry["bound"]) == (
         "100.0000", "pooled", "abc1234", "95.0000",
     )
+
+
+def test_known_best_under_other_capacities_is_replaced(tmp_path: Path):
+    """A refitted performance model changes every capacity: the old best plan (100) and bound
+    (95) say nothing about the new model, so a dearer plan and a lower bound replace them, and
+    an instance not measured again is dropped."""
+    path = tmp_path / "known_best.csv"
+    update_known_best(path, [row("a", "pooled", 100.0, bound=95.0), row("b", "pooled", 10.0)], "abc1234",
+                      "2026-01-01", 60, capacities="old")
+    assert update_known_best(path, [row("a", "mip", 120.0, bound=80.0)], "def5678", "2026-01-02", 60,
+                             capacities="new") == ["a"]
+    known = read_known_best(path)
+    assert list(known) == ["a"]
+    assert (known["a"]["usd_per_hour"], known["a"]["bound"], known["a"]["capacities"]) == ("120.0000", "80.0000", "new")
+
+
+def test_capacity_fingerprint_is_stable() -> None:
+    assert capacity_fingerprint() == capacity_fingerprint()
+    assert len(capacity_fingerprint()) == 12
 
 
 def test_cli_prints_the_table_writes_csv_and_exits_0(pair_file: Path, tmp_path: Path, capsys):

@@ -26,13 +26,19 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from optimizer.cli import main
-from optimizer.compare import Comparison, compare, system_alone, variants
+from optimizer.compare import Comparison, Variant, compare, registry_planner, system_alone, variants
+from optimizer.evaluate import evaluate
 from optimizer.instance import InstanceError, load_instance
+from optimizer.performance import PerformanceModel
+from optimizer.plan import Plan
+from optimizer.report import options_table
+from optimizer.result import Result
 
 DATA = Path(__file__).parent / "data" / "compare" / "two-systems.toml"
 SYSTEMS = ("hgx-h200", "gb200-nvl72")
@@ -116,6 +122,13 @@ def test_the_findings_say_why_from_the_figures(comparison: Comparison) -> None:
     assert "NVLink domain size does not bind" in findings
 
 
+def test_the_status_column_says_what_is_proven(comparison: Comparison) -> None:
+    """The MIP proves every option of the tiny instance optimal; the siloed heuristic has no bound."""
+    status = {row[0]: row[1] for row in options_table(comparison).rows}
+    assert status["own fleet"] == "ok (optimal)"
+    assert status["own fleet, siloed tenancy"] == "ok (feasible, no bound)"
+
+
 def test_a_site_power_budget_that_binds_is_named() -> None:
     # 0.17 MW = 170 kW of all-in power. Three H200 racks provision 3 x 32 x 1.73 = 166.08 kW (98%);
     # any plan with an NVL72 rack (72 x 2.10 = 151.2 kW) also needs a rack of its own for vault
@@ -136,6 +149,25 @@ def test_an_option_without_a_complete_plan_never_wins() -> None:
     assert not mi300x.complete and mi300x.why_not()
     assert result.winner is not None and result.winner.variant.name == "gb200-nvl72 alone"
     assert any(f.startswith("mi300x alone has no complete plan") for f in result.findings)
+
+
+def test_a_relaxed_option_starts_from_the_plan_it_relaxes() -> None:
+    """The own fleet only adds disaggregated engines to 'aggregated only', and 'vault shared'
+    only lifts a rule of the own fleet: each is planned after the option it relaxes and starts
+    from its plan ($204.24/hour, derived above), so a time-limited run cannot come out dearer
+    (the isolation price cannot turn negative)."""
+    inner = registry_planner()
+    seen: list[tuple[str, list[float]]] = []
+
+    def planner(variant: Variant, performance: PerformanceModel, time_limit: float, starts: Sequence[Plan]) -> Result:
+        seen.append((variant.name, [evaluate(variant.instance, plan).usd_per_hour for plan in starts]))
+        return inner(variant, performance, time_limit, starts)
+
+    result = compare(load_instance(DATA), options=("fleet", "aggregated", "isolation"), time_limit=10, planner=planner)
+    assert [name for name, _ in seen] == ["own fleet, aggregated only", "own fleet", "own fleet, vault shared"]
+    assert [costs for _, costs in seen] == [[], [pytest.approx(204.24)], [pytest.approx(204.24)]]
+    assert [o.variant.name for o in result.outcomes] == ["own fleet", "own fleet, aggregated only",
+                                                          "own fleet, vault shared"]  # as listed
 
 
 def test_cli_prints_the_table_and_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,9 @@ import pytest
 from mip_fixtures import fleet, make, profile, system, tenant
 
 from optimizer.performance import PerformanceModel, meets_slo
+from solvers.mip.backend import Settings
 from solvers.mip.formulation import Pool, build_formulation
+from solvers.mip.mathopt import solve_mathopt
 from solvers.mip.reconstruct import member_shares
 
 
@@ -196,3 +198,24 @@ def test_engines_larger_than_the_usable_rack_get_no_arc() -> None:
     instance = make([tenant("a", 1.0)], fleet_entries=[fleet("toy", gpus_per_rack=32, rack_power_kw=10.0)],
                     profiles=[profile(system="toy", gpus=8)], systems=[toy])
     assert build_formulation(instance).arcs == ()
+
+
+def test_covers_by_hand() -> None:
+    """(11). One 1-GPU replica serves 1 request/s (mip_fixtures), racks have 8 GPUs.
+    'a' peaks at 2.5 requests/s: >= 3 replicas, 3 GPUs, >= 1 rack. 'spread' (min_racks 2)
+    needs 3 replicas in pairs: >= 4, and its 2 GPUs per rack open >= 2 racks. Both sides
+    (input, output) of an aggregated tenant give the same rows, kept once."""
+    instance = make([tenant("a", 1.0, demand_profile=[1.0, 2.5]), tenant("spread", 3.0, min_racks=2)])
+    f = build_formulation(instance)
+    replicas, racks = f.covers
+    owners = {least: {f.groups[g].owner for g in groups} for groups, least in replicas}
+    assert owners == {3: {None}, 4: {"spread"}}
+    assert sorted(least for _, least in racks) == [2]  # one pool: the larger least is kept
+
+
+def test_covers_raise_the_lp_bound_to_a_whole_rack() -> None:
+    """0.3 requests/s: the LP relaxation opens 0.3 of a GPU, $0.30/h; with (11) at least one
+    replica and one whole rack, $8/h, which is the optimum."""
+    f = build_formulation(make([tenant("a", 0.3)]))
+    lp = solve_mathopt(f, Settings(time_limit=10, gap=0.0, threads=1, seed=0, relax_integrality=True))
+    assert lp.bound == pytest.approx(8.0)

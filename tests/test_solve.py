@@ -268,6 +268,20 @@ def test_same_seed_same_plan(solver: str, two_tenants_profiles: Instance) -> Non
     assert first.plan.routes == second.plan.routes
 
 
+def test_given_starts_are_checked_and_the_cheapest_starts_the_mip(caplog: pytest.LogCaptureFixture) -> None:
+    """A start the checker accepts is the warm start when it is the cheapest plan at hand; one
+    it rejects (a plan of another instance: tenant 'a' unknown here) is set aside."""
+    instance = make([tenant("a", 10.0)])  # 10 one-GPU replicas in 2 racks: $16/h
+    optimum = solve(instance, time_limit=TIME_LIMIT_S)
+    other = solve(make([tenant("b", 1.0)]), time_limit=TIME_LIMIT_S)
+    assert optimum.plan is not None and other.plan is not None
+    with caplog.at_level("INFO", logger="solvers.mip.run"):
+        result = solve(instance, time_limit=TIME_LIMIT_S, starts=[other.plan, optimum.plan])
+    assert result.objective == pytest.approx(16.0)
+    assert "warm start: a given start is a plan the checker rejects; not used" in caplog.text
+    assert "warm start: $16.00/h" in caplog.text
+
+
 def test_bad_settings_are_refused() -> None:
     instance = make([tenant("a", 1.0)])
     with pytest.raises(ValueError, match="unknown solver"):
@@ -333,6 +347,9 @@ def test_cli_json_carries_result_and_report(tmp_path, capsys) -> None:  # type: 
     assert payload["report"]["usd_per_hour"] == pytest.approx(16.0)
     assert {"bound", "gap", "runtime_s", "plan", "unserved"} <= set(payload)
     assert Plan.load(plan_path).racks == Plan.model_validate(payload["plan"]).racks
+    # the written plan starts a new run (`--start`): the same optimum
+    assert main(["solve", str(source), "--json", "--time-limit", "10", "--start", str(plan_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["objective"] == pytest.approx(16.0)
 
 
 def test_cli_infeasible_exits_3_and_names_the_tenant(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -353,4 +370,5 @@ def test_cli_bad_input_exits_2(tmp_path) -> None:  # type: ignore[no-untyped-def
     source.write_text(make([tenant("a", 1.0)]).to_json())
     assert main(["solve", str(tmp_path / "missing.toml")]) == EXIT_BAD_INPUT
     assert main(["solve", str(source), "--gap", "2"]) == EXIT_BAD_INPUT
+    assert main(["solve", str(source), "--start", str(tmp_path / "missing-plan.json")]) == EXIT_BAD_INPUT
 

@@ -20,6 +20,7 @@ from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, print_json
 from optimizer.evaluate import Report, evaluate
 from optimizer.instance import InstanceError, load_instance
 from optimizer.performance import PerformanceModel
+from optimizer.plan import Plan
 from optimizer.report import write_report
 from optimizer.result import Result
 from optimizer.solve import DEFAULT_GAP, DEFAULT_SOLVER, DEFAULT_TIME_LIMIT_S, SOLVERS, solve
@@ -56,6 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--threads", type=int, default=1, metavar="N", help="solver threads (default 1)")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="solver random seed (default 0)")
+    parser.add_argument(
+        "--start", metavar="PLAN", action="append", default=[],
+        help="start from this plan (e.g. the plan in service), kept when nothing cheaper is found; "
+        "a plan that breaks a rule of INSTANCE is set aside with a warning (repeatable)",
+    )
     parser.add_argument("-o", "--output", metavar="PLAN", help="write the plan as JSON (atomically)")
     parser.add_argument(
         "--json", action="store_true", help="print the result and the evaluator's report as JSON only"
@@ -112,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         if not ok:
             raise InstanceError([(name, f"out of range: {value}")], "command line")
+    starts = [Plan.load(start) for start in args.start]
     logger.info("solving %s with %s (time limit %g s, gap %g)", Path(path).name, args.solver, args.time_limit, args.gap)
     performance = PerformanceModel(instance)
     result = solve(
@@ -124,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         allow_unserved=args.allow_unserved,
         performance=performance,
         progress=_ProgressLines(),
+        starts=starts,
     )
     report = evaluate(instance, result.plan, performance) if result.plan is not None else None
     if args.output and result.plan is not None:

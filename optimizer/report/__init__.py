@@ -25,7 +25,7 @@ from optimizer.report.figures import (
 )
 from optimizer.report.html import Figure, Paragraph, Section, Table, write_page
 from optimizer.report.svg import colour_map
-from optimizer.result import Result
+from optimizer.result import Result, Status
 from optimizer.usage import PlanUsage
 
 __all__ = ["frontier_curve", "options_table", "write_comparison_report", "write_report"]
@@ -186,6 +186,13 @@ def write_report(instance: Instance, result_or_plan: Result | Plan, out_dir: str
 # -- a comparison -----------------------------------------------------------------------------
 
 
+def _gap_note(result: Result) -> str:
+    """', gap x%' for a plan not proven optimal, ', no bound' for one without a bound (a heuristic's)."""
+    if result.plan is None or result.status == Status.OPTIMAL:
+        return ""
+    return ", no bound" if result.gap is None else f", gap {100 * result.gap:.1f}%"
+
+
 def options_table(comparison: Comparison) -> Table:
     """One row per option: $/hour, $/Mtok overall and per SLO class, size, utilisation, power, ROI."""
     classes = sorted({t.slo_class for o in comparison.outcomes if o.report for t in o.report.tenants})
@@ -195,7 +202,7 @@ def options_table(comparison: Comparison) -> Table:
     for o in comparison.outcomes:
         r, by_class = o.report, o.usd_per_mtok_by_class()
         status = "ok" if o.complete else "incomplete"
-        status += f" ({o.result.status.value}" + (f", gap {100 * o.result.gap:.1f}%)" if o.result.gap else ")")
+        status += f" ({o.result.status.value}{_gap_note(o.result)})"
         rows.append((
             o.variant.name, status, _money(o.usd_per_hour), _money(r.usd_per_mtok if r else None, 4),
             *(_money(by_class.get(c), 4) for c in classes),

@@ -13,7 +13,7 @@ scaling"):
   right-hand side is given ``CAPACITY_SLACK`` (4e-7) of room, so exactly full
   engines stay feasible and every plan stays within the checker's 1e-6
   tolerance. A row whose activity could overflow 2^62 is scaled down with a warning.
-- The balance rows (3) are exact in units; (7)-(10) are integer already.
+- The balance rows (3) are exact in units; (7)-(11) are integer already.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class Variables:
             np.abs(demand - np.round(demand)) <= 1e-6 * np.maximum(demand, 1), np.round(demand), np.ceil(demand)
         ).astype(np.int64)
         self.active = settings.active(len(f.scenarios))
+        self.elastic = settings.allow_unserved
         fixed = settings.fixed
         self.racks = [
             model.new_int_var(*_domain(pool.max_racks, fixed and fixed.racks[p]), f"y[{p}]")
@@ -94,7 +95,7 @@ def _domain(upper: int, fixed: int | None) -> tuple[int, int]:
 
 
 class Constraints:
-    """Constraints (1)-(10) of ``docs/formulation.md``, one method each."""
+    """Constraints (1)-(11) of ``docs/formulation.md``, one method each."""
 
     def __init__(self, model: cp_model.CpModel, f: Formulation, v: Variables) -> None:
         self.model, self.f, self.v = model, f, v
@@ -108,6 +109,8 @@ class Constraints:
         self._inventory()  # (8)
         self._site_power()  # (9)
         self._spread()  # (10)
+        if not self.v.elastic:  # valid only when all demand is served
+            self._covers()  # (11)
 
     def _demand_input(self) -> None:
         """(1) input-side requests (aggregated + prefill) plus unserved equal demand."""
@@ -207,6 +210,15 @@ class Constraints:
                     )
                     <= self.f.pools[p].level_capacity(size) * virtual_racks
                 )
+
+
+    def _covers(self) -> None:
+        """(11) at least the replicas and racks a commodity's peak demand needs."""
+        replicas, racks = self.f.covers
+        for groups, least in replicas:
+            self.model.add(sum(self.v.replicas[g] for g in groups) >= least)
+        for pools, least in racks:
+            self.model.add(sum(self.v.racks[p] for p in pools) >= least)
 
 
 class Objective:

@@ -1,6 +1,6 @@
 """The MIP's data, independent of any solver: pools, candidate engines, eligible flows.
 
-``docs/formulation.md`` writes the model out; the numbers (1)-(10) and the
+``docs/formulation.md`` writes the model out; the numbers (1)-(11) and the
 eligibility rules (E1)-(E6) below are the ones it uses, and every backend cites them.
 
 Sets
@@ -50,6 +50,7 @@ from functools import cached_property
 
 import numpy as np
 
+from optimizer.check import REL_TOL
 from optimizer.instance import FleetEntry, Instance, Tenant
 from optimizer.packing import domain_gpus, domain_sizes
 from optimizer.performance import EngineConfig, PerformanceModel, Role, TokenLoad, meets_slo
@@ -283,6 +284,47 @@ class Formulation:
             for _, (prefills, decodes) in sorted(by_entry.items()):
                 rows.append((k, prefills, decodes))
         return rows
+
+    @cached_property
+    def covers(self) -> tuple[list[tuple[list[int], int]], list[tuple[list[int], int]]]:
+        """Valid inequalities (11): (groups, least replicas) rows ``sum n_g >= least`` and
+        (pools, least racks) rows ``sum y_p >= least``, one per commodity and side (input:
+        aggregated and prefill arcs; output: aggregated and decode), the largest ``least``
+        kept per index set.
+
+        Each capacity family (4)-(6) gives ``sum_g n_g >= peak x min_a c_a`` over the side's
+        groups, and integer replicas (in multiples of m for a spread tenant) round it up.
+        Its GPUs, at least that x the fewest GPUs per replica and at least peak x the fewest
+        GPU-seconds per request, fill whole racks of at most ``usable_gpus`` each, m at a
+        time for a spread tenant (10). The LP relaxation otherwise serves a small tenant
+        with a sliver of an engine in a sliver of a rack.
+        """
+        replicas: dict[tuple[int, ...], int] = {}
+        racks: dict[tuple[int, ...], int] = {}
+        for k, arcs in enumerate(self.arcs_of_commodity):
+            peak = float(self.demand[k].max(initial=0.0))
+            for excluded in ("decode", "prefill"):
+                side = [self.arcs[a] for a in arcs if self.arcs[a].role != excluded]
+                if not side or peak <= 0:
+                    continue
+                groups = [self.groups[arc.group] for arc in side]
+                per_request = np.array([  # replicas per request/s, each family (4)-(6)
+                    [arc.sec_per_request for arc in side],
+                    [arc.kv_bytes_per_request_rate / group.kv_capacity_bytes for arc, group in zip(side, groups)],
+                    [arc.transfer_bytes_per_request / group.scaleout_bytes_per_s if arc.role == "decode" else 0.0
+                     for arc, group in zip(side, groups)],
+                ])
+                gpus = np.array([group.config.gpus for group in groups], dtype=float)
+                m = groups[0].spread  # (E5): a spread tenant's groups all spread over its m
+                least = m * _round_up(peak * per_request.min(axis=1).max() / m)
+                least_gpus = max(gpus.min() * least, peak * (per_request * gpus).min(axis=1).max())
+                usable = max(self.pools[group.pool].usable_gpus for group in groups)
+                key = tuple(sorted({arc.group for arc in side}))
+                replicas[key] = max(replicas.get(key, 0), least)
+                key = tuple(sorted({group.pool for group in groups}))
+                racks[key] = max(racks.get(key, 0), m * _round_up(least_gpus / m / usable))
+        return ([(list(key), least) for key, least in replicas.items() if least > 0],
+                [(list(key), least) for key, least in racks.items() if least > 0])
 
     def flow_bound(self, arc: int, s: int) -> float:
         """Largest useful flow on ``arc`` in kept scenario ``s``: the tenant's demand."""
@@ -734,6 +776,12 @@ def load_gpu_seconds(tenant: Tenant, config: EngineConfig, load: TokenLoad) -> f
     """GPU-seconds one request of ``tenant`` takes on ``config`` (time only)."""
     per_request = tenant.input_tokens * load.sec_per_input_token + tenant.output_tokens * load.sec_per_output_token
     return per_request * config.gpus
+
+
+def _round_up(value: float) -> int:
+    """Smallest integer at least ``value`` less the checker's relative tolerance, so a plan
+    filling its engines exactly within that tolerance is not cut off."""
+    return max(0, math.ceil(value * (1 - REL_TOL)))
 
 
 def _slo_filter(

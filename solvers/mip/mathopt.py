@@ -112,12 +112,13 @@ class Variables:
     """Column ids: ``y_p`` racks, ``n_g`` replicas, ``z_g`` replicas per rack of a spread group,
     ``q_{p,m}`` virtual racks of spread groups, ``w_{g,m}`` unspread replicas beside them
     (integer); ``r_{a,s}``, ``u_{k,s}`` requests/s (continuous). With ``settings.fixed`` racks
-    and replicas are fixed to its values (routing only: an LP) and (7)-(10) are left out."""
+    and replicas are fixed to its values (routing only: an LP) and (7)-(11) are left out."""
 
     def __init__(self, m: _Arrays, f: Formulation, settings: Settings) -> None:
         self.active = settings.active(len(f.scenarios))
         fixed = settings.fixed
         self.routing_only = fixed is not None
+        self.elastic = settings.allow_unserved
         integer = not settings.relax_integrality and fixed is None
         pools_max = np.array([pool.max_racks for pool in f.pools], dtype=float)
         groups_max = np.array([group.max_replicas for group in f.groups], dtype=float)
@@ -153,7 +154,7 @@ class Variables:
 
 
 class Constraints:
-    """Constraints (1)-(10) of ``docs/formulation.md``, one method each."""
+    """Constraints (1)-(11) of ``docs/formulation.md``, one method each."""
 
     def __init__(self, m: _Arrays, f: Formulation, v: Variables) -> None:
         self.m, self.f, self.v = m, f, v
@@ -163,11 +164,13 @@ class Constraints:
         self._demand_output()  # (2)
         self._disaggregated_balance()  # (3)
         self._group_capacity()  # (4)-(6)
-        if not self.v.routing_only:  # racks and replicas fixed: (7)-(10) hold already
+        if not self.v.routing_only:  # racks and replicas fixed: (7)-(11) hold already
             self._rack_packing()  # (7)
             self._inventory()  # (8)
             self._site_power()  # (9)
             self._spread()  # (10)
+            if not self.v.elastic:  # valid only when all demand is served
+                self._covers()  # (11)
 
     def _demand(self, side: int) -> None:
         """Rows ``sum of the side's flows + u = demand`` per commodity, for all active scenarios."""
@@ -249,6 +252,15 @@ class Constraints:
                     for g in groups
                 ]
                 self.m.row(terms + [(virtual_racks, -float(self.f.pools[p].level_capacity(size)))], -np.inf, 0.0)
+
+
+    def _covers(self) -> None:
+        """(11) at least the replicas and racks a commodity's peak demand needs."""
+        replicas, racks = self.f.covers
+        for groups, least in replicas:
+            self.m.row([(int(self.v.replicas[g]), 1.0) for g in groups], least, np.inf)
+        for pools, least in racks:
+            self.m.row([(int(self.v.racks[p]), 1.0) for p in pools], least, np.inf)
 
 
 class Objective:

@@ -93,12 +93,13 @@ def run_mip(
     progress: Progress | None,
     warm_start: bool,
     max_arcs_per_role: int | None,
+    starts: tuple[Plan, ...],
     start: float,
 ) -> Result:
     """The body of :func:`optimizer.solve` (arguments checked there)."""
     backend = backend_for(solver)
     performance = performance if performance is not None else PerformanceModel(instance)
-    warm = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed) if warm_start else None
+    warm = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed, starts) if warm_start else None
     extra = _routed_configs(warm) if warm is not None else ()
     f = build_formulation(
         instance,
@@ -427,28 +428,36 @@ def _routed_configs(plan: Plan) -> tuple[tuple[str, EngineConfig], ...]:
     return tuple(sorted(found, key=repr))
 
 
-def _warm_start(instance: Instance, performance: PerformanceModel, time_limit: float, seed: int) -> Plan | None:
-    """The cheapest heuristic plan the checker accepts; None when no heuristic serves all.
+def _warm_start(
+    instance: Instance, performance: PerformanceModel, time_limit: float, seed: int, starts: tuple[Plan, ...]
+) -> Plan | None:
+    """The cheapest plan the checker accepts among ``starts`` and the heuristics' plans; None
+    when none serves all.
 
     Heuristics run in :data:`WARM_START_METHODS` order until ``time_limit`` seconds
     have passed (each runs to its end: they take no time limit of their own).
     """
     from solvers.registry import METHODS  # the registry lists solve() too: import when used
 
+    def accepted(plan: Plan, name: str) -> bool:
+        if any(v.severity == "error" for v in check(instance, plan, performance)):
+            logger.warning("warm start: %s is a plan the checker rejects; not used", name)
+            return False
+        return True
+
     start = time.perf_counter()
-    best: tuple[float, Plan] | None = None
+    found = [(evaluate(instance, plan, performance).usd_per_hour, plan) for plan in starts
+             if accepted(plan, "a given start")]
     for name in WARM_START_METHODS:
-        if name not in METHODS or (best is not None and time.perf_counter() - start > time_limit):
+        if name not in METHODS or (found and time.perf_counter() - start > time_limit):
             continue
         result = METHODS[name](instance, time_limit=time_limit, seed=seed, threads=1, performance=performance)
         if result.plan is None or result.unserved or result.objective is None:
             continue
-        if any(v.severity == "error" for v in check(instance, result.plan, performance)):
-            logger.warning("warm start: %s returned a plan the checker rejects; not used", name)
-            continue
-        if best is None or result.objective < best[0]:
-            best = (result.objective, result.plan)
-    if best is not None:
-        logger.info("warm start: $%.2f/h", best[0])
-    return best[1] if best is not None else None
-
+        if accepted(result.plan, name):
+            found.append((result.objective, result.plan))
+    if not found:
+        return None
+    cost, plan = min(found, key=lambda item: item[0])
+    logger.info("warm start: $%.2f/h", cost)
+    return plan
