@@ -126,6 +126,12 @@ class Model(BaseModel):
     weights_gb_fp4: float | None = Field(
         default=None, gt=0, description="FP4 (NVFP4 / MXFP4) weights, GB; absent = not served in FP4"
     )
+    fp4_dense_precision: Precision | None = Field(
+        default=None,
+        description="MoE models: precision the FP4 checkpoint keeps its non-routed weights in "
+        "(attention, dense FFN, shared experts, embeddings); absent = whatever the checkpoint "
+        "size leaves after the experts, at most BF16",
+    )
     source: str = Field(default="instance file", description="where the numbers come from")
 
     @property

@@ -51,6 +51,30 @@ def test_tensor_parallel_adds_all_reduces():
     assert t[0, 0] == pytest.approx(35.5e9 / 1.675e12 + 80 * (5 * 2e-6 + 2 * all_reduce), rel=1e-9)
 
 
+def test_collective_latency_grows_with_log2_of_its_gpus():
+    """Llama FP8 (71 GB) on 8 H100s: 8.875e9 B per GPU / 1.675e12 B/s = 5.2985 ms. An all-reduce
+    among 8 GPUs takes log2(8) = 3 latency steps of 20 us = 60 us, plus ring bytes 2 x 7/8 x 8192 x
+    2 B = 28672 B over 450e9 x 0.7 B/s = 0.091 us; with 5 kernels x 2 us per layer:
+    80 x (10 + 2 x 60.091) us = 10.415 ms. (Two GPUs take one step: the 20 us of the TP2 test.)"""
+    e = engine("llama-3.3-70b", "hgx-h100", "fp8", 8)
+    t = rl.step_time(e, ROUND.as_array(), np.ones(1), ZERO, ZERO, ZERO)
+    all_reduce = 3 * 20e-6 + 28672 / (450e9 * rl.NETWORK_EFFICIENCY)
+    assert t[0, 0] == pytest.approx(71e9 / 8 / 1.675e12 + 80 * (5 * 2e-6 + 2 * all_reduce), rel=1e-9)
+    assert rl.latency_steps(np.array([2.0, 8.0, 16.0, 48.0])) == pytest.approx([1, 3, 4, math.log2(48)])
+
+
+def test_expert_parallel_all_to_alls_take_log2_steps():
+    """DeepSeek-R1 FP8 with DP attention over 16 GB200s: no all-reduce (attention is not split),
+    two all-to-alls per layer among 16 GPUs, log2(16) = 4 latency steps each: 61 layers x 2 x 4 x
+    20 us = 9.76 ms of latency in every step."""
+    e = engine("deepseek-r1", "gb200-nvl72", "fp8", 16, dp_attention=True)
+    no_latency = dataclasses.replace(ROUND, collective_latency_s=0.0).as_array()
+    added = rl.step_time(e, ROUND.as_array(), np.ones(1), ZERO, ZERO, ZERO) - rl.step_time(
+        e, no_latency, np.ones(1), ZERO, ZERO, ZERO
+    )
+    assert added[0, 0] == pytest.approx(61 * 2 * 4 * 20e-6, rel=1e-9)
+
+
 def test_kv_reads_add_per_sequence():
     """Ten Llama FP4 sequences at 1000 tokens of context on one H100 read 10 x 1000 x 163840 B
     (FP8 KV) = 1.6384 GB more: 1.6384e9 / 1.675e12 = 0.978 ms more than weights alone
@@ -81,6 +105,21 @@ def test_moe_reads_only_the_experts_a_batch_touches():
     assert t[0, 0] == pytest.approx((dense + experts * 4 / 128) / (8e12 * 0.5), rel=1e-9)
     full = rl.step_time(e, f, np.full(1, 1000.0), ZERO, ZERO, ZERO)
     assert full[0, 0] == pytest.approx(65.2e9 / 4e12, rel=1e-6)
+
+
+def test_deepseek_fp4_checkpoint_keeps_dense_weights_at_fp8():
+    """models.csv: the NVIDIA FP4 checkpoint quantises only the routed experts (NVFP4, 4.5 bits) and
+    keeps the rest at FP8 (fp4_dense_precision = fp8). Per expert (671 - 37) / (256 - 8) = 2.5565 B
+    params, dense 37 - 8 x 2.5565 = 16.548 B params at 1 B = 16.548 GB; experts the rest of the
+    385 GB: 368.45 GB (654.4 B params x 0.5625 B = 368.1 GB). The FP8 checkpoint splits the same
+    way (dense 16.548 GB, experts 654.45 GB)."""
+    model = MODELS["deepseek-r1"]
+    per_expert = (671 - 37) / (256 - 8) * 1e9
+    dense, experts = rl._weight_split(model, "fp4")
+    assert dense == pytest.approx(37e9 - 8 * per_expert)
+    assert experts == pytest.approx(385e9 - dense)
+    assert experts == pytest.approx(256 * per_expert * 0.5625, rel=2e-3)
+    assert rl._weight_split(model, "fp8")[0] == pytest.approx(dense)
 
 
 def test_kernel_floor_counts_each_layers_kernels():

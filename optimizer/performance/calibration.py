@@ -33,12 +33,12 @@ from optimizer.performance.pareto import pareto_indices
 from optimizer.performance.roofline import Factors
 
 FITTED = Factors(
-    prefill_flops_efficiency=0.1339,
-    decode_flops_efficiency=0.1352,
-    hbm_efficiency=0.6364,
-    kernel_overhead_s=7.551e-06,
-    collective_latency_s=1.164e-05,
-    request_overhead_s=0.03083,
+    prefill_flops_efficiency=0.1329,
+    decode_flops_efficiency=0.1698,
+    hbm_efficiency=0.5664,
+    kernel_overhead_s=4.667e-06,
+    collective_latency_s=8.770e-06,
+    request_overhead_s=0.03115,
 )
 """Factors fitted on all InferenceMAX points (see docs/performance-model.md)."""
 

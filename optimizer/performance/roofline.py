@@ -93,7 +93,8 @@ class Factors:
     """fixed time per weight-GEMM or attention kernel per layer per step (launch, ramp-up and tail,
     and the small elementwise kernels between them), s; a layer runs :func:`kernels_per_layer` of them"""
     collective_latency_s: float
-    """latency of one all-reduce or all-to-all, s"""
+    """latency of one step of an all-reduce or all-to-all, s; a collective among g GPUs takes
+    :func:`latency_steps` (log2 g) of them"""
     request_overhead_s: float
     """fixed part of TTFT: request handling, tokenisation, first scheduling, s"""
 
@@ -196,8 +197,9 @@ def kernels_per_layer(model: Model) -> int:
 
 
 EXPERT_BYTES_PER_PARAM = {"bf16": 2.0, "fp8": 1.0, "fp4": 4.25 / 8}
-"""Bytes per routed-expert parameter: MXFP4 stores 4 bits plus one 8-bit scale per 32 values
-(NVFP4: per 16, 4.5 bits; the smaller size is used so the dense part is not underestimated)."""
+"""Bytes per routed-expert parameter (and per dense parameter in ``Model.fp4_dense_precision``):
+MXFP4 stores 4 bits plus one 8-bit scale per 32 values (NVFP4: per 16, 4.5 bits; the smaller size
+is used so the dense part is not underestimated)."""
 
 
 def _weight_split(model: Model, precision: Precision) -> tuple[float, float]:
@@ -206,8 +208,10 @@ def _weight_split(model: Model, precision: Precision) -> tuple[float, float]:
     total = dense + experts x per_expert and active = dense + top_k x per_expert
     give the parameter split, per_expert = (total - active) / (experts - top_k).
     Quantised MoE checkpoints keep attention and embeddings wider than the
-    experts (gpt-oss: BF16; DeepSeek FP4: FP8), so the experts take their
-    nominal bytes and the dense part the rest of the checkpoint, at most BF16.
+    experts. Where the catalog names the FP4 checkpoint's dense precision
+    (``fp4_dense_precision``: gpt-oss BF16, DeepSeek-R1 FP8) the dense part is its
+    parameters at that width and the experts the rest of the checkpoint; otherwise
+    the experts take their nominal bytes and the dense part the rest, at most BF16.
     """
     weights = model.weights_gb(precision)
     assert weights is not None
@@ -216,7 +220,10 @@ def _weight_split(model: Model, precision: Precision) -> tuple[float, float]:
         return total, 0.0
     per_expert = (model.total_params_b - model.active_params_b) / (model.experts - model.top_k) * 1e9
     dense_params = model.active_params_b * 1e9 - model.top_k * per_expert
-    dense = min(max(total - model.experts * per_expert * EXPERT_BYTES_PER_PARAM[precision], 0.0), 2 * dense_params)
+    if precision == "fp4" and model.fp4_dense_precision is not None:
+        dense = min(dense_params * EXPERT_BYTES_PER_PARAM[model.fp4_dense_precision], total)
+    else:
+        dense = min(max(total - model.experts * per_expert * EXPERT_BYTES_PER_PARAM[precision], 0.0), 2 * dense_params)
     return dense, total - dense
 
 
@@ -267,6 +274,18 @@ def engines(
     return Engines(**{name: np.asarray(values)[:, None] for name, values in columns.items()})
 
 
+def latency_steps(participants: np.ndarray) -> np.ndarray:
+    """Latency steps of one collective among ``participants`` GPUs: log2 of their number.
+
+    Small-message collectives are latency-bound, and their latency grows with the
+    number of GPUs taking part: NCCL's tree and low-latency algorithms (and recursive
+    doubling) take log2(g) steps, and DeepEP's low-latency MoE all-to-all went from
+    77 to 173 us (dispatch) and 114 to 314 us (combine) from 8 to 64 ranks on H800
+    (DeepEP README), about the 3 -> 6 of log2. Two GPUs: one step.
+    """
+    return np.log2(np.maximum(participants, 2.0))
+
+
 def step_time(
     e: Engines, f: np.ndarray, batch: np.ndarray, context: np.ndarray,
     prompt_tokens: np.ndarray, prompt_context: np.ndarray,
@@ -309,12 +328,12 @@ def step_time(
     split = e.attention_split
     all_reduce_bytes = 2 * (split - 1) / split * tokens_per_rank * e.hidden * ACTIVATION_BYTES
     all_reduce = np.where(
-        split > 1, collective_latency + all_reduce_bytes / link, 0.0
+        split > 1, collective_latency * latency_steps(split) + all_reduce_bytes / link, 0.0
     )
     all_to_all_bytes = tokens_per_rank * e.top_k * e.hidden * ACTIVATION_BYTES * (e.gpus - 1) / e.gpus
     all_to_all = np.where(
         (e.experts > 0) & (e.gpus > split),
-        collective_latency + all_to_all_bytes / link,
+        collective_latency * latency_steps(e.gpus) + all_to_all_bytes / link,
         0.0,
     )
     per_layer = kernel_overhead * e.kernels_per_layer + 2 * (all_reduce + all_to_all)
