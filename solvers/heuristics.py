@@ -174,6 +174,8 @@ class _Designer:
                 too_late = config.role == "prefill" and config.ttft_s is not None and config.ttft_s > ttft
                 if not (too_slow or too_late):
                     found.setdefault(config)
+        for isl, osl in shapes:  # every member's loads on them in one vectorised pass, for :meth:`loads`
+            self.performance.loads(list(found), isl, osl)
         return list(found)
 
     def loads(self, unit: _Unit, config: EngineConfig) -> list[TokenLoad] | None:

@@ -12,6 +12,7 @@ rates per GPU of each pool.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -292,18 +293,20 @@ class RooflineModel:
         configs.sort(key=lambda c: (-(c.tokens_per_s_per_user or math.inf), c.ttft_s or 0.0))
         return spread(configs, MAX_CONFIGS_PER_ROLE)
 
-    def load(self, config: EngineConfig, isl: int, osl: int) -> TokenLoad | None:
-        """See :func:`roofline.token_load`; None when the precision has no weights."""
-        model = self.models[config.model]
-        if model.weights_gb(config.precision) is None:
-            return None
-        e = rl.config_engine(config, model, self.systems[config.system])
-        return rl.token_load(e, self._f, config, isl, osl)
+    def loads(self, configs: Sequence[EngineConfig], isl: int, osl: int) -> list[TokenLoad | None]:
+        """See :func:`roofline.token_loads`; None where the precision has no weights."""
+        found: list[TokenLoad | None] = [None] * len(configs)
+        rows = [i for i, c in enumerate(configs) if self.models[c.model].weights_gb(c.precision) is not None]
+        if rows:
+            chosen = [configs[i] for i in rows]
+            e = rl.config_engines(chosen, self.models, self.systems)
+            for i, load in zip(rows, rl.token_loads(e, self._f, chosen, isl, osl), strict=True):
+                found[i] = load
+        return found
 
     def kv_capacity_bytes(self, config: EngineConfig) -> float:
         """HBM left for KV cache by one replica's weights, in full per-token KV bytes (>= 0)."""
-        model = self.models[config.model]
-        if model.weights_gb(config.precision) is None:
+        if self.models[config.model].weights_gb(config.precision) is None:
             return 0.0
-        e = rl.config_engine(config, model, self.systems[config.system])
+        e = rl.config_engines([config], self.models, self.systems)
         return max(0.0, float(e.kv_capacity_bytes[0, 0]))

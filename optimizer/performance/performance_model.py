@@ -14,6 +14,7 @@ chosen by ``Instance.performance``:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 
 from optimizer.catalog import Precision, builtin_models, builtin_systems
@@ -54,8 +55,10 @@ class PerformanceModel:
         self._own = ProfileSet(instance.profiles if instance is not None else (), domains)
         self._bundled = ProfileSet(bundled_profiles() if self.mode == "auto" else (), domains)
         self.roofline = RooflineModel(systems, models)
-        self._load = lru_cache(maxsize=None)(self._compute_load)
+        self._loads: dict[tuple[EngineConfig, int, int], TokenLoad | None] = {}
+        """(configuration, isl, osl) -> load, filled by :meth:`loads`"""
         self._configs = lru_cache(maxsize=None)(self._compute_configs)
+        self._kv_capacity = lru_cache(maxsize=None)(self.roofline.kv_capacity_bytes)
 
     def _profiles_for(self, model: str, system: str, precision: Precision) -> ProfileSet | None:
         """The profile set serving this triple, or None when the roofline does."""
@@ -95,25 +98,34 @@ class PerformanceModel:
         None when that shape cannot run there (does not fit in memory, or cannot
         keep the configuration's interactivity or TTFT target).
         """
-        return self._load(config, isl, osl)
+        return self.loads((config,), isl, osl)[0]
 
-    def _compute_load(self, config: EngineConfig, isl: int, osl: int) -> TokenLoad | None:
-        if config.source == "profile":
-            profiles = self._profiles_for(config.model, config.system, config.precision)
-            return profiles.load(config, isl, osl) if profiles is not None else None
-        if config.model not in self.models or config.system not in self.systems:
-            return None
-        return self.roofline.load(config, isl, osl)
+    def loads(self, configs: Sequence[EngineConfig], isl: int, osl: int) -> tuple[TokenLoad | None, ...]:
+        """:meth:`load` of each of ``configs``: the roofline's not yet known in one vectorised pass."""
+        missing = list(dict.fromkeys(c for c in configs if (c, isl, osl) not in self._loads))
+        roofline = [c for c in missing if c.source != "profile" and c.model in self.models and c.system in self.systems]
+        for config, load in zip(roofline, self.roofline.loads(roofline, isl, osl), strict=True):
+            self._loads[(config, isl, osl)] = load
+        for config in missing:
+            if config.source == "profile":
+                profiles = self._profiles_for(config.model, config.system, config.precision)
+                self._loads[(config, isl, osl)] = profiles.load(config, isl, osl) if profiles is not None else None
+            self._loads.setdefault((config, isl, osl), None)  # unknown model or system
+        return tuple(self._loads[(c, isl, osl)] for c in configs)
 
     def tenant_load(self, tenant: Tenant, config: EngineConfig) -> TokenLoad | None:
         """The load of ``tenant``'s request shape on ``config`` (see :meth:`load`)."""
         return self.load(config, tenant.input_tokens, tenant.output_tokens)
 
+    def tenant_loads(self, tenant: Tenant, configs: Sequence[EngineConfig]) -> tuple[TokenLoad | None, ...]:
+        """The load of ``tenant``'s request shape on each of ``configs`` (see :meth:`loads`)."""
+        return self.loads(configs, tenant.input_tokens, tenant.output_tokens)
+
     def kv_capacity_bytes(self, config: EngineConfig) -> float:
         """KV-cache bytes one replica holds; ``inf`` for profile configurations."""
         if config.source == "profile":
             return math.inf
-        return self.roofline.kv_capacity_bytes(config)
+        return self._kv_capacity(config)
 
     def kv_bytes_per_token(self, config: EngineConfig) -> float:
         """KV bytes moved prefill -> decode per input token (the model's cache at that precision)."""

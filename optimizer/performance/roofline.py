@@ -34,6 +34,7 @@ the whole model and the fitted factors.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -459,15 +460,16 @@ def prefill_points(e: Engines, f: np.ndarray, ttft_s: np.ndarray, isl: float) ->
     return np.where(budget > 0, rate, np.nan), utilisation
 
 
-def config_engine(config: EngineConfig, model: Model, system: System) -> Engines:
-    """Engine arrays (one row) for an engine configuration."""
-    return engines([(model, system, config.precision, config.gpus, config.tp, config.dp_attention)])
+def config_engines(configs: Sequence[EngineConfig], models: dict[str, Model], systems: dict[str, System]) -> Engines:
+    """Engine arrays, one row per engine configuration."""
+    return engines([(models[c.model], systems[c.system], c.precision, c.gpus, c.tp, c.dp_attention) for c in configs])
 
 
-def token_load(
-    e: Engines, f: np.ndarray, config: EngineConfig, isl: int, osl: int
-) -> TokenLoad | None:
-    """The linear load of requests of ``isl``/``osl`` tokens on one replica of ``config``.
+def token_loads(
+    e: Engines, f: np.ndarray, configs: Sequence[EngineConfig], isl: int, osl: int
+) -> list[TokenLoad | None]:
+    """The linear load of requests of ``isl``/``osl`` tokens on one replica of each of
+    ``configs`` (row i of ``e`` is ``configs[i]``'s engine), one vectorised pass per role.
 
     Aggregated and decode: at TPOT ``1/X`` the shape alone sustains a batch
     ``B`` (time limit, at most :data:`MAX_SEQUENCES_PER_SCHEDULER` per scheduler),
@@ -479,30 +481,36 @@ def token_load(
     utilisation the TTFT target allows. None when the weights or one sequence's
     KV do not fit, or the target cannot be met.
     """
-    kv_needed = (isl + osl) * e.kv_bytes_per_token[0, 0]
-    if e.kv_capacity_bytes[0, 0] < kv_needed:
-        return None
-    if config.role == "prefill":
-        if config.ttft_s is None:
-            return None
-        rate, _ = prefill_points(e, f, np.asarray(config.ttft_s), isl)
-        rate = float(rate[0, 0])
-        if math.isnan(rate):
-            return None
-        return TokenLoad(1.0 / rate, 0.0, 0.0, config.ttft_s, math.inf)
-    if config.tokens_per_s_per_user is None:
-        return None
-    x = config.tokens_per_s_per_user
-    point = decode_points(e, f, np.asarray(x), isl, osl, config.role == "aggregated")
-    batch = float(point.batch[0, 0])
-    if math.isnan(batch):
-        return None
-    output_rate = float(point.batch_output_tokens_per_s[0, 0])
-    kv = float((isl + osl / 2) * e.kv_bytes_per_token[0, 0] / x)
-    ttft = float(point.ttft_s[0, 0])
-    if config.role == "decode":
-        return TokenLoad(0.0, 1.0 / output_rate, kv, ttft, x)
-    share = float(point.prefill_share[0, 0])
-    if config.ttft_s is not None and ttft > config.ttft_s:
-        return None
-    return TokenLoad(share / (output_rate * isl / osl), (1 - share) / output_rate, kv, ttft, x)
+    found: list[TokenLoad | None] = [None] * len(configs)
+    kv_per_token = e.kv_bytes_per_token[:, 0]
+    fits = e.kv_capacity_bytes[:, 0] >= (isl + osl) * kv_per_token
+    prefills = [i for i, c in enumerate(configs) if fits[i] and c.role == "prefill" and c.ttft_s is not None]
+    if prefills:
+        ttft = np.array([configs[i].ttft_s for i in prefills], dtype=float)[:, None]
+        rates, _ = prefill_points(_rows(e, prefills), f, ttft, isl)
+        for i, rate in zip(prefills, rates[:, 0].tolist(), strict=True):
+            if not math.isnan(rate):
+                found[i] = TokenLoad(1.0 / rate, 0.0, 0.0, configs[i].ttft_s, math.inf)
+    for role in ("aggregated", "decode"):
+        rows = [i for i, c in enumerate(configs) if fits[i] and c.role == role and c.tokens_per_s_per_user is not None]
+        if not rows:
+            continue
+        speeds = [configs[i].tokens_per_s_per_user for i in rows]
+        point = decode_points(_rows(e, rows), f, np.array(speeds, dtype=float)[:, None], isl, osl, role == "aggregated")
+        for j, (i, x) in enumerate(zip(rows, speeds, strict=True)):
+            if math.isnan(point.batch[j, 0]):
+                continue
+            output_rate = float(point.batch_output_tokens_per_s[j, 0])
+            kv = float((isl + osl / 2) * kv_per_token[i] / x)
+            ttft = float(point.ttft_s[j, 0])
+            if role == "decode":
+                found[i] = TokenLoad(0.0, 1.0 / output_rate, kv, ttft, x)
+            elif configs[i].ttft_s is None or ttft <= configs[i].ttft_s:
+                share = float(point.prefill_share[j, 0])
+                found[i] = TokenLoad(share / (output_rate * isl / osl), (1 - share) / output_rate, kv, ttft, x)
+    return found
+
+
+def _rows(e: Engines, rows: list[int]) -> Engines:
+    """The engines at ``rows`` of ``e``."""
+    return Engines(**{name: getattr(e, name)[rows] for name in Engines.__dataclass_fields__})

@@ -491,10 +491,8 @@ class _Builder:
                     if (c.model, c.system, c.precision, c.role) == (tenant.model, entry.system, precision, role)
                     and c not in configs
                 ]
-                for config in configs:
-                    load = self.performance.tenant_load(tenant, config)
-                    if load is not None:
-                        found.append((config, load))
+                loads = self.performance.tenant_loads(tenant, configs)
+                found += [(config, load) for config, load in zip(configs, loads, strict=True) if load is not None]
         return found
 
     def build(self) -> None:
@@ -580,17 +578,14 @@ class _Builder:
         self, tenant: Tenant, shared: dict[int, list[EngineConfig]]
     ) -> list[tuple[int, EngineConfig, TokenLoad]]:
         """(entry, configuration, load) for the shared configurations the tenant may run on (E1, E2, E6)."""
-        found = []
         precisions = self.instance.allowed_precisions(tenant)
-        for e, entry in enumerate(self.instance.fleet):
-            if entry.site not in sites(self.instance, tenant, self.relax):
-                continue
-            for config in shared.get(e, ()):
-                if config.model == tenant.model and config.precision in precisions:
-                    load = self.performance.tenant_load(tenant, config)
-                    if load is not None:
-                        found.append((e, config, load))
-        return found
+        allowed = [
+            (e, config)
+            for e, entry in enumerate(self.instance.fleet) if entry.site in sites(self.instance, tenant, self.relax)
+            for config in shared.get(e, ()) if config.model == tenant.model and config.precision in precisions
+        ]
+        loads = self.performance.tenant_loads(tenant, [config for _, config in allowed])
+        return [(e, config, load) for (e, config), load in zip(allowed, loads, strict=True) if load is not None]
 
     def _make_pools(self, tenant_options: dict[int, list[tuple[int, EngineConfig, TokenLoad]]]) -> None:
         """A shared pool per entry some tenant may use; a private pool per dedicated-rack tenant there."""
