@@ -268,6 +268,20 @@ def test_roofline_configs_are_few_loadable_and_pareto(role):
         assert per_token == sorted(per_token, reverse=True)
 
 
+def test_loads_in_one_pass_equal_loads_one_at_a_time():
+    """The vectorised pass treats each engine row apart: the same loads, to the bit, for every
+    role, including a configuration whose shape does not fit (None) and a repeated one."""
+    configs = [
+        c for role in ("aggregated", "prefill", "decode")
+        for c in PerformanceModel(None).configs("qwen3-235b-a22b", "hgx-h200", "fp8", role, 1024, 1024)
+    ]
+    shape = (131072, 1024)  # too long for some engines' KV memory or TTFT targets
+    together = PerformanceModel(None).loads([*configs, configs[0]], *shape)
+    alone = [PerformanceModel(None).load(c, *shape) for c in configs]
+    assert list(together) == [*alone, alone[0]]
+    assert any(load is None for load in alone) and any(load is not None for load in alone)  # control
+
+
 @pytest.mark.parametrize("mode", ["agg", "disagg"])
 def test_frontier_is_monotone(mode):
     front = Frontier(MODELS["deepseek-r1"], SYSTEMS["gb200-nvl72"], "fp4")
