@@ -6,10 +6,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from mip_fixtures import make, tenant
 
 from optimizer.instance import load_instance
 from optimizer.performance import PerformanceModel
-from optimizer.report import frontier_curve, write_report
+from optimizer.report import frontier_curve, throughput_figures, write_report
 from optimizer.report.html import Figure, Paragraph, Section, Table, html_document, write_page
 from optimizer.report.svg import (
     SVG_NAMESPACE,
@@ -224,3 +225,16 @@ def test_frontier_curve_trades_throughput_for_interactivity() -> None:
     rates = [y for _, y in curve]
     assert speeds == sorted(speeds, reverse=True)
     assert rates == sorted(rates) and len(set(rates)) == len(rates)
+
+
+def test_systems_with_one_curve_share_a_line() -> None:
+    """DeepSeek-R1 in FP8 runs the same on GB200 and GB300 NVL72 in the model (the same FP8 FLOPS
+    and HBM bandwidth; HBM capacity does not bind on this frontier), so one line stands for both
+    instead of one hidden under the other; H200's differs."""
+    shape = {"model": "deepseek-r1", "precisions": ["fp8"], "input_tokens": 1024, "output_tokens": 8192}
+    instance = make([tenant("a", 1.0, **shape)], performance="model")
+    systems = ("gb200-nvl72", "gb300-nvl72", "hgx-h200")
+    (figure,) = throughput_figures(instance, systems, PerformanceModel(instance))
+    legend = [t.text for t in ET.fromstring(figure.svg).iter("text")]
+    assert "gb200-nvl72 = gb300-nvl72" in legend and "hgx-h200" in legend
+    assert "gb300-nvl72" not in legend

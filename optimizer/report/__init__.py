@@ -84,10 +84,14 @@ def throughput_figures(instance: Instance, systems: Sequence[str], performance: 
     for model in dict.fromkeys(t.model for t in instance.tenants):
         isl, osl = _main_shape(instance, model)
         precisions = dict.fromkeys(p for t in instance.tenants if t.model == model for p in instance.allowed_precisions(t))
-        curves = [(system, frontier_curve(performance, model, system, precisions, isl, osl)) for system in systems]
+        same: dict[tuple[tuple[float, float], ...], list[str]] = {}  # systems with one curve share a line
+        for system in systems:
+            same.setdefault(tuple(frontier_curve(performance, model, system, precisions, isl, osl)), []).append(system)
+        colours = colour_map(systems)
+        curves = [(" = ".join(names), list(points)) for points, names in same.items()]
         svg = throughput_figure(curves, _slo_guides(instance, model),
                                 f"{model}, {isl} in / {osl} out: tokens/s per GPU vs interactivity",
-                                colour_map(systems))
+                                {" = ".join(names): colours[names[0]] for names in same.values()})
         found.append(Figure(
             f"throughput-{model}", svg,
             f"Best operating points of the calibrated roofline over the precisions {', '.join(precisions)} "
