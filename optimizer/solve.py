@@ -54,10 +54,11 @@ def solve(
         allow_unserved: return the cheapest plan serving the most demand instead
             of ``INFEASIBLE`` when not all demand can be served.
         progress: called with (incumbent $/hour, bound, elapsed s) while solving.
-        warm_start: start from the cheapest plan the checker accepts among ``starts``
-            and the heuristics' plans; the result is never dearer than it.
+        warm_start: also start from the heuristics' plans.
         starts: plans of ``instance`` to start from, e.g. a plan of a more
-            constrained variant of it, or the plan in service today.
+            constrained variant of it, or the plan in service today. The cheapest
+            the checker accepts (heuristics' included) starts the MIP, and the
+            result is never dearer than it.
         max_arcs_per_role: candidate shortlist (:data:`MAX_ARCS_PER_ROLE`); None keeps
             every configuration, so the bound holds over all of them.
 

@@ -103,7 +103,7 @@ def run_mip(
     """The body of :func:`optimizer.solve` (arguments checked there)."""
     backend = backend_for(solver)
     performance = performance if performance is not None else PerformanceModel(instance)
-    warm = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed, starts) if warm_start else None
+    warm = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed, starts, warm_start)
     extra = _routed_configs(warm) if warm is not None else ()
     f = build_formulation(
         instance,
@@ -437,10 +437,11 @@ def _routed_configs(plan: Plan) -> tuple[tuple[str, EngineConfig], ...]:
 
 
 def _warm_start(
-    instance: Instance, performance: PerformanceModel, time_limit: float, seed: int, starts: tuple[Plan, ...]
+    instance: Instance, performance: PerformanceModel, time_limit: float, seed: int, starts: tuple[Plan, ...],
+    heuristics: bool,
 ) -> Plan | None:
-    """The cheapest plan the checker accepts among ``starts`` and the heuristics' plans; None
-    when none serves all.
+    """The cheapest plan the checker accepts among ``starts`` and, with ``heuristics``, the
+    heuristics' plans; None when none serves all.
 
     Heuristics run in :data:`WARM_START_METHODS` order until ``time_limit`` seconds
     have passed (each runs to its end: they take no time limit of their own).
@@ -456,7 +457,7 @@ def _warm_start(
     start = time.perf_counter()
     found = [(evaluate(instance, plan, performance).usd_per_hour, plan) for plan in starts
              if accepted(plan, "a given start")]
-    for name in WARM_START_METHODS:
+    for name in WARM_START_METHODS if heuristics else ():
         if name not in METHODS or (found and time.perf_counter() - start > time_limit):
             continue
         result = METHODS[name](instance, time_limit=time_limit, seed=seed, threads=1, performance=performance)
