@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict
 
 from optimizer.instance import Instance, InstanceError
 from optimizer.performance import PerformanceModel
-from optimizer.plan import Plan, Rack
+from optimizer.plan import Plan
 from optimizer.usage import PlanUsage
 
 HOURS_PER_YEAR = 8760

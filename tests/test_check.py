@@ -18,7 +18,6 @@ from plan_fixtures import (
     disaggregated_plan,
     make_plan,
     pooled_plan,
-    prefill,
     rack,
     route,
     shop,

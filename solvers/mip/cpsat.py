@@ -200,7 +200,7 @@ class Constraints:
             self.model.add(self.v.replicas[g] == self.f.groups[g].spread * per_rack)
         for g in sorted(self.f.alongside_of):
             self.model.add(self._unplaced(g) >= 0)
-        for (p, m), virtual_racks in self.v.spread_racks.items():
+        for (p, m), q in self.v.spread_racks.items():
             for size, groups in self.f.levels(p, m):
                 self.model.add(
                     sum(
@@ -208,7 +208,7 @@ class Constraints:
                                                         else self.v.alongside[(g, m)])
                         for g in groups
                     )
-                    <= self.f.pools[p].level_capacity(size) * virtual_racks
+                    <= self.f.pools[p].level_capacity(size) * q
                 )
 
 

@@ -244,14 +244,14 @@ class Constraints:
             self.m.row([(int(self.v.replicas[g]), 1.0), (per_rack, -float(self.f.groups[g].spread))], 0.0, 0.0)
         for g in sorted(self.f.alongside_of):
             self.m.row(self._unplaced(g), 0.0, np.inf)
-        for (p, k), virtual_racks in self.v.spread_racks.items():
+        for (p, k), q in self.v.spread_racks.items():
             for size, groups in self.f.levels(p, k):
                 terms = [
                     (self.v.per_rack[g] if self.f.groups[g].spread > 1 else self.v.alongside[(g, k)],
                      float(self.f.groups[g].config.gpus))
                     for g in groups
                 ]
-                self.m.row(terms + [(virtual_racks, -float(self.f.pools[p].level_capacity(size)))], -np.inf, 0.0)
+                self.m.row(terms + [(q, -float(self.f.pools[p].level_capacity(size)))], -np.inf, 0.0)
 
 
     def _covers(self) -> None:
