@@ -92,13 +92,10 @@ class PlanUsage:
     def flows(self) -> dict[FlowKey, tuple[float, float]]:
         """(input, output) tokens/s per (tenant, scenario, engine), valid routes only."""
         names = {t.name for t in self.instance.tenants}
+        groups, scenarios = self.groups, self.instance.num_scenarios
         totals: dict[FlowKey, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for route in self.plan.routes:
-            if (
-                route.tenant in names
-                and route.engine in self.groups
-                and route.scenario < self.instance.num_scenarios
-            ):
+            if route.tenant in names and route.engine in groups and route.scenario < scenarios:
                 total = totals[(route.tenant, route.scenario, route.engine)]
                 total[0] += route.input_tokens_per_s
                 total[1] += route.output_tokens_per_s
@@ -139,14 +136,22 @@ class PlanUsage:
             self._loads[key] = load
         return self._loads[key]
 
+    @cached_property
+    def used(self) -> dict[tuple[str, int], tuple[float, float]]:
+        """(replica-seconds per second, KV bytes) the flows put on each (engine, scenario) with
+        a flow, flows without a load skipped."""
+        totals: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for (tenant, scenario, engine), (i, o) in self.flows.items():
+            load = self.load(tenant, engine)
+            if load is not None:
+                total = totals[(engine, scenario)]
+                total[0] += i * load.sec_per_input_token + o * load.sec_per_output_token
+                total[1] += o * load.kv_bytes_per_output_rate
+        return {key: (time, kv) for key, (time, kv) in totals.items()}
+
     def time_used(self, engine: str, scenario: int) -> float:
         """Replica-seconds per second the flows of ``scenario`` use (flows without a load skipped)."""
-        used = 0.0
-        for tenant, s, i, o in self.flows_by_engine.get(engine, ()):
-            load = self.load(tenant, engine)
-            if s == scenario and load is not None:
-                used += i * load.sec_per_input_token + o * load.sec_per_output_token
-        return used
+        return self.used.get((engine, scenario), (0.0, 0.0))[0]
 
     def tenant_time(self, tenant: str, engine: str, scenario: int) -> float:
         """Replica-seconds per second ``tenant`` uses on ``engine`` in ``scenario``."""
@@ -158,12 +163,7 @@ class PlanUsage:
 
     def kv_used(self, engine: str, scenario: int) -> float:
         """KV bytes the flows of ``scenario`` hold on ``engine``."""
-        used = 0.0
-        for tenant, s, _, o in self.flows_by_engine.get(engine, ()):
-            load = self.load(tenant, engine)
-            if s == scenario and load is not None:
-                used += o * load.kv_bytes_per_output_rate
-        return used
+        return self.used.get((engine, scenario), (0.0, 0.0))[1]
 
     def kv_capacity(self, engine: str) -> float | None:
         """KV bytes all replicas of ``engine`` hold; None when its model or system is unknown."""
