@@ -211,7 +211,6 @@ class Constraints:
                     <= self.f.pools[p].level_capacity(size) * q
                 )
 
-
     def _covers(self) -> None:
         """(11) at least the replicas and racks a commodity's peak demand needs."""
         replicas, racks = self.f.covers

@@ -224,20 +224,31 @@ class Formulation:
             found[g].append(m)
         return dict(found)
 
+    @cached_property
+    def replicas_per_request(self) -> np.ndarray:
+        """Replicas one request/s of each arc uses, per capacity family: engine time (4), KV
+        memory (5; 0 where the group's KV is not charged), KV transfer (6; 0 off decode
+        groups). Shape (arcs, 3)."""
+        rows = []
+        for arc in self.arcs:
+            group = self.groups[arc.group]
+            transfer = arc.transfer_bytes_per_request / group.scaleout_bytes_per_s if group.config.role == "decode" else 0.0
+            rows.append((arc.sec_per_request, arc.kv_bytes_per_request_rate / group.kv_capacity_bytes, transfer))
+        return np.array(rows, dtype=float).reshape(len(self.arcs), 3)
+
     def capacity_rows(self) -> list[tuple[int, list[float]]]:
         """(group g, coefficient per request/s of each arc of ``arcs_of_group[g]``) for every row
         ``sum(coefficient x flow) <= replicas[g]``: engine time (4), then KV memory (5) where it is
         charged, then KV transfer (6) into decode groups; each family in group order."""
+        use = self.replicas_per_request
         time_rows, kv_rows, transfer_rows = [], [], []
         for g, group in enumerate(self.groups):
-            arcs = [self.arcs[a] for a in self.arcs_of_group[g]]
-            time_rows.append((g, [arc.sec_per_request for arc in arcs]))
+            arcs = self.arcs_of_group[g]
+            time_rows.append((g, use[arcs, 0].tolist()))
             if math.isfinite(group.kv_capacity_bytes):
-                kv_rows.append((g, [arc.kv_bytes_per_request_rate / group.kv_capacity_bytes for arc in arcs]))
+                kv_rows.append((g, use[arcs, 1].tolist()))
             if group.config.role == "decode":
-                transfer_rows.append(
-                    (g, [arc.transfer_bytes_per_request / group.scaleout_bytes_per_s for arc in arcs])
-                )
+                transfer_rows.append((g, use[arcs, 2].tolist()))
         return time_rows + kv_rows + transfer_rows
 
     def inventory(self) -> list[tuple[list[int], int]]:
@@ -304,22 +315,17 @@ class Formulation:
         for k, arcs in enumerate(self.arcs_of_commodity):
             peak = float(self.demand[k].max(initial=0.0))
             for excluded in ("decode", "prefill"):
-                side = [self.arcs[a] for a in arcs if self.arcs[a].role != excluded]
+                side = [a for a in arcs if self.arcs[a].role != excluded]
                 if not side or peak <= 0:
                     continue
-                groups = [self.groups[arc.group] for arc in side]
-                per_request = np.array([  # replicas per request/s, each family (4)-(6)
-                    [arc.sec_per_request for arc in side],
-                    [arc.kv_bytes_per_request_rate / group.kv_capacity_bytes for arc, group in zip(side, groups)],
-                    [arc.transfer_bytes_per_request / group.scaleout_bytes_per_s if arc.role == "decode" else 0.0
-                     for arc, group in zip(side, groups)],
-                ])
+                groups = [self.groups[self.arcs[a].group] for a in side]
+                per_request = self.replicas_per_request[side].T  # (families (4)-(6), arcs)
                 gpus = np.array([group.config.gpus for group in groups], dtype=float)
                 m = groups[0].spread  # (E5): a spread tenant's groups all spread over its m
                 least = m * _round_up(peak * per_request.min(axis=1).max() / m)
                 least_gpus = max(gpus.min() * least, peak * (per_request * gpus).min(axis=1).max())
                 usable = max(self.pools[group.pool].usable_gpus for group in groups)
-                key = tuple(sorted({arc.group for arc in side}))
+                key = tuple(sorted({self.arcs[a].group for a in side}))
                 replicas[key] = max(replicas.get(key, 0), least)
                 key = tuple(sorted({group.pool for group in groups}))
                 racks[key] = max(racks.get(key, 0), m * _round_up(least_gpus / m / usable))

@@ -253,7 +253,6 @@ class Constraints:
                 ]
                 self.m.row(terms + [(q, -float(self.f.pools[p].level_capacity(size)))], -np.inf, 0.0)
 
-
     def _covers(self) -> None:
         """(11) at least the replicas and racks a commodity's peak demand needs."""
         replicas, racks = self.f.covers
