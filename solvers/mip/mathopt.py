@@ -31,10 +31,15 @@ from optimizer.result import Limit
 from solvers.mip.backend import BackendResult, Settings, Solution
 from solvers.mip.cpsat import _scenario_weights
 from solvers.mip.formulation import Formulation, virtual_racks
+from solvers.mip.guard import solve_in_child
 
 logger = logging.getLogger(__name__)
 
 SOLVER_TYPES = {"highs": mathopt.SolverType.HIGHS, "scip": mathopt.SolverType.GSCIP}
+GUARD_GRACE_S = 1.0
+GUARD_GRACE_SHARE = 0.02
+"""A MIP's child process is killed this long (s, and share of its time limit) after its time
+limit: room for the solver to stop by itself and send its solution back (:mod:`solvers.mip.guard`)."""
 
 
 class _Arrays:
@@ -299,15 +304,20 @@ class _LogProgress:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.bound: float | None = None
+        """the best bound the table has shown ($/hour)"""
 
     def __call__(self, lines: Sequence[str]) -> None:
         for line in lines:
             logger.debug("%s", line)
             match = _HIGHS_ROW.match(line) or _SCIP_ROW.match(line)
-            if match and self.settings.progress is not None:
-                self.settings.progress(
-                    _number(match["incumbent"]), _number(match["bound"]), float(match["time"])
-                )
+            if not match:
+                continue
+            bound = _number(match["bound"])
+            if bound is not None:
+                self.bound = bound if self.bound is None else max(self.bound, bound)
+            if self.settings.progress is not None:
+                self.settings.progress(_number(match["incumbent"]), bound, float(match["time"]))
 
 
 def solve_mathopt(f: Formulation, settings: Settings, solver: str = "highs") -> BackendResult:
@@ -326,11 +336,20 @@ def solve_mathopt(f: Formulation, settings: Settings, solver: str = "highs") -> 
     model_params = model_parameters_pb2.ModelSolveParametersProto()
     if settings.hint is not None:
         model_params.solution_hints.append(_hint(f, variables, arrays, settings.hint))
-    result = core.solve(
-        proto, SOLVER_TYPES[solver].value, StreamableSolverInitArguments().to_proto(), params.to_proto(),
-        model_params, _LogProgress(settings), CallbackRegistration().to_proto(), None, None,
-    )
+    log = _LogProgress(settings)
+    if settings.relax_integrality or settings.fixed is not None:  # an LP: its time limit holds
+        result = core.solve(
+            proto, SOLVER_TYPES[solver].value, StreamableSolverInitArguments().to_proto(), params.to_proto(),
+            model_params, log, CallbackRegistration().to_proto(), None, None,
+        )
+    else:
+        deadline = start + settings.time_limit + GUARD_GRACE_S + GUARD_GRACE_SHARE * settings.time_limit
+        result = solve_in_child(proto, SOLVER_TYPES[solver].value, params.to_proto(), model_params, log, deadline)
     runtime = time.perf_counter() - start
+    if result is None:
+        logger.info("%s stopped at its time limit by the guard after %.1f s, bound %s", solver, runtime, log.bound)
+        return BackendResult("no-solution", Limit.TIME, solution=None, objective=None, bound=log.bound,
+                             runtime_s=runtime)
     termination = result.termination
     values = _primal_values(result, arrays.count)
     bound = termination.objective_bounds.dual_bound

@@ -21,6 +21,7 @@ may end on a different incumbent.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import replace
 
@@ -47,6 +48,10 @@ WARM_START_SHARE = 0.1
 """Once this share of the time limit has gone, no further warm-start heuristic is started."""
 FINISH_SHARE = 0.05
 """Share of the time limit kept for turning solutions into priced, checked plans after solving."""
+FINISH_PER_CHECK = 3.0
+"""... and this many times the seconds the checker took on the warm start, kept besides: the
+LP-guided plan, about its size, is built, checked and priced after its MIP (large-02: 8 s to
+check a 311,000-route plan, 6 s to price it)."""
 SCENARIO_GENERATION_ABOVE = 250_000
 """Flow variables (arcs x scenarios) above which scenarios are generated rather than all modelled."""
 WHOLE_FLOWS_PER_SECOND = 2_000
@@ -103,7 +108,7 @@ def run_mip(
     """The body of :func:`optimizer.solve` (arguments checked there)."""
     backend = backend_for(solver)
     performance = performance if performance is not None else PerformanceModel(instance)
-    warm = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed, starts, warm_start)
+    warm, warm_cost, check_s = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed, starts, warm_start)
     extra = _routed_configs(warm) if warm is not None else ()
     f = build_formulation(
         instance,
@@ -114,7 +119,7 @@ def run_mip(
     )
     logger.info("formulation: %s", f.summary())
     settings = Settings(
-        time_limit=max(0.1, time_limit * (1 - FINISH_SHARE) - (time.perf_counter() - start)),
+        time_limit=max(0.1, time_limit * (1 - FINISH_SHARE) - FINISH_PER_CHECK * check_s - (time.perf_counter() - start)),
         gap=gap,
         threads=threads,
         seed=seed,
@@ -122,6 +127,8 @@ def run_mip(
         progress=progress,
     )
     run = _Run(instance, performance, f, backend, solver, start, warm, time_limit)
+    if warm is not None:
+        run.priced(warm, warm_cost)
     if allow_unserved:
         return run.most_served(settings)
     if f.no_candidate:
@@ -254,8 +261,12 @@ class _Run:
     def cost(self, plan: Plan) -> float:
         """The evaluator's $/hour of ``plan``, priced once."""
         if id(plan) not in self._costs:
-            self._costs[id(plan)] = (evaluate(self.instance, plan, self.performance).usd_per_hour, plan)
+            self.priced(plan, evaluate(self.instance, plan, self.performance).usd_per_hour)
         return self._costs[id(plan)][0]
+
+    def priced(self, plan: Plan, usd_per_hour: float) -> None:
+        """Record the evaluator's $/hour of ``plan``."""
+        self._costs[id(plan)] = (usd_per_hour, plan)
 
     def solve_mip(self, f: Formulation, settings: Settings, binding: tuple[int, ...]) -> BackendResult:
         """``f`` solved whole, or, when large (:meth:`generates_scenarios`), by
@@ -439,34 +450,42 @@ def _routed_configs(plan: Plan) -> tuple[tuple[str, EngineConfig], ...]:
 def _warm_start(
     instance: Instance, performance: PerformanceModel, time_limit: float, seed: int, starts: tuple[Plan, ...],
     heuristics: bool,
-) -> Plan | None:
+) -> tuple[Plan | None, float, float]:
     """The cheapest plan the checker accepts among ``starts`` and, with ``heuristics``, the
-    heuristics' plans; None when none serves all.
+    heuristics' plans (None when none serves all), its evaluator's $/hour, and the most
+    seconds checking and pricing one plan took.
 
     Heuristics run in :data:`WARM_START_METHODS` order until ``time_limit`` seconds
     have passed (each runs to its end: they take no time limit of their own).
     """
     from solvers.registry import METHODS  # the registry lists solve() too: import when used
 
-    def accepted(plan: Plan, name: str) -> bool:
-        if any(v.severity == "error" for v in check(instance, plan, performance)):
+    found: list[tuple[float, Plan]] = []
+    longest = 0.0
+
+    def consider(plan: Plan, name: str, usd_per_hour: float | None = None) -> None:
+        nonlocal longest
+        begun = time.perf_counter()
+        rejected = any(v.severity == "error" for v in check(instance, plan, performance))
+        longest = max(longest, time.perf_counter() - begun)
+        if rejected:
             logger.warning("warm start: %s is a plan the checker rejects; not used", name)
-            return False
-        return True
+        else:
+            if usd_per_hour is None:
+                usd_per_hour = evaluate(instance, plan, performance).usd_per_hour
+            found.append((usd_per_hour, plan))
 
     start = time.perf_counter()
-    found = [(evaluate(instance, plan, performance).usd_per_hour, plan) for plan in starts
-             if accepted(plan, "a given start")]
+    for plan in starts:
+        consider(plan, "a given start")
     for name in WARM_START_METHODS if heuristics else ():
         if name not in METHODS or (found and time.perf_counter() - start > time_limit):
             continue
         result = METHODS[name](instance, time_limit=time_limit, seed=seed, threads=1, performance=performance)
-        if result.plan is None or result.unserved or result.objective is None:
-            continue
-        if accepted(result.plan, name):
-            found.append((result.objective, result.plan))
+        if result.plan is not None and not result.unserved and result.objective is not None:
+            consider(result.plan, name, result.objective)
     if not found:
-        return None
+        return None, math.nan, longest
     cost, plan = min(found, key=lambda item: item[0])
-    logger.info("warm start: $%.2f/h", cost)
-    return plan
+    logger.info("warm start: $%.2f/h (checking a plan took up to %.1f s)", cost, longest)
+    return plan, cost, longest
