@@ -84,8 +84,29 @@ def test_kv_reads_add_per_sequence():
     one = rl.step_time(e, f, np.ones(1), ZERO, ZERO, ZERO)
     ten = rl.step_time(e, f, np.full(1, 10.0), np.full(1, 1000.0), ZERO, ZERO)
     # attention FLOPs: 4 x 80 layers x 64 heads x 128 = 2.62e6 per (token, context token);
-    # 10 x 1000 x 2.62e6 / (989e12 x 0.5) = 0.053 ms, below the 0.978 ms of KV reads
+    # 10 x 1000 x 2.62e6 / (989e12 x DECODE_ATTENTION_EFFICIENCY 0.67) = 0.040 ms, below the
+    # 0.978 ms of KV reads
     assert (ten - one)[0, 0] == pytest.approx(10 * 1000 * 163840 / 1.675e12, rel=1e-9)
+
+
+def test_mla_decode_attention_runs_at_the_attention_kernel_efficiency():
+    """DeepSeek-R1 FP8 with DP attention over 8 B200s, HBM unbounded, no kernel floor or latency:
+    256 sequences at 8000 tokens of context add only their absorbed-MLA attention FLOPs,
+    2 x 61 layers x 128 heads x (576 + 512) = 16.990e6 per (token, context token):
+    256 x 8000 x 16.990e6 / 8 GPUs / (2250e12 x 0.67) = 2.885 ms, whatever the decode GEMM
+    efficiency (FlashMLA's 660 of 989 TFLOPS, not the small-M grouped-GEMM fraction)."""
+    e = engine("deepseek-r1", "hgx-b200", "fp8", 8, dp_attention=True)
+    batch = np.full(1, 256.0)
+    expected = 2 * 61 * 128 * (576 + 512) * 256 * 8000 / 8 / (2250e12 * 0.67)
+    assert expected == pytest.approx(2.885e-3, rel=1e-3)
+    for decode_eff in (0.05, 0.5):
+        f = dataclasses.replace(
+            ROUND, decode_flops_efficiency=decode_eff, kernel_overhead_s=0.0, collective_latency_s=0.0
+        ).as_array()
+        f[2] = 1e9  # HBM "efficiency" 1e9: weight and KV reads take ~0 s
+        long = rl.step_time(e, f, batch, np.full(1, 8000.0), ZERO, ZERO)
+        short = rl.step_time(e, f, batch, ZERO, ZERO, ZERO)
+        assert (long - short)[0, 0] == pytest.approx(expected, rel=1e-6)
 
 
 def test_moe_reads_only_the_experts_a_batch_touches():

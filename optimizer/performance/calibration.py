@@ -33,12 +33,12 @@ from optimizer.performance.pareto import pareto_indices
 from optimizer.performance.roofline import Factors
 
 FITTED = Factors(
-    prefill_flops_efficiency=0.1329,
-    decode_flops_efficiency=0.1698,
-    hbm_efficiency=0.5664,
-    kernel_overhead_s=4.667e-06,
-    collective_latency_s=8.770e-06,
-    request_overhead_s=0.03115,
+    prefill_flops_efficiency=0.1332,
+    decode_flops_efficiency=0.0594,
+    hbm_efficiency=0.5579,
+    kernel_overhead_s=4.350e-06,
+    collective_latency_s=9.418e-06,
+    request_overhead_s=0.03113,
 )
 """Factors fitted on all InferenceMAX points (see docs/performance-model.md)."""
 

@@ -12,8 +12,9 @@ token each, attending to ``ctx`` tokens of context) and ``Np`` prompt tokens
   (uniform routing: a fraction ``1 - (1 - top_k/experts)^tokens`` of them)
   split over every GPU, and the KV cache of the GPU's sequences;
 - compute: ``2 x active params`` FLOPs per token at the weight precision's
-  tensor rate, attention ``4 x layers x q_heads x head_dim`` FLOPs per
-  (token, context token) at the BF16 rate, both x ``flops_efficiency``;
+  tensor rate x ``flops_efficiency``, attention ``4 x layers x q_heads x head_dim``
+  FLOPs per (token, context token) at the BF16 rate (prompt attention x the prefill
+  efficiency, decode attention x :data:`DECODE_ATTENTION_EFFICIENCY`);
 - communication: per layer two all-reduces over the attention TP group and,
   when experts are spread wider than that group (DP attention with expert
   parallelism), two all-to-alls; each costs ``collective_latency_s`` plus its
@@ -75,6 +76,15 @@ SEARCH_ROUNDS = 3
 REQUEST = 5
 """Index of ``request_overhead_s`` in :meth:`Factors.as_array`; the step factors come before it."""
 
+DECODE_ATTENTION_EFFICIENCY = 0.67
+"""Achieved fraction of the BF16 tensor peak in compute-bound decode attention; not fitted.
+FlashMLA (deepseek-ai/FlashMLA README, 2025-04-22 update) reaches 660 TFLOPS in its
+compute-bound configuration on H800 SXM5, whose dense BF16 peak is 989 TFLOPS: 0.67. Decode
+attention is one kernel whose M is q_heads x tokens per request (128 for MLA without
+MTP), so it runs near the peak like a large GEMM, not at the fitted small-M grouped-GEMM
+efficiency of the decode weight GEMMs. It binds only where attention is compute-bound (MLA's
+absorbed form at long context and large batch); GQA decode stays bound by its KV reads."""
+
 MAX_PREFILL_UTILISATION = 0.95
 """Cap on the utilisation a prefill engine or the prefill share of an aggregated engine runs at."""
 
@@ -86,8 +96,9 @@ class Factors:
     prefill_flops_efficiency: float
     """achieved fraction of dense tensor peak in prompt work: large-M GEMMs and prompt attention"""
     decode_flops_efficiency: float
-    """achieved fraction of dense tensor peak in decode work: small-M (grouped MoE) GEMMs and
-    decode attention, which reach far less of the peak than prefill"""
+    """achieved fraction of dense tensor peak in the decode weight GEMMs: small-M (grouped MoE)
+    GEMMs, which reach far less of the peak than prefill (decode attention runs at
+    :data:`DECODE_ATTENTION_EFFICIENCY`)"""
     hbm_efficiency: float
     """achieved fraction of HBM bandwidth"""
     kernel_overhead_s: float
@@ -315,10 +326,11 @@ def step_time(
     tensor_s = 2 * e.active_params / e.gpus / e.flops * (batch / decode_eff + prompt_tokens / prefill_eff)
     gemm = np.maximum(weight_bytes / bandwidth, tensor_s)
     # attention kernels run apart from the GEMMs: decode reads the KV cache (or is bound by its
-    # FLOPs, as MLA can be); prompt attention is compute-bound
+    # FLOPs at DECODE_ATTENTION_EFFICIENCY, as MLA can be); prompt attention is compute-bound
     kv_read = batch * context * e.kv_bytes_per_token / e.kv_shards / bandwidth
     decode_attention = np.maximum(
-        kv_read, e.decode_attention_flops * batch * context / e.gpus / (e.bf16_flops * decode_eff)
+        kv_read,
+        e.decode_attention_flops * batch * context / e.gpus / (e.bf16_flops * DECODE_ATTENTION_EFFICIENCY),
     )
     prompt_attention = (
         e.prefill_attention_flops * prompt_tokens * prompt_context / e.gpus / (e.bf16_flops * prefill_eff)
