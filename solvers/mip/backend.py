@@ -60,6 +60,8 @@ class Solution:
     """``r_{a,s}``: requests/s per arc and kept scenario (0 in scenarios not modelled)"""
     unserved: np.ndarray
     """``u_{k,s}``: requests/s per tenant and kept scenario"""
+    replica_reduced_costs: np.ndarray | None = None
+    """$/hour per replica: the LP relaxation's reduced cost of each ``n_g`` (LP only)"""
     alongside: dict[tuple[int, int], int] = field(default_factory=dict)
     """``w_{g,m}`` (nonzero only): replicas of unspread group g in each copy of its pool's
     virtual racks spread over m, so ``m w`` of its replicas share racks with spread ones (10)"""

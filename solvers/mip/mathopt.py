@@ -352,6 +352,7 @@ def solve_mathopt(f: Formulation, settings: Settings, solver: str = "highs") -> 
                              runtime_s=runtime)
     termination = result.termination
     values = _primal_values(result, arrays.count)
+    reduced = _reduced_costs(result, arrays.count) if settings.relax_integrality else None
     bound = termination.objective_bounds.dual_bound
     bound = bound if math.isfinite(bound) else None
     reason = termination.reason
@@ -367,7 +368,7 @@ def solve_mathopt(f: Formulation, settings: Settings, solver: str = "highs") -> 
     return BackendResult(
         outcome=outcome,  # type: ignore[arg-type]
         limit=limit,
-        solution=_solution(f, variables, values, settings) if values is not None else None,
+        solution=_solution(f, variables, values, settings, reduced) if values is not None else None,
         objective=result.solutions[0].primal_solution.objective_value if values is not None else None,
         bound=bound,
         runtime_s=runtime,
@@ -385,7 +386,19 @@ def _primal_values(result: result_pb2.SolveResultProto, count: int) -> np.ndarra
     return None
 
 
-def _solution(f: Formulation, v: Variables, values: np.ndarray, settings: Settings) -> Solution:
+def _reduced_costs(result: result_pb2.SolveResultProto, count: int) -> np.ndarray | None:
+    """Every column's reduced cost in the first dual solution, or None."""
+    for candidate in result.solutions:
+        if candidate.HasField("dual_solution"):
+            reduced = candidate.dual_solution.reduced_costs
+            values = np.zeros(count)
+            values[np.asarray(reduced.ids, dtype=np.int64)] = reduced.values
+            return values
+    return None
+
+
+def _solution(f: Formulation, v: Variables, values: np.ndarray, settings: Settings,
+              reduced: np.ndarray | None = None) -> Solution:
     flows = np.zeros((len(f.arcs), len(f.scenarios)))
     flows[:, list(v.active)] = np.maximum(values[v.flows], 0.0)
     unserved = np.zeros((len(f.commodities), len(f.scenarios)))
@@ -395,7 +408,8 @@ def _solution(f: Formulation, v: Variables, values: np.ndarray, settings: Settin
         return Solution(racks=fixed.racks, replicas=fixed.replicas, flows=flows, unserved=unserved,
                         alongside=fixed.alongside)
     if settings.relax_integrality:  # the LP relaxation: fractional racks and replicas
-        return Solution(racks=values[v.racks], replicas=values[v.replicas], flows=flows, unserved=unserved)
+        return Solution(racks=values[v.racks], replicas=values[v.replicas], flows=flows, unserved=unserved,
+                        replica_reduced_costs=reduced[v.replicas] if reduced is not None else None)
     alongside = {key: count for key, w in v.alongside.items() if (count := round(values[w])) > 0}
     return Solution(
         racks=np.round(values[v.racks]).astype(int),
