@@ -125,7 +125,7 @@ def run_mip(
         threads=threads,
         seed=seed,
         hint=from_plan(f, warm) if warm is not None else None,
-        progress=progress,
+        progress=_since(start, progress) if progress is not None else None,
     )
     run = _Run(instance, performance, f, backend, solver, start, warm, time_limit)
     if warm is not None:
@@ -470,6 +470,12 @@ def _routed_configs(plan: Plan) -> tuple[tuple[str, EngineConfig], ...]:
     found = {(route.tenant, groups[route.engine][1].config(groups[route.engine][0].system))
              for route in plan.routes if route.engine in groups}
     return tuple(sorted(found, key=repr))
+
+
+def _since(start: float, progress: Progress) -> Progress:
+    """``progress`` with the elapsed seconds counted from ``start`` (each backend's log counts
+    from its own start)."""
+    return lambda incumbent, bound, _: progress(incumbent, bound, time.perf_counter() - start)
 
 
 def _warm_start(
