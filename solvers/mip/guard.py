@@ -21,6 +21,21 @@ import time
 from collections.abc import Callable, Sequence
 
 from ortools.math_opt import callback_pb2, model_parameters_pb2, model_pb2, parameters_pb2, result_pb2
+from ortools.math_opt.core.python import solver as core
+
+
+def solve_in_process(
+    model: model_pb2.ModelProto,
+    solver_type: int,
+    parameters: parameters_pb2.SolveParametersProto,
+    model_parameters: model_parameters_pb2.ModelSolveParametersProto,
+    on_lines: Callable[[Sequence[str]], None],
+) -> result_pb2.SolveResultProto:
+    """MathOpt's result of solving ``model`` here (the child process runs the same)."""
+    return core.solve(
+        model, solver_type, parameters_pb2.SolverInitializerProto(), parameters, model_parameters, on_lines,
+        callback_pb2.CallbackRegistrationProto(), None, None,
+    )
 
 
 def solve_in_child(
@@ -72,8 +87,6 @@ def _read(stream, messages: queue.Queue) -> None:  # type: ignore[no-untyped-def
 
 def _child() -> None:
     """Solve the request on standard input; write log lines, then the result, to standard output."""
-    from ortools.math_opt.core.python import solver as core
-
     model, solver_type, parameters, model_parameters = pickle.load(sys.stdin.buffer)
     out = sys.stdout.buffer
 
@@ -81,11 +94,10 @@ def _child() -> None:
         pickle.dump((kind, payload), out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
 
-    result = core.solve(
-        model_pb2.ModelProto.FromString(model), solver_type, parameters_pb2.SolverInitializerProto(),
-        parameters_pb2.SolveParametersProto.FromString(parameters),
+    result = solve_in_process(
+        model_pb2.ModelProto.FromString(model), solver_type, parameters_pb2.SolveParametersProto.FromString(parameters),
         model_parameters_pb2.ModelSolveParametersProto.FromString(model_parameters),
-        lambda lines: send("lines", list(lines)), callback_pb2.CallbackRegistrationProto(), None, None,
+        lambda lines: send("lines", list(lines)),
     )
     send("result", result.SerializeToString())
 

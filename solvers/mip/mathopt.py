@@ -22,16 +22,13 @@ from collections.abc import Sequence
 
 import numpy as np
 from ortools.math_opt import model_parameters_pb2, model_pb2, result_pb2, solution_pb2, sparse_containers_pb2
-from ortools.math_opt.core.python import solver as core
 from ortools.math_opt.python import mathopt
-from ortools.math_opt.python.callback import CallbackRegistration
-from ortools.math_opt.python.init_arguments import StreamableSolverInitArguments
 
 from optimizer.result import Limit
 from solvers.mip.backend import BackendResult, Settings, Solution
 from solvers.mip.cpsat import _scenario_weights
 from solvers.mip.formulation import Formulation, virtual_racks
-from solvers.mip.guard import solve_in_child
+from solvers.mip.guard import solve_in_child, solve_in_process
 
 logger = logging.getLogger(__name__)
 
@@ -338,10 +335,7 @@ def solve_mathopt(f: Formulation, settings: Settings, solver: str = "highs") -> 
         model_params.solution_hints.append(_hint(f, variables, arrays, settings.hint))
     log = _LogProgress(settings)
     if settings.relax_integrality or settings.fixed is not None:  # an LP: its time limit holds
-        result = core.solve(
-            proto, SOLVER_TYPES[solver].value, StreamableSolverInitArguments().to_proto(), params.to_proto(),
-            model_params, log, CallbackRegistration().to_proto(), None, None,
-        )
+        result = solve_in_process(proto, SOLVER_TYPES[solver].value, params.to_proto(), model_params, log)
     else:
         deadline = start + settings.time_limit + GUARD_GRACE_S + GUARD_GRACE_SHARE * settings.time_limit
         result = solve_in_child(proto, SOLVER_TYPES[solver].value, params.to_proto(), model_params, log, deadline)

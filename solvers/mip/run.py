@@ -238,9 +238,8 @@ class _Run:
         for the whole model, which keeps its own bound. Once a round is solved to optimality
         (its groups can give no cheaper plan), the next adds the groups not yet in whose
         replicas have the least reduced cost in the LP: as many as the support has, then
-        twice as many, and so on, for the time left. On small-06 the LP's 46 groups gave
-        $2,041/h; with the 100 groups of least reduced cost besides, $1,914/h, optimal over
-        those groups in 14 s. Each round starts from the cheapest of ``starts`` and the
+        twice as many, and so on, for the time left. On small-06 at 60 s the LP's 47 groups
+        gave $2,041/h, rounds of 94 and 141 groups $1,994 and $1,914/h (docs/formulation.md). Each round starts from the cheapest of ``starts`` and the
         rounds' plans that maps onto it; plans the checker rejects are dropped.
         """
         groups = range(len(self.f.groups))
@@ -485,7 +484,7 @@ def _warm_start(
 ) -> tuple[Plan | None, float, float]:
     """The cheapest plan the checker accepts among ``starts`` and, with ``heuristics``, the
     heuristics' plans (None when none serves all), its evaluator's $/hour, and the most
-    seconds checking and pricing one plan took.
+    seconds the checker took on one plan.
 
     Heuristics run in :data:`WARM_START_METHODS` order until ``time_limit`` seconds
     have passed (each runs to its end: they take no time limit of their own).
