@@ -9,7 +9,8 @@ benchmark table and warm-start the MIP. All three share one pipeline:
    (interactivity, TTFT) promises (:func:`latency_class`) and each tenant takes
    the cheapest precision it allows, then merges neighbouring classes while the
    merged pool is cheaper; ``dedicated`` and ``dedicated-rack`` tenants always
-   form units of their own.
+   form units of their own (and, in ``pooled-spread-apart``, the MIP's warm start,
+   tenants with ``min_racks`` > 1).
 2. **Design.** For every (system, precision) a unit may use, the cheapest engine
    set in GPU-hours meeting every member's SLO (``meets_slo``): one aggregated
    configuration, or (``siloed`` and ``pooled``) a prefill + decode pair where
@@ -348,9 +349,9 @@ def _options(designer: _Designer, unit: _Unit) -> list[tuple[float, str, _Design
     return options
 
 
-def _pool_units(instance: Instance, designer: _Designer) -> list[_Unit]:
+def _pool_units(instance: Instance, designer: _Designer, spread_apart: bool) -> list[_Unit]:
     """Pools per (model, precision, latency class, residency), merged where cheaper; isolated
-    tenants alone.
+    tenants, and with ``spread_apart`` tenants with ``min_racks`` > 1, alone.
 
     Within a (model, latency class, residency) group, precisions are ranked by the
     cost per request of serving every member that allows them (cheapest design on
@@ -361,7 +362,7 @@ def _pool_units(instance: Instance, designer: _Designer) -> list[_Unit]:
     """
     units, groups = [], defaultdict(list)
     for tenant in instance.tenants:
-        if tenant.isolation != "shared":
+        if tenant.isolation != "shared" or (spread_apart and tenant.min_racks > 1):
             units.append(_single(tenant, instance))
         else:
             key = (tenant.model, latency_class(tenant), instance.allowed_sites(tenant))
@@ -583,6 +584,8 @@ class Baseline:
     """whether a unit may take a prefill + decode pair where that is cheaper"""
     pooling: bool
     """whether shared tenants are pooled (else every tenant is a unit of its own)"""
+    spread_apart: bool = False
+    """whether tenants with ``min_racks`` > 1 stay out of pools (the MIP's (E5) rule)"""
 
     def __call__(
         self,
@@ -597,7 +600,7 @@ class Baseline:
         start = time.perf_counter()
         performance = performance if performance is not None else PerformanceModel(instance)
         designer = _Designer(instance, performance, self.disaggregation)
-        units = _pool_units(instance, designer) if self.pooling else _silo_units(instance)
+        units = _pool_units(instance, designer, self.spread_apart) if self.pooling else _silo_units(instance)
         placer = _Placer(instance)
         placed, unserved = _place_all(units, designer, placer)
         if unserved:
@@ -633,3 +636,6 @@ pooled = Baseline("pooled", disaggregation=True, pooling=True)
 """Shared pools per (model, precision, latency class, residency), disaggregated where cheaper."""
 pooled_aggregated = Baseline("pooled-aggregated", disaggregation=False, pooling=True)
 """``pooled`` with aggregated engines only: what disaggregation is worth, by difference."""
+pooled_spread_apart = Baseline("pooled-spread-apart", disaggregation=True, pooling=True, spread_apart=True)
+"""``pooled`` with every spread tenant on engines of its own, as the MIP's (E5) has it: a plan
+that maps onto the MIP, so it can start it (``pooled`` plans pool spread tenants and do not map)."""

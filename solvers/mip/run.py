@@ -1,7 +1,8 @@
 """How :func:`optimizer.solve` runs the MIP: warm start, LP relaxation, LP-guided and full MIP.
 
-Steps: warm start from the cheapest heuristic plan (``solvers.registry``),
-build the formulation (with the warm start's engines among the candidates),
+Steps: warm start from the heuristics' plans (the cheapest is the incumbent, the
+cheapest that maps onto the model starts the MIP), build the formulation (with
+their engines among the candidates),
 solve the LP relaxation by scenario generation (its bound holds), a MIP restricted
 to the groups the LP uses (a good plan fast; widened by the groups of least reduced
 cost while its rounds solve to optimality), then, when the model is small enough
@@ -22,7 +23,6 @@ may end on a different incumbent.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import replace
 
@@ -34,6 +34,7 @@ from optimizer.instance import Instance
 from optimizer.performance import EngineConfig, PerformanceModel
 from optimizer.plan import Plan
 from optimizer.result import Limit, Result, Status, Unserved
+from solvers.heuristics import pooled, pooled_aggregated, pooled_spread_apart, siloed
 from solvers.mip.backend import BackendResult, Progress, Settings, Solution
 from solvers.mip.cpsat import solve_cpsat
 from solvers.mip.diagnose import diagnose, elastic_unserved
@@ -43,8 +44,11 @@ from solvers.mip.reconstruct import from_plan, to_plan, unserved_by_tenant
 
 logger = logging.getLogger(__name__)
 
-WARM_START_METHODS = ("pooled", "pooled-aggregated", "siloed")
-"""Heuristics tried for the warm start (``solvers.registry`` names), cheapest plan wins."""
+WARM_START_METHODS = (pooled_spread_apart, pooled, pooled_aggregated, siloed)
+"""Heuristics tried for the warm start, in this order. The cheapest plan is the incumbent; the
+cheapest that maps onto the model starts the MIP: ``pooled`` plans pool spread tenants, which (E5)
+does not allow, so ``pooled-spread-apart`` comes first (large-02: $278,377/h, against ``pooled``'s
+$271,032/h, which does not map; without a start the MIP found no plan under $359,490/h in 600 s)."""
 WARM_START_SHARE = 0.1
 """Once this share of the time limit has gone, no further warm-start heuristic is started."""
 FINISH_SHARE = 0.05
@@ -110,27 +114,24 @@ def run_mip(
     """The body of :func:`optimizer.solve` (arguments checked there)."""
     backend = backend_for(solver)
     performance = performance if performance is not None else PerformanceModel(instance)
-    warm, warm_cost, check_s = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed, starts, warm_start)
-    extra = _routed_configs(warm) if warm is not None else ()
+    warm, check_s = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed, starts, warm_start)
     f = build_formulation(
         instance,
         performance,
-        extra_configs=extra,
+        extra_configs=_routed_configs([plan for _, plan in warm]),
         max_arcs_per_role=max_arcs_per_role,
         max_entries_per_tenant=MAX_ENTRIES_PER_TENANT if len(instance.tenants) > ENTRY_SHORTLIST_ABOVE else None,
     )
     logger.info("formulation: %s", f.summary())
+    run = _Run(instance, performance, f, backend, solver, start, warm, time_limit)
     settings = Settings(
         time_limit=max(0.1, time_limit * (1 - FINISH_SHARE) - FINISH_PER_CHECK * check_s - (time.perf_counter() - start)),
         gap=gap,
         threads=threads,
         seed=seed,
-        hint=from_plan(f, warm) if warm is not None else None,
+        hint=run.mip_start(f, run.warm),
         progress=_since(start, progress) if progress is not None else None,
     )
-    run = _Run(instance, performance, f, backend, solver, start, warm, time_limit)
-    if warm is not None:
-        run.priced(warm, warm_cost)
     if allow_unserved:
         return run.most_served(settings)
     if f.no_candidate:
@@ -143,15 +144,19 @@ def run_mip(
 class _Run:
     """One call of :func:`solve`: the pieces its paths share."""
 
-    def __init__(self, instance, performance, f: Formulation, backend, solver: str, start: float, warm: Plan | None,  # type: ignore[no-untyped-def]
-                 time_limit: float):
+    def __init__(self, instance, performance, f: Formulation, backend, solver: str, start: float,  # type: ignore[no-untyped-def]
+                 warm: list[tuple[float, Plan]], time_limit: float):
         self.instance, self.performance, self.f = instance, performance, f
-        self.backend, self.solver, self.start, self.warm = backend, solver, start, warm
+        self.backend, self.solver, self.start = backend, solver, start
+        self.warm = [plan for _, plan in warm]
+        """the warm start's plans, checked, cheapest first"""
         self.time_limit = time_limit
         """seconds, the whole run's"""
         self.solve_start = time.perf_counter()
         self._costs: dict[int, tuple[float, Plan]] = {}
         """id(plan) -> ($/hour, the plan, kept so its id stays its own)"""
+        for usd_per_hour, plan in warm:
+            self.priced(plan, usd_per_hour)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -174,7 +179,7 @@ class _Run:
         lp, binding = self.relaxation(settings, LP_SHARE if whole else LP_SHARE_GENERATED)
         if lp.outcome == "infeasible":
             return self.infeasible(replace(settings, time_limit=max(0.1, self.time_left(settings))))
-        extra = [self.warm] if self.warm is not None else []
+        extra = list(self.warm)
         if lp.solution is not None:
             share = LP_GUIDED_SHARE if whole else 1.0
             guided = replace(settings, time_limit=min(settings.time_limit * share, self.time_left(settings)))
@@ -366,7 +371,7 @@ class _Run:
         first = replace(settings, time_limit=settings.time_limit / 2)
         left, outcome = elastic_unserved(self.f, self.backend, first)
         if outcome.solution is None:
-            return self.result(outcome, unserved=(), extra_plans=[self.warm] if self.warm is not None else [])
+            return self.result(outcome, unserved=(), extra_plans=self.warm)
         cap = outcome.solution.unserved * (1 + 1e-9) + 1e-9 * np.maximum(self.f.demand, 1.0)
         if not left:
             cap = None
@@ -374,13 +379,13 @@ class _Run:
         second = replace(settings, time_limit=remaining, allow_unserved=cap is not None, unserved_cap=cap)
         result = self.backend(self.f, second)
         if result.solution is None:
-            return self.result(result, unserved=(), extra_plans=[self.warm] if self.warm is not None else [])
+            return self.result(result, unserved=(), extra_plans=self.warm)
         reasons = {u.tenant: u.reason for u in diagnose(self.f, self.backend, replace(settings, time_limit=remaining))} if left else {}
         unserved = tuple(
             Unserved(tenant=name, reason=reasons.get(name, "capacity"), requests_per_s=peak)
             for name, peak in sorted(unserved_by_tenant(self.f, result.solution).items())
         )
-        return self.result(result, unserved=unserved, extra_plans=[] if unserved or self.warm is None else [self.warm])
+        return self.result(result, unserved=unserved, extra_plans=[] if unserved else self.warm)
 
     def infeasible(self, settings: Settings) -> Result:
         unserved = diagnose(self.f, self.backend, settings)
@@ -464,11 +469,13 @@ def _unserved_tokens(f: Formulation, unserved: np.ndarray) -> np.ndarray:
     return (np.where(significant, unserved, 0.0) * f.token_weights[:, None]).sum(axis=0)
 
 
-def _routed_configs(plan: Plan) -> tuple[tuple[str, EngineConfig], ...]:
-    """(tenant, engine configuration) for every route of ``plan``, sorted."""
-    groups = plan.engine_groups()
-    found = {(route.tenant, groups[route.engine][1].config(groups[route.engine][0].system))
-             for route in plan.routes if route.engine in groups}
+def _routed_configs(plans: list[Plan]) -> tuple[tuple[str, EngineConfig], ...]:
+    """(tenant, engine configuration) for every route of ``plans``, sorted."""
+    found = set()
+    for plan in plans:
+        groups = plan.engine_groups()
+        found |= {(route.tenant, groups[route.engine][1].config(groups[route.engine][0].system))
+                  for route in plan.routes if route.engine in groups}
     return tuple(sorted(found, key=repr))
 
 
@@ -481,16 +488,15 @@ def _since(start: float, progress: Progress) -> Progress:
 def _warm_start(
     instance: Instance, performance: PerformanceModel, time_limit: float, seed: int, starts: tuple[Plan, ...],
     heuristics: bool,
-) -> tuple[Plan | None, float, float]:
-    """The cheapest plan the checker accepts among ``starts`` and, with ``heuristics``, the
-    heuristics' plans (None when none serves all), its evaluator's $/hour, and the most
-    seconds the checker took on one plan.
+) -> tuple[list[tuple[float, Plan]], float]:
+    """($/hour, plan) of the plans the checker accepts among ``starts`` and, with ``heuristics``,
+    the heuristics' plans that serve all, cheapest first; and the most seconds the checker took
+    on one plan.
 
     Heuristics run in :data:`WARM_START_METHODS` order until ``time_limit`` seconds
-    have passed (each runs to its end: they take no time limit of their own).
+    have passed (each runs to its end: they take no time limit of their own);
+    ``pooled-spread-apart`` only where some tenant spreads (else it is ``pooled``).
     """
-    from solvers.registry import METHODS  # the registry lists solve() too: import when used
-
     found: list[tuple[float, Plan]] = []
     longest = 0.0
 
@@ -509,14 +515,14 @@ def _warm_start(
     start = time.perf_counter()
     for plan in starts:
         consider(plan, "a given start")
-    for name in WARM_START_METHODS if heuristics else ():
-        if name not in METHODS or (found and time.perf_counter() - start > time_limit):
+    spreads = any(t.min_racks > 1 for t in instance.tenants)
+    for method in WARM_START_METHODS if heuristics else ():
+        if (found and time.perf_counter() - start > time_limit) or (method.spread_apart and not spreads):
             continue
-        result = METHODS[name](instance, time_limit=time_limit, seed=seed, threads=1, performance=performance)
+        result = method(instance, time_limit=time_limit, seed=seed, threads=1, performance=performance)
         if result.plan is not None and not result.unserved and result.objective is not None:
-            consider(result.plan, name, result.objective)
-    if not found:
-        return None, math.nan, longest
-    cost, plan = min(found, key=lambda item: item[0])
-    logger.info("warm start: $%.2f/h (checking a plan took up to %.1f s)", cost, longest)
-    return plan, cost, longest
+            consider(result.plan, method.name, result.objective)
+    found.sort(key=lambda item: item[0])
+    if found:
+        logger.info("warm start: $%.2f/h (checking a plan took up to %.1f s)", found[0][0], longest)
+    return found, longest
