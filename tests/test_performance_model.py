@@ -171,6 +171,22 @@ def test_prompt_and_decode_tokens_reach_different_tensor_rates():
     assert prompt[0, 0] == pytest.approx(decode[0, 0] / 2, rel=1e-9)
 
 
+def test_prompt_batches_add_to_the_decode_steps():
+    """Llama FP8 (71 GB) on one B200, no kernel floor, one decode sequence and 2048 prompt tokens
+    per step: prompts come in batches of 8192 tokens, so a quarter of the steps carry one. A
+    decode-only step reads the weights, 71e9 B / (8e12 B/s x 0.5) = 17.75 ms (its 2 x 70.6e9 FLOP /
+    (4500e12 x 0.5) = 0.063 ms hidden under them); the prompt steps are compute-bound and add
+    0.25 x (0.063 ms + 8192 x 2 x 70.6e9 FLOP / (4500e12 x 0.5)) = 128.5 ms: 0.75 x 17.75 + 128.5
+    = 141.8 ms (the prompt work does not hide under the decode steps' weight reads)."""
+    f = dataclasses.replace(ROUND, kernel_overhead_s=0.0).as_array()
+    e = engine("llama-3.3-70b", "hgx-b200", "fp8", 1)
+    t = rl.step_time(e, f, np.ones(1), ZERO, np.full(1, 2048.0), ZERO)
+    weights = 71e9 / (8e12 * 0.5)
+    flop_s = 2 * 70.6e9 / (4500e12 * 0.5)
+    assert t[0, 0] == pytest.approx(0.75 * weights + 0.25 * (flop_s + 8192 * flop_s), rel=1e-9)
+    assert t[0, 0] * 1e3 == pytest.approx(141.8, abs=0.1)
+
+
 def test_scheduler_limit_caps_the_batch():
     """gpt-oss FP4 on one B200 at 20 tokens/s per user would run far more than 128 sequences
     (a 50 ms step); the scheduler limit holds the batch at 128, and the replica then steps faster

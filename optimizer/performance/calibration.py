@@ -33,12 +33,12 @@ from optimizer.performance.pareto import pareto_indices
 from optimizer.performance.roofline import Factors
 
 FITTED = Factors(
-    prefill_flops_efficiency=0.1332,
-    decode_flops_efficiency=0.0594,
-    hbm_efficiency=0.5579,
-    kernel_overhead_s=4.350e-06,
-    collective_latency_s=9.418e-06,
-    request_overhead_s=0.03113,
+    prefill_flops_efficiency=0.1367,
+    decode_flops_efficiency=0.0592,
+    hbm_efficiency=0.6210,
+    kernel_overhead_s=4.702e-06,
+    collective_latency_s=9.305e-06,
+    request_overhead_s=0.03038,
 )
 """Factors fitted on all InferenceMAX points (see docs/performance-model.md)."""
 

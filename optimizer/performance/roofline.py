@@ -6,6 +6,8 @@ token each, attending to ``ctx`` tokens of context) and ``Np`` prompt tokens
 
     T = max(memory, compute) + communication + kernel floor
 
+(for the weight GEMMs, averaged over decode-only steps and steps with a prompt batch, below)
+
 - memory: bytes each GPU reads / (HBM bandwidth x ``hbm_efficiency``): the
   dense weights (attention, shared experts, embeddings) split over the
   attention tensor-parallel group, the routed experts the step's tokens touch
@@ -25,8 +27,11 @@ token each, attending to ``ctx`` tokens of context) and ``Np`` prompt tokens
 
 Decode: the largest batch whose step fits the TPOT ``1/X`` (and whose KV fits
 the memory left by the weights) gives tokens/s per GPU at interactivity ``X``.
-Aggregated engines also prefill arriving prompts in the same steps (chunked
-prefill, ``B x isl / osl`` prompt tokens per step). Prefill engines process
+Aggregated engines also prefill arriving prompts (``B x isl / osl`` prompt tokens
+per step on average), in whole batches of :data:`PREFILL_BATCH_TOKENS`: a share
+``Np / PREFILL_BATCH_TOKENS`` of steps carries one, so the weight GEMMs of a step
+average a decode-only step and a compute-bound prompt step instead of hiding the
+prompt work under the decode steps' weight reads. Prefill engines process
 prompts in batches of about :data:`PREFILL_BATCH_TOKENS`; a TTFT target caps
 their utilisation through an M/D/1 queue. ``docs/performance-model.md`` gives
 the whole model and the fitted factors.
@@ -52,8 +57,9 @@ NETWORK_EFFICIENCY = 0.7
 NVLink typically reaches 70-80% of the link rate); not fitted."""
 
 PREFILL_BATCH_TOKENS = 8192
-"""Prompt tokens a prefill engine batches into one forward pass (the usual
-chunked-prefill budget of vLLM and SGLang)."""
+"""Prompt tokens a prefill engine, or an aggregated engine between its decode-only steps, batches
+into one forward pass (the usual chunked-prefill budget of vLLM and SGLang; InferenceMAX ran vLLM
+at ``max-num-batched-tokens`` 8192 and SGLang at chunked-prefill sizes of 8192-32768)."""
 
 ACTIVATION_BYTES = 2
 """Bytes per activation element exchanged in collectives (BF16)."""
@@ -302,7 +308,8 @@ def step_time(
     e: Engines, f: np.ndarray, batch: np.ndarray, context: np.ndarray,
     prompt_tokens: np.ndarray, prompt_context: np.ndarray,
 ) -> np.ndarray:
-    """Seconds for one step of ``batch`` decode sequences and ``prompt_tokens`` prompt tokens.
+    """Seconds for one step of ``batch`` decode sequences and ``prompt_tokens`` prompt tokens
+    (a mean over steps: prompts come in batches of :data:`PREFILL_BATCH_TOKENS`).
 
     ``context``: tokens each decode sequence attends to; ``prompt_context``: mean
     tokens a prompt token attends to. ``f`` is :meth:`Factors.as_array`.
@@ -310,21 +317,22 @@ def step_time(
     """
     prefill_eff, decode_eff, hbm_eff, kernel_overhead, collective_latency = f[:REQUEST]
     tokens = batch + prompt_tokens
-    # routed experts read: those the decode tokens touch, plus, for prompt tokens, whole
-    # prefill batches (PREFILL_BATCH_TOKENS touch every expert) in proportion to the share
-    # of a batch this step carries
+    # prompts arrive in whole prefill batches (PREFILL_BATCH_TOKENS, which touch every routed
+    # expert): a share ``prompt_share`` of steps carries one, the rest decode alone, so the step's
+    # weight GEMMs average a decode-only step and a prompt step, each bound by its weight reads
+    # or its tensor work; decode tokens (a few rows per expert) and prompt tokens (large M) reach
+    # different fractions of the tensor peak
     decode_touch = np.where(
         e.experts > 0, 1.0 - np.power(1.0 - e.top_k / np.maximum(e.experts, 1), batch), 0.0
     )
     prompt_share = np.minimum(1.0, prompt_tokens / PREFILL_BATCH_TOKENS)
-    touched = decode_touch + (1.0 - decode_touch) * prompt_share
-    weight_bytes = e.dense_bytes / e.attention_split + e.expert_bytes * touched / e.gpus
+    dense_bytes = e.dense_bytes / e.attention_split
     bandwidth = e.hbm_bytes_per_s * hbm_eff
-    # the weight GEMMs of all tokens: one read of the weights or the tensor work, whichever is
-    # longer; decode tokens (a few rows per expert) and prompt tokens (large M) reach different
-    # fractions of the tensor peak
-    tensor_s = 2 * e.active_params / e.gpus / e.flops * (batch / decode_eff + prompt_tokens / prefill_eff)
-    gemm = np.maximum(weight_bytes / bandwidth, tensor_s)
+    decode_s = 2 * e.active_params / e.gpus / e.flops * batch / decode_eff
+    prompt_s = 2 * e.active_params / e.gpus / e.flops * prompt_tokens / prefill_eff
+    decode_step = np.maximum((dense_bytes + e.expert_bytes * decode_touch / e.gpus) / bandwidth, decode_s)
+    prompt_step = np.maximum(prompt_share * (dense_bytes + e.expert_bytes / e.gpus) / bandwidth, prompt_share * decode_s + prompt_s)
+    gemm = (1.0 - prompt_share) * decode_step + prompt_step
     # attention kernels run apart from the GEMMs: decode reads the KV cache (or is bound by its
     # FLOPs at DECODE_ATTENTION_EFFICIENCY, as MLA can be); prompt attention is compute-bound
     kv_read = batch * context * e.kv_bytes_per_token / e.kv_shards / bandwidth
