@@ -184,15 +184,15 @@ class _Run:
             share = LP_GUIDED_SHARE if whole else 1.0
             guided = replace(settings, time_limit=min(settings.time_limit * share, self.time_left(settings)))
             extra += self.lp_guided(lp.solution, extra, guided, binding)
-        start = self.mip_start(self.f, extra)
-        if start is not None:
-            settings = replace(settings, hint=start)
         left = self.time_left(settings)
         if not whole or left < WHOLE_MIP_SHARE * settings.time_limit:
             logger.info("%.1f s left: the whole MIP is skipped", left)
             outcome = BackendResult("no-solution", Limit.TIME, solution=None, objective=None, bound=None, runtime_s=0.0)
         else:
-            outcome = self.backend(self.f, replace(settings, time_limit=left))
+            start = self.mip_start(self.f, extra)
+            if start is not None:
+                settings = replace(settings, hint=start)
+            outcome = self.backend(self.f, replace(settings, time_limit=self.time_left(settings)))
         logger.info(
             "%s: %s after %.1f s, objective %s, bound %s (LP bound %s)",
             self.solver, outcome.outcome, outcome.runtime_s, outcome.objective, outcome.bound, lp.bound,
