@@ -56,9 +56,9 @@ def solve(
         progress: called with (incumbent $/hour, bound, elapsed s) while solving.
         warm_start: also start from the heuristics' plans.
         starts: plans of ``instance`` to start from, e.g. a plan of a more
-            constrained variant of it, or the plan in service today. The cheapest
-            the checker accepts (heuristics' included) starts the MIP, and the
-            result is never dearer than it.
+            constrained variant of it, or the plan in service today. Of the plans
+            the checker accepts (heuristics' included), the cheapest that maps onto
+            the MIP's model starts it, and the result is never dearer than the cheapest.
         max_arcs_per_role: candidate shortlist (:data:`MAX_ARCS_PER_ROLE`); None keeps
             every configuration, so the bound holds over all of them.
 
