@@ -32,34 +32,41 @@ def engine(model: str, system: str, precision: str, gpus: int, dp_attention: boo
 
 def test_dense_batch_one_decode_is_weights_over_bandwidth_plus_overhead():
     """Llama-3.3-70B FP4 (40 GB) on one H100: 40e9 B / (3.35e12 B/s x 0.5) = 23.881 ms of weight
-    reads; compute 2 x 70.6e9 FLOP / (1979e12 x 0.5) = 0.143 ms is hidden under them (FP4 runs at
-    the FP8 rate on Hopper); 80 layers x 5 kernels (QKV, attention, output, gate-up, down) x 2 us
-    = 0.8 ms; one GPU, no collectives."""
+    reads; the token's GEMM work 2 x 70.6e9 FLOP / (1979e12 x 0.5) = 0.143 ms adds to them (FP4
+    runs at the FP8 rate on Hopper; decode token work is not hidden under the weight reads);
+    80 layers x 5 kernels (QKV, attention, output, gate-up, down) x 2 us = 0.8 ms; one GPU, no
+    collectives: 24.824 ms."""
     e = engine("llama-3.3-70b", "hgx-h100", "fp4", 1)
     t = rl.step_time(e, ROUND.as_array(), np.ones(1), ZERO, ZERO, ZERO)
-    assert t[0, 0] == pytest.approx(40e9 / (3.35e12 * 0.5) + 80 * 5 * 2e-6, rel=1e-9)
+    token = 2 * 70.6e9 / (1979e12 * 0.5)
+    assert t[0, 0] == pytest.approx(40e9 / (3.35e12 * 0.5) + token + 80 * 5 * 2e-6, rel=1e-9)
+    assert t[0, 0] * 1e3 == pytest.approx(24.824, abs=1e-3)
 
 
 def test_tensor_parallel_adds_all_reduces():
-    """Llama FP8 (71 GB) on 2 H100s: 35.5e9 B per GPU / 1.675e12 B/s = 21.194 ms. Per layer two
+    """Llama FP8 (71 GB) on 2 H100s: 35.5e9 B per GPU / 1.675e12 B/s = 21.194 ms, plus the token's
+    GEMM work on each GPU, 70.6e9 FLOP / (1979e12 x 0.5) = 0.071 ms. Per layer two
     all-reduces of one token's activations (8192 x 2 B; ring moves 2 x 1/2 of it = 16384 B over
     450e9 x 0.7 B/s = 0.052 us) plus 20 us latency each, and 5 kernels x 2 us:
     80 x (10 + 2 x 20.052) us = 4.008 ms."""
     e = engine("llama-3.3-70b", "hgx-h100", "fp8", 2)
     t = rl.step_time(e, ROUND.as_array(), np.ones(1), ZERO, ZERO, ZERO)
     all_reduce = 20e-6 + 16384 / (450e9 * rl.NETWORK_EFFICIENCY)
-    assert t[0, 0] == pytest.approx(35.5e9 / 1.675e12 + 80 * (5 * 2e-6 + 2 * all_reduce), rel=1e-9)
+    token = 70.6e9 / (1979e12 * 0.5)
+    assert t[0, 0] == pytest.approx(35.5e9 / 1.675e12 + token + 80 * (5 * 2e-6 + 2 * all_reduce), rel=1e-9)
 
 
 def test_collective_latency_grows_with_log2_of_its_gpus():
-    """Llama FP8 (71 GB) on 8 H100s: 8.875e9 B per GPU / 1.675e12 B/s = 5.2985 ms. An all-reduce
+    """Llama FP8 (71 GB) on 8 H100s: 8.875e9 B per GPU / 1.675e12 B/s = 5.2985 ms, plus the token's
+    GEMM work on each GPU, 2 x 70.6e9 / 8 FLOP / (1979e12 x 0.5) = 0.018 ms. An all-reduce
     among 8 GPUs takes log2(8) = 3 latency steps of 20 us = 60 us, plus ring bytes 2 x 7/8 x 8192 x
     2 B = 28672 B over 450e9 x 0.7 B/s = 0.091 us; with 5 kernels x 2 us per layer:
     80 x (10 + 2 x 60.091) us = 10.415 ms. (Two GPUs take one step: the 20 us of the TP2 test.)"""
     e = engine("llama-3.3-70b", "hgx-h100", "fp8", 8)
     t = rl.step_time(e, ROUND.as_array(), np.ones(1), ZERO, ZERO, ZERO)
     all_reduce = 3 * 20e-6 + 28672 / (450e9 * rl.NETWORK_EFFICIENCY)
-    assert t[0, 0] == pytest.approx(71e9 / 8 / 1.675e12 + 80 * (5 * 2e-6 + 2 * all_reduce), rel=1e-9)
+    token = 2 * 70.6e9 / 8 / (1979e12 * 0.5)
+    assert t[0, 0] == pytest.approx(71e9 / 8 / 1.675e12 + token + 80 * (5 * 2e-6 + 2 * all_reduce), rel=1e-9)
     assert rl.latency_steps(np.array([2.0, 8.0, 16.0, 48.0])) == pytest.approx([1, 3, 4, math.log2(48)])
 
 
@@ -77,8 +84,9 @@ def test_expert_parallel_all_to_alls_take_log2_steps():
 
 def test_kv_reads_add_per_sequence():
     """Ten Llama FP4 sequences at 1000 tokens of context on one H100 read 10 x 1000 x 163840 B
-    (FP8 KV) = 1.6384 GB more: 1.6384e9 / 1.675e12 = 0.978 ms more than weights alone
-    (the GEMMs stay memory-bound: 10 tokens x 141.2 GFLOP / 989.5e12 = 1.4 ms < 23.9 ms)."""
+    (FP8 KV) = 1.6384 GB more: 1.6384e9 / 1.675e12 = 0.978 ms more than weights alone; their
+    GEMM work adds 9 more tokens x 141.2 GFLOP / 989.5e12 = 1.284 ms (decode token work adds to
+    the weight reads)."""
     e = engine("llama-3.3-70b", "hgx-h100", "fp4", 1)
     f = ROUND.as_array()
     one = rl.step_time(e, f, np.ones(1), ZERO, ZERO, ZERO)
@@ -86,7 +94,8 @@ def test_kv_reads_add_per_sequence():
     # attention FLOPs: 4 x 80 layers x 64 heads x 128 = 2.62e6 per (token, context token);
     # 10 x 1000 x 2.62e6 / (989e12 x DECODE_ATTENTION_EFFICIENCY 0.67) = 0.040 ms, below the
     # 0.978 ms of KV reads
-    assert (ten - one)[0, 0] == pytest.approx(10 * 1000 * 163840 / 1.675e12, rel=1e-9)
+    token = 2 * 70.6e9 / (1979e12 * 0.5)
+    assert (ten - one)[0, 0] == pytest.approx(10 * 1000 * 163840 / 1.675e12 + 9 * token, rel=1e-9)
 
 
 def test_mla_decode_attention_runs_at_the_attention_kernel_efficiency():
@@ -174,17 +183,18 @@ def test_prompt_and_decode_tokens_reach_different_tensor_rates():
 def test_prompt_batches_add_to_the_decode_steps():
     """Llama FP8 (71 GB) on one B200, no kernel floor, one decode sequence and 2048 prompt tokens
     per step: prompts come in batches of 8192 tokens, so a quarter of the steps carry one. A
-    decode-only step reads the weights, 71e9 B / (8e12 B/s x 0.5) = 17.75 ms (its 2 x 70.6e9 FLOP /
-    (4500e12 x 0.5) = 0.063 ms hidden under them); the prompt steps are compute-bound and add
-    0.25 x (0.063 ms + 8192 x 2 x 70.6e9 FLOP / (4500e12 x 0.5)) = 128.5 ms: 0.75 x 17.75 + 128.5
-    = 141.8 ms (the prompt work does not hide under the decode steps' weight reads)."""
+    decode-only step reads the weights, 71e9 B / (8e12 B/s x 0.5) = 17.75 ms; the prompt steps are
+    compute-bound and add 0.25 x 8192 x 2 x 70.6e9 FLOP / (4500e12 x 0.5) = 128.5 ms; the decode
+    token's GEMM work, 2 x 70.6e9 FLOP / (4500e12 x 0.5) = 0.063 ms, adds to every step:
+    0.75 x 17.75 + 128.5 + 0.063 = 141.9 ms (the prompt work does not hide under the decode steps'
+    weight reads)."""
     f = dataclasses.replace(ROUND, kernel_overhead_s=0.0).as_array()
     e = engine("llama-3.3-70b", "hgx-b200", "fp8", 1)
     t = rl.step_time(e, f, np.ones(1), ZERO, np.full(1, 2048.0), ZERO)
     weights = 71e9 / (8e12 * 0.5)
     flop_s = 2 * 70.6e9 / (4500e12 * 0.5)
-    assert t[0, 0] == pytest.approx(0.75 * weights + 0.25 * (flop_s + 8192 * flop_s), rel=1e-9)
-    assert t[0, 0] * 1e3 == pytest.approx(141.8, abs=0.1)
+    assert t[0, 0] == pytest.approx(0.75 * weights + 0.25 * 8192 * flop_s + flop_s, rel=1e-9)
+    assert t[0, 0] * 1e3 == pytest.approx(141.9, abs=0.1)
 
 
 def test_scheduler_limit_caps_the_batch():

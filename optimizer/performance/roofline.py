@@ -4,7 +4,7 @@ One engine replica runs *steps*. A step processes ``B`` decode sequences (one
 token each, attending to ``ctx`` tokens of context) and ``Np`` prompt tokens
 (attending to half their prompt on average). Its time is
 
-    T = max(memory, compute) + communication + kernel floor
+    T = max(memory, prompt compute) + decode token work + communication + kernel floor
 
 (for the weight GEMMs, averaged over decode-only steps and steps with a prompt batch, below)
 
@@ -14,7 +14,8 @@ token each, attending to ``ctx`` tokens of context) and ``Np`` prompt tokens
   (uniform routing: a fraction ``1 - (1 - top_k/experts)^tokens`` of them)
   split over every GPU, and the KV cache of the GPU's sequences;
 - compute: ``2 x active params`` FLOPs per token at the weight precision's
-  tensor rate x ``flops_efficiency``, attention ``4 x layers x q_heads x head_dim``
+  tensor rate x ``flops_efficiency`` (decode tokens' share added to the weight reads,
+  not hidden under them: :func:`step_time`), attention ``4 x layers x q_heads x head_dim``
   FLOPs per (token, context token) at the BF16 rate (prompt attention x the prefill
   efficiency, decode attention x :data:`DECODE_ATTENTION_EFFICIENCY`);
 - communication: per layer two all-reduces over the attention TP group and,
@@ -103,8 +104,8 @@ class Factors:
     """achieved fraction of dense tensor peak in prompt work: large-M GEMMs and prompt attention"""
     decode_flops_efficiency: float
     """achieved fraction of dense tensor peak in the decode weight GEMMs: small-M (grouped MoE)
-    GEMMs, which reach far less of the peak than prefill (decode attention runs at
-    :data:`DECODE_ATTENTION_EFFICIENCY`)"""
+    GEMMs, which reach far less of the peak than prefill, and whose per-token time adds to the
+    step's weight reads (decode attention runs at :data:`DECODE_ATTENTION_EFFICIENCY`)"""
     hbm_efficiency: float
     """achieved fraction of HBM bandwidth"""
     kernel_overhead_s: float
@@ -321,7 +322,16 @@ def step_time(
     # expert): a share ``prompt_share`` of steps carries one, the rest decode alone, so the step's
     # weight GEMMs average a decode-only step and a prompt step, each bound by its weight reads
     # or its tensor work; decode tokens (a few rows per expert) and prompt tokens (large M) reach
-    # different fractions of the tensor peak
+    # different fractions of the tensor peak.
+    # The decode tokens' work adds to the weight reads instead of hiding under them (a max, as a
+    # roofline of one GEMM has it): an MoE layer runs per-token kernels in stream order around its
+    # grouped GEMMs (TensorRT-LLM's CutlassMoeFCRunner: expandInputRowsKernel, which permutes and
+    # quantises the activations, doActivationKernel, finalizeMoeRoutingKernel; vLLM's fused_experts:
+    # moe_align_block_size, the two GEMMs, the activation, moe_sum), and the small-M GEMMs stream
+    # their weights whatever the rows. Measured, steps grow with the batch where the weight bytes
+    # no longer do: gpt-oss DEP4 on GB200 (every expert touched) stepped in 6.4 ms at 234
+    # sequences and 10.8 ms at 914; with max() the model gave 6.5 and 7.9 ms (now 6.7 and 10.1).
+    # Prompt steps stay max(weight reads, tensor work): their GEMMs are large and compute-bound.
     decode_touch = np.where(
         e.experts > 0, 1.0 - np.power(1.0 - e.top_k / np.maximum(e.experts, 1), batch), 0.0
     )
@@ -330,9 +340,9 @@ def step_time(
     bandwidth = e.hbm_bytes_per_s * hbm_eff
     decode_s = 2 * e.active_params / e.gpus / e.flops * batch / decode_eff
     prompt_s = 2 * e.active_params / e.gpus / e.flops * prompt_tokens / prefill_eff
-    decode_step = np.maximum((dense_bytes + e.expert_bytes * decode_touch / e.gpus) / bandwidth, decode_s)
-    prompt_step = np.maximum(prompt_share * (dense_bytes + e.expert_bytes / e.gpus) / bandwidth, prompt_share * decode_s + prompt_s)
-    gemm = (1.0 - prompt_share) * decode_step + prompt_step
+    decode_reads = (dense_bytes + e.expert_bytes * decode_touch / e.gpus) / bandwidth  # decode-only steps
+    prompt_step = np.maximum(prompt_share * (dense_bytes + e.expert_bytes / e.gpus) / bandwidth, prompt_s)
+    gemm = (1.0 - prompt_share) * decode_reads + prompt_step + decode_s
     # attention kernels run apart from the GEMMs: decode reads the KV cache (or is bound by its
     # FLOPs at DECODE_ATTENTION_EFFICIENCY, as MLA can be); prompt attention is compute-bound
     kv_read = batch * context * e.kv_bytes_per_token / e.kv_shards / bandwidth
