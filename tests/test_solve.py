@@ -30,13 +30,13 @@ from optimizer.instance import Instance
 from optimizer.performance import PerformanceModel
 from optimizer.result import Status
 from optimizer.solve import solve
-from solvers.heuristics import pooled, pooled_spread_apart
+from solvers.heuristics import pooled, pooled_spread_apart, siloed
 from solvers.mip.backend import Settings
 from solvers.mip.cpsat import FLOW_STEPS, solve_cpsat
 from solvers.mip.formulation import build_formulation
 from solvers.mip.mathopt import solve_mathopt
 from solvers.mip.reconstruct import from_plan
-from solvers.mip.run import WARM_START_ALWAYS
+from solvers.mip.run import WARM_START_ALWAYS, route
 
 TIME_LIMIT_S = 20.0
 
@@ -202,6 +202,26 @@ def test_the_warm_start_keeps_spread_tenants_apart_so_its_plan_maps() -> None:
     assert from_plan(f, pooled(instance, performance=performance).plan) is None
     assert from_plan(f, pooled_spread_apart(instance, performance=performance).plan) is not None
     assert pooled_spread_apart in WARM_START_ALWAYS
+
+
+def test_a_plan_is_rebuilt_into_a_start_that_keeps_every_row() -> None:
+    """A plan gives a (2 requests/s, one request/s per one-GPU replica, min_racks = 2) 3
+    replicas, one in each of 3 racks; (10) builds a spread group in whole copies. The
+    start has 4 replicas, 2 in each of 2 racks (z = 2, one 2-GPU virtual rack built twice, which
+    (7) and (10) need and no more), and its fixed racks and replicas route every scenario."""
+    instance = make([tenant("a", 2.0, min_racks=2)])
+    performance = PerformanceModel(instance)
+    f = build_formulation(instance, performance)
+    plan = siloed(instance, performance=performance).plan
+    first = plan.racks[0].model_copy(update={"engines": (plan.racks[0].engines[0].model_copy(update={"count": 1}),)})
+    racks = [first.model_copy(update={"id": f"dc/hgx-b200/000{i}", "engines": (
+        first.engines[0].model_copy(update={"id": f"dc/hgx-b200/000{i}/a/aggregated"}),)}) for i in range(3)]
+    routes = [r.model_copy(update={"engine": rack.engines[0].id}) for r in plan.routes
+              if r.engine == plan.racks[0].engines[0].id for rack in racks]
+    start = from_plan(f, plan.model_copy(update={"racks": tuple(racks), "routes": tuple(routes)}))
+    assert start is not None and start.replicas.sum() == 4 and start.racks.sum() == 2
+    routed = route(f, start, Settings(time_limit=TIME_LIMIT_S, gap=0.0, threads=1, seed=0))
+    assert routed is not None and routed.unserved.max() == pytest.approx(0.0, abs=1e-9)
 
 
 def test_disaggregation(solver: str) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 from optimizer.packing import RackPacker
 from optimizer.plan import EngineGroup, Plan, Rack, Route
 from solvers.mip.backend import Solution
-from solvers.mip.formulation import Formulation, owner_of_engines, owner_of_racks, placed_replicas
+from solvers.mip.formulation import Formulation, owner_of_engines, owner_of_racks, placed_replicas, virtual_racks
 
 logger = logging.getLogger(__name__)
 
@@ -156,14 +156,17 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
     """The MIP variables a plan (a heuristic's, say) corresponds to; None when it does not map.
 
     A plan maps when each of its engine groups matches a group of the formulation:
-    pool by site, system and rack owner; same configuration and engine owner.
+    pool by site, system and rack owner; same configuration and engine owner. Its
+    replicas are kept, a spread group's rounded up to whole copies (10), with the fewest
+    racks (7) and (10) need for them (:func:`virtual_racks`): a heuristic packs its racks
+    its own way (medium-01's `pooled-spread-apart` plan: 3 spread groups of an odd number
+    of replicas, 2 pools a rack short), and a start breaking a row is no start to HiGHS.
     """
     index = {}
     for g, group in enumerate(f.groups):
         pool = f.pools[group.pool]
         index[(pool.site, pool.system, group.config, group.owner, pool.owner)] = g
     replicas = np.zeros(len(f.groups), dtype=int)
-    racks = np.zeros(len(f.pools), dtype=int)
     group_of_engine: dict[str, int] = {}
     tenants_on: dict[str, set[str]] = defaultdict(set)
     for route in plan.routes:
@@ -181,8 +184,6 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
             replicas[g] += engine.count
             group_of_engine[engine.id] = g
             in_rack.append((g, engine.count))
-        if in_rack:
-            racks[f.groups[in_rack[0][0]].pool] += 1
         m = max(f.groups[g].spread for g, _ in in_rack) if in_rack else 1
         for g, count in in_rack:
             if m > 1 and f.groups[g].spread == 1:
@@ -203,6 +204,10 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
             route.input_tokens_per_s / tenant.input_tokens, route.output_tokens_per_s / tenant.output_tokens
         )
     alongside = {(g, m): count // m for (g, m), count in beside.items() if count >= m}
+    replicas += -replicas % np.array([group.spread for group in f.groups], dtype=int)
+    racks = np.zeros(len(f.pools), dtype=int)
+    for (p, m), count in virtual_racks(f, replicas, alongside).items():
+        racks[p] += m * count
     return Solution(racks=racks, replicas=replicas, flows=flows, unserved=np.zeros_like(f.demand), alongside=alongside)
 
 
