@@ -47,9 +47,9 @@ logger = logging.getLogger(__name__)
 WARM_START_ALWAYS = (pooled, pooled_spread_apart)
 """Heuristics the warm start always runs: ``pooled``, the plan to beat, and, where some tenant
 spreads, ``pooled-spread-apart``, a plan that maps onto the model and so can start the MIP
-(``pooled`` plans pool spread tenants, which (E5) does not allow). On large-02 without a start
-the LP-guided MIP found no plan under $359,490/h in 600 s. The second takes 1-2 s on medium
-instances after the first's 9 s: the performance model's answers are cached."""
+(``pooled`` plans pool spread tenants, which (E5) does not allow: they map onto no medium or
+large instance). The second takes 1-2 s on medium instances after the first's 9 s: the
+performance model's answers are cached."""
 WARM_START_IF_TIME = (pooled_aggregated, siloed)
 """Heuristics the warm start runs after those, in order, while :data:`WARM_START_SHARE` of the
 time limit lasts."""
