@@ -320,9 +320,9 @@ def step_time(
     tokens = batch + prompt_tokens
     # prompts arrive in whole prefill batches (PREFILL_BATCH_TOKENS, which touch every routed
     # expert): a share ``prompt_share`` of steps carries one, the rest decode alone, so the step's
-    # weight GEMMs average a decode-only step and a prompt step, each bound by its weight reads
-    # or its tensor work; decode tokens (a few rows per expert) and prompt tokens (large M) reach
-    # different fractions of the tensor peak.
+    # weight reads average a decode-only step's and a prompt step's; a prompt step takes its
+    # weight reads or its tensor work, whichever is longer. Decode tokens (a few rows per expert)
+    # and prompt tokens (large M) reach different fractions of the tensor peak.
     # The decode tokens' work adds to the weight reads instead of hiding under them (a max, as a
     # roofline of one GEMM has it): an MoE layer runs per-token kernels in stream order around its
     # grouped GEMMs (TensorRT-LLM's CutlassMoeFCRunner: expandInputRowsKernel, which permutes and
@@ -338,8 +338,9 @@ def step_time(
     prompt_share = np.minimum(1.0, prompt_tokens / PREFILL_BATCH_TOKENS)
     dense_bytes = e.dense_bytes / e.attention_split
     bandwidth = e.hbm_bytes_per_s * hbm_eff
-    decode_s = 2 * e.active_params / e.gpus / e.flops * batch / decode_eff
-    prompt_s = 2 * e.active_params / e.gpus / e.flops * prompt_tokens / prefill_eff
+    token_flops_s = 2 * e.active_params / e.gpus / e.flops  # one token's weight GEMMs at peak
+    decode_s = token_flops_s * batch / decode_eff
+    prompt_s = token_flops_s * prompt_tokens / prefill_eff
     decode_reads = (dense_bytes + e.expert_bytes * decode_touch / e.gpus) / bandwidth  # decode-only steps
     prompt_step = np.maximum(prompt_share * (dense_bytes + e.expert_bytes / e.gpus) / bandwidth, prompt_s)
     gemm = (1.0 - prompt_share) * decode_reads + prompt_step + decode_s

@@ -54,13 +54,14 @@ WARM_START_IF_TIME = (pooled_aggregated, siloed)
 """Heuristics the warm start runs after those, in order, while :data:`WARM_START_SHARE` of the
 time limit lasts."""
 WARM_START_SHARE = 0.1
+"""Once this share of the time limit has gone, no :data:`WARM_START_IF_TIME` heuristic is started."""
 FINISH_SHARE = 0.05
 """Share of the time limit kept for turning solutions into priced, checked plans after solving."""
 FINISH_PER_CHECK = 8.0
 """... and this many times the seconds the checker took on the warm start, kept besides: the
-LP-guided plan is built, checked, priced and mapped into a MIP start after its MIP, and it has
-more routes than the heuristic's (large-02 at 600 s, 3988104: 81.5 s for that against the warm
-start's 10.8 s check, 7.5 times; with 3 times the run ended at 620-636 s)."""
+LP-guided plan is built, checked and priced (and mapped into the whole MIP's start) after its
+MIP, and it has more routes than the heuristic's (large-02 at 600 s, 3988104: 81.5 s for that
+against the warm start's 10.8 s check, 7.5 times; with 3 times the run ended at 620-636 s)."""
 SCENARIO_GENERATION_ABOVE = 250_000
 """Flow variables (arcs x scenarios) above which scenarios are generated rather than all modelled."""
 WHOLE_FLOWS_PER_SECOND = 2_000
@@ -247,8 +248,9 @@ class _Run:
         (its groups can give no cheaper plan), the next adds the groups not yet in whose
         replicas have the least reduced cost in the LP: as many as the support has, then
         twice as many, and so on, for the time left. On small-06 at 60 s the LP's 47 groups
-        gave $2,041/h, rounds of 94 and 141 groups $1,994 and $1,914/h (docs/formulation.md). Each round starts from the cheapest of ``starts`` and the
-        rounds' plans that maps onto it; plans the checker rejects are dropped.
+        gave $2,041/h, rounds of 94 and 141 groups $1,994 and $1,914/h (docs/formulation.md).
+        Each round starts from the cheapest of ``starts`` and the rounds' plans that maps onto
+        it; plans the checker rejects are dropped.
         """
         groups = range(len(self.f.groups))
         support = {g for g in groups if relaxed.replicas[g] > 0}
