@@ -118,15 +118,10 @@ def run_mip(
     """The body of :func:`optimizer.solve` (arguments checked there)."""
     backend = backend_for(solver)
     performance = performance if performance is not None else PerformanceModel(instance)
-    warm, check_s = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed, starts, warm_start)
-    f = build_formulation(
-        instance,
-        performance,
-        extra_configs=_routed_configs([plan for _, plan in warm]),
+    f, warm, check_s = formulation_for(
+        instance, performance, time_limit=time_limit, seed=seed, starts=starts, warm_start=warm_start,
         max_arcs_per_role=max_arcs_per_role,
-        max_entries_per_tenant=MAX_ENTRIES_PER_TENANT if len(instance.tenants) > ENTRY_SHORTLIST_ABOVE else None,
     )
-    logger.info("formulation: %s", f.summary())
     run = _Run(instance, performance, f, backend, solver, start, warm, time_limit)
     settings = Settings(
         time_limit=max(0.1, time_limit * (1 - FINISH_SHARE) - FINISH_PER_CHECK * check_s - (time.perf_counter() - start)),
@@ -143,6 +138,29 @@ def run_mip(
     return run.cheapest(settings)
 
 
+def formulation_for(
+    instance: Instance,
+    performance: PerformanceModel,
+    *,
+    time_limit: float,
+    seed: int,
+    starts: tuple[Plan, ...],
+    warm_start: bool,
+    max_arcs_per_role: int | None,
+) -> tuple[Formulation, list[tuple[float, Plan]], float]:
+    """The model :func:`optimizer.solve` builds for ``instance`` under ``time_limit`` seconds,
+    the warm start's engines among its candidates; and the warm start's ($/hour, plan),
+    cheapest first, and the most seconds the checker took on one of them."""
+    warm, check_s = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed, starts, warm_start)
+    f = build_formulation(
+        instance,
+        performance,
+        extra_configs=_routed_configs([plan for _, plan in warm]),
+        max_arcs_per_role=max_arcs_per_role,
+        max_entries_per_tenant=MAX_ENTRIES_PER_TENANT if len(instance.tenants) > ENTRY_SHORTLIST_ABOVE else None,
+    )
+    logger.info("formulation: %s", f.summary())
+    return f, warm, check_s
 
 
 class _Run:
