@@ -23,13 +23,14 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import platform
 import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from optimizer.bench import instance_paths, read_known_best
+from optimizer.bench import capacity_fingerprint, instance_paths, read_known_best
 from optimizer.instance import load_instance
 from optimizer.performance import PerformanceModel
 from optimizer.plan import write_atomic
@@ -107,20 +108,23 @@ def main() -> int:
     measured_at, today = commit(), datetime.now(UTC).date().isoformat()
     paths = instance_paths(ROOT / "instances" / "bench" / name for name in sets)
     rows = [measure(str(path), args.time_limit, args.lp_limit) for path in paths]
-    known = read_known_best(args.known_best)
+    capacities = capacity_fingerprint()
+    known = {name: entry for name, entry in read_known_best(args.known_best).items()
+             if entry.get("capacities") == capacities}
     lines = [
         "# LP strength",
         "",
-        f"Measured at commit `{measured_at}` on {today}, on 2 CPU(s), Python {platform.python_version()}, "
-        f"{platform.system()} {platform.machine()}. Produced by `python benchmarks/lp_strength.py "
+        f"Measured at commit `{measured_at}` on {today}, on {os.cpu_count()} CPU(s), "
+        f"Python {platform.python_version()}, {platform.system()} {platform.machine()}. Produced by `python benchmarks/lp_strength.py "
         f"--sets {','.join(sets)} --time-limit {args.time_limit:g} --lp-limit {args.lp_limit:g}`.",
         "",
         "The model is the one `solve()` builds at that time limit (shortlisted candidates plus the warm",
         "start's engines). `whole LP`: its LP relaxation over every scenario (HiGHS), the best bound an",
         "LP gives; `racks rounded`: that LP with each pool's racks rounded up (replicas left",
-        "fractional); `best known` and `bound` from `instances/known_best.csv` (the best plan and the",
-        "highest bound any benchmark run has reached). `gap to LP`, (best - LP) / best, is the gap",
-        "the LP alone leaves: a run proves less only by branching and cuts.",
+        "fractional; above the best plan where the LP spreads thinly over pools a plan leaves closed);",
+        "`best known` and `bound` from `instances/known_best.csv` (the best plan and the highest bound",
+        "any benchmark run has reached under the current performance model). `gap to LP`,",
+        "(best - LP) / best, is the gap the LP alone leaves: a run proves less only by branching and cuts.",
         "",
         "| instance | model | whole LP $/h | LP s | racks rounded $/h | best known $/h | bound $/h | gap to LP | gap to bound |",
         "|---|---|---|---|---|---|---|---|---|",
