@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from mip_fixtures import fleet, make, profile, system, tenant
 from optimizer.check import check
 from optimizer.evaluate import evaluate
-from optimizer.instance import Instance
+from optimizer.instance import Instance, load_instance
 from optimizer.performance import PerformanceModel
 from optimizer.result import Status
 from optimizer.solve import solve
@@ -39,6 +40,7 @@ from solvers.mip.reconstruct import from_plan
 from solvers.mip.run import WARM_START_ALWAYS, route
 
 TIME_LIMIT_S = 20.0
+BENCH = Path(__file__).resolve().parent.parent / "instances" / "bench"
 
 
 def backend_objective(instance: Instance, solver: str) -> float | None:
@@ -319,6 +321,25 @@ def test_given_starts_are_checked_and_the_cheapest_starts_the_mip(caplog: pytest
     assert "warm start: $16.00/h" in caplog.text
 
 
+def test_progress_reports_the_best_bound_so_far() -> None:
+    """small-02 (8 tenants, proven optimal in seconds): HiGHS's first log row of the whole MIP
+    shows a bound of 0, which the CLI printed as "gap 100.00%"; progress reports the LP
+    relaxation's bound instead. Every bound reported holds (at most the optimum's cost) and none
+    falls below an earlier one."""
+    instance = load_instance(BENCH / "small" / "small-02.json")
+    reported: list[tuple[float | None, float | None]] = []
+    result = solve(
+        instance, time_limit=TIME_LIMIT_S, progress=lambda incumbent, bound, _: reported.append((incumbent, bound))
+    )
+    assert result.status == Status.OPTIMAL and result.objective is not None
+    bounds = [bound for _, bound in reported if bound is not None]
+    assert bounds, "the whole MIP reported its bound"
+    assert min(bounds) > 0
+    assert bounds == sorted(bounds)
+    assert max(bounds) <= result.objective * (1 + 1e-9)
+    assert all(incumbent is None or incumbent >= result.objective * (1 - 1e-9) for incumbent, _ in reported)
+
+
 def test_bad_settings_are_refused() -> None:
     instance = make([tenant("a", 1.0)])
     with pytest.raises(ValueError, match="unknown solver"):
@@ -409,3 +430,21 @@ def test_cli_bad_input_exits_2(tmp_path) -> None:  # type: ignore[no-untyped-def
     assert main(["solve", str(source), "--gap", "2"]) == EXIT_BAD_INPUT
     assert main(["solve", str(source), "--start", str(tmp_path / "missing-plan.json")]) == EXIT_BAD_INPUT
 
+
+
+def test_cli_progress_prints_each_new_incumbent_or_bound_once(caplog: pytest.LogCaptureFixture) -> None:
+    """One line per incumbent or bound that changes to the cent: a solver's 884.4600000001 is the
+    evaluator's 884.46, and a call without a bound keeps the last one."""
+    from optimizer.cli.solve import _ProgressLines
+
+    lines = _ProgressLines()
+    with caplog.at_level("INFO", logger="optimizer.cli.solve"):
+        lines(884.46, None, 1.0)
+        lines(884.4600000001, 594.72, 2.0)  # a new bound
+        lines(884.46, 594.72, 3.0)  # nothing new
+        lines(858.88, None, 4.0)  # a new incumbent; the bound stays
+    assert [record.getMessage().split() for record in caplog.records] == [
+        ["incumbent", "$", "884.46/h", "bound", "-", "gap", "-", "1.0", "s"],
+        ["incumbent", "$", "884.46/h", "bound", "$", "594.72/h", "gap", "32.76%", "2.0", "s"],
+        ["incumbent", "$", "858.88/h", "bound", "$", "594.72/h", "gap", "30.76%", "4.0", "s"],
+    ]

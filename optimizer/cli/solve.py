@@ -80,28 +80,25 @@ def _instance_path(arg: str | None) -> str:
 
 
 class _ProgressLines:
-    """Writes one progress line per new incumbent or bound to the log (stderr)."""
+    """Writes one progress line per new incumbent or bound, to the cent, to the log (stderr)."""
 
     def __init__(self) -> None:
         self.incumbent: float | None = None
         self.bound: float | None = None
+        self.shown: tuple[str, str] | None = None
 
     def __call__(self, incumbent: float | None, bound: float | None, elapsed: float) -> None:
-        changed = (incumbent is not None and incumbent != self.incumbent) or (
-            bound is not None and bound != self.bound
-        )
         self.incumbent = incumbent if incumbent is not None else self.incumbent
         self.bound = bound if bound is not None else self.bound
-        if not changed:
+        shown = (_money(self.incumbent), _money(self.bound))
+        if shown == self.shown:
             return
+        self.shown = shown
         gap = (
             f"{(self.incumbent - self.bound) / self.incumbent:7.2%}"
             if self.incumbent and self.bound is not None else "      -"
         )
-        logger.info(
-            "  incumbent %s  bound %s  gap %s  %6.1f s",
-            _money(self.incumbent), _money(self.bound), gap, elapsed,
-        )
+        logger.info("  incumbent %s  bound %s  gap %s  %6.1f s", *shown, gap, elapsed)
 
 
 def _money(value: float | None) -> str:

@@ -201,6 +201,8 @@ class _Run:
         lp, binding = self.relaxation(settings, LP_SHARE if whole else LP_SHARE_GENERATED)
         if lp.outcome == "infeasible":
             return self.infeasible(replace(settings, time_limit=max(0.1, self.time_left(settings))))
+        if lp.bound is not None and settings.progress is not None:
+            settings = replace(settings, progress=_bounded_below(lp.bound, settings.progress))
         extra = list(self.warm)
         if lp.solution is not None:
             share = LP_GUIDED_SHARE if whole else 1.0
@@ -500,6 +502,15 @@ def _routed_configs(plans: list[Plan]) -> tuple[tuple[str, EngineConfig], ...]:
         found |= {(route.tenant, groups[route.engine][1].config(groups[route.engine][0].system))
                   for route in plan.routes if route.engine in groups}
     return tuple(sorted(found, key=repr))
+
+
+def _bounded_below(bound: float, progress: Progress) -> Progress:
+    """``progress`` reporting at least ``bound`` ($/hour) as the best bound: the LP relaxation's
+    holds for the plans found after it, and while the whole MIP runs, whose first log rows show
+    a bound of 0 (the CLI printed "gap 100.00%" for them)."""
+    return lambda incumbent, found, elapsed: progress(
+        incumbent, bound if found is None else max(found, bound), elapsed
+    )
 
 
 def _since(start: float, progress: Progress) -> Progress:
