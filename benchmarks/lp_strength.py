@@ -34,6 +34,7 @@ from optimizer.bench import capacity_fingerprint, instance_paths, read_known_bes
 from optimizer.instance import load_instance
 from optimizer.performance import PerformanceModel
 from optimizer.plan import write_atomic
+from optimizer.result import relative_gap
 from optimizer.solve import MAX_ARCS_PER_ROLE
 from provenance import ROOT, commit
 from solvers.mip.backend import Settings
@@ -48,8 +49,9 @@ def _money(value: float | None) -> str:
 
 
 def _gap(cost: float | None, bound: float | None) -> str:
-    """(cost - bound) / cost as a percentage, as :attr:`optimizer.result.Result.gap` reads."""
-    return "-" if cost is None or bound is None or cost <= 0 else f"{100 * (cost - bound) / cost:.2f}%"
+    """:func:`optimizer.result.relative_gap` as a percentage."""
+    gap = relative_gap(cost, bound)
+    return "-" if gap is None else f"{gap:.2%}"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from optimizer.evaluate import evaluate
 from optimizer.instance import Instance, InstanceError, load_instance
 from optimizer.performance import PerformanceModel
 from optimizer.plan import write_atomic
+from optimizer.result import relative_gap
 from solvers.registry import get_method
 
 logger = logging.getLogger(__name__)
@@ -126,9 +127,6 @@ def _row(
     violations = [v for v in check(instance, result.plan, performance) if v.severity == "error"]
     busy = sum(e.time_utilisation * e.gpus * e.count for e in report.engines)
     cost = report.usd_per_hour
-    gap = None
-    if result.bound is not None:
-        gap = max(0.0, (cost - result.bound) / cost) if cost > 0 else 0.0
     return BenchRow(
         instance=instance.name,
         method=method,
@@ -140,7 +138,7 @@ def _row(
         gpus=report.gpus,
         utilisation=busy / report.gpus if report.gpus else None,
         bound=result.bound,
-        gap=gap,
+        gap=relative_gap(cost, result.bound),
         runtime_s=runtime,
         unserved=len(result.unserved),
     )

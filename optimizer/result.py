@@ -43,6 +43,15 @@ class Unserved:
     """peak unserved request rate over scenarios"""
 
 
+def relative_gap(cost: float | None, bound: float | None) -> float | None:
+    """(cost - bound) / cost, at least 0; 0 when cost <= 0; None without both ($/hour)."""
+    if cost is None or bound is None:
+        return None
+    if cost <= 0:
+        return 0.0
+    return max(0.0, (cost - bound) / cost)
+
+
 @dataclass(frozen=True)
 class Result:
     """The outcome of one planning run."""
@@ -60,12 +69,8 @@ class Result:
 
     @property
     def gap(self) -> float | None:
-        """Relative gap (objective - bound) / objective; None without both."""
-        if self.objective is None or self.bound is None:
-            return None
-        if self.objective <= 0:
-            return 0.0
-        return max(0.0, (self.objective - self.bound) / self.objective)
+        """:func:`relative_gap` of the objective and the bound."""
+        return relative_gap(self.objective, self.bound)
 
     def to_dict(self, include_plan: bool = True) -> dict[str, Any]:
         """A JSON-ready dict: status, limit, objective, bound, gap, runtime_s, unserved, plan."""

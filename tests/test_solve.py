@@ -431,7 +431,6 @@ def test_cli_bad_input_exits_2(tmp_path) -> None:  # type: ignore[no-untyped-def
     assert main(["solve", str(source), "--start", str(tmp_path / "missing-plan.json")]) == EXIT_BAD_INPUT
 
 
-
 def test_cli_progress_prints_each_new_incumbent_or_bound_once(caplog: pytest.LogCaptureFixture) -> None:
     """One line per incumbent or bound that changes to the cent: a solver's 884.4600000001 is the
     evaluator's 884.46, and a call without a bound keeps the last one."""
