@@ -9,15 +9,17 @@ per GPU; the absolute percentage error is |predicted - measured| / measured.
 Two model frontiers are compared:
 
 - like with like: over the deployments the group measured (same engines, worker
-  counts and pool sizes, batches up to the measured concurrency;
-  ``calibration.deployment_curve``);
+  counts and pool sizes, batches up to the measured concurrency, the serving
+  software's fitted overheads; ``calibration.deployment_curve``);
 - planner: over every parallelism the planner considers, prefill and decode
-  pools in the balancing ratio, replicas held to the group's measured concurrency.
+  pools in the balancing ratio, replicas held to the group's measured concurrency,
+  the average software's factors (what the planner assumes).
 
 Four fits are judged:
 
-- in-sample: the shipped factors (``calibration.FITTED``, fitted on all points);
-- leave-one-system-out: refit without the system's points, predict its groups;
+- in-sample: the shipped factors (``calibration.FITTED`` and ``FITTED_SOFTWARE``, fitted on all points);
+- leave-one-system-out: refit without the system's points, predict its groups (a software
+  measured only on that system then runs at the average software's overheads);
 - leave-one-scenario-out: refit without the scenario (1k/1k or 8k/1k), predict it;
 - naive roofline: 100% of peak FLOPS and bandwidth, no overheads (for scale).
 
@@ -40,6 +42,9 @@ from optimizer.catalog import builtin_models, builtin_systems
 from optimizer.performance.calibration import (
     BENCHMARK_LENGTH_FACTOR,
     FITTED,
+    FITTED_SOFTWARE,
+    SOFTWARE,
+    Calibration,
     GroupKey,
     deployment_curve,
     deployment_key,
@@ -65,7 +70,7 @@ NAIVE = Factors(
 
 
 def deployment_errors(
-    members: list[MeasuredPoint], group: list[MeasuredPoint], factors: Factors
+    members: list[MeasuredPoint], group: list[MeasuredPoint], calibration: Calibration
 ) -> list[float]:
     """Like with like: the model's frontier over the deployments the group measured.
 
@@ -77,7 +82,7 @@ def deployment_errors(
     sweeps: dict[tuple, list[MeasuredPoint]] = defaultdict(list)
     for point in group:
         sweeps[deployment_key(point)].append(point)
-    curves = [deployment_curve(sweep, factors) for sweep in sweeps.values()]
+    curves = [deployment_curve(sweep, calibration) for sweep in sweeps.values()]
     xs = np.concatenate([c[0] for c in curves])
     tput = np.concatenate([c[1] for c in curves])
     errors = []
@@ -111,16 +116,17 @@ def group_errors(key: GroupKey, members: list[MeasuredPoint], factors: Factors) 
 
 def evaluate(
     frontiers: dict[GroupKey, list[MeasuredPoint]], groups: dict[GroupKey, list[MeasuredPoint]],
-    factors_for: Callable[[GroupKey], Factors], like_with_like: bool,
+    calibration_for: Callable[[GroupKey], Calibration], like_with_like: bool,
 ) -> dict[GroupKey, list[float]]:
-    """Errors per group: over the measured deployments (``like_with_like``) or the planner's candidates."""
+    """Errors per group: over the measured deployments (``like_with_like``) or the planner's
+    candidates (the average software's factors)."""
     if like_with_like:
-        return {key: deployment_errors(m, groups[key], factors_for(key)) for key, m in frontiers.items()}
-    return {key: group_errors(key, m, factors_for(key)) for key, m in frontiers.items()}
+        return {key: deployment_errors(m, groups[key], calibration_for(key)) for key, m in frontiers.items()}
+    return {key: group_errors(key, m, calibration_for(key).factors) for key, m in frontiers.items()}
 
 
-def held_out_factors(points: tuple[MeasuredPoint, ...], attribute: str) -> dict[str, Factors]:
-    """Factors refitted without each value of ``attribute`` (``system`` or ``scenario``)."""
+def held_out_fits(points: tuple[MeasuredPoint, ...], attribute: str) -> dict[str, Calibration]:
+    """Calibrations refitted without each value of ``attribute`` (``system`` or ``scenario``)."""
     values = sorted({getattr(p, attribute) for p in points})
     return {v: fit([p for p in points if getattr(p, attribute) != v]) for v in values}
 
@@ -134,10 +140,15 @@ def pooled(results: dict[GroupKey, list[float]]) -> list[float]:
     return [e for errors in results.values() for e in errors]
 
 
-def factor_row(name: str, f: Factors) -> str:
+def factor_row(name: str, c: Calibration) -> str:
+    f = c.factors
+    software = " | ".join(
+        f"{c.software_overhead[s]:.2f}" if s in c.software_overhead else "-" for s in sorted(set(SOFTWARE.values()))
+    )
     return (
         f"| {name} | {f.prefill_flops_efficiency:.3f} | {f.decode_flops_efficiency:.3f} | {f.hbm_efficiency:.3f} "
-        f"| {f.kernel_overhead_s * 1e6:.2f} | {f.collective_latency_s * 1e6:.1f} | {f.request_overhead_s * 1e3:.0f} |"
+        f"| {f.kernel_overhead_s * 1e6:.2f} | {f.collective_latency_s * 1e6:.1f} | {f.request_overhead_s * 1e3:.0f} "
+        f"| {software} |"
     )
 
 
@@ -154,19 +165,20 @@ def main() -> None:
         groups[group_key(point)].append(point)
     started = time.perf_counter()
     refit = fit(points)
-    by_system = held_out_factors(points, "system")
-    by_scenario = held_out_factors(points, "scenario")
+    by_system = held_out_fits(points, "system")
+    by_scenario = held_out_fits(points, "scenario")
     fit_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    fits: dict[str, Callable[[GroupKey], Factors]] = {
-        "in-sample (shipped factors)": lambda key: FITTED,
+    shipped = Calibration(FITTED, FITTED_SOFTWARE)
+    fits: dict[str, Callable[[GroupKey], Calibration]] = {
+        "in-sample (shipped factors)": lambda key: shipped,
         "leave-one-system-out": lambda key: by_system[key[1]],
         "leave-one-scenario-out": lambda key: by_scenario[key[3]],
-        "naive roofline (peaks, no overheads)": lambda key: NAIVE,
+        "naive roofline (peaks, no overheads)": lambda key: Calibration(NAIVE, {}),
     }
-    results = {name: evaluate(frontiers, groups, factors_for, True) for name, factors_for in fits.items()}
-    planner = {name: evaluate(frontiers, groups, factors_for, False) for name, factors_for in fits.items()}
+    results = {name: evaluate(frontiers, groups, calibration_for, True) for name, calibration_for in fits.items()}
+    planner = {name: evaluate(frontiers, groups, calibration_for, False) for name, calibration_for in fits.items()}
     predict_s = time.perf_counter() - started
     frontier_count = sum(len(v) for v in results.values()) + sum(len(v) for v in planner.values())
     logger.info("fits %.1f s, %d frontier predictions %.1f s", fit_s, frontier_count, predict_s)
@@ -175,7 +187,7 @@ def main() -> None:
     p_in, p_system, p_scenario, _ = planner.values()
     missing = sum(e == 1.0 for e in pooled(in_sample))
     steps = observations(points)
-    step_error = np.abs(predicted_step_s(steps, FITTED.as_array()) / steps.tpot_s - 1).ravel() * 100
+    step_error = np.abs(predicted_step_s(steps, shipped) / steps.tpot_s - 1).ravel() * 100
     lines = [
         "# Performance model accuracy",
         "",
@@ -189,10 +201,11 @@ def main() -> None:
         "",
         "Two views. **Like with like** (the headline, judged against the target): the model runs "
         "the deployments InferenceMAX measured in the group (same engines, worker counts and pool "
-        "sizes, batches up to the measured concurrency). **Planner**: the model's own best over every "
+        "sizes, batches up to the measured concurrency, the serving software's fitted overheads). "
+        "**Planner**: the model's own best over every "
         "parallelism it considers (balanced prefill:decode pools, at most the group's measured "
-        "concurrency per replica), what `tenantplan perf` and the planner use; its extra error is "
-        "the model's optimism or pessimism about configurations nobody measured.",
+        "concurrency per replica, the average software), what `tenantplan perf` and the planner use; "
+        "its extra error is the model's optimism or pessimism about configurations nobody measured.",
         "",
         "## Overall (all frontier points pooled): median / 90th percentile",
         "",
@@ -224,10 +237,14 @@ def main() -> None:
         "",
         "## Fitted factors",
         "",
+        "The last columns: each serving software's multiplier of the kernel overhead and collective "
+        "latency (`-`: not in the fit's points, so the average's 1).",
+        "",
         "| fit | prefill FLOPS eff. | decode FLOPS eff. | HBM eff. | kernel overhead, us "
-        "| collective latency, us | request overhead, ms |",
-        "|---|---|---|---|---|---|---|",
-        factor_row("shipped (`calibration.FITTED`)", FITTED),
+        "| collective latency, us | request overhead, ms | "
+        + " | ".join(sorted(set(SOFTWARE.values()))) + " |",
+        "|---|---|---|---|---|---|---|" + "---|" * len(set(SOFTWARE.values())),
+        factor_row("shipped (`calibration.FITTED`, `FITTED_SOFTWARE`)", shipped),
         factor_row("refit on all points now", refit),
         *(factor_row(f"without {system}", f) for system, f in by_system.items()),
         *(factor_row(f"without {scenario}", f) for scenario, f in by_scenario.items()),

@@ -13,8 +13,14 @@ weighted like one group of steps):
 a coarse grid, then Levenberg-Marquardt (NumPy only) on logit/log-transformed
 factors so fractions stay in (0, 1) (HBM efficiency in (0, 0.9): :data:`CEILING`)
 and times positive. The request overhead in TTFT is then the median excess of
-measured over modelled TTFT at low concurrency. ``FITTED`` holds the result of :func:`fit` on every point
-(``benchmarks/perf_accuracy.py`` re-runs it and checks it).
+measured over modelled TTFT at low concurrency.
+
+The serving software sets the fixed costs: at the same engine and batch, gpt-oss TP8 on
+B200 steps in 2.2 ms with TensorRT-LLM and 2.9 ms with vLLM. Each software (:data:`SOFTWARE`)
+gets one fitted multiplier of the kernel overhead and the collective latency, shrunk toward 1
+(:data:`SOFTWARE_PRIOR`); the factors themselves describe the average software, which is what
+the planner assumes. ``FITTED`` and ``FITTED_SOFTWARE`` hold the result of :func:`fit` on every
+point (``benchmarks/perf_accuracy.py`` re-runs it and checks it).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,14 +39,32 @@ from optimizer.performance.pareto import pareto_indices
 from optimizer.performance.roofline import Factors
 
 FITTED = Factors(
-    prefill_flops_efficiency=0.1366,
-    decode_flops_efficiency=0.0751,
-    hbm_efficiency=0.7368,
-    kernel_overhead_s=6.279e-06,
-    collective_latency_s=7.255e-06,
-    request_overhead_s=0.03031,
+    prefill_flops_efficiency=0.1369,
+    decode_flops_efficiency=0.0722,
+    hbm_efficiency=0.7669,
+    kernel_overhead_s=6.646e-06,
+    collective_latency_s=7.138e-06,
+    request_overhead_s=0.03060,
 )
-"""Factors fitted on all InferenceMAX points (see docs/performance-model.md)."""
+"""Factors fitted on all InferenceMAX points for the average serving software (see
+docs/performance-model.md): what the planner and ``tenantplan perf`` use."""
+
+FITTED_SOFTWARE = {"atom": 1.092, "sglang": 1.034, "tensorrt-llm": 0.7539, "vllm": 1.175}
+"""Fitted multiplier of each serving software's kernel overhead and collective latency over ``FITTED``'s."""
+
+SOFTWARE = {
+    "trt": "tensorrt-llm", "dynamo-trt": "tensorrt-llm",
+    "sglang": "sglang", "dynamo-sglang": "sglang", "sglang-disagg": "sglang",
+    "vllm": "vllm", "atom": "atom",
+}
+"""Serving software of each InferenceMAX ``framework`` label: Dynamo orchestrates TensorRT-LLM or
+SGLang workers, whose kernels and collectives are those of the engine they run."""
+
+SOFTWARE_PRIOR = 0.1
+"""Weight of each software's squared log multiplier in the fit's cost, which shrinks the
+multipliers toward 1 so the factors describe the average software and one measured on little
+data stays near it (a group of steps weighs 1, so a multiplier of 0.75 costs as much as a group
+whose steps are all 9% off). Tried at 0.01-1 (docs/performance-model.md)."""
 
 BENCHMARK_LENGTH_FACTOR = 0.9
 """InferenceMAX draws request lengths uniformly in [0.8, 1] x nominal: mean 0.9 x nominal."""
@@ -58,6 +82,34 @@ SATURATED_TTFT_S = 1.0
 prefill batch takes well under a second in these runs), so its prefill pool ran at capacity."""
 
 GroupKey = tuple[str, str, str, str, str]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted factors of the average serving software and each software's overhead multiplier."""
+
+    factors: Factors
+    software_overhead: dict[str, float]
+    """multiplier of the kernel overhead and collective latency per :data:`SOFTWARE` name"""
+
+    def overhead(self, software: str) -> float:
+        """``software``'s multiplier; 1 (the average) for one not fitted."""
+        return self.software_overhead.get(software, 1.0)
+
+    def for_framework(self, framework: str) -> Factors:
+        """The factors of a deployment run with InferenceMAX's ``framework``."""
+        scale = self.overhead(SOFTWARE[framework])
+        f = self.factors
+        return replace(
+            f, kernel_overhead_s=f.kernel_overhead_s * scale, collective_latency_s=f.collective_latency_s * scale
+        )
+
+    def row_factors(self, software: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """Factor columns of engine rows run with ``names[software]`` (shape ``(6, rows, 1)``;
+        :func:`roofline.step_time` broadcasts them like :meth:`Factors.as_array`)."""
+        rows = np.repeat(self.factors.as_array()[:, None, None], software.shape[0], axis=1)
+        rows[rl.OVERHEADS] *= np.array([self.overhead(n) for n in names])[software][:, None]
+        return rows
 
 
 def group_key(point: MeasuredPoint) -> GroupKey:
@@ -97,6 +149,12 @@ class Observations:
     prefill_rate: np.ndarray
     """measured input tokens/s per prefill GPU at saturation: the pool's capacity"""
     prefill_weight: np.ndarray
+    software_names: tuple[str, ...]
+    """the :data:`SOFTWARE` names of the points, sorted"""
+    software: np.ndarray
+    """per step, the index of its software in ``software_names`` (shape ``(n,)``)"""
+    prefill_software: np.ndarray
+    """the same per saturated prefill pool"""
 
 
 def observations(
@@ -133,12 +191,16 @@ def observations(
     arrays = {name: np.asarray(values)[:, None] for name, values in columns.items()}
     saturated = _saturated_prefill(points)
     prefill_counts = Counter(group_key(point) for point in saturated)
+    names = tuple(sorted({SOFTWARE[p.framework] for p in points}))
     return Observations(
         engines=rl.engines(rows), **arrays,
         prefill_engines=rl.engines([_engine_row(p, p.prefill, systems, models) for p in saturated]),
         prefill_isl=_column([p.isl * BENCHMARK_LENGTH_FACTOR for p in saturated]),
         prefill_rate=_column([p.input_tput_per_gpu for p in saturated]),
         prefill_weight=_column([1.0 / prefill_counts[group_key(p)] for p in saturated]),
+        software_names=names,
+        software=np.array([names.index(SOFTWARE[p.framework]) for p in points], dtype=int),
+        prefill_software=np.array([names.index(SOFTWARE[p.framework]) for p in saturated], dtype=int),
     )
 
 
@@ -165,12 +227,16 @@ def _saturated_prefill(points: Sequence[MeasuredPoint]) -> list[MeasuredPoint]:
     return [p for p in fastest if p.ttft_s >= SATURATED_TTFT_S]
 
 
-def predicted_step_s(obs: Observations, f: np.ndarray) -> np.ndarray:
+def predicted_step_s(obs: Observations, calibration: Calibration) -> np.ndarray:
+    f = calibration.row_factors(obs.software, obs.software_names)
     return rl.step_time(obs.engines, f, obs.batch, obs.context, obs.prompt_tokens, obs.prompt_context)
 
 
 FRACTIONS = 3
 """The first three factors are fractions (fitted as logits), the two other step factors times (fitted as logs)."""
+
+STEP_FACTORS = 5
+"""Fit coordinates of the step factors; one log multiplier per software follows them."""
 
 CEILING = np.array([1.0, 1.0, 0.9])
 """Upper bounds of the three fractions in the fit (each fitted as ``CEILING x logistic``): the
@@ -182,22 +248,27 @@ mikamirai.com/blog/gpu-memory-bandwidth, 2026-03-28); the reference data's note 
 where weight reads and the kernel floor trade off) ran to 100% of the bandwidth."""
 
 
-def _factors(theta: np.ndarray, request_overhead_s: float = 0.0) -> np.ndarray:
-    """Factor array from fit coordinates (logits of the fractions, logs of the times)."""
-    return np.array([*(CEILING / (1 + np.exp(-theta[:FRACTIONS]))), *np.exp(theta[FRACTIONS:]), request_overhead_s])
+def _calibration(theta: np.ndarray, names: Sequence[str], request_overhead_s: float = 0.0) -> Calibration:
+    """Calibration from fit coordinates (logits of the fractions, logs of the times and multipliers)."""
+    fractions = CEILING / (1 + np.exp(-theta[:FRACTIONS]))
+    times = np.exp(theta[FRACTIONS:STEP_FACTORS])
+    factors = Factors(*(float(v) for v in (*fractions, *times)), request_overhead_s=request_overhead_s)
+    return Calibration(factors, dict(zip(names, np.exp(theta[STEP_FACTORS:]).tolist(), strict=True)))
 
 
-def predicted_prefill_rate(obs: Observations, f: np.ndarray) -> np.ndarray:
+def predicted_prefill_rate(obs: Observations, calibration: Calibration) -> np.ndarray:
     """Input tokens/s per GPU the model's prefill workers sustain at full utilisation."""
     e = obs.prefill_engines
+    f = calibration.row_factors(obs.prefill_software, obs.software_names)
     return rl.prefill_batch(obs.prefill_isl) * obs.prefill_isl / rl.prefill_service_s(e, f, obs.prefill_isl) / e.gpus
 
 
 def _residuals(theta: np.ndarray, obs: Observations) -> np.ndarray:
-    f = _factors(theta)
-    steps = np.log(predicted_step_s(obs, f) / obs.tpot_s) * np.sqrt(obs.weight)
-    prefill = np.log(obs.prefill_rate / predicted_prefill_rate(obs, f)) * np.sqrt(obs.prefill_weight)
-    return np.concatenate([steps.ravel(), prefill.ravel()])
+    calibration = _calibration(theta, obs.software_names)
+    steps = np.log(predicted_step_s(obs, calibration) / obs.tpot_s) * np.sqrt(obs.weight)
+    prefill = np.log(obs.prefill_rate / predicted_prefill_rate(obs, calibration)) * np.sqrt(obs.prefill_weight)
+    prior = theta[STEP_FACTORS:] * np.sqrt(SOFTWARE_PRIOR)
+    return np.concatenate([steps.ravel(), prefill.ravel(), prior])
 
 
 def _levenberg_marquardt(theta: np.ndarray, obs: Observations, iterations: int = 100) -> np.ndarray:
@@ -235,39 +306,41 @@ GRID = (
     (2e-6, 8e-6),  # kernel overhead, s
     (5e-6, 20e-6),  # collective latency, s
 )
-"""Starting grid of the fit; Levenberg-Marquardt refines the best of its 48 points."""
+"""Starting grid of the fit (every software's multiplier 1); Levenberg-Marquardt refines the best of its 48 points."""
 
 
-def _to_theta(values: Sequence[float]) -> np.ndarray:
+def _to_theta(values: Sequence[float], software: int) -> np.ndarray:
     fractions = np.asarray(values[:FRACTIONS]) / CEILING
-    return np.array([*np.log(fractions / (1 - fractions)), *np.log(values[FRACTIONS:])])
+    return np.array([*np.log(fractions / (1 - fractions)), *np.log(values[FRACTIONS:]), *np.zeros(software)])
 
 
 def fit(
     points: Sequence[MeasuredPoint],
     systems: dict[str, System] | None = None,
     models: dict[str, Model] | None = None,
-) -> Factors:
-    """Factors fitted on ``points`` (module docstring)."""
+) -> Calibration:
+    """Factors and software multipliers fitted on ``points`` (module docstring)."""
     obs = observations(points, systems, models)
 
     def cost(theta: np.ndarray) -> float:
         r = _residuals(theta, obs)
         return float(r @ r)
 
-    start = min((_to_theta(values) for values in itertools.product(*GRID)), key=cost)
+    software = len(obs.software_names)
+    start = min((_to_theta(values, software) for values in itertools.product(*GRID)), key=cost)
     theta = _levenberg_marquardt(start, obs)
-    f = _factors(theta)
+    f = _calibration(theta, obs.software_names).row_factors(obs.software, obs.software_names)
     # TTFT at low concurrency = overhead + prompt alone (with the step's prefill share queued) + one step
     aggregated = obs.low_concurrency_aggregated.ravel()
     e = obs.engines
-    share = 1 - rl.step_time(e, f, obs.batch, obs.context, np.zeros(1), obs.prompt_context) / predicted_step_s(obs, f)
+    step = rl.step_time(e, f, obs.batch, obs.context, obs.prompt_tokens, obs.prompt_context)
+    share = 1 - rl.step_time(e, f, obs.batch, obs.context, np.zeros(1), obs.prompt_context) / step
     share = np.minimum(share, rl.MAX_PREFILL_UTILISATION)
     alone = rl.step_time(e, f, np.zeros(1), np.zeros(1), obs.prompt_context * 2, obs.prompt_context)
     modelled = alone * (1 + share / (2 * (1 - share))) + obs.tpot_s
     excess = (obs.ttft_s - modelled).ravel()[aggregated]
     request_overhead = max(0.0, float(np.median(excess))) if excess.size else 0.0
-    return Factors(*(float(v) for v in f[:rl.REQUEST]), request_overhead_s=request_overhead)
+    return _calibration(theta, obs.software_names, request_overhead)
 
 
 DEPLOYMENT_BATCHES = 96
@@ -280,7 +353,7 @@ def deployment_key(point: MeasuredPoint) -> tuple:
 
 
 def deployment_curve(
-    sweep: Sequence[MeasuredPoint], factors: Factors,
+    sweep: Sequence[MeasuredPoint], calibration: Calibration,
     systems: dict[str, System] | None = None, models: dict[str, Model] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(interactivity, tokens/s per GPU) the model predicts for one measured deployment.
@@ -299,7 +372,7 @@ def deployment_curve(
     models = models or builtin_models()
     first = sweep[0]
     model, system = models[first.model], systems[first.system]
-    f = factors.as_array()
+    f = calibration.for_framework(first.framework).as_array()
     isl, osl = first.isl * BENCHMARK_LENGTH_FACTOR, first.osl * BENCHMARK_LENGTH_FACTOR
     ratio = isl / osl
     decode = first.engine or first.decode

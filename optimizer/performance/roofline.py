@@ -83,6 +83,9 @@ SEARCH_ROUNDS = 3
 REQUEST = 5
 """Index of ``request_overhead_s`` in :meth:`Factors.as_array`; the step factors come before it."""
 
+OVERHEADS = slice(3, 5)
+"""``kernel_overhead_s`` and ``collective_latency_s`` in :meth:`Factors.as_array`: the serving software's fixed costs."""
+
 DECODE_ATTENTION_EFFICIENCY = 0.67
 """Achieved fraction of the BF16 tensor peak in compute-bound decode attention; not fitted.
 FlashMLA (deepseek-ai/FlashMLA README, 2025-04-22 update) reaches 660 TFLOPS in its
@@ -313,7 +316,8 @@ def step_time(
     (a mean over steps: prompts come in batches of :data:`PREFILL_BATCH_TOKENS`).
 
     ``context``: tokens each decode sequence attends to; ``prompt_context``: mean
-    tokens a prompt token attends to. ``f`` is :meth:`Factors.as_array`.
+    tokens a prompt token attends to. ``f`` is :meth:`Factors.as_array`, or one such
+    column per engine (shape ``(6, engines, 1)``).
     All arguments broadcast against the engine arrays (shape ``(engines, 1)``).
     """
     prefill_eff, decode_eff, hbm_eff, kernel_overhead, collective_latency = f[:REQUEST]
