@@ -8,9 +8,9 @@ import random
 import pytest
 from mip_fixtures import fleet, make, profile, system, tenant
 
-from optimizer.performance import PerformanceModel, meets_slo
+from optimizer.performance import EngineConfig, PerformanceModel, TokenLoad, meets_slo
 from solvers.mip.backend import Settings
-from solvers.mip.formulation import Pool, build_formulation
+from solvers.mip.formulation import Pool, _disaggregated_sets, build_formulation
 from solvers.mip.mathopt import solve_mathopt
 from solvers.mip.reconstruct import member_shares
 
@@ -134,6 +134,29 @@ def test_disaggregated_pairs_all_meet_the_slo() -> None:
         assert all(
             meets_slo(t, model.tenant_load(t, p), model.tenant_load(t, d)) for p, d in itertools.product(prefills, decodes)
         )
+
+
+def test_disaggregated_sets_keep_the_warm_start_pairs() -> None:
+    """A 0.5 s TTFT promise; prefills at TTFT 0.10, 0.20, 0.30 and 0.45 s, decodes at 0.01 s and
+    (two) 0.10 s. The most pairs: all three decodes with the prefills that leave 0.10 s (0.10, 0.20,
+    0.30): 3 x 3 = 9, against 4 x 1 = 4 with the 0.01 s decode alone. A warm start that paired the
+    0.45 s prefill with the 0.01 s decode keeps both only with that decode alone, so the sets are
+    the four prefills and the one decode; every pair still meets the promise."""
+    t = make([tenant("a", 1.0, ttft_s=0.5)]).tenants[0]
+
+    def option(role: str, ttft_s: float, gpus: int) -> tuple:
+        config = EngineConfig(model=t.model, system="hgx-b200", precision="fp4", role=role, gpus=gpus, tp=gpus)
+        load = TokenLoad(0.001, 0.001, 0.0, ttft_s, 100.0 if role == "decode" else float("inf"))
+        return (0, config, load)
+
+    prefills = [option("prefill", ttft, 1) for ttft in (0.10, 0.20, 0.30, 0.45)]
+    decodes = [option("decode", 0.01, 1), option("decode", 0.10, 2), option("decode", 0.10, 4)]
+    kept_prefills, kept_decodes = _disaggregated_sets(t, prefills, decodes)
+    assert [o[2].ttft_s for o in kept_prefills] == [0.10, 0.20, 0.30] and len(kept_decodes) == 3
+    warm = {prefills[3][1], decodes[0][1]}
+    kept_prefills, kept_decodes = _disaggregated_sets(t, prefills, decodes, warm)
+    assert kept_prefills == prefills and kept_decodes == decodes[:1]
+    assert all(meets_slo(t, p[2], d[2]) for p, d in itertools.product(kept_prefills, kept_decodes))
 
 
 def test_isolation_residency_and_spread_shape_the_pools() -> None:

@@ -45,6 +45,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -510,7 +511,7 @@ class _Builder:
             options = own[k] + [
                 (e, config, load) for e, config, load in self._loads(tenant, shared) if (e, config) not in offered
             ]
-            eligible = _slo_filter(tenant, options)
+            eligible = _slo_filter(tenant, options, self.extra[tenant.name])
             warm = [o for o in eligible if o[1] in self.extra[tenant.name]]
             if self.max_entries_per_tenant is not None:
                 eligible = self._cheapest_entries(tenant, eligible, self.max_entries_per_tenant)
@@ -786,14 +787,16 @@ def _round_up(value: float) -> int:
 
 
 def _slo_filter(
-    tenant: Tenant, options: list[tuple[int, EngineConfig, TokenLoad]]
+    tenant: Tenant, options: list[tuple[int, EngineConfig, TokenLoad]], warm: Collection[EngineConfig] = ()
 ) -> list[tuple[int, EngineConfig, TokenLoad]]:
-    """Aggregated options meeting the SLO, and the tenant's disaggregated sets (E3)."""
+    """Aggregated options meeting the SLO, and the tenant's disaggregated sets (E3), which keep
+    the ``warm`` start's configurations where they can."""
     aggregated = [o for o in options if o[1].role == "aggregated" and meets_slo(tenant, o[2])]
     prefills, decodes = _disaggregated_sets(
         tenant,
         [o for o in options if o[1].role == "prefill"],
         [o for o in options if o[1].role == "decode"],
+        warm,
     )
     return aggregated + prefills + decodes
 
@@ -802,6 +805,7 @@ def _disaggregated_sets(
     tenant: Tenant,
     prefills: list[tuple[int, EngineConfig, TokenLoad]],
     decodes: list[tuple[int, EngineConfig, TokenLoad]],
+    warm: Collection[EngineConfig] = (),
 ) -> tuple[list, list]:  # type: ignore[type-arg]
     """Prefill and decode options such that *every* pair meets the SLO (E3).
 
@@ -809,7 +813,11 @@ def _disaggregated_sets(
     be compatible pairwise. Decodes meeting interactivity are taken from the
     smallest decode TTFT up; for each prefix the prefills that meet the TTFT with
     the prefix's largest decode TTFT are kept; the prefix with the most pairs wins
-    (ties: the longer prefix of decodes).
+    (ties: the longer prefix of decodes). Before the pairs, a prefix is ranked by how
+    many ``warm`` configurations (the warm start's, whose pairs met the SLO) it keeps, so
+    the warm start maps onto the model: large-01's `pooled-spread-apart` plan paired a
+    prefill of 0.496 s TTFT with a fast decode for a 0.5 s tenant, and the prefix with
+    most pairs had a slower decode, which dropped that prefill and left the MIP no start.
     """
     fast = sorted(
         (o for o in decodes if o[2].tokens_per_s_per_user >= tenant.min_tokens_per_s_per_user * (1 - 1e-9)),
@@ -821,17 +829,20 @@ def _disaggregated_sets(
         if o[2].tokens_per_s_per_user >= tenant.min_tokens_per_s_per_user * (1 - 1e-9) else -np.inf
         for o in prefills
     ])
-    best: tuple[int, int] = (0, 0)  # (pairs, decodes in the prefix)
+    warm_decodes = np.array([i for i, o in enumerate(fast) if o[1] in warm])
+    warm_slack = np.array([slack[i] for i, o in enumerate(prefills) if o[1] in warm])
+    best: tuple[int, int, int] = (0, 0, 0)  # (warm configurations kept, pairs, decodes in the prefix)
     for i in range(len(fast)):
         worst = fast[i][2].ttft_s
         if i + 1 < len(fast) and fast[i + 1][2].ttft_s == worst:
             continue  # take ties together
         pairs = int(np.count_nonzero(slack >= worst)) * (i + 1)
-        if pairs and pairs >= best[0]:
-            best = (pairs, i + 1)
-    if not best[0]:
+        kept = int(np.count_nonzero(warm_decodes <= i) + np.count_nonzero(warm_slack >= worst))
+        if pairs and (kept, pairs) >= best[:2]:
+            best = (kept, pairs, i + 1)
+    if not best[1]:
         return [], []
-    decodes_kept = fast[: best[1]]
+    decodes_kept = fast[: best[2]]
     return [o for o in prefills if meets_slo(tenant, o[2], decodes_kept[-1][2])], decodes_kept
 
 
