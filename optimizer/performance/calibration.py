@@ -228,6 +228,7 @@ def _saturated_prefill(points: Sequence[MeasuredPoint]) -> list[MeasuredPoint]:
 
 
 def predicted_step_s(obs: Observations, calibration: Calibration) -> np.ndarray:
+    """Seconds the model gives each observed step, with its serving software's factors."""
     f = calibration.row_factors(obs.software, obs.software_names)
     return rl.step_time(obs.engines, f, obs.batch, obs.context, obs.prompt_tokens, obs.prompt_context)
 
