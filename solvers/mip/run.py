@@ -64,9 +64,9 @@ MIP, and it has more routes than the heuristic's (large-02 at 600 s, 3988104: 81
 against the warm start's 10.8 s check, 7.5 times; with 3 times the run ended at 620-636 s)."""
 SCENARIO_GENERATION_ABOVE = 200_000
 """Flow variables (arcs x scenarios) above which scenarios are generated rather than all modelled:
-at 600 s the whole MIP of medium-03 (175k) finished its root and raised the bound, that of large-01
-(198-211k) found no plan in any of the five runs logged (61-211 s each) and left the LP's rounds and the LP-guided MIP less
-time (docs/formulation.md, step 4)."""
+at 600 s the whole MIP of medium-03 (175k) finished its root and raised the bound; that of
+large-01 (198-211k) found no plan in any of the five runs logged (61-211 s each) and left the
+LP's rounds and the LP-guided MIP less time (docs/formulation.md, step 4)."""
 WHOLE_FLOWS_PER_SECOND = 2_000
 """... and above this many per second of the time limit: a whole MIP HiGHS cannot finish the
 root of in the time gives neither plan nor bound (medium-03, 175k flow variables, at 60 s: gap
