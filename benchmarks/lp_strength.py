@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -36,7 +34,7 @@ from optimizer.performance import PerformanceModel
 from optimizer.plan import write_atomic
 from optimizer.result import relative_gap
 from optimizer.solve import MAX_ARCS_PER_ROLE
-from provenance import ROOT, commit
+from provenance import ROOT, commit, measured_on
 from solvers.mip.backend import Settings
 from solvers.mip.mathopt import solve_mathopt
 from solvers.mip.run import formulation_for
@@ -116,9 +114,11 @@ def main() -> int:
     lines = [
         "# LP strength",
         "",
-        f"Measured at commit `{measured_at}` on {today}, on {os.cpu_count()} CPU(s), "
-        f"Python {platform.python_version()}, {platform.system()} {platform.machine()}. Produced by `python benchmarks/lp_strength.py "
-        f"--sets {','.join(sets)} --time-limit {args.time_limit:g} --lp-limit {args.lp_limit:g}`.",
+        measured_on(
+            measured_at, today,
+            f"python benchmarks/lp_strength.py --sets {','.join(sets)} --time-limit {args.time_limit:g} "
+            f"--lp-limit {args.lp_limit:g}",
+        ),
         "",
         "The model is the one `solve()` builds at that time limit (shortlisted candidates plus the warm",
         "start's engines). `whole LP`: its LP relaxation over every scenario (HiGHS), the best bound an",

@@ -5,6 +5,8 @@ The scripts run as ``python benchmarks/<name>.py``, so they import this module b
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 from pathlib import Path
 
@@ -26,3 +28,13 @@ def commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def measured_on(measured_at: str, day: str, command: str) -> str:
+    """The sentence a benchmark page opens with: the commit (:func:`commit`, taken before the
+    run) and day it was measured at, the machine, and the command that produced it."""
+    return (
+        f"Measured at commit `{measured_at}` on {day}, on {os.cpu_count()} CPU(s), "
+        f"Python {platform.python_version()}, {platform.system()} {platform.machine()}. "
+        f"Produced by `{command}`."
+    )

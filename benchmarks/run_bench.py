@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +21,7 @@ from pathlib import Path
 from optimizer.bench import BenchRow, format_rows, format_summary, instance_paths, run_bench, summarize, update_known_best
 from optimizer.instance import load_instance
 from optimizer.plan import write_atomic
-from provenance import ROOT, commit
+from provenance import ROOT, commit, measured_on
 
 HEURISTICS = ("siloed", "pooled", "pooled-aggregated")
 
@@ -115,9 +113,7 @@ def main() -> int:
     page = [
         "# Benchmarks",
         "",
-        f"Measured at commit `{measured_at}` on {today}, on {os.cpu_count()} CPU(s), "
-        f"Python {platform.python_version()}, {platform.system()} {platform.machine()}. "
-        f"Produced by `{command.strip()}`.",
+        measured_on(measured_at, today, command.strip()),
         "",
         "Every plan is re-priced by the evaluator and re-checked by the checker (`violations` = "
         "errors the checker finds); no method's own figures are used except its bound. `util` is "
