@@ -22,7 +22,7 @@ from optimizer.instance import InstanceError, load_instance
 from optimizer.performance import PerformanceModel
 from optimizer.plan import Plan
 from optimizer.report import write_report
-from optimizer.result import Result
+from optimizer.result import Result, relative_gap
 from optimizer.solve import DEFAULT_GAP, DEFAULT_SOLVER, DEFAULT_TIME_LIMIT_S, SOLVERS, solve
 
 logger = logging.getLogger(__name__)
@@ -94,11 +94,9 @@ class _ProgressLines:
         if shown == self.shown:
             return
         self.shown = shown
-        gap = (
-            f"{(self.incumbent - self.bound) / self.incumbent:7.2%}"
-            if self.incumbent and self.bound is not None else "      -"
-        )
-        logger.info("  incumbent %s  bound %s  gap %s  %6.1f s", *shown, gap, elapsed)
+        gap = relative_gap(self.incumbent, self.bound)
+        logger.info("  incumbent %s  bound %s  gap %s  %6.1f s", *shown,
+                    f"{gap:7.2%}" if gap is not None else "      -", elapsed)
 
 
 def _money(value: float | None) -> str:
