@@ -12,6 +12,7 @@ $/hour per instance (:func:`update_known_best`).
 
 from __future__ import annotations
 
+import ast
 import csv
 import hashlib
 import io
@@ -259,18 +260,39 @@ KNOWN_BEST_COLUMNS = ("instance", "usd_per_hour", "method", "bound", "capacities
 
 def capacity_fingerprint() -> str:
     """12 hex digits of what sets every engine's capacity and every rack's price: the
-    performance model's code (with its fitted factors) and the bundled catalog. Known-best
-    plans and bounds compare only under one fingerprint: a refit changes every capacity."""
+    performance model's code (with its fitted factors; :func:`code_digest`, so docstrings,
+    comments and layout may change) and the bundled catalog. Known-best plans and bounds
+    compare only under one fingerprint: a refit changes every capacity."""
     digest = hashlib.sha256()
-    folders = (
-        (resources.files("optimizer.performance"), ".py"),
-        (resources.files("optimizer.instances").joinpath("catalog"), ".csv"),
-    )
-    for folder, suffix in folders:
-        for item in sorted(folder.iterdir(), key=lambda item: item.name):
-            if item.name.endswith(suffix):
-                digest.update(item.name.encode() + b"\0" + item.read_bytes())
+    for item in sorted(resources.files("optimizer.performance").iterdir(), key=lambda item: item.name):
+        if item.name.endswith(".py"):
+            digest.update(item.name.encode() + b"\0" + code_digest(item.read_text(encoding="utf-8")).encode())
+    catalog = resources.files("optimizer.instances").joinpath("catalog")
+    for item in sorted(catalog.iterdir(), key=lambda item: item.name):
+        if item.name.endswith(".csv"):
+            digest.update(item.name.encode() + b"\0" + item.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def code_digest(source: str) -> str:
+    """Python ``source``'s syntax tree written out without its docstrings (every statement
+    that is a bare string), comments and layout: what the code does, not how it reads. Empty
+    and absent fields are left out, so fields a later Python adds to the tree, empty in this
+    code, leave it as it was."""
+
+    def written(node: object) -> str:
+        if isinstance(node, list):
+            return "[" + ",".join(w for w in map(written, node) if w) + "]"
+        if not isinstance(node, ast.AST):
+            return repr(node)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            return ""
+        values = ((name, getattr(node, name, None)) for name in node._fields)
+        return type(node).__name__ + "(" + ",".join(
+            f"{name}={written(value)}" for name, value in values if value is not None and value != []
+        ) + ")"
+
+    return hashlib.sha256(written(ast.parse(source)).encode()).hexdigest()
 
 
 def read_known_best(path: str | Path) -> dict[str, dict[str, str]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from optimizer.bench import (
     BenchRow,
     capacity_fingerprint,
+    code_digest,
     format_rows,
     read_known_best,
     rows_to_csv,
@@ -123,9 +125,17 @@ def test_known_best_under_other_capacities_is_replaced(tmp_path: Path):
     assert (known["a"]["usd_per_hour"], known["a"]["bound"], known["a"]["capacities"]) == ("120.0000", "80.0000", "new")
 
 
-def test_capacity_fingerprint_is_stable() -> None:
-    assert capacity_fingerprint() == capacity_fingerprint()
-    assert len(capacity_fingerprint()) == 12
+def test_code_digest_follows_the_code_not_its_docstrings_comments_or_layout() -> None:
+    """A docstring once changed the fingerprint and dropped every known best (0e420c3)."""
+    plain = "X = 0.5\n\ndef f(a):\n    return a * X\n"
+    dressed = (
+        '"""Module."""\nX = 0.5  # a factor\n"""what X means"""\n\n\n'
+        'def f(a):\n    """Times X."""\n    return (a *\n            X)\n'
+    )
+    assert code_digest(plain) == code_digest(dressed)
+    assert code_digest(plain) != code_digest(plain.replace("0.5", "0.6"))
+    assert code_digest(plain) != code_digest(plain.replace("a * X", "X * a"))
+    assert re.fullmatch("[0-9a-f]{12}", capacity_fingerprint())
 
 
 def test_cli_prints_the_table_writes_csv_and_exits_0(pair_file: Path, tmp_path: Path, capsys):
