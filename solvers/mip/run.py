@@ -192,7 +192,8 @@ class _Run:
         The LP relaxation comes first: its bound holds, and its support guides a
         small MIP (:meth:`lp_guided`). A model solved whole then gets the whole MIP,
         started from the cheapest plan so far, for the time left (skipped when less
-        than :data:`WHOLE_MIP_SHARE` of it is left: building it alone would overrun).
+        than :data:`WHOLE_MIP_SHARE` of it is left: building it alone would overrun),
+        unless the LP-guided MIP's rounds grew to every group, which was the whole MIP.
         A model solved by scenario generation does not: on large-02 its first round
         found no plan in 5 s (raising the bound 2.0%), and even solved whole the MIP of
         large-01 found none in 207-211 s; so there the LP gets
@@ -207,12 +208,16 @@ class _Run:
         if lp.bound is not None and settings.progress is not None:
             settings = replace(settings, progress=_bounded_below(lp.bound, settings.progress))
         extra = list(self.warm)
+        complete: BackendResult | None = None
         if lp.solution is not None:
             share = LP_GUIDED_SHARE if whole else 1.0
             guided = replace(settings, time_limit=min(settings.time_limit * share, self.time_left(settings)))
-            extra += self.lp_guided(lp.solution, extra, guided, binding)
+            plans, complete = self.lp_guided(lp.solution, extra, guided, binding, self.time_left(settings))
+            extra += plans
         left = self.time_left(settings)
-        if not whole or left < WHOLE_MIP_SHARE * settings.time_limit:
+        if complete is not None:
+            outcome = complete
+        elif not whole or left < WHOLE_MIP_SHARE * settings.time_limit:
             logger.info("%.1f s left: the whole MIP is skipped", left)
             outcome = BackendResult("no-solution", Limit.TIME, solution=None, objective=None, bound=None, runtime_s=0.0)
         else:
@@ -261,10 +266,12 @@ class _Run:
             active = tuple(sorted(set(active) | set(worst[:LP_SCENARIOS_PER_ROUND])))
 
     def lp_guided(
-        self, relaxed: Solution, starts: list[Plan], settings: Settings, binding: tuple[int, ...]
-    ) -> list[Plan]:
+        self, relaxed: Solution, starts: list[Plan], settings: Settings, binding: tuple[int, ...], whole_s: float
+    ) -> tuple[list[Plan], BackendResult | None]:
         """Plans from MIPs restricted to the groups the LP relaxation (or the warm start) uses,
-        widened by the groups the LP prices cheapest.
+        widened by the groups the LP prices cheapest; and, when a round took every group, its
+        outcome: that round was the whole MIP, given ``whole_s`` seconds from the start instead
+        of ``settings.time_limit``, and its bound holds for the whole model.
 
         A small MIP on the LP's support finds a good plan fast; every plan of it is feasible
         for the whole model, which keeps its own bound. Once a round is solved to optimality
@@ -282,24 +289,30 @@ class _Run:
         reduced = relaxed.replica_reduced_costs
         ranked = [] if reduced is None else [g for g in np.argsort(reduced, kind="stable").tolist() if g not in support]
         deadline = self.solving_time() + settings.time_limit
+        whole_deadline = self.solving_time() + whole_s
         plans: list[Plan] = []
         added = 0
         while True:
             small = restrict(self.f, support | set(ranked[:added]))
-            round_settings = replace(settings, time_limit=max(0.1, deadline - self.solving_time()),
-                                     hint=self.mip_start(small, starts + plans), progress=None)
+            every = len(small.groups) == len(self.f.groups)
+            round_settings = replace(
+                settings, time_limit=max(0.1, (whole_deadline if every else deadline) - self.solving_time()),
+                hint=self.mip_start(small, starts + plans), progress=settings.progress if every else None,
+            )
             outcome = self.solve_mip(small, round_settings, binding)
             logger.info(
                 "LP-guided MIP on %d of %d groups: %s, $%s/h", len(small.groups), len(self.f.groups),
                 outcome.outcome, f"{outcome.objective:.2f}" if outcome.objective is not None else "-",
             )
+            if every:
+                return plans, outcome
             plan = self.checked_plan(small, outcome)
             if plan is not None:
                 plans.append(plan)
                 if settings.progress is not None:
                     settings.progress(self.cost(plan), None, self.solving_time())
             if outcome.outcome != "optimal" or added >= len(ranked) or self.solving_time() >= deadline:
-                return plans
+                return plans, None
             added = max(len(support), 2 * added)
 
     def checked_plan(self, f: Formulation, outcome: BackendResult) -> Plan | None:
