@@ -313,7 +313,8 @@ def update_known_best(
     A cheaper plan replaces $/hour, method, commit, date and time limit; a bound
     only ever rises. A run's bound holds over its own candidates (the shortlist and its warm
     start's engines, which grow with the time limit: medium-02 has 2,032 groups at 60 s and
-    2,048 at 600 s), so the highest is a bound on the plans of such a model, not on every plan. Entries measured under other ``capacities`` (default: the current
+    2,048 at 600 s), so the highest is a bound on the plans of such a model, not on every
+    plan. Entries measured under other ``capacities`` (default: the current
     :func:`capacity_fingerprint`) are not comparable: they are dropped. Returns the
     instances whose row changed.
     """
