@@ -264,13 +264,14 @@ def capacity_fingerprint() -> str:
     comments and layout may change) and the bundled catalog. Known-best plans and bounds
     compare only under one fingerprint: a refit changes every capacity."""
     digest = hashlib.sha256()
-    for item in sorted(resources.files("optimizer.performance").iterdir(), key=lambda item: item.name):
-        if item.name.endswith(".py"):
-            digest.update(item.name.encode() + b"\0" + code_digest(item.read_text(encoding="utf-8")).encode())
-    catalog = resources.files("optimizer.instances").joinpath("catalog")
-    for item in sorted(catalog.iterdir(), key=lambda item: item.name):
-        if item.name.endswith(".csv"):
-            digest.update(item.name.encode() + b"\0" + item.read_bytes())
+    folders = (
+        (resources.files("optimizer.performance"), ".py", lambda item: code_digest(item.read_text(encoding="utf-8")).encode()),
+        (resources.files("optimizer.instances").joinpath("catalog"), ".csv", lambda item: item.read_bytes()),
+    )
+    for folder, suffix, content in folders:
+        for item in sorted(folder.iterdir(), key=lambda item: item.name):
+            if item.name.endswith(suffix):
+                digest.update(item.name.encode() + b"\0" + content(item))
     return digest.hexdigest()[:12]
 
 
