@@ -30,6 +30,11 @@ class System(BaseModel):
     id: str = Field(min_length=1, description="system id that fleet entries and profiles use")
     gpu: str = Field(min_length=1, description="GPU product name")
     vendor: Literal["nvidia", "amd"] = Field(description="GPU vendor")
+    family: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="GPU architecture family whose systems share fitted efficiencies (hopper, "
+        "blackwell, cdna3, cdna4: NVIDIA and AMD architecture names); absent = its vendor",
+    )
     gpus_per_nvlink_domain: int = Field(
         ge=1, description="GPUs in one scale-up (NVLink or Infinity Fabric) domain"
     )
@@ -74,6 +79,11 @@ class System(BaseModel):
                 f"gpus_per_nvlink_domain {self.gpus_per_nvlink_domain}"
             )
         return self
+
+    @property
+    def efficiency_family(self) -> str:
+        """The family whose fitted efficiencies this system uses (its vendor when none is named)."""
+        return self.family or self.vendor
 
     def tflops(self, precision: Precision) -> float:
         """Dense tensor TFLOPS per GPU for weights in ``precision``.

@@ -243,6 +243,13 @@ class Instance(BaseModel):
         description="where engine capacities come from: profiles = only [[profiles]]; model = "
         "only the performance model; auto = profiles where given, the model elsewhere",
     )
+    calibration: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="calibration file from `tenantplan calibrate` the performance model uses "
+        "(relative to the instance file); absent = the bundled measurements",
+    )
     scenario_weights: tuple[NonNegative, ...] | None = Field(
         default=None,
         min_length=1,
@@ -283,6 +290,11 @@ class Instance(BaseModel):
     def model_catalog(self) -> dict[str, Model]:
         """Built-in models with this instance's inline entries applied, by id."""
         return {**builtin_models(), **{m.id: m for m in self.models}}
+
+    @property
+    def calibration_path(self) -> Path | None:
+        """The calibration file's path, or None for the bundled measurements."""
+        return Path(self.calibration) if self.calibration is not None else None
 
     @property
     def num_scenarios(self) -> int:
@@ -714,4 +726,7 @@ def load_instance(path: str | Path) -> Instance:
     Raises:
         InstanceError: every problem found, each as ``path: reason``.
     """
-    return parse_instance(read_document(path), str(path))
+    doc = read_document(path)
+    if isinstance(doc, dict) and isinstance(doc.get("calibration"), str) and not Path(doc["calibration"]).is_absolute():
+        doc["calibration"] = str(Path(path).parent / doc["calibration"])
+    return parse_instance(doc, str(path))

@@ -12,7 +12,7 @@ from optimizer.catalog import builtin_models, builtin_systems
 from optimizer.performance import EngineConfig, PerformanceModel
 from optimizer.performance import roofline as rl
 from optimizer.performance import calibration
-from optimizer.performance.calibration import FITTED, FITTED_SOFTWARE, Calibration, fit
+from optimizer.performance.calibration import FITTED, FITTED_FAMILY, FITTED_SOFTWARE, Calibration, fit
 from optimizer.performance.frontier import Frontier, parallelisms
 from optimizer.performance.measurements import measured_points
 
@@ -239,11 +239,11 @@ def config(role: str, **fields) -> EngineConfig:
 
 
 def test_decode_load_is_one_over_output_rate_with_littles_law_kv():
-    perf = PerformanceModel(None)
+    roofline = PerformanceModel(None).roofline
     cfg = config("decode", tokens_per_s_per_user=40.0)
-    load = perf.load(cfg, 2000, 500)
+    (load,) = roofline.loads([cfg], 2000, 500)
     e = engine("llama-3.3-70b", "hgx-h100", "fp8", 4)
-    batch = rl.max_batch(e, FITTED.as_array(), np.asarray(1 / 40), np.asarray(2250.0), np.asarray(0.0), np.asarray(1000.0))
+    batch = rl.max_batch(e, roofline.factors("hgx-h100").as_array(), np.asarray(1 / 40), np.asarray(2250.0), np.asarray(0.0), np.asarray(1000.0))
     assert load.sec_per_output_token == pytest.approx(1 / (batch[0, 0] * 40), rel=1e-9)
     assert load.sec_per_input_token == 0.0
     # Little's law: TPOT 1/40 s x mean context (2000 + 250) x 163840 B
@@ -256,14 +256,29 @@ def test_decode_load_is_one_over_output_rate_with_littles_law_kv():
 def test_aggregated_load_fills_a_replica_exactly():
     """At the shape's own batch B and interactivity X the replica serves R = B X output and
     R x isl/osl input tokens/s, and those use exactly one replica-second per second."""
-    perf = PerformanceModel(None)
+    roofline = PerformanceModel(None).roofline
     cfg = config("aggregated", tokens_per_s_per_user=30.0)
-    load = perf.load(cfg, 3000, 300)
+    (load,) = roofline.loads([cfg], 3000, 300)
     e = engine("llama-3.3-70b", "hgx-h100", "fp8", 4)
-    point = rl.decode_points(e, FITTED.as_array(), np.asarray(30.0), 3000, 300, aggregated=True)
+    point = rl.decode_points(e, roofline.factors("hgx-h100").as_array(), np.asarray(30.0), 3000, 300, aggregated=True)
     out = point.batch[0, 0] * 30
     assert out * load.sec_per_output_token + out * 10 * load.sec_per_input_token == pytest.approx(1.0)
     assert load.sec_per_input_token > 0 and load.sec_per_output_token > 0
+
+
+def test_planner_loads_are_the_rooflines_scaled_to_the_estimate_at_the_confidence():
+    """The planner's load is the roofline's divided by the estimator's planning factor: the
+    correction to the measured (or carried) frontier times the band's 1 - confidence quantile.
+    A higher confidence plans on less throughput, so every second per token grows."""
+    cfg = config("aggregated", tokens_per_s_per_user=30.0)
+    sure, even = PerformanceModel(None, confidence=0.9), PerformanceModel(None, confidence=0.5)
+    (roofline,) = sure.roofline.loads([cfg], 3000, 300)
+    key = ("llama-3.3-70b", "hgx-h100", "fp8", 3000, 300, "agg")
+    factor, detail = sure.estimator.planning_factor(key, 30.0, 0.9)
+    assert sure.load(cfg, 3000, 300).sec_per_output_token == pytest.approx(roofline.sec_per_output_token / factor)
+    assert sure.load(cfg, 3000, 300).sec_per_input_token == pytest.approx(roofline.sec_per_input_token / factor)
+    assert detail == sure.basis(cfg, 3000, 300) == "other-model"  # nobody measured Llama
+    assert sure.load(cfg, 3000, 300).sec_per_output_token > even.load(cfg, 3000, 300).sec_per_output_token
 
 
 def test_prefill_load_meets_its_ttft_target():
@@ -374,15 +389,17 @@ def test_saturated_prefill_pools_are_fitted():
     """Each disaggregated deployment contributes its fastest-input point when its TTFT (>= 1 s) shows
     requests queueing for prefill: gpt-oss 1k/1k on GB200 with one 1-GPU prefill worker and three
     DEP4 decode workers reached 115501 input tokens/s per prefill GPU at concurrency 3072 (TTFT 17.5 s).
-    The fitted model's 1-GPU prefill capacity is within 25% of it."""
+    The fitted model's 1-GPU prefill capacity is within 40% of it (73,834: since the fit takes
+    the 2026 H100, MI3xx and 1k/8k points too, one shared prefill efficiency sits lower; the
+    estimator scales the frontier back to what was measured)."""
     points = measured_points()
     saturated = calibration._saturated_prefill(points)
     assert all(p.disaggregated and p.ttft_s >= calibration.SATURATED_TTFT_S for p in saturated)
     gpt = max((p for p in saturated if p.model == "gpt-oss-120b" and p.isl == 1024), key=lambda p: p.input_tput_per_gpu)
     assert gpt.input_tput_per_gpu == pytest.approx(115501, abs=1) and gpt.prefill.gpus == 1
     obs = calibration.observations([gpt])
-    capacity = calibration.predicted_prefill_rate(obs, Calibration(FITTED, FITTED_SOFTWARE))[0, 0]
-    assert capacity == pytest.approx(gpt.input_tput_per_gpu, rel=0.25)
+    capacity = calibration.predicted_prefill_rate(obs, calibration.SHIPPED)[0, 0]
+    assert capacity == pytest.approx(gpt.input_tput_per_gpu, rel=0.4)
 
 
 def test_shipped_factors_are_the_fit():
@@ -391,6 +408,8 @@ def test_shipped_factors_are_the_fit():
     for name in FITTED.__dataclass_fields__:
         assert getattr(FITTED, name) == pytest.approx(getattr(fitted.factors, name), rel=1e-3), name
     assert FITTED_SOFTWARE == pytest.approx(fitted.software_overhead, rel=1e-3)
+    for family, multipliers in FITTED_FAMILY.items():
+        assert multipliers == pytest.approx(fitted.family_efficiency[family], rel=1e-3), family
     # at the same engine and batch TensorRT-LLM steps faster than vLLM (gpt-oss TP8 on B200 at 4
     # sequences: 2.2 ms against 2.9 ms), so its fixed costs come out below the average and vLLM's above
     assert fitted.software_overhead["tensorrt-llm"] < 1 < fitted.software_overhead["vllm"]
@@ -406,9 +425,10 @@ def test_software_multiplier_scales_kernel_and_collective_latency():
     e = engine("llama-3.3-70b", "hgx-h100", "fp8", 8)
     args = (np.ones(1), ZERO, ZERO, ZERO)
     average = rl.step_time(e, ROUND.as_array(), *args)[0, 0]
-    trt = rl.step_time(e, c.for_framework("dynamo-trt").as_array(), *args)[0, 0]
+    h100 = SYSTEMS["hgx-h100"]
+    trt = rl.step_time(e, c.for_system(h100, "dynamo-trt").as_array(), *args)[0, 0]
     assert average - trt == pytest.approx(80 * (5 * 2e-6 + 2 * 3 * 20e-6) * 0.5, rel=1e-9)
-    assert c.for_framework("atom") == ROUND
-    both = rl.engines([(MODELS["llama-3.3-70b"], SYSTEMS["hgx-h100"], "fp8", 8, 8, False)] * 2)
-    rows = c.row_factors(np.array([0, 1]), ("atom", "tensorrt-llm"))
+    assert c.for_system(h100, "atom") == ROUND
+    both = rl.engines([(MODELS["llama-3.3-70b"], h100, "fp8", 8, 8, False)] * 2)
+    rows = c.row_factors(np.array([0, 1]), ("atom", "tensorrt-llm"), np.array([0, 0]), ("hopper",))
     assert rl.step_time(both, rows, *args)[:, 0] == pytest.approx([average, trt], rel=1e-12)

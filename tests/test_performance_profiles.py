@@ -8,7 +8,7 @@ import pytest
 
 from optimizer.instance import Instance, Tenant, parse_instance
 from optimizer.performance import EngineConfig, PerformanceModel, TokenLoad, meets_slo
-from optimizer.performance.profiles import MAX_CONFIGS_PER_ROLE, bundled_profiles
+from optimizer.performance.profiles import MAX_CONFIGS_PER_ROLE
 
 AGG = {
     "model": "llama-3.3-70b", "system": "hgx-h100", "precision": "fp8", "role": "aggregated",
@@ -131,33 +131,20 @@ def test_model_mode_ignores_profiles():
     assert perf.load(profile_config, 1000, 500) is None
 
 
-def test_auto_mode_prefers_instance_then_bundled_then_roofline():
+def test_auto_mode_prefers_the_instance_profiles_then_the_estimator():
     perf = PerformanceModel(instance([AGG], "auto"))
     own = perf.configs("llama-3.3-70b", "hgx-h100", "fp8", "aggregated", 1000, 500)
     assert [c.source for c in own] == ["profile"] and own[0].gpus == 4
-    # the instance has no gpt-oss profile on B200: the bundled InferenceMAX ones serve it
-    bundled = perf.configs("gpt-oss-120b", "hgx-b200", "fp4", "aggregated", 1024, 1024)
-    assert bundled and all(c.source == "profile" for c in bundled)
-    # nothing measured Llama on H200: the roofline serves it
+    # the instance has no gpt-oss profile on B200: the estimator serves it, from the measured frontier
+    measured = perf.configs("gpt-oss-120b", "hgx-b200", "fp4", "aggregated", 1024, 1024)
+    assert measured and all(c.source == "model" for c in measured)
+    assert {perf.basis(c, 1024, 1024) for c in measured} <= {"measured", "interpolated", "beyond-range"}
+    # nothing measured Llama on H200: the estimator carries other models' corrections
     modelled = perf.configs("llama-3.3-70b", "hgx-h200", "fp8", "aggregated", 1000, 500)
     assert modelled and all(c.source == "model" for c in modelled)
+    assert {perf.basis(c, 1000, 500) for c in modelled} == {"other-model"}
     # the built-in-catalog model (no instance) is auto mode too
-    assert PerformanceModel().configs("gpt-oss-120b", "hgx-b200", "fp4", "aggregated", 1024, 1024) == bundled
-
-
-def test_bundled_profiles_follow_the_measurements():
-    """gpt-oss-120b on B200, vLLM, 1k/1k, TP2, concurrency 128 (run 20218553330): 6631.466 input
-    and 6616.929 output tokens/s per GPU at 106.5106 tokens/s/user, TTFT 0.05629 s."""
-    matches = [
-        p for p in bundled_profiles()
-        if p.system == "hgx-b200" and p.model == "gpt-oss-120b" and p.tokens_per_s_per_user == 106.5106
-    ]
-    assert len(matches) == 1
-    (profile,) = matches
-    assert (profile.role, profile.gpus, profile.ttft_s) == ("aggregated", 2, 0.05629)
-    assert profile.input_tokens_per_s == pytest.approx(2 * 6631.466)
-    assert profile.output_tokens_per_s == pytest.approx(2 * 6616.929)
-    assert all(p.gpus & (p.gpus - 1) == 0 for p in bundled_profiles())
+    assert PerformanceModel().configs("gpt-oss-120b", "hgx-b200", "fp4", "aggregated", 1024, 1024) == measured
 
 
 def test_unknown_model_or_missing_precision_has_no_configs():

@@ -7,8 +7,11 @@
 - ``--query points.csv [--out predictions.csv]``: one prediction per row.
 
 Per-GPU rates follow InferenceMAX (``tput_per_gpu`` over all GPUs, input per
-prefill GPU, output per decode GPU). The calibrated roofline answers every
-catalog model and system.
+prefill GPU, output per decode GPU). Every answer comes from the estimator the planner
+uses (:mod:`optimizer.performance.estimate`): the measured frontier where one is measured,
+carried by the roofline's ratios elsewhere, with its ``basis`` (measured, interpolated or
+modelled, and a finer ``basis_detail``) and an 80% interval (``tput_per_gpu_low`` ..
+``tput_per_gpu_high``). ``--calibration calib.json`` answers from a ``tenantplan calibrate`` file.
 """
 
 from __future__ import annotations
@@ -27,13 +30,20 @@ import numpy as np
 from optimizer.catalog import PRECISIONS, Model, System, builtin_models, builtin_systems
 from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, print_json
 from optimizer.instance import InstanceError, _unknown
-from optimizer.performance.frontier import Frontier, OperatingPoint
+from optimizer.performance import PerformanceModel
+from optimizer.performance.calibrate import default_data, load_calibration
+from optimizer.performance.estimate import Estimate, Estimator, query_key
+from optimizer.performance.frontier import FRONTIER_INTERACTIVITY
+from optimizer.performance.pareto import pareto_indices
 from optimizer.plan import write_atomic
 
 logger = logging.getLogger(__name__)
 
 QUERY_COLUMNS = ("model", "system", "precision", "isl", "osl", "interactivity", "mode")
-RESULT_COLUMNS = ("tput_per_gpu", "input_tput_per_gpu", "output_tput_per_gpu", "ttft_s", "gpus", "config", "reason")
+RESULT_COLUMNS = (
+    "tput_per_gpu", "tput_per_gpu_low", "tput_per_gpu_high", "basis", "basis_detail",
+    "input_tput_per_gpu", "output_tput_per_gpu", "ttft_s", "gpus", "config", "reason",
+)
 MODES = ("agg", "disagg")
 
 
@@ -58,8 +68,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pareto", action="store_true", help="print the frontier instead of one point")
     parser.add_argument("--query", metavar="CSV", help="batch: one prediction per row of this CSV")
     parser.add_argument("--out", metavar="CSV", help="with --query: write predictions here (default stdout)")
+    parser.add_argument("--calibration", metavar="JSON", help="answer from this `tenantplan calibrate` file")
     parser.add_argument("--json", action="store_true", help="JSON on stdout")
     parser.set_defaults(run=run)
+
+
+def _estimator(args: argparse.Namespace) -> Estimator:
+    models, systems = builtin_models(), builtin_systems()
+    data = load_calibration(args.calibration, systems, models) if args.calibration else default_data()
+    return PerformanceModel(None, data=data).estimator
 
 
 def _lookup(model_id: str | None, system_id: str | None, where: str = "") -> tuple[Model, System]:
@@ -79,20 +96,30 @@ def _check_precision(model: Model, precision: str, where: str = "") -> None:
         raise InstanceError([(f"{where}precision", f"{model.id} has weights only in {', '.join(model.precisions)}")])
 
 
-def _point_dict(point: OperatingPoint, usd_per_gpu_hour: float) -> dict[str, Any]:
+def _answer_dict(answer: Estimate, mode: str, interactivity: float, isl: int, osl: int, usd_per_gpu_hour: float) -> dict[str, Any]:
+    """One answer as the CLI prints it: the roofline's configuration at that point, the
+    estimator's throughput (per-GPU input and output rates scaled alike) and its basis."""
+    point = answer.point
+    scale = answer.tput_per_gpu / point.tput_per_gpu if point is not None else 1.0
+    ratio = isl / osl
     return {
-        "mode": point.mode,
-        "config": point.label,
-        "gpus": point.gpus,
-        "engines": [c.model_dump() for c in point.configs],
-        "prefill_gpus_per_decode_gpu": point.prefill_gpus_per_decode_gpu or None,
-        "interactivity": point.interactivity,
-        "tpot_s": point.tpot_s,
-        "ttft_s": point.ttft_s,
-        "tput_per_gpu": point.tput_per_gpu,
-        "input_tput_per_gpu": point.input_tput_per_gpu,
-        "output_tput_per_gpu": point.output_tput_per_gpu,
-        "usd_per_mtok": usd_per_gpu_hour / (point.tput_per_gpu * 3600 / 1e6),
+        "mode": mode,
+        "config": point.label if point is not None else "as measured",
+        "gpus": point.gpus if point is not None else None,
+        "engines": [c.model_dump() for c in point.configs] if point is not None else [],
+        "prefill_gpus_per_decode_gpu": (point.prefill_gpus_per_decode_gpu or None) if point is not None else None,
+        "interactivity": point.interactivity if point is not None else interactivity,
+        "tpot_s": 1.0 / (point.interactivity if point is not None else interactivity),
+        "ttft_s": point.ttft_s if point is not None else None,
+        "tput_per_gpu": answer.tput_per_gpu,
+        "tput_per_gpu_low": answer.low,
+        "tput_per_gpu_high": answer.high,
+        "basis": answer.basis,
+        "basis_detail": answer.detail,
+        "anchors": ["/".join(str(v) for v in key) for key in answer.anchors],
+        "input_tput_per_gpu": point.input_tput_per_gpu * scale if point is not None else answer.tput_per_gpu * ratio / (1 + ratio),
+        "output_tput_per_gpu": point.output_tput_per_gpu * scale if point is not None else answer.tput_per_gpu / (1 + ratio),
+        "usd_per_mtok": usd_per_gpu_hour / (answer.tput_per_gpu * 3600 / 1e6),
     }
 
 
@@ -112,25 +139,30 @@ def run(args: argparse.Namespace) -> int:
     _require(args, ("model", "system", "precision", "isl", "osl") + (() if args.pareto else ("interactivity",)))
     model, system = _lookup(args.model, args.system, "--")
     _check_precision(model, args.precision, "--")
-    front = Frontier(model, system, args.precision)
+    estimator = _estimator(args)
+    key = query_key(model.id, system.id, args.precision, args.isl, args.osl, args.mode)
     price = system.usd_per_gpu_hour(args.tco_basis)
     if args.pareto:
-        points = front.pareto(args.isl, args.osl, args.mode, args.ttft)
-        rows = [_point_dict(p, price) for p in points]
+        found = [
+            (x, a) for x, a in zip(FRONTIER_INTERACTIVITY, estimator.estimate(key, FRONTIER_INTERACTIVITY, args.ttft), strict=True)
+            if a is not None
+        ]
+        kept = [found[i] for i in pareto_indices([(a.tput_per_gpu, x) for x, a in found])]
+        rows = [_answer_dict(a, args.mode, float(x), args.isl, args.osl, price) for x, a in sorted(kept, key=lambda p: -p[0])]
         if args.json:
             print_json(rows)
         else:
             _print_table(rows)
         return EXIT_OK if rows else EXIT_INFEASIBLE
-    (point,) = front.best(np.array([args.interactivity]), args.isl, args.osl, args.mode, args.ttft)
-    if point is None:
-        reason = _no_point_reason(args.interactivity, args.ttft)
+    (answer,) = estimator.estimate(key, [args.interactivity], args.ttft)
+    if answer is None:
+        reason = _no_point_reason(estimator, key, args.interactivity, args.ttft)
         if args.json:
             print_json({"reason": reason})
         else:
             print(reason, file=sys.stderr)
         return EXIT_INFEASIBLE
-    result = _point_dict(point, price)
+    result = _answer_dict(answer, args.mode, args.interactivity, args.isl, args.osl, price)
     if args.json:
         print_json(result)
     else:
@@ -138,20 +170,33 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _no_point_reason(interactivity: float, ttft: float | None) -> str:
+def _no_point_reason(estimator: Estimator, key: tuple, interactivity: float, ttft: float | None) -> str:
+    """Why nothing answers: the weights do not fit any engine, or the speed is out of reach."""
+    front = estimator.frontier(key[0], key[1], key[2])
+    if front.engines is None:
+        model, system = estimator.roofline.models[key[0]], estimator.roofline.systems[key[1]]
+        largest = min(system.gpus_per_nvlink_domain, 64)
+        return (
+            f"{model.id} {key[2]} weights ({model.weights_gb(key[2]):g} GB) do not fit one engine of "
+            f"{largest} {system.id} GPUs ({largest * system.hbm_gb:g} GB of HBM, "
+            f"{largest * system.hbm_gb * 0.9:g} GB usable)"
+        )
     limit = f" with TTFT at most {ttft:g} s" if ttft is not None else ""
     return f"no configuration reaches {interactivity:g} tokens/s per user{limit}"
 
 
 TABLE = (
     ("config", "{}"), ("gpus", "{}"), ("interactivity", "{:.1f}"), ("tpot_s", "{:.4f}"), ("ttft_s", "{:.3f}"),
-    ("tput_per_gpu", "{:.0f}"), ("input_tput_per_gpu", "{:.0f}"), ("output_tput_per_gpu", "{:.0f}"),
+    ("tput_per_gpu", "{:.0f}"), ("tput_per_gpu_low", "{:.0f}"), ("tput_per_gpu_high", "{:.0f}"),
+    ("basis_detail", "{}"), ("input_tput_per_gpu", "{:.0f}"), ("output_tput_per_gpu", "{:.0f}"),
     ("usd_per_mtok", "{:.4f}"),
 )
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
-    cells = [[name for name, _ in TABLE]] + [[fmt.format(row[name]) for name, fmt in TABLE] for row in rows]
+    cells = [[name for name, _ in TABLE]] + [
+        ["-" if row[name] is None else fmt.format(row[name]) for name, fmt in TABLE] for row in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(TABLE))]
     for r in cells:
         print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)))
@@ -204,27 +249,28 @@ def _run_query(args: argparse.Namespace) -> int:
     # one vectorised frontier call per (model, system, precision, isl, osl, mode)
     batches: dict[tuple, list[int]] = defaultdict(list)
     for i, (model, system, precision, isl, osl, _, mode) in enumerate(parsed):
-        batches[(model.id, system.id, precision, isl, osl, mode)].append(i)
-    answers: dict[int, OperatingPoint | None] = {}
-    for (model_id, system_id, precision, isl, osl, mode), indices in batches.items():
-        front = Frontier(builtin_models()[model_id], builtin_systems()[system_id], precision)  # type: ignore[arg-type]
-        found = front.best(np.array([parsed[i][5] for i in indices]), isl, osl, mode)
+        batches[query_key(model.id, system.id, precision, isl, osl, mode)].append(i)
+    estimator = _estimator(args)
+    answers: dict[int, Estimate | None] = {}
+    for key, indices in batches.items():
+        found = estimator.estimate(key, [parsed[i][5] for i in indices])
         answers.update(zip(indices, found, strict=True))
     out_rows = []
     for i, row in enumerate(rows):
-        point = answers[i]
+        answer = answers[i]
         extra: dict[str, Any]
-        if point is None:
-            extra = {c: "" for c in RESULT_COLUMNS} | {"reason": _no_point_reason(parsed[i][5], None)}
+        if answer is None:
+            key = next(k for k, members in batches.items() if i in members)
+            extra = {c: "" for c in RESULT_COLUMNS} | {"reason": _no_point_reason(estimator, key, parsed[i][5], None)}
         else:
+            shown = _answer_dict(answer, parsed[i][6], parsed[i][5], parsed[i][3], parsed[i][4], 1.0)
             extra = {
-                "tput_per_gpu": f"{point.tput_per_gpu:.3f}",
-                "input_tput_per_gpu": f"{point.input_tput_per_gpu:.3f}",
-                "output_tput_per_gpu": f"{point.output_tput_per_gpu:.3f}",
-                "ttft_s": f"{point.ttft_s:.5f}",
-                "gpus": str(point.gpus),
-                "config": point.label,
-                "reason": "",
+                **{c: f"{shown[c]:.3f}" for c in ("tput_per_gpu", "tput_per_gpu_low", "tput_per_gpu_high",
+                                                 "input_tput_per_gpu", "output_tput_per_gpu")},
+                "basis": answer.basis, "basis_detail": answer.detail,
+                "ttft_s": "" if shown["ttft_s"] is None else f"{shown['ttft_s']:.5f}",
+                "gpus": "" if shown["gpus"] is None else str(shown["gpus"]),
+                "config": shown["config"], "reason": "",
             }
         out_rows.append({**row, **extra})
     logger.info("%d rows, %d without a configuration", len(rows), sum(p is None for p in answers.values()))

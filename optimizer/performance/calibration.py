@@ -28,43 +28,49 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from optimizer.catalog import Model, Precision, System, builtin_models, builtin_systems
 from optimizer.performance import roofline as rl
-from optimizer.performance.measurements import MeasuredPoint, Worker
+from optimizer.performance.measurements import SOFTWARE, MeasuredPoint, Worker
 from optimizer.performance.pareto import pareto_indices
 from optimizer.performance.roofline import Factors
 
 FITTED = Factors(
-    prefill_flops_efficiency=0.1369,
-    decode_flops_efficiency=0.0722,
-    hbm_efficiency=0.7669,
-    kernel_overhead_s=6.646e-06,
-    collective_latency_s=7.138e-06,
-    request_overhead_s=0.03060,
+    prefill_flops_efficiency=0.07315,
+    decode_flops_efficiency=0.09356,
+    hbm_efficiency=0.6214,
+    kernel_overhead_s=6.211e-06,
+    collective_latency_s=8.912e-06,
+    request_overhead_s=0.02055,
 )
 """Factors fitted on all InferenceMAX points for the average serving software (see
 docs/performance-model.md): what the planner and ``tenantplan perf`` use."""
 
-FITTED_SOFTWARE = {"atom": 1.092, "sglang": 1.034, "tensorrt-llm": 0.7539, "vllm": 1.175}
+FITTED_SOFTWARE = {"atom": 0.9134, "sglang": 1.063, "tensorrt-llm": 0.9475, "vllm": 1.034}
 """Fitted multiplier of each serving software's kernel overhead and collective latency over ``FITTED``'s."""
 
-SOFTWARE = {
-    "trt": "tensorrt-llm", "dynamo-trt": "tensorrt-llm",
-    "sglang": "sglang", "dynamo-sglang": "sglang", "sglang-disagg": "sglang",
-    "vllm": "vllm", "atom": "atom",
+FITTED_FAMILY: dict[str, tuple[float, float, float]] = {
+    "blackwell": (1.105, 1.259, 1.448),
+    "cdna3": (1.002, 1.006, 0.5142),
+    "cdna4": (0.8101, 0.6366, 1.154),
+    "hopper": (1.212, 1.374, 1.164),
 }
-"""Serving software of each InferenceMAX ``framework`` label: Dynamo orchestrates TensorRT-LLM or
-SGLang workers, whose kernels and collectives are those of the engine they run."""
+"""Fitted multipliers of each hardware family's prefill FLOPS, decode FLOPS and HBM efficiencies."""
 
 SOFTWARE_PRIOR = 0.1
 """Weight of each software's squared log multiplier in the fit's cost, which shrinks the
 multipliers toward 1 so the factors describe the average software and one measured on little
 data stays near it (a group of steps weighs 1, so a multiplier of 0.75 costs as much as a group
 whose steps are all 9% off). Tried at 0.01-1 (docs/performance-model.md)."""
+
+FAMILY_PRIOR = 0.3
+"""Weight of each hardware family's squared log efficiency multipliers in the fit's cost: partial
+pooling, so a family measured on little data stays near the shared factors (a multiplier of 0.5
+costs as much as a group of steps all 15% off). A family nobody measured runs at the shared
+factors."""
 
 BENCHMARK_LENGTH_FACTOR = 0.9
 """InferenceMAX draws request lengths uniformly in [0.8, 1] x nominal: mean 0.9 x nominal."""
@@ -86,30 +92,53 @@ GroupKey = tuple[str, str, str, str, str]
 
 @dataclass(frozen=True)
 class Calibration:
-    """Fitted factors of the average serving software and each software's overhead multiplier."""
+    """Fitted factors of the average serving software on the average hardware, each software's
+    overhead multiplier and each hardware family's efficiency multipliers."""
 
     factors: Factors
     software_overhead: dict[str, float]
     """multiplier of the kernel overhead and collective latency per :data:`SOFTWARE` name"""
+    family_efficiency: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    """per hardware family (``System.efficiency_family``), multipliers of the prefill FLOPS, decode
+    FLOPS and HBM efficiencies (each capped at :data:`CEILING`)"""
 
     def overhead(self, software: str) -> float:
         """``software``'s multiplier; 1 (the average) for one not fitted."""
         return self.software_overhead.get(software, 1.0)
 
-    def for_framework(self, framework: str) -> Factors:
-        """The factors of a deployment run with InferenceMAX's ``framework``."""
-        scale = self.overhead(SOFTWARE[framework])
+    def efficiency(self, family: str) -> np.ndarray:
+        """``family``'s three efficiency multipliers; 1 (the average) for one not fitted."""
+        return np.asarray(self.family_efficiency.get(family, (1.0, 1.0, 1.0)))
+
+    def for_system(self, system: System, framework: str | None = None) -> Factors:
+        """The factors of ``system``'s family, run with InferenceMAX's ``framework`` (None: the
+        average software, what the planner assumes)."""
+        scale = 1.0 if framework is None else self.overhead(SOFTWARE[framework])
         f = self.factors
+        fractions = np.minimum(
+            np.array([f.prefill_flops_efficiency, f.decode_flops_efficiency, f.hbm_efficiency])
+            * self.efficiency(system.efficiency_family), CEILING,
+        )
         return replace(
-            f, kernel_overhead_s=f.kernel_overhead_s * scale, collective_latency_s=f.collective_latency_s * scale
+            f, prefill_flops_efficiency=float(fractions[0]), decode_flops_efficiency=float(fractions[1]),
+            hbm_efficiency=float(fractions[2]), kernel_overhead_s=f.kernel_overhead_s * scale,
+            collective_latency_s=f.collective_latency_s * scale,
         )
 
-    def row_factors(self, software: np.ndarray, names: Sequence[str]) -> np.ndarray:
-        """Factor columns of engine rows run with ``names[software]`` (shape ``(6, rows, 1)``;
-        :func:`roofline.step_time` broadcasts them like :meth:`Factors.as_array`)."""
+    def row_factors(self, software: np.ndarray, names: Sequence[str], family: np.ndarray,
+                    families: Sequence[str]) -> np.ndarray:
+        """Factor columns of engine rows run with ``names[software]`` on ``families[family]``
+        (shape ``(6, rows, 1)``; :func:`roofline.step_time` broadcasts them like
+        :meth:`Factors.as_array`)."""
         rows = np.repeat(self.factors.as_array()[:, None, None], software.shape[0], axis=1)
         rows[rl.OVERHEADS] *= np.array([self.overhead(n) for n in names])[software][:, None]
+        multipliers = np.array([self.efficiency(n) for n in families]).reshape(-1, FRACTIONS)[family]
+        rows[:FRACTIONS] = np.minimum(rows[:FRACTIONS] * multipliers.T[:, :, None], CEILING[:, None, None])
         return rows
+
+
+SHIPPED = Calibration(FITTED, FITTED_SOFTWARE, FITTED_FAMILY)
+"""The shipped calibration: what the planner and ``tenantplan perf`` use without a calibration file."""
 
 
 def group_key(point: MeasuredPoint) -> GroupKey:
@@ -155,6 +184,12 @@ class Observations:
     """per step, the index of its software in ``software_names`` (shape ``(n,)``)"""
     prefill_software: np.ndarray
     """the same per saturated prefill pool"""
+    family_names: tuple[str, ...]
+    """the hardware families (``System.efficiency_family``) of the points, sorted"""
+    family: np.ndarray
+    """per step, the index of its system's family in ``family_names``"""
+    prefill_family: np.ndarray
+    """the same per saturated prefill pool"""
 
 
 def observations(
@@ -192,6 +227,7 @@ def observations(
     saturated = _saturated_prefill(points)
     prefill_counts = Counter(group_key(point) for point in saturated)
     names = tuple(sorted({SOFTWARE[p.framework] for p in points}))
+    families = tuple(sorted({systems[p.system].efficiency_family for p in points}))
     return Observations(
         engines=rl.engines(rows), **arrays,
         prefill_engines=rl.engines([_engine_row(p, p.prefill, systems, models) for p in saturated]),
@@ -201,6 +237,9 @@ def observations(
         software_names=names,
         software=np.array([names.index(SOFTWARE[p.framework]) for p in points], dtype=int),
         prefill_software=np.array([names.index(SOFTWARE[p.framework]) for p in saturated], dtype=int),
+        family_names=families,
+        family=np.array([families.index(systems[p.system].efficiency_family) for p in points], dtype=int),
+        prefill_family=np.array([families.index(systems[p.system].efficiency_family) for p in saturated], dtype=int),
     )
 
 
@@ -229,7 +268,7 @@ def _saturated_prefill(points: Sequence[MeasuredPoint]) -> list[MeasuredPoint]:
 
 def predicted_step_s(obs: Observations, calibration: Calibration) -> np.ndarray:
     """Seconds the model gives each observed step, with its serving software's factors."""
-    f = calibration.row_factors(obs.software, obs.software_names)
+    f = calibration.row_factors(obs.software, obs.software_names, obs.family, obs.family_names)
     return rl.step_time(obs.engines, f, obs.batch, obs.context, obs.prompt_tokens, obs.prompt_context)
 
 
@@ -249,27 +288,37 @@ mikamirai.com/blog/gpu-memory-bandwidth, 2026-03-28); the reference data's note 
 where weight reads and the kernel floor trade off) ran to 100% of the bandwidth."""
 
 
-def _calibration(theta: np.ndarray, names: Sequence[str], request_overhead_s: float = 0.0) -> Calibration:
-    """Calibration from fit coordinates (logits of the fractions, logs of the times and multipliers)."""
+def _calibration(
+    theta: np.ndarray, names: Sequence[str], families: Sequence[str], request_overhead_s: float = 0.0
+) -> Calibration:
+    """Calibration from fit coordinates (logits of the fractions, logs of the times and multipliers:
+    one per software, then three per family)."""
     fractions = CEILING / (1 + np.exp(-theta[:FRACTIONS]))
     times = np.exp(theta[FRACTIONS:STEP_FACTORS])
     factors = Factors(*(float(v) for v in (*fractions, *times)), request_overhead_s=request_overhead_s)
-    return Calibration(factors, dict(zip(names, np.exp(theta[STEP_FACTORS:]).tolist(), strict=True)))
+    software = np.exp(theta[STEP_FACTORS:STEP_FACTORS + len(names)])
+    family = np.exp(theta[STEP_FACTORS + len(names):]).reshape(-1, FRACTIONS)
+    return Calibration(
+        factors, dict(zip(names, software.tolist(), strict=True)),
+        {name: tuple(float(v) for v in row) for name, row in zip(families, family, strict=True)},
+    )
 
 
 def predicted_prefill_rate(obs: Observations, calibration: Calibration) -> np.ndarray:
     """Input tokens/s per GPU the model's prefill workers sustain at full utilisation."""
     e = obs.prefill_engines
-    f = calibration.row_factors(obs.prefill_software, obs.software_names)
+    f = calibration.row_factors(obs.prefill_software, obs.software_names, obs.prefill_family, obs.family_names)
     return rl.prefill_batch(obs.prefill_isl) * obs.prefill_isl / rl.prefill_service_s(e, f, obs.prefill_isl) / e.gpus
 
 
 def _residuals(theta: np.ndarray, obs: Observations) -> np.ndarray:
-    calibration = _calibration(theta, obs.software_names)
+    calibration = _calibration(theta, obs.software_names, obs.family_names)
     steps = np.log(predicted_step_s(obs, calibration) / obs.tpot_s) * np.sqrt(obs.weight)
     prefill = np.log(obs.prefill_rate / predicted_prefill_rate(obs, calibration)) * np.sqrt(obs.prefill_weight)
-    prior = theta[STEP_FACTORS:] * np.sqrt(SOFTWARE_PRIOR)
-    return np.concatenate([steps.ravel(), prefill.ravel(), prior])
+    software = len(obs.software_names)
+    prior = theta[STEP_FACTORS:STEP_FACTORS + software] * np.sqrt(SOFTWARE_PRIOR)
+    family = theta[STEP_FACTORS + software:] * np.sqrt(FAMILY_PRIOR)
+    return np.concatenate([steps.ravel(), prefill.ravel(), prior, family])
 
 
 def _levenberg_marquardt(theta: np.ndarray, obs: Observations, iterations: int = 100) -> np.ndarray:
@@ -310,9 +359,9 @@ GRID = (
 """Starting grid of the fit (every software's multiplier 1); Levenberg-Marquardt refines the best of its 48 points."""
 
 
-def _to_theta(values: Sequence[float], software: int) -> np.ndarray:
+def _to_theta(values: Sequence[float], multipliers: int) -> np.ndarray:
     fractions = np.asarray(values[:FRACTIONS]) / CEILING
-    return np.array([*np.log(fractions / (1 - fractions)), *np.log(values[FRACTIONS:]), *np.zeros(software)])
+    return np.array([*np.log(fractions / (1 - fractions)), *np.log(values[FRACTIONS:]), *np.zeros(multipliers)])
 
 
 def fit(
@@ -327,10 +376,12 @@ def fit(
         r = _residuals(theta, obs)
         return float(r @ r)
 
-    software = len(obs.software_names)
-    start = min((_to_theta(values, software) for values in itertools.product(*GRID)), key=cost)
+    multipliers = len(obs.software_names) + FRACTIONS * len(obs.family_names)
+    start = min((_to_theta(values, multipliers) for values in itertools.product(*GRID)), key=cost)
     theta = _levenberg_marquardt(start, obs)
-    f = _calibration(theta, obs.software_names).row_factors(obs.software, obs.software_names)
+    f = _calibration(theta, obs.software_names, obs.family_names).row_factors(
+        obs.software, obs.software_names, obs.family, obs.family_names
+    )
     # TTFT at low concurrency = overhead + prompt alone (with the step's prefill share queued) + one step
     aggregated = obs.low_concurrency_aggregated.ravel()
     e = obs.engines
@@ -341,7 +392,7 @@ def fit(
     modelled = alone * (1 + share / (2 * (1 - share))) + obs.tpot_s
     excess = (obs.ttft_s - modelled).ravel()[aggregated]
     request_overhead = max(0.0, float(np.median(excess))) if excess.size else 0.0
-    return _calibration(theta, obs.software_names, request_overhead)
+    return _calibration(theta, obs.software_names, obs.family_names, request_overhead)
 
 
 DEPLOYMENT_BATCHES = 96
@@ -373,7 +424,7 @@ def deployment_curve(
     models = models or builtin_models()
     first = sweep[0]
     model, system = models[first.model], systems[first.system]
-    f = calibration.for_framework(first.framework).as_array()
+    f = calibration.for_system(system, first.framework).as_array()
     isl, osl = first.isl * BENCHMARK_LENGTH_FACTOR, first.osl * BENCHMARK_LENGTH_FACTOR
     ratio = isl / osl
     decode = first.engine or first.decode

@@ -20,7 +20,7 @@ import numpy as np
 
 from optimizer.catalog import Model, Precision, System
 from optimizer.performance import roofline as rl
-from optimizer.performance.calibration import FITTED
+from optimizer.performance.calibration import SHIPPED, Calibration
 from optimizer.performance.contract import EngineConfig, Role, TokenLoad
 from optimizer.performance.pareto import pareto_indices, spread
 from optimizer.performance.profiles import MAX_CONFIGS_PER_ROLE
@@ -122,14 +122,14 @@ class Frontier:
     """Frontier queries for one (model, system, precision) under fitted factors."""
 
     def __init__(
-        self, model: Model, system: System, precision: Precision, factors: rl.Factors = FITTED,
+        self, model: Model, system: System, precision: Precision, factors: rl.Factors | None = None,
         max_batch: float = math.inf,
     ) -> None:
-        """``max_batch`` caps the sequences one (decode or aggregated) replica runs at once:
-        none in planning; the accuracy benchmark sets the measured concurrency limit."""
+        """``factors`` default to the shipped calibration's for ``system``'s family; ``max_batch``
+        caps the sequences one (decode or aggregated) replica runs at once (none in planning)."""
         self.model, self.system, self.precision = model, system, precision
         self.max_batch = max_batch
-        self.f = factors.as_array()
+        self.f = (factors or SHIPPED.for_system(system)).as_array()
         options = parallelisms(model, system)
         engines = _engines(model, system, precision, options)
         fits = engines.kv_capacity_bytes[:, 0] > 0
@@ -252,13 +252,16 @@ class Frontier:
 class RooflineModel:
     """Planner-facing roofline: candidate configurations and loads for a catalog."""
 
-    def __init__(self, systems: dict[str, System], models: dict[str, Model], factors: rl.Factors = FITTED) -> None:
+    def __init__(self, systems: dict[str, System], models: dict[str, Model], calibration: Calibration = SHIPPED) -> None:
         self.systems, self.models = systems, models
-        self.factors = factors
-        self._f = factors.as_array()
+        self.calibration = calibration
+
+    def factors(self, system: str) -> rl.Factors:
+        """The calibration's factors for ``system``'s family, average software."""
+        return self.calibration.for_system(self.systems[system])
 
     def frontier(self, model: str, system: str, precision: Precision) -> Frontier:
-        return Frontier(self.models[model], self.systems[system], precision, self.factors)
+        return Frontier(self.models[model], self.systems[system], precision, self.factors(system))
 
     def configs(
         self, model: str, system: str, precision: Precision, role: Role, isl: int, osl: int
@@ -267,7 +270,7 @@ class RooflineModel:
         m = self.models[model]
         if m.weights_gb(precision) is None:
             return ()
-        front = Frontier(m, self.systems[system], precision, self.factors)
+        front = self.frontier(model, system, precision)
         if front.engines is None:
             return ()
         if role == "prefill":
@@ -281,7 +284,7 @@ class RooflineModel:
         else:
             xs = np.asarray(CONFIG_INTERACTIVITY)
             aggregated = role == "aggregated"
-            point = rl.decode_points(front.engines, self._f, xs[None, :], isl, osl, aggregated)
+            point = rl.decode_points(front.engines, front.f, xs[None, :], isl, osl, aggregated)
             per_gpu = point.output_tokens_per_s / front.engines.gpus
             chosen = []
             for j, x in enumerate(xs):
@@ -296,11 +299,15 @@ class RooflineModel:
     def loads(self, configs: Sequence[EngineConfig], isl: int, osl: int) -> list[TokenLoad | None]:
         """See :func:`roofline.token_loads`; None where the precision has no weights."""
         found: list[TokenLoad | None] = [None] * len(configs)
-        rows = [i for i, c in enumerate(configs) if self.models[c.model].weights_gb(c.precision) is not None]
-        if rows:
+        by_system: dict[str, list[int]] = {}
+        for i, c in enumerate(configs):
+            if self.models[c.model].weights_gb(c.precision) is not None:
+                by_system.setdefault(c.system, []).append(i)
+        for system, rows in by_system.items():
             chosen = [configs[i] for i in rows]
             e = rl.config_engines(chosen, self.models, self.systems)
-            for i, load in zip(rows, rl.token_loads(e, self._f, chosen, isl, osl), strict=True):
+            f = self.factors(system).as_array()
+            for i, load in zip(rows, rl.token_loads(e, f, chosen, isl, osl), strict=True):
                 found[i] = load
         return found
 

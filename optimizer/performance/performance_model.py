@@ -6,22 +6,28 @@ each shape puts on them. Each (model, system, precision) is served by one source
 chosen by ``Instance.performance``:
 
 - ``profiles``: the instance's ``[[profiles]]`` only;
-- ``model``: the calibrated roofline only;
-- ``auto``: the instance's profiles where it has any for that triple, else the
-  bundled InferenceMAX profiles where there are any, else the roofline.
+- ``model``: the estimator (:mod:`optimizer.performance.estimate`): the roofline's engine
+  configurations, their throughput scaled to the measured frontier where one is measured and
+  carried by the roofline's ratios elsewhere, at the planning ``confidence``;
+- ``auto``: the instance's profiles where it has any for that triple, else the estimator.
+
+The estimator rests on the bundled measurements, or on a calibration file
+(``Instance.calibration`` or the ``data`` argument: :mod:`optimizer.performance.calibrate`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 
 from optimizer.catalog import Precision, builtin_models, builtin_systems
 from optimizer.instance import Instance, Tenant
 from optimizer.performance.contract import EngineConfig, Role, TokenLoad
-from optimizer.performance.profiles import ProfileSet, bundled_profiles
-from optimizer.performance.frontier import RooflineModel
+from optimizer.performance.calibrate import PerformanceData, default_data, load_calibration
+from optimizer.performance.estimate import DEFAULT_CONFIDENCE, query_key
+from optimizer.performance.profiles import ProfileSet
 
 _SLO_TOLERANCE = 1e-9
 """Relative slack in SLO comparisons, so a target met exactly is not lost to rounding."""
@@ -46,29 +52,50 @@ def meets_slo(tenant: Tenant, *loads: TokenLoad) -> bool:
 class PerformanceModel:
     """Engine configurations and loads for one instance (``None``: built-in catalog, ``auto``)."""
 
-    def __init__(self, instance: Instance | None = None) -> None:
+    def __init__(
+        self, instance: Instance | None = None, confidence: float = DEFAULT_CONFIDENCE,
+        data: PerformanceData | None = None,
+    ) -> None:
+        """``confidence``: the planner plans on the throughput each engine reaches with this
+        probability (the ``1 - confidence`` quantile of its band); ``data``: the estimator's
+        points, factors and bands (default: the instance's calibration file, else the bundled)."""
         self.mode = instance.performance if instance is not None else "auto"
+        self.confidence = confidence
         systems = instance.system_catalog if instance is not None else builtin_systems()
         models = instance.model_catalog if instance is not None else builtin_models()
         domains = {system_id: system.gpus_per_nvlink_domain for system_id, system in systems.items()}
         self.systems, self.models = systems, models
         self._own = ProfileSet(instance.profiles if instance is not None else (), domains)
-        self._bundled = ProfileSet(bundled_profiles() if self.mode == "auto" else (), domains)
-        self.roofline = RooflineModel(systems, models)
+        if data is None:
+            path = instance.calibration_path if instance is not None else None
+            data = load_calibration(path, systems, models) if path is not None else default_data()
+        self.estimator = data.estimator(models, systems)
+        self.roofline = self.estimator.roofline
         self._loads: dict[tuple[EngineConfig, int, int], TokenLoad | None] = {}
         """(configuration, isl, osl) -> load, filled by :meth:`loads`"""
         self._configs = lru_cache(maxsize=None)(self._compute_configs)
         self._kv_capacity = lru_cache(maxsize=None)(self.roofline.kv_capacity_bytes)
+        self._factors = lru_cache(maxsize=None)(self._planning_factor)
 
     def _profiles_for(self, model: str, system: str, precision: Precision) -> ProfileSet | None:
-        """The profile set serving this triple, or None when the roofline does."""
+        """The profile set serving this triple, or None when the estimator does."""
         if self.mode == "model":
             return None
         if self.mode == "profiles" or self._own.covers(model, system, precision):
             return self._own
-        if self._bundled.covers(model, system, precision):
-            return self._bundled
         return None
+
+    def _planning_factor(self, config: EngineConfig, isl: int, osl: int) -> tuple[float, str]:
+        mode = "agg" if config.role == "aggregated" else "disagg"
+        key = query_key(config.model, config.system, config.precision, isl, osl, mode)
+        return self.estimator.planning_factor(key, config.tokens_per_s_per_user, self.confidence)
+
+    def basis(self, config: EngineConfig, isl: int, osl: int) -> str:
+        """The detail label of the throughput ``config``'s load rests on at that shape
+        (``profile`` for a profile; :data:`~optimizer.performance.anchors.DETAILS` otherwise)."""
+        if config.source == "profile":
+            return "profile"
+        return self._factors(config, isl, osl)[1]
 
     def configs(
         self, model: str, system: str, precision: Precision, role: Role, isl: int, osl: int
@@ -105,6 +132,12 @@ class PerformanceModel:
         missing = list(dict.fromkeys(c for c in configs if (c, isl, osl) not in self._loads))
         roofline = [c for c in missing if c.source != "profile" and c.model in self.models and c.system in self.systems]
         for config, load in zip(roofline, self.roofline.loads(roofline, isl, osl), strict=True):
+            if load is not None:
+                factor, _ = self._factors(config, isl, osl)
+                load = replace(
+                    load, sec_per_input_token=load.sec_per_input_token / factor,
+                    sec_per_output_token=load.sec_per_output_token / factor,
+                )
             self._loads[(config, isl, osl)] = load
         for config in missing:
             if config.source == "profile":

@@ -1,4 +1,4 @@
-"""Measured profiles as engine configurations: the instance's and the bundled set.
+"""Measured profiles as engine configurations: an instance's ``[[profiles]]``.
 
 A profile is one measured operating point of one replica. It becomes an
 :class:`EngineConfig` with ``source="profile"``, ``tp = gpus`` and its measured
@@ -13,9 +13,6 @@ linear"):
 
 KV memory is not charged (``kv_bytes_per_output_rate = 0``, capacity ``inf``):
 the measurement already ran within the replica's memory.
-
-The bundled set is derived from ``inferencemax_points.csv`` (see
-:func:`bundled_profiles`).
 """
 
 from __future__ import annotations
@@ -24,12 +21,10 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from functools import cache
 
-from optimizer.catalog import Precision, builtin_systems
+from optimizer.catalog import Precision
 from optimizer.instance import Profile
 from optimizer.performance.contract import EngineConfig, Role, TokenLoad
-from optimizer.performance.measurements import MeasuredPoint, measured_points
 from optimizer.performance.pareto import pareto_indices, spread
 
 logger = logging.getLogger(__name__)
@@ -132,49 +127,3 @@ class ProfileSet:
             return None
         best = min(matches, key=lambda p: (_shape_distance(p, isl, osl), p.input_tokens, p.output_tokens))
         return profile_load(best)
-
-
-def _point_profiles(point: MeasuredPoint) -> list[Profile]:
-    shape = {"input_tokens": point.isl, "output_tokens": point.osl}
-    common = {"model": point.model, "system": point.system, "precision": point.precision}
-    if not point.disaggregated:
-        gpus = point.engine.gpus
-        return [Profile(
-            **common, **shape, role="aggregated", gpus=gpus,
-            tokens_per_s_per_user=point.interactivity, ttft_s=point.ttft_s,
-            input_tokens_per_s=point.input_tput_per_gpu * gpus,
-            output_tokens_per_s=point.output_tput_per_gpu * gpus,
-        )]
-    return [
-        Profile(
-            **common, **shape, role="prefill", gpus=point.prefill.gpus, ttft_s=point.ttft_s,
-            input_tokens_per_s=point.input_tput_per_gpu * point.prefill.gpus,
-        ),
-        Profile(
-            **common, **shape, role="decode", gpus=point.decode.gpus,
-            tokens_per_s_per_user=point.interactivity,
-            output_tokens_per_s=point.output_tput_per_gpu * point.decode.gpus,
-        ),
-    ]
-
-
-@cache
-def bundled_profiles() -> tuple[Profile, ...]:
-    """Profiles derived from InferenceMAX (``inferencemax_points.csv``, no speculative decoding).
-
-    An aggregated row gives an aggregated profile of its engine (throughput =
-    per-GPU figure x engine GPUs). A disaggregated row gives a prefill profile
-    (one prefill worker: input tokens/s per prefill GPU x worker GPUs, the
-    run's median TTFT) and a decode profile (one decode worker: output tokens/s
-    per decode GPU x worker GPUs, the run's median interactivity). The prefill
-    figure is what the pool achieved in that run, a lower bound on its capacity.
-    Workers that are not a power-of-two engine inside one NVLink domain (48-GPU
-    GB200 decode pools, 16-GPU two-node MI355X pools) are left out.
-    """
-    systems = builtin_systems()
-    return tuple(
-        profile
-        for point in measured_points()
-        for profile in _point_profiles(point)
-        if _is_engine_size(profile.gpus, systems[profile.system].gpus_per_nvlink_domain)
-    )
