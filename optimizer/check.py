@@ -100,8 +100,8 @@ def check(
 ) -> list[Violation]:
     """Every rule ``plan`` breaks for ``instance``, in rule order (see :data:`RULES`).
 
-    ``performance`` defaults to ``PerformanceModel(instance)``; pass one in to
-    reuse its caches.
+    ``performance`` defaults to ``PerformanceModel(instance)`` at the plan's confidence; pass
+    one in to reuse its caches.
     """
     usage = PlanUsage(instance, plan, performance)
     return [violation for rule in _RULE_CHECKS for violation in rule(usage)]

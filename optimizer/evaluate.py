@@ -43,6 +43,10 @@ from pydantic import BaseModel, ConfigDict
 
 from optimizer.instance import Instance, InstanceError
 from optimizer.performance import PerformanceModel
+from optimizer.performance.anchors import DETAILS
+
+BASIS_ORDER = ("profile", *DETAILS)
+"""Basis details from nearest to farthest: a measured profile, then the estimator's labels."""
 from optimizer.plan import Plan
 from optimizer.usage import PlanUsage
 
@@ -102,6 +106,13 @@ class EngineUse(BaseModel):
     """replica-seconds per second over replicas, peak scenario"""
     kv_utilisation: float | None
     """KV bytes over KV capacity, peak scenario; None when capacity is not modelled (profiles)"""
+    basis: str
+    """what its capacity rests on: the farthest basis detail over its tenants' request shapes
+    (measured, interpolated, beyond-range, other-shape, ... roofline; profile)"""
+    band_low: float
+    """10% quantile of the capacity it delivers over the capacity planned (1 for a profile)"""
+    band_high: float
+    """90% quantile of the same"""
 
 
 class RackUse(BaseModel):
@@ -148,6 +159,8 @@ class Report(BaseModel):
 
     instance: str
     method: str
+    confidence: float
+    """the plan's planning confidence (:attr:`Plan.confidence`)"""
     convention: str
     """how $/GPU-hour is read and split"""
     usd_per_hour: float
@@ -187,8 +200,8 @@ class Report(BaseModel):
 def evaluate(instance: Instance, plan: Plan, performance: PerformanceModel | None = None) -> Report:
     """Price ``plan`` for ``instance`` (module docstring: every convention).
 
-    ``performance`` defaults to ``PerformanceModel(instance)``; capacities are
-    always recomputed from it, never read from the plan.
+    ``performance`` defaults to ``PerformanceModel(instance)`` at the plan's confidence;
+    capacities are always recomputed from it, never read from the plan.
 
     Raises:
         InstanceError: a rack names a system the instance does not know.
@@ -324,6 +337,8 @@ class _Evaluation:
             per_gpu = self.rack_cost[id(rack)] / self.u.rack_gpus(rack)
             for group in rack.engines:
                 kv = self.kv(group.id, peak) if self.u.groups[group.id][1] is group else None
+                basis = self.basis(group.id)
+                low, high = self.u.performance.band(basis)
                 rows.append(EngineUse(
                     engine=group.id,
                     rack=rack.id,
@@ -336,8 +351,18 @@ class _Evaluation:
                     usd_per_hour=per_gpu * group.gpus * group.count,
                     time_utilisation=self.u.time_used(group.id, peak) / group.count,
                     kv_utilisation=None if kv is None or not kv[1] else kv[0] / kv[1],
+                    basis=basis, band_low=low, band_high=high,
                 ))
         return tuple(rows)
+
+    def basis(self, engine: str) -> str:
+        """The farthest basis detail of an engine group's capacity over its tenants' shapes."""
+        config = self.u.config(engine)
+        shapes = {(t.input_tokens, t.output_tokens) for t in map(self.instance.tenant, self.u.tenants_on(engine))}
+        found = [self.u.performance.basis(config, isl, osl) for isl, osl in sorted(shapes)]
+        if not found:
+            return "profile" if config.source == "profile" else "roofline"
+        return max(found, key=BASIS_ORDER.index)
 
     def racks(self, engines: tuple[EngineUse, ...], peak: int) -> tuple[RackUse, ...]:
         by_rack: dict[str, list[EngineUse]] = defaultdict(list)
@@ -433,6 +458,7 @@ class _Evaluation:
         return Report(
             instance=self.instance.name,
             method=u.plan.method,
+            confidence=u.plan.confidence,
             convention=convention,
             usd_per_hour=usd_per_hour,
             capital_usd_per_hour=capital,
@@ -565,11 +591,13 @@ def _text_lines(r: Report) -> list[str]:
     ) + more
     engine_rows, more = _truncated([
         (e.engine, e.rack, e.model, e.precision, e.role, f"{e.count}x{e.gpus}",
-         _percent(e.time_utilisation), _percent(e.kv_utilisation), ", ".join(e.tenants) or "-")
+         _percent(e.time_utilisation), _percent(e.kv_utilisation), e.basis,
+         f"x{e.band_low:.2f}-{e.band_high:.2f}", ", ".join(e.tenants) or "-")
         for e in r.engines
     ], "engine groups")
-    lines += ["", "engine groups"] + _table(
-        ("engine", "rack", "model", "precision", "role", "replicas", "time", "KV", "tenants"),
+    lines += ["", f"engine groups (capacity planned at confidence {r.confidence:g}; band: 80% interval "
+              "of the capacity delivered over the capacity planned)"] + _table(
+        ("engine", "rack", "model", "precision", "role", "replicas", "time", "KV", "basis", "band", "tenants"),
         engine_rows,
     ) + more
     return lines

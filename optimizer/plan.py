@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from optimizer.catalog import Precision
 from optimizer.instance import Instance, InstanceError, Role, read_document
 from optimizer.performance import EngineConfig
+from optimizer.performance.estimate import DEFAULT_CONFIDENCE
 
 PLAN_VERSION = 1
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -122,19 +123,26 @@ class Plan(BaseModel):
     instance_sha256: str = Field(description="Instance.digest() of the instance it was made for")
     method: str = Field(description="what produced it, e.g. 'cp-sat' or 'pooled'")
     created_at: str = Field(description="UTC ISO-8601 time of creation")
+    confidence: float = Field(
+        default=DEFAULT_CONFIDENCE, gt=0, lt=1,
+        description="capacities planned on: the throughput each engine reaches with this probability "
+        "(the 1 - confidence quantile of its 80%-interval band); the evaluator and checker use the same",
+    )
     racks: tuple[Rack, ...] = ()
     routes: tuple[Route, ...] = ()
 
     @classmethod
     def new(
-        cls, instance: Instance, method: str, racks: tuple[Rack, ...], routes: tuple[Route, ...]
+        cls, instance: Instance, method: str, racks: tuple[Rack, ...], routes: tuple[Route, ...],
+        confidence: float = DEFAULT_CONFIDENCE,
     ) -> Plan:
-        """A plan for ``instance`` stamped with its digest and the current time."""
+        """A plan for ``instance`` stamped with its digest, the planning confidence and the current time."""
         return cls(
             instance=instance.name,
             instance_sha256=instance.digest(),
             method=method,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            confidence=confidence,
             racks=racks,
             routes=routes,
         )

@@ -34,7 +34,9 @@ class PlanUsage:
     def __init__(self, instance: Instance, plan: Plan, performance: PerformanceModel | None = None):
         self.instance = instance
         self.plan = plan
-        self.performance = performance if performance is not None else PerformanceModel(instance)
+        self.performance = (
+            performance if performance is not None else PerformanceModel(instance, confidence=plan.confidence)
+        )
         self._loads: dict[tuple[str, str], TokenLoad | None] = {}
 
     # -- plan structure ---------------------------------------------------------------

@@ -527,7 +527,7 @@ def _build_plan(
         for index, stage in enumerate(p.design.stages)
         for route in _routes(p.unit, stage, groups[(p.unit.id, index)], designer)
     ]
-    return Plan.new(instance, method, tuple(racks), tuple(routes))
+    return Plan.new(instance, method, tuple(racks), tuple(routes), designer.performance.confidence)
 
 
 def _routes(unit: _Unit, stage: _Stage, groups: list[tuple[str, int]], designer: _Designer) -> list[Route]:

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     instance = load_instance(args.instance)
     plan = Plan.load(args.plan)
-    performance = PerformanceModel(instance)
+    performance = PerformanceModel(instance, confidence=plan.confidence)
     report = evaluate(instance, plan, performance)
     violations = check(instance, plan, performance)
     if args.json:

@@ -17,9 +17,9 @@ from importlib import resources
 from pathlib import Path
 
 from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, print_json
-from optimizer.evaluate import Report, evaluate
+from optimizer.evaluate import BASIS_ORDER, Report, evaluate
 from optimizer.instance import InstanceError, load_instance
-from optimizer.performance import PerformanceModel
+from optimizer.performance import DEFAULT_CONFIDENCE, PerformanceModel
 from optimizer.plan import Plan
 from optimizer.report import write_report
 from optimizer.result import Result, relative_gap
@@ -61,6 +61,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--start", metavar="PLAN", action="append", default=[],
         help="start from this plan (e.g. the plan in service), kept when nothing cheaper is found; "
         "a plan that breaks a rule of INSTANCE is set aside with a warning (repeatable)",
+    )
+    parser.add_argument(
+        "--confidence", type=float, default=DEFAULT_CONFIDENCE, metavar="P",
+        help="plan on the throughput each engine reaches with probability P, from its 80%% band "
+        f"(default {DEFAULT_CONFIDENCE:g}: conservative; 0.5: the central estimate); the plan records it",
+    )
+    parser.add_argument(
+        "--calibration", metavar="JSON",
+        help="use this `tenantplan calibrate` file instead of the instance's calibration field",
     )
     parser.add_argument("-o", "--output", metavar="PLAN", help="write the plan as JSON (atomically)")
     parser.add_argument(
@@ -110,12 +119,15 @@ def run(args: argparse.Namespace) -> int:
         ("--time-limit", args.time_limit, args.time_limit > 0),
         ("--gap", args.gap, 0 <= args.gap < 1),
         ("--threads", args.threads, args.threads >= 1),
+        ("--confidence", args.confidence, 0 < args.confidence < 1),
     ):
         if not ok:
             raise InstanceError([(name, f"out of range: {value}")], "command line")
     starts = [Plan.load(start) for start in args.start]
     logger.info("solving %s with %s (time limit %g s, gap %g)", Path(path).name, args.solver, args.time_limit, args.gap)
-    performance = PerformanceModel(instance)
+    if args.calibration:
+        instance = instance.model_copy(update={"calibration": args.calibration})
+    performance = PerformanceModel(instance, confidence=args.confidence)
     result = solve(
         instance,
         args.solver,
@@ -169,6 +181,11 @@ def render(result: Result, report: Report | None) -> str:
         for rack in result.plan.racks:
             for group in rack.engines:
                 engines[(group.model, group.role, f"{group.gpus}-GPU")] += group.count
+        bases = Counter(engine.basis for engine in report.engines)
+        lines.append(
+            f"capacities planned at confidence {report.confidence:g}; engine groups by basis: "
+            + ", ".join(f"{basis} {count}" for basis, count in sorted(bases.items(), key=lambda b: BASIS_ORDER.index(b[0])))
+        )
         lines.append("engines per model and role (replicas):")
         lines += [
             f"  {model:<18} {role:<11} {size:<7} {count:>5}" for (model, role, size), count in sorted(engines.items())

@@ -14,6 +14,7 @@ bundled profiles derived from InferenceMAX) and the calibrated roofline model.
 """
 
 from optimizer.performance.contract import EngineConfig, Role, TokenLoad
+from optimizer.performance.estimate import DEFAULT_CONFIDENCE
 from optimizer.performance.performance_model import PerformanceModel, meets_slo
 
-__all__ = ["EngineConfig", "PerformanceModel", "Role", "TokenLoad", "meets_slo"]
+__all__ = ["DEFAULT_CONFIDENCE", "EngineConfig", "PerformanceModel", "Role", "TokenLoad", "meets_slo"]

@@ -52,8 +52,9 @@ DETAILS = (
 )
 """Finer labels of an answer's basis, nearest first: at a measured point; between two of its own
 group's measured points; its own group, outside the measured interactivities; the same system at
-another request shape; the same system in the other serving mode; another system of the same
-vendor; another vendor's system; another model; nothing measured (the calibrated roofline)."""
+another request shape; the same system in the other serving mode; another system (or another
+weight precision) of the same vendor; another vendor's system; another model; nothing measured
+(the calibrated roofline)."""
 
 BASIS_OF_DETAIL: dict[str, Basis] = {"measured": "measured", "interpolated": "interpolated"}
 """Every other detail is ``modelled``."""

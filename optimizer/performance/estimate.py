@@ -210,16 +210,20 @@ class Estimator:
         return np.exp(mean * TRANSFER.get(detail, 1.0)), detail
 
     def estimate(
-        self, key: GroupKey, xs: Sequence[float], ttft_s: float | None = None
+        self, key: GroupKey, xs: Sequence[float], ttft_s: float | None = None, configurations: bool = True,
     ) -> list[Estimate | None]:
         """The answer at each interactivity of ``xs`` (at least that many tokens/s per user, and
         TTFT at most ``ttft_s``); None where neither the roofline nor the measured frontier
-        reaches it."""
+        reaches it. ``configurations=False`` leaves out the roofline's best engine at each point
+        (``Estimate.point`` None), which the planner does not need."""
         model, system, precision, isl, osl, mode = key
         xs_arr = np.asarray(xs, dtype=float)
         correction, detail = self.correction(key, xs_arr)
         roofline = self._curve(key, ttft_s).at(xs_arr)
-        points = self.frontier(model, system, precision).best(xs_arr, isl, osl, mode, ttft_s)  # type: ignore[arg-type]
+        points = (
+            self.frontier(model, system, precision).best(xs_arr, isl, osl, mode, ttft_s)  # type: ignore[arg-type]
+            if configurations else [None] * len(xs_arr)
+        )
         own = self.measured.get(key) if ttft_s is None else None
         anchors = tuple(f.key for f, _ in self.anchors(key)[0]) if detail != "roofline" else ()
         answers: list[Estimate | None] = []
@@ -260,7 +264,7 @@ class Estimator:
         if x > anchor.interactivity[-1] * (1 + AT_POINT):
             return None
         x_r = float(FRONTIER_INTERACTIVITY[reachable].max())
-        (at_reach,) = self.estimate(key, [x_r], ttft_s)
+        (at_reach,) = self.estimate(key, [x_r], ttft_s, configurations=False)
         if at_reach is None:
             return None
         return at_reach.tput_per_gpu * float(anchor.at(np.array([x]))[0] / anchor.at(np.array([x_r]))[0])
@@ -273,7 +277,7 @@ class Estimator:
         if x is None:
             anchors, _ = self.anchors(key)
             x = math.sqrt(anchors[0][0].interactivity[0] * anchors[0][0].interactivity[-1]) if anchors else 30.0
-        (answer,) = self.estimate(key, [x])
+        (answer,) = self.estimate(key, [x], configurations=False)
         if answer is None or not math.isfinite(answer.correction):
             correction, detail = self.correction(key, np.array([x]))
             return float(correction[0]) * self.bands.factor(detail, 1 - confidence), detail

@@ -26,7 +26,7 @@ from optimizer.catalog import Precision, builtin_models, builtin_systems
 from optimizer.instance import Instance, Tenant
 from optimizer.performance.contract import EngineConfig, Role, TokenLoad
 from optimizer.performance.calibrate import PerformanceData, default_data, load_calibration
-from optimizer.performance.estimate import DEFAULT_CONFIDENCE, query_key
+from optimizer.performance.estimate import DEFAULT_CONFIDENCE, INTERVAL, query_key
 from optimizer.performance.profiles import ProfileSet
 
 _SLO_TOLERANCE = 1e-9
@@ -96,6 +96,15 @@ class PerformanceModel:
         if config.source == "profile":
             return "profile"
         return self._factors(config, isl, osl)[1]
+
+    def band(self, basis: str) -> tuple[float, float]:
+        """(10%, 90%) quantiles of the real over the planned throughput at ``basis``: the
+        80% interval of what an engine planned at :attr:`confidence` delivers; (1, 1) for a profile."""
+        if basis == "profile":
+            return 1.0, 1.0
+        bands = self.estimator.bands
+        planned = bands.factor(basis, 1 - self.confidence)
+        return bands.factor(basis, INTERVAL[0]) / planned, bands.factor(basis, INTERVAL[1]) / planned
 
     def configs(
         self, model: str, system: str, precision: Precision, role: Role, isl: int, osl: int

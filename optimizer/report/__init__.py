@@ -172,7 +172,7 @@ def write_report(instance: Instance, result_or_plan: Result | Plan, out_dir: str
     plan = result_or_plan.plan if isinstance(result_or_plan, Result) else result_or_plan
     if plan is None:
         raise ValueError("the result has no plan to report")
-    performance = performance or PerformanceModel(instance)
+    performance = performance or PerformanceModel(instance, confidence=plan.confidence)
     report = evaluate(instance, plan, performance)
     systems = list(dict.fromkeys(entry.system for entry in instance.fleet))
     sections = [

@@ -54,7 +54,7 @@ def to_plan(f: Formulation, solution: Solution, method: str) -> Plan:
                 engines.append(EngineGroup.from_config(engine_id, f.groups[g].config, count))
                 pieces[g].append((engine_id, count))
             racks.append(Rack(id=rack_id, site=pool.site, system=pool.system, engines=tuple(engines)))
-    return Plan.new(f.instance, method, tuple(racks), _routes(f, solution, pieces))
+    return Plan.new(f.instance, method, tuple(racks), _routes(f, solution, pieces), f.performance.confidence)
 
 
 def served_flows(f: Formulation, solution: Solution) -> np.ndarray:
