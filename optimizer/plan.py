@@ -16,8 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from optimizer.catalog import Precision
-from optimizer.instance import Instance, InstanceError, Role, read_document
+from optimizer.catalog import Name, Precision
+from optimizer.instance import MAX_SCENARIOS, Instance, InstanceError, Role, field_problems, read_document
 from optimizer.performance import EngineConfig
 
 PLAN_VERSION = 1
@@ -29,9 +29,9 @@ class Parallelism(BaseModel):
 
     model_config = _FROZEN
 
-    tp: int = Field(ge=1, description="tensor-parallel degree")
-    ep: int = Field(default=1, ge=1, description="expert-parallel degree")
-    dp_attention: bool = Field(default=False, description="data-parallel attention")
+    tp: int = Field(ge=1, le=4096, strict=True, description="tensor-parallel degree (1 to 4,096)")
+    ep: int = Field(default=1, ge=1, le=4096, strict=True, description="expert-parallel degree (1 to 4,096)")
+    dp_attention: bool = Field(default=False, strict=True, description="data-parallel attention")
 
 
 class EngineGroup(BaseModel):
@@ -39,18 +39,20 @@ class EngineGroup(BaseModel):
 
     model_config = _FROZEN
 
-    id: str = Field(min_length=1, description="unique in the plan; routes refer to it")
-    model: str
+    id: Name = Field(description="unique in the plan; routes refer to it")
+    model: Name
     precision: Precision
     role: Role
-    gpus: int = Field(ge=1, description="GPUs per replica")
-    count: int = Field(ge=1, description="replicas")
+    gpus: int = Field(ge=1, le=4096, strict=True, description="GPUs per replica (1 to 4,096)")
+    count: int = Field(ge=1, le=4096, strict=True, description="replicas (1 to 4,096, a rack's GPUs at most)")
     parallelism: Parallelism
     tokens_per_s_per_user: float | None = Field(
-        default=None, gt=0, description="operating point: interactivity (aggregated, decode)"
+        default=None, ge=1e-3, le=1e5, strict=True,
+        description="operating point: interactivity, tokens/s per user (0.001 to 100,000; aggregated, decode)",
     )
     ttft_s: float | None = Field(
-        default=None, gt=0, description="operating point: TTFT target, s (aggregated, prefill)"
+        default=None, ge=1e-3, le=3600, strict=True,
+        description="operating point: TTFT target, s (0.001 to 3,600; aggregated, prefill)",
     )
     source: Literal["model", "profile"] = Field(
         default="model", description="where capacity comes from: the performance model or profiles"
@@ -94,10 +96,10 @@ class Rack(BaseModel):
 
     model_config = _FROZEN
 
-    id: str = Field(min_length=1)
-    site: str
-    system: str
-    engines: tuple[EngineGroup, ...] = ()
+    id: Name
+    site: Name
+    system: Name
+    engines: tuple[EngineGroup, ...] = Field(default=(), max_length=4096)
 
 
 class Route(BaseModel):
@@ -105,11 +107,11 @@ class Route(BaseModel):
 
     model_config = _FROZEN
 
-    tenant: str
-    scenario: int = Field(ge=0)
-    engine: str = Field(description="engine group id")
-    input_tokens_per_s: float = Field(default=0.0, ge=0)
-    output_tokens_per_s: float = Field(default=0.0, ge=0)
+    tenant: Name
+    scenario: int = Field(ge=0, lt=MAX_SCENARIOS, strict=True, description="scenario index (0 to 167)")
+    engine: Name = Field(description="engine group id")
+    input_tokens_per_s: float = Field(default=0.0, ge=0, le=1e13, strict=True, description="tokens/s (0 to 1e13)")
+    output_tokens_per_s: float = Field(default=0.0, ge=0, le=1e13, strict=True, description="tokens/s (0 to 1e13)")
 
 
 class Plan(BaseModel):
@@ -122,8 +124,8 @@ class Plan(BaseModel):
     instance_sha256: str = Field(description="Instance.digest() of the instance it was made for")
     method: str = Field(description="what produced it, e.g. 'cp-sat' or 'pooled'")
     created_at: str = Field(description="UTC ISO-8601 time of creation")
-    racks: tuple[Rack, ...] = ()
-    routes: tuple[Route, ...] = ()
+    racks: tuple[Rack, ...] = Field(default=(), max_length=1_000_000)
+    routes: tuple[Route, ...] = Field(default=(), max_length=1_000_000)
 
     @classmethod
     def new(
@@ -161,10 +163,7 @@ class Plan(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as error:
-            problems = [
-                (".".join(str(p) for p in e["loc"]), e["msg"]) for e in error.errors(include_url=False)
-            ]
-            raise InstanceError(problems, str(path)) from None
+            raise InstanceError(field_problems(error), str(path)) from None
 
 
 def write_atomic(path: str | Path, text: str) -> None:
