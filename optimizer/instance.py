@@ -699,11 +699,40 @@ def _counts_failed_items(detail: Mapping[str, Any]) -> bool:
     )
 
 
+MAX_NESTING = 8
+"""Arrays and tables nested deeper than this are refused (plans need 6, instances 4)."""
+
+
+def _nesting_depth(document: Any) -> int:
+    """How many arrays and tables are nested in ``document`` at most (without recursion)."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_NESTING:
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
 def _decode(text: str, suffix: str) -> Any:
-    """Parse TOML or JSON text; syntax errors name the line and column."""
+    """Parse TOML or JSON text; syntax errors name the line and column, deep nesting is refused."""
+    too_deep = InstanceError([("", f"arrays and tables nested deeper than {MAX_NESTING} levels")])
+    try:
+        document = _parse(text, suffix)
+    except RecursionError:
+        raise too_deep from None
+    if _nesting_depth(document) > MAX_NESTING:
+        raise too_deep
+    return document
+
+
+def _parse(text: str, suffix: str) -> Any:
     if suffix == ".toml":
         try:
             return tomllib.loads(text)

@@ -6,7 +6,8 @@ import pytest
 from plan_fixtures import disaggregated_plan, pooled_plan, shop
 
 from optimizer.instance import InstanceError
-from optimizer.plan import EngineGroup, Plan, write_atomic
+from optimizer.plan import EngineGroup, Plan
+from optimizer.safe_io import write_atomic
 
 
 def test_plan_records_instance_method_and_time():

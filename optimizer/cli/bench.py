@@ -7,9 +7,9 @@ import sys
 from dataclasses import asdict
 
 from optimizer.bench import format_rows, format_summary, rows_to_csv, run_bench, summarize
-from optimizer.cli import EXIT_OK, EXIT_VIOLATIONS, print_json
+from optimizer.cli import EXIT_OK, EXIT_VIOLATIONS, MAX_THREADS, print_json, seconds, seed
 from optimizer.instance import InstanceError
-from optimizer.plan import write_atomic
+from optimizer.safe_io import refuse_unsafe_output, write_atomic
 from solvers.registry import METHODS
 
 
@@ -29,9 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=",".join(METHODS),
         help=f"comma-separated methods (known: {', '.join(METHODS)}; default all)",
     )
-    parser.add_argument("--time-limit", type=float, default=60.0, metavar="S",
+    parser.add_argument("--time-limit", type=seconds, default=60.0, metavar="S",
                         help="seconds per method and instance (default 60)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed passed to every method")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed passed to every method")
     parser.add_argument("--threads", type=int, default=1, help="threads per method (default 1)")
     parser.add_argument("--out", metavar="FILE", help="also write the rows as CSV")
     parser.add_argument("--json", action="store_true", help="print rows and summary as JSON")
@@ -45,10 +45,12 @@ def run(args: argparse.Namespace) -> int:
     if unknown or not methods:
         problems.append(("--methods", f"unknown method(s) {', '.join(unknown) or '(none given)'}; "
                                       f"known: {', '.join(METHODS)}"))
-    if not args.time_limit > 0:
-        problems.append(("--time-limit", f"must be > 0 seconds, got {args.time_limit:g}"))
+    if not 1 <= args.threads <= MAX_THREADS:
+        problems.append(("--threads", f"must be from 1 to {MAX_THREADS}, got {args.threads}"))
     if problems:
         raise InstanceError(problems, "command line")
+    if args.out:
+        refuse_unsafe_output("--out", args.out, args.paths)
     rows = run_bench(args.paths, methods, time_limit=args.time_limit, seed=args.seed, threads=args.threads)
     summaries = summarize(rows)
     if args.out:

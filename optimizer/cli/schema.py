@@ -22,7 +22,7 @@ from pydantic_core import PydanticUndefined
 from optimizer.catalog import Model, System
 from optimizer.cli import EXIT_OK
 from optimizer.instance import Economics, FleetEntry, Instance, Profile, Site, Tenant
-from optimizer.plan import write_atomic
+from optimizer.safe_io import refuse_unsafe_output, write_atomic
 
 TABLES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("top level", Instance),
@@ -52,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output:
+        refuse_unsafe_output("--output", args.output)
     if args.markdown:
         text = field_tables()
     else:
