@@ -49,6 +49,10 @@ Multiplier = Annotated[float, Field(ge=0, le=1000, strict=True)]
 
 MAX_SCENARIOS = 168
 """Demand scenarios at most: every hour of a week."""
+MAX_TENANT_TOKENS_PER_S = 1e8
+"""Peak input + output tokens/s of one tenant at most (the largest benchmark tenant has 2.2e7)."""
+MAX_TOTAL_TOKENS_PER_S = 1e9
+"""Peak input + output tokens/s of all tenants together at most (the largest benchmark has 3.9e8)."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -322,10 +326,26 @@ class Instance(BaseModel):
 
     @model_validator(mode="after")
     def _cross_references(self) -> Instance:
-        problems = _cross_reference_problems(self.model_dump())
+        problems = _cross_reference_problems(self.model_dump()) or self._volume_problems()
         if problems:
             raise InstanceError(problems)
         return self
+
+    def _volume_problems(self) -> list[tuple[str, str]]:
+        """Token volumes past :data:`MAX_TENANT_TOKENS_PER_S` and :data:`MAX_TOTAL_TOKENS_PER_S`."""
+        problems = []
+        scenarios = range(self.num_scenarios)
+        totals = [0.0 for _ in scenarios]
+        for i, tenant in enumerate(self.tenants):
+            rates = [tenant.input_tokens_per_s(s) + tenant.output_tokens_per_s(s) for s in scenarios]
+            totals = [total + rate for total, rate in zip(totals, rates, strict=True)]
+            if max(rates) > MAX_TENANT_TOKENS_PER_S:
+                problems.append((f"tenants[{i}]", f"peak {max(rates):.3g} tokens/s (requests_per_s x demand_profile x "
+                                 f"(input_tokens + output_tokens)) is above the {MAX_TENANT_TOKENS_PER_S:g} limit"))
+        if max(totals) > MAX_TOTAL_TOKENS_PER_S:
+            problems.append(("tenants", f"all tenants together peak at {max(totals):.3g} tokens/s, above the "
+                             f"{MAX_TOTAL_TOKENS_PER_S:g} limit"))
+        return problems
 
     # -- resolved views -------------------------------------------------------------
 

@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run each method on each instance (files or directories of .json/.toml), "
         "re-price every plan with the evaluator and re-check it with the checker, and print one "
         "row per (instance, method) and a summary per method (geometric mean of $/hour over the "
-        "best plan's). Exit 0 when every plan keeps every rule, 1 when one breaks a rule, "
+        "best plan's). Exit 0 when every plan keeps every rule, 1 when one breaks a rule or a "
+        "method raised, "
         "2 on bad input.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="instance files or directories")
@@ -59,4 +60,5 @@ def run(args: argparse.Namespace) -> int:
         print_json({"rows": [asdict(r) for r in rows], "summary": [asdict(s) for s in summaries]})
     else:
         sys.stdout.write(format_rows(rows) + "\n\n" + format_summary(summaries) + "\n")
-    return EXIT_VIOLATIONS if any(r.violations for r in rows) else EXIT_OK
+    failed = any(r.violations or r.status == "error" for r in rows)
+    return EXIT_VIOLATIONS if failed else EXIT_OK
