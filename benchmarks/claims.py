@@ -33,7 +33,7 @@ from optimizer.catalog import Precision, builtin_models, builtin_systems
 from optimizer.performance.calibration import BENCHMARK_LENGTH_FACTOR, measured_frontiers
 from optimizer.performance.frontier import Frontier
 from optimizer.performance.measurements import measured_points
-from optimizer.plan import write_atomic
+from optimizer.safe_io import write_atomic
 from provenance import commit
 
 logger = logging.getLogger("claims")

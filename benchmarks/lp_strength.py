@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from optimizer.bench import capacity_fingerprint, instance_paths, read_known_best
 from optimizer.instance import load_instance
 from optimizer.performance import PerformanceModel
-from optimizer.plan import write_atomic
+from optimizer.safe_io import write_atomic
 from optimizer.result import relative_gap
 from optimizer.solve import MAX_ARCS_PER_ROLE
 from provenance import ROOT, commit, measured_on

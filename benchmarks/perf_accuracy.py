@@ -57,7 +57,7 @@ from optimizer.performance.calibration import (
 from optimizer.performance.frontier import Frontier
 from optimizer.performance.measurements import MeasuredPoint, measured_points
 from optimizer.performance.roofline import Factors
-from optimizer.plan import write_atomic
+from optimizer.safe_io import write_atomic
 from provenance import commit
 
 logger = logging.getLogger("perf_accuracy")

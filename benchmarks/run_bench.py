@@ -20,7 +20,7 @@ from pathlib import Path
 
 from optimizer.bench import BenchRow, format_rows, format_summary, instance_paths, run_bench, summarize, update_known_best
 from optimizer.instance import load_instance
-from optimizer.plan import write_atomic
+from optimizer.safe_io import write_atomic
 from provenance import ROOT, commit, measured_on
 
 HEURISTICS = ("siloed", "pooled", "pooled-aggregated")

@@ -29,7 +29,7 @@ from optimizer.check import check
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance, InstanceError, load_instance
 from optimizer.performance import PerformanceModel
-from optimizer.plan import write_atomic
+from optimizer.safe_io import write_atomic
 from optimizer.result import relative_gap
 from solvers.registry import get_method
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -21,53 +21,54 @@ TcoBasis = Literal["hyperscaler", "neocloud", "rental-3yr"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")]
+"""An id or name: 1-128 characters, no control characters (they would reach terminals raw)."""
+
 
 class System(BaseModel):
     """An accelerator system (server or rack type), one catalog row."""
 
     model_config = _FROZEN
 
-    id: str = Field(min_length=1, description="system id that fleet entries and profiles use")
+    id: Name = Field(description="system id that fleet entries and profiles use")
     gpu: str = Field(min_length=1, description="GPU product name")
     vendor: Literal["nvidia", "amd"] = Field(description="GPU vendor")
-    family: str | None = Field(
-        default=None, min_length=1, max_length=64,
+    family: Name | None = Field(
+        default=None,
         description="GPU architecture family whose systems share fitted efficiencies (hopper, "
         "blackwell, cdna3, cdna4: NVIDIA and AMD architecture names); absent = its vendor",
     )
     gpus_per_nvlink_domain: int = Field(
-        ge=1, description="GPUs in one scale-up (NVLink or Infinity Fabric) domain"
+        ge=1, le=1024, strict=True, description="GPUs in one scale-up (NVLink or Infinity Fabric) domain"
     )
     gpus_per_rack: int = Field(
-        ge=1, description="GPUs in one rack, the unit of purchase; a multiple of the domain size"
+        ge=1, le=4096, strict=True, description="GPUs in one rack, the unit of purchase; a multiple of the domain size"
     )
-    hbm_gb: float = Field(gt=0, description="HBM per GPU, GB")
-    hbm_tb_s: float = Field(gt=0, description="HBM bandwidth per GPU, TB/s")
-    bf16_tflops: float = Field(gt=0, description="dense BF16 tensor TFLOPS per GPU")
-    fp8_tflops: float = Field(gt=0, description="dense FP8 tensor TFLOPS per GPU")
+    hbm_gb: float = Field(ge=1e-3, le=100000, strict=True, description="HBM per GPU, GB")
+    hbm_tb_s: float = Field(ge=1e-3, le=1000, strict=True, description="HBM bandwidth per GPU, TB/s")
+    bf16_tflops: float = Field(ge=1e-3, le=1e+06, strict=True, description="dense BF16 tensor TFLOPS per GPU")
+    fp8_tflops: float = Field(ge=1e-3, le=1e+06, strict=True, description="dense FP8 tensor TFLOPS per GPU")
     fp4_tflops: float | None = Field(
         default=None,
-        gt=0,
-        description="dense FP4 tensor TFLOPS per GPU; absent = no FP4 units (FP4 weights run at "
+        ge=1e-3, le=1e+06, strict=True, description="dense FP4 tensor TFLOPS per GPU; absent = no FP4 units (FP4 weights run at "
         "the FP8 rate)",
     )
-    scaleup_gb_s: float = Field(gt=0, description="scale-up bandwidth per GPU, one direction, GB/s")
-    scaleout_gbit_s: float = Field(gt=0, description="scale-out NIC bandwidth per GPU, Gbit/s")
-    gpu_tdp_w: float = Field(gt=0, description="GPU thermal design power, W")
-    it_kw_per_gpu: float = Field(gt=0, description="server or rack IT power per GPU, kW")
+    scaleup_gb_s: float = Field(ge=1e-3, le=1e+06, strict=True, description="scale-up bandwidth per GPU, one direction, GB/s")
+    scaleout_gbit_s: float = Field(ge=1e-3, le=1e+06, strict=True, description="scale-out NIC bandwidth per GPU, Gbit/s")
+    gpu_tdp_w: float = Field(ge=1e-3, le=100000, strict=True, description="GPU thermal design power, W")
+    it_kw_per_gpu: float = Field(ge=1e-3, le=100, strict=True, description="server or rack IT power per GPU, kW")
     allin_kw_per_gpu: float = Field(
-        gt=0, description="provisioned power per GPU incl. facility overhead, kW"
+        ge=1e-3, le=100, strict=True, description="provisioned power per GPU incl. facility overhead, kW"
     )
     usd_per_gpu_hour_hyperscaler: float = Field(
-        gt=0,
-        description="all-in $/GPU-hour owned by a hyperscaler (capital over 4 years, hosting, "
+        ge=1e-3, le=1000, strict=True, description="all-in $/GPU-hour owned by a hyperscaler (capital over 4 years, hosting, "
         "power)",
     )
     usd_per_gpu_hour_neocloud: float = Field(
-        gt=0, description="all-in $/GPU-hour owned by a neocloud"
+        ge=1e-3, le=1000, strict=True, description="all-in $/GPU-hour owned by a neocloud"
     )
     usd_per_gpu_hour_rental_3yr: float = Field(
-        gt=0, description="$/GPU-hour rented for 3 years (25% upfront)"
+        ge=1e-3, le=1000, strict=True, description="$/GPU-hour rented for 3 years (25% upfront)"
     )
     source: str = Field(default="instance file", description="where the numbers come from")
 
@@ -109,32 +110,32 @@ class Model(BaseModel):
 
     model_config = _FROZEN
 
-    id: str = Field(min_length=1, description="model id that tenants and profiles use")
+    id: Name = Field(description="model id that tenants and profiles use")
     hf_model: str = Field(default="", description="Hugging Face checkpoint")
-    total_params_b: float = Field(gt=0, description="all parameters, billions")
-    active_params_b: float = Field(gt=0, description="parameters used per token, billions")
-    layers: int = Field(ge=1, description="transformer layers")
-    hidden: int = Field(ge=1, description="model width (hidden size)")
-    q_heads: int = Field(ge=1, description="attention query heads")
-    kv_heads: int = Field(ge=1, description="attention key/value heads (1 for MLA's latent)")
+    total_params_b: float = Field(ge=1e-3, le=100000, strict=True, description="all parameters, billions")
+    active_params_b: float = Field(ge=1e-3, le=100000, strict=True, description="parameters used per token, billions")
+    layers: int = Field(ge=1, le=10_000, strict=True, description="transformer layers")
+    hidden: int = Field(ge=1, le=1_000_000, strict=True, description="model width (hidden size)")
+    q_heads: int = Field(ge=1, le=10_000, strict=True, description="attention query heads")
+    kv_heads: int = Field(ge=1, le=10_000, strict=True, description="attention key/value heads (1 for MLA's latent)")
     head_dim: int | None = Field(
-        default=None, ge=1, description="attention head width; absent for MLA"
+        default=None, ge=1, le=100_000, strict=True, description="attention head width; absent for MLA"
     )
-    experts: int = Field(ge=0, description="routed experts per MoE layer; 0 = dense")
-    top_k: int = Field(ge=0, description="routed experts per token")
-    shared_experts: int = Field(ge=0, description="experts every token uses, per MoE layer")
-    expert_ffn: int = Field(ge=1, description="FFN width of one expert (dense FFN width if dense)")
+    experts: int = Field(ge=0, le=100_000, strict=True, description="routed experts per MoE layer; 0 = dense")
+    top_k: int = Field(ge=0, le=10_000, strict=True, description="routed experts per token")
+    shared_experts: int = Field(ge=0, le=10_000, strict=True, description="experts every token uses, per MoE layer")
+    expert_ffn: int = Field(ge=1, le=10_000_000, strict=True, description="FFN width of one expert (dense FFN width if dense)")
     attention: str = Field(default="", description="attention type, free text")
-    kv_bytes_per_token_bf16: float = Field(gt=0, description="KV cache per token, BF16, bytes")
-    kv_bytes_per_token_fp8: float = Field(gt=0, description="KV cache per token, FP8, bytes")
+    kv_bytes_per_token_bf16: float = Field(ge=1e-3, le=1e+09, strict=True, description="KV cache per token, BF16, bytes")
+    kv_bytes_per_token_fp8: float = Field(ge=1e-3, le=1e+09, strict=True, description="KV cache per token, FP8, bytes")
     weights_gb_bf16: float | None = Field(
-        default=None, gt=0, description="BF16 weights, GB; absent = not served in BF16"
+        default=None, ge=1e-3, le=1e+06, strict=True, description="BF16 weights, GB; absent = not served in BF16"
     )
     weights_gb_fp8: float | None = Field(
-        default=None, gt=0, description="FP8 weights, GB; absent = not served in FP8"
+        default=None, ge=1e-3, le=1e+06, strict=True, description="FP8 weights, GB; absent = not served in FP8"
     )
     weights_gb_fp4: float | None = Field(
-        default=None, gt=0, description="FP4 (NVFP4 / MXFP4) weights, GB; absent = not served in FP4"
+        default=None, ge=1e-3, le=1e+06, strict=True, description="FP4 (NVFP4 / MXFP4) weights, GB; absent = not served in FP4"
     )
     fp4_dense_precision: Precision | None = Field(
         default=None,
@@ -167,17 +168,24 @@ def _read_rows(name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(text.splitlines()))
 
 
-def _clean(row: dict[str, str]) -> dict[str, str]:
-    return {key: value for key, value in row.items() if value != ""}
+def _clean(row: dict[str, str], kind: type[BaseModel]) -> dict[str, Any]:
+    """A CSV row as typed values: empty cells dropped, numeric columns parsed (fields are strict)."""
+    typed: dict[str, Any] = {}
+    for key, value in row.items():
+        if value == "":
+            continue
+        annotation = str(kind.model_fields[key].annotation)
+        typed[key] = int(value) if "int" in annotation else float(value) if "float" in annotation else value
+    return typed
 
 
 @cache
 def builtin_systems() -> dict[str, System]:
     """The built-in systems by id."""
-    return {row["id"]: System.model_validate(_clean(row)) for row in _read_rows("systems.csv")}
+    return {row["id"]: System.model_validate(_clean(row, System)) for row in _read_rows("systems.csv")}
 
 
 @cache
 def builtin_models() -> dict[str, Model]:
     """The built-in models by id."""
-    return {row["id"]: Model.model_validate(_clean(row)) for row in _read_rows("models.csv")}
+    return {row["id"]: Model.model_validate(_clean(row, Model)) for row in _read_rows("models.csv")}

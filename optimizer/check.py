@@ -376,9 +376,9 @@ def _nvlink_domain(u: PlanUsage) -> Iterator[Violation]:
                 rule="nvlink-domain", rack=rack.id, engine=group.id, amount=group.gpus - domain,
                 unit="GPUs", message=f"{group.gpus}-GPU replica, NVLink domains of {domain} GPUs",
             )
-        replicas = [group.gpus for group in rack.engines for _ in range(group.count)]
-        fits_rack = not too_big and sum(replicas) <= rack_gpus
-        if fits_rack and pack_into_domains(replicas, rack_gpus, domain) is None:
+        fits_rack = not too_big and sum(group.gpus * group.count for group in rack.engines) <= rack_gpus
+        replicas = [group.gpus for group in rack.engines for _ in range(group.count)] if fits_rack else []
+        if fits_rack and pack_into_domains(replicas, rack_gpus, domain) is None:  # at most rack_gpus replicas
             yield Violation(
                 rule="nvlink-domain", rack=rack.id,
                 message=f"replicas of {sorted(replicas, reverse=True)} GPUs do not pack into "

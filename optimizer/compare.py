@@ -19,6 +19,9 @@ checks each with the one checker, and explains the winner from the figures
 - ``tco``: the own fleet priced at each other TCO basis (catalog prices; fleet
   price overrides kept).
 
+``isolation`` and ``tco`` are measured against the own fleet, so ``fleet`` is planned
+whenever either is asked for, and the verdict (the cheapest option) is the own fleet's.
+
 An option that only lifts rules of another (the own fleet those of ``aggregated``; each
 ``isolation`` variant those of the own fleet) is planned after it and its MIP starts from
 that plan, so a time-limited run cannot price a rule at less than nothing.
@@ -228,7 +231,9 @@ def variants(
     if bad:
         raise InstanceError([("systems", f"unknown system '{s}'") for s in bad])
     found: list[Variant] = []
-    if "fleet" in options:
+    # isolation and TCO variants are priced against the own fleet, so it is planned with them
+    reference = "fleet" in options or "isolation" in options or "tco" in options
+    if reference:
         found.append(Variant(FLEET, "fleet", instance, method, note="the instance as written",
                              relaxes=AGGREGATED if "aggregated" in options else ""))
     if "systems" in options:
@@ -251,7 +256,7 @@ def variants(
                 found.append(Variant(
                     f"{FLEET}, {tenant.name} shared", "isolation", with_tenant_shared(instance, tenant.name), method,
                     tenant=tenant.name, note=f"{tenant.name}'s '{tenant.isolation}' isolation lifted",
-                    relaxes=FLEET if "fleet" in options else "",
+                    relaxes=FLEET,
                 ))
     if "tco" in options:
         for basis in get_args(TcoBasis):

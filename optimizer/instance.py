@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from optimizer.catalog import (
     PRECISIONS,
     Model,
+    Name,
     Precision,
     System,
     TcoBasis,
@@ -42,7 +43,16 @@ with hourly profiles over a week take 1.1 MiB of TOML)."""
 Isolation = Literal["shared", "dedicated", "dedicated-rack"]
 Role = Literal["aggregated", "prefill", "decode"]
 PerformanceSource = Literal["auto", "model", "profiles"]
-NonNegative = Annotated[float, Field(ge=0)]
+NonNegative = Annotated[float, Field(ge=0, strict=True)]
+Multiplier = Annotated[float, Field(ge=0, le=1000, strict=True)]
+"""A demand multiplier, dimensionless (0 to 1000)."""
+
+MAX_SCENARIOS = 168
+"""Demand scenarios at most: every hour of a week."""
+MAX_TENANT_TOKENS_PER_S = 1e8
+"""Peak input + output tokens/s of one tenant at most (the largest benchmark tenant has 2.2e7)."""
+MAX_TOTAL_TOKENS_PER_S = 1e9
+"""Peak input + output tokens/s of all tenants together at most (the largest benchmark has 3.9e8)."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -70,7 +80,9 @@ class Economics(BaseModel):
     energy_usd_per_kwh: float | None = Field(
         default=None,
         ge=0,
-        description="electricity price, $/kWh; when given, reports split all-in cost into energy "
+        le=100,
+        strict=True,
+        description="electricity price, $/kWh (0 to 100); when given, reports split all-in cost into energy "
         "(all-in kW per GPU x price) and capital plus hosting (the rest); absent = no split",
     )
 
@@ -80,12 +92,14 @@ class Site(BaseModel):
 
     model_config = _FROZEN
 
-    name: str = Field(min_length=1, description="unique site name that fleet entries refer to")
+    name: Name = Field(description="unique site name that fleet entries refer to")
     power_mw: float | None = Field(
         default=None,
-        gt=0,
+        ge=1e-3,
+        le=1e5,
+        strict=True,
         description="budget of provisioned (all-in) power of the racks opened here, MW: each "
-        "rack counts GPUs per rack x the system's all-in kW per GPU; absent = no budget",
+        "rack counts GPUs per rack x the system's all-in kW per GPU (0.001 to 100,000); absent = no budget",
     )
 
 
@@ -94,26 +108,34 @@ class FleetEntry(BaseModel):
 
     model_config = _FROZEN
 
-    system: str = Field(min_length=1, description="catalog system id (built-in or [[systems]])")
-    site: str = Field(min_length=1, description="name of a [[sites]] entry")
+    system: Name = Field(description="catalog system id (built-in or [[systems]])")
+    site: Name = Field(description="name of a [[sites]] entry")
     max_racks: int | None = Field(
-        default=None, ge=0, description="inventory: racks that may be opened; absent = unlimited"
+        default=None, ge=0, le=100_000, strict=True,
+        description="inventory: racks that may be opened (0 to 100,000); absent = unlimited",
     )
     usd_per_gpu_hour: float | None = Field(
         default=None,
-        gt=0,
-        description="all-in cost, $/GPU-hour; absent = the catalog value at economics.tco_basis",
+        ge=1e-3,
+        le=1000,
+        strict=True,
+        description="all-in cost, $/GPU-hour (0.001 to 1,000); absent = the catalog value at economics.tco_basis",
     )
     gpus_per_rack: int | None = Field(
         default=None,
         ge=1,
-        description="GPUs per rack, a multiple of the NVLink domain size; absent = catalog value",
+        le=4096,
+        strict=True,
+        description="GPUs per rack, a multiple of the NVLink domain size (1 to 4,096); absent = "
+        "catalog value",
     )
     rack_power_kw: float | None = Field(
         default=None,
-        gt=0,
+        ge=1e-3,
+        le=1e4,
+        strict=True,
         description="cap on the IT power of the GPUs engines occupy in one rack "
-        "(GPUs x it_kw_per_gpu), kW; absent = no cap",
+        "(GPUs x it_kw_per_gpu), kW (0.001 to 10,000); absent = no cap",
     )
 
 
@@ -122,50 +144,66 @@ class Tenant(BaseModel):
 
     model_config = _FROZEN
 
-    name: str = Field(min_length=1, description="unique tenant name")
-    model: str = Field(min_length=1, description="catalog model id (built-in or [[models]])")
+    name: Name = Field(description="unique tenant name")
+    model: Name = Field(description="catalog model id (built-in or [[models]])")
     requests_per_s: float = Field(
-        gt=0, description="mean request rate, requests/s (scaled per scenario by demand_profile)"
+        ge=1e-6, le=1e5, strict=True,
+        description="mean request rate, requests/s (0.000001 to 100,000; scaled per scenario by "
+        "demand_profile)",
     )
-    input_tokens: int = Field(ge=1, description="mean prompt tokens per request")
-    output_tokens: int = Field(ge=1, description="mean generated tokens per request")
-    ttft_s: float = Field(gt=0, description="promised median time to first token, s")
+    input_tokens: int = Field(
+        ge=1, le=10_000_000, strict=True, description="mean prompt tokens per request (1 to 10 million)"
+    )
+    output_tokens: int = Field(
+        ge=1, le=1_000_000, strict=True, description="mean generated tokens per request (1 to 1 million)"
+    )
+    ttft_s: float = Field(
+        ge=1e-3, le=3600, strict=True,
+        description="promised median time to first token, s (0.001 to 3,600)",
+    )
     min_tokens_per_s_per_user: float = Field(
-        gt=0, description="promised median interactivity (1 / TPOT), tokens/s per user"
+        ge=1e-3, le=1e5, strict=True,
+        description="promised median interactivity (1 / TPOT), tokens/s per user (0.001 to 100,000)",
     )
     isolation: Isolation = Field(
         default="shared",
         description="shared = engines may serve other tenants; dedicated = engines of its own; "
         "dedicated-rack = racks of its own",
     )
-    sites: tuple[str, ...] | None = Field(
-        default=None, min_length=1, description="residency: sites that may serve it; absent = any"
+    sites: tuple[Name, ...] | None = Field(
+        default=None, min_length=1, max_length=1000, description="residency: sites that may serve it; absent = any"
     )
     min_racks: int = Field(
         default=1,
         ge=1,
+        le=1000,
+        strict=True,
         description="spread over failure domains: no rack carries more than 1/min_racks of its "
-        "tokens",
+        "tokens (1 to 1,000)",
     )
     precisions: tuple[Precision, ...] | None = Field(
         default=None,
         min_length=1,
         description="allowed weight precisions; absent = any its model has weights for",
     )
-    demand_profile: tuple[NonNegative, ...] | None = Field(
+    demand_profile: tuple[Multiplier, ...] | None = Field(
         default=None,
         min_length=1,
-        description="multiplier of requests_per_s in each scenario; every tenant's has the "
-        "same length S, the number of scenarios; absent = 1 in every scenario",
+        max_length=MAX_SCENARIOS,
+        description="multiplier of requests_per_s in each scenario (0 to 1,000); every tenant's has "
+        "the same length S, the number of scenarios (at most 168); absent = 1 in every scenario",
     )
     price_usd_per_mtok: float | None = Field(
         default=None,
         ge=0,
-        description="revenue, $ per million tokens (input + output), for margin and ROI reports; "
+        le=1e6,
+        strict=True,
+        description="revenue, $ per million tokens (input + output; 0 to 1 million), for margin and "
+        "ROI reports; "
         "absent = not priced",
     )
     slo_class: str = Field(
-        default="", description="free label grouping tenants in reports, e.g. chat, reasoning, batch"
+        default="", max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$", description="free label grouping tenants in reports, e.g. chat, reasoning, batch"
     )
 
     def demand(self, scenario: int) -> float:
@@ -186,35 +224,52 @@ class Profile(BaseModel):
 
     model_config = _FROZEN
 
-    model: str = Field(min_length=1, description="catalog model id")
-    system: str = Field(min_length=1, description="catalog system id")
+    model: Name = Field(description="catalog model id")
+    system: Name = Field(description="catalog system id")
     precision: Precision = Field(description="weight precision served")
     role: Role = Field(
         description="aggregated = prefill and decode in one engine; prefill or decode = one "
         "phase of disaggregated serving"
     )
-    gpus: int = Field(ge=1, description="GPUs per engine replica, at most one NVLink domain")
+    gpus: int = Field(
+        ge=1, le=4096, strict=True, description="GPUs per engine replica, at most one NVLink domain"
+    )
     tokens_per_s_per_user: float | None = Field(
         default=None,
-        gt=0,
-        description="median interactivity (1 / TPOT), tokens/s per user; needed by aggregated "
+        ge=1e-3,
+        le=1e5,
+        strict=True,
+        description="median interactivity (1 / TPOT), tokens/s per user (0.001 to 100,000); needed by aggregated "
         "and decode",
     )
     ttft_s: float | None = Field(
-        default=None, gt=0, description="median TTFT, s; needed by aggregated and prefill"
+        default=None, ge=1e-3, le=3600, strict=True,
+        description="median TTFT, s (0.001 to 3,600); needed by aggregated and prefill",
     )
     input_tokens_per_s: float | None = Field(
         default=None,
-        gt=0,
-        description="input tokens/s one replica processes; needed by aggregated and prefill",
+        ge=1e-3,
+        le=1e9,
+        strict=True,
+        description="input tokens/s one replica processes (0.001 to 1e9); needed by aggregated and "
+        "prefill",
     )
     output_tokens_per_s: float | None = Field(
         default=None,
-        gt=0,
-        description="output tokens/s one replica generates; needed by aggregated and decode",
+        ge=1e-3,
+        le=1e9,
+        strict=True,
+        description="output tokens/s one replica generates (0.001 to 1e9); needed by aggregated and "
+        "decode",
     )
-    input_tokens: int = Field(ge=1, description="mean prompt tokens per request when measured")
-    output_tokens: int = Field(ge=1, description="mean generated tokens per request when measured")
+    input_tokens: int = Field(
+        ge=1, le=10_000_000, strict=True,
+        description="mean prompt tokens per request when measured (1 to 10 million)",
+    )
+    output_tokens: int = Field(
+        ge=1, le=1_000_000, strict=True,
+        description="mean generated tokens per request when measured (1 to 1 million)",
+    )
 
     @model_validator(mode="after")
     def _fields_for_role(self) -> Profile:
@@ -237,7 +292,7 @@ class Instance(BaseModel):
     schema_version: Literal[1] = Field(
         default=SCHEMA_VERSION, description="version of this file format"
     )
-    name: str = Field(min_length=1, description="instance name, recorded in plans and reports")
+    name: Name = Field(description="instance name, recorded in plans and reports")
     performance: PerformanceSource = Field(
         default="auto",
         description="where engine capacities come from: profiles = only [[profiles]]; model = "
@@ -250,34 +305,54 @@ class Instance(BaseModel):
         description="calibration file from `tenantplan calibrate` the performance model uses "
         "(relative to the instance file); absent = the bundled measurements",
     )
-    scenario_weights: tuple[NonNegative, ...] | None = Field(
+    scenario_weights: tuple[Multiplier, ...] | None = Field(
         default=None,
         min_length=1,
-        description="weight (e.g. hours) of each demand scenario, normalised to sum 1; "
+        max_length=MAX_SCENARIOS,
+        description="weight (e.g. hours) of each demand scenario (0 to 1,000), normalised to sum 1; "
         "length S; absent = equal",
     )
     economics: Economics = Field(default=Economics(), description="how GPU-hours are priced")
-    sites: tuple[Site, ...] = Field(min_length=1, description="data-centre sites")
+    sites: tuple[Site, ...] = Field(min_length=1, max_length=100, description="data-centre sites (1 to 100)")
     fleet: tuple[FleetEntry, ...] = Field(
-        min_length=1, description="rack types that may be opened, per site"
+        min_length=1, max_length=1000, description="rack types that may be opened, per site (1 to 1,000)"
     )
-    tenants: tuple[Tenant, ...] = Field(min_length=1, description="customers and their demand")
+    tenants: tuple[Tenant, ...] = Field(
+        min_length=1, max_length=5000, description="customers and their demand (1 to 5,000)"
+    )
     profiles: tuple[Profile, ...] = Field(
-        default=(), description="measured operating points (bring your own benchmarks)"
+        default=(), max_length=10_000,
+        description="measured operating points (bring your own benchmarks; at most 10,000)",
     )
     systems: tuple[System, ...] = Field(
-        default=(), description="catalog systems added, or replaced by id"
+        default=(), max_length=100, description="catalog systems added, or replaced by id (at most 100)"
     )
     models: tuple[Model, ...] = Field(
-        default=(), description="catalog models added, or replaced by id"
+        default=(), max_length=100, description="catalog models added, or replaced by id (at most 100)"
     )
 
     @model_validator(mode="after")
     def _cross_references(self) -> Instance:
-        problems = _cross_reference_problems(self.model_dump())
+        problems = _cross_reference_problems(self.model_dump()) or self._volume_problems()
         if problems:
             raise InstanceError(problems)
         return self
+
+    def _volume_problems(self) -> list[tuple[str, str]]:
+        """Token volumes past :data:`MAX_TENANT_TOKENS_PER_S` and :data:`MAX_TOTAL_TOKENS_PER_S`."""
+        problems = []
+        scenarios = range(self.num_scenarios)
+        totals = [0.0 for _ in scenarios]
+        for i, tenant in enumerate(self.tenants):
+            rates = [tenant.input_tokens_per_s(s) + tenant.output_tokens_per_s(s) for s in scenarios]
+            totals = [total + rate for total, rate in zip(totals, rates, strict=True)]
+            if max(rates) > MAX_TENANT_TOKENS_PER_S:
+                problems.append((f"tenants[{i}]", f"peak {max(rates):.3g} tokens/s (requests_per_s x demand_profile x "
+                                 f"(input_tokens + output_tokens)) is above the {MAX_TENANT_TOKENS_PER_S:g} limit"))
+        if max(totals) > MAX_TOTAL_TOKENS_PER_S:
+            problems.append(("tenants", f"all tenants together peak at {max(totals):.3g} tokens/s, above the "
+                             f"{MAX_TOTAL_TOKENS_PER_S:g} limit"))
+        return problems
 
     # -- resolved views -------------------------------------------------------------
 
@@ -562,6 +637,9 @@ _PYDANTIC_REASONS = {
     "model_type": "must be a table",
     "model_attributes_type": "must be a table",
     "bool_type": "must be true or false",
+    "too_long": "must have at most {max_length} entries",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_pattern_mismatch": "must not contain control characters",
 }
 
 
@@ -600,6 +678,11 @@ def _reason(detail: Mapping[str, Any]) -> str:
         return f"must be one of {', '.join(expected)}{hint}"
     if kind == "value_error":
         return str(detail["ctx"]["error"])
+    if kind in ("int_type", "float_type") and isinstance(detail["input"], bool | str):
+        what = "an integer" if kind == "int_type" else "a number"
+        return f"must be {what}, not {'a boolean' if isinstance(detail['input'], bool) else 'a string'}"
+    if kind == "int_type" and isinstance(detail["input"], float):
+        return "must be a whole number (an integer)"
     if kind == "too_short" and detail["ctx"]["min_length"] == 1:
         return "must not be empty"
     if kind in _PYDANTIC_REASONS:
@@ -625,12 +708,17 @@ def parse_instance(data: Mapping[str, Any], source: str = "") -> Instance:
     except InstanceError as error:
         raise InstanceError(error.problems, source) from None
     except ValidationError as error:
-        problems = [
-            (_format_loc(tuple(d["loc"])), _reason(d))
-            for d in error.errors(include_url=False)
-            if not _counts_failed_items(d)
-        ]
+        problems = field_problems(error)
     raise InstanceError(problems + _cross_reference_problems(data), source)
+
+
+def field_problems(error: ValidationError) -> list[tuple[str, str]]:
+    """Pydantic's errors as ``(path, reason)`` pairs in the words of the file format."""
+    return [
+        (_format_loc(tuple(d["loc"])), _reason(d))
+        for d in error.errors(include_url=False)
+        if not _counts_failed_items(d)
+    ]
 
 
 def _counts_failed_items(detail: Mapping[str, Any]) -> bool:
@@ -643,11 +731,40 @@ def _counts_failed_items(detail: Mapping[str, Any]) -> bool:
     )
 
 
+MAX_NESTING = 8
+"""Arrays and tables nested deeper than this are refused (plans need 6, instances 4)."""
+
+
+def _nesting_depth(document: Any) -> int:
+    """How many arrays and tables are nested in ``document`` at most (without recursion)."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_NESTING:
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
 def _decode(text: str, suffix: str) -> Any:
-    """Parse TOML or JSON text; syntax errors name the line and column."""
+    """Parse TOML or JSON text; syntax errors name the line and column, deep nesting is refused."""
+    too_deep = InstanceError([("", f"arrays and tables nested deeper than {MAX_NESTING} levels")])
+    try:
+        document = _parse(text, suffix)
+    except RecursionError:
+        raise too_deep from None
+    if _nesting_depth(document) > MAX_NESTING:
+        raise too_deep
+    return document
+
+
+def _parse(text: str, suffix: str) -> Any:
     if suffix == ".toml":
         try:
             return tomllib.loads(text)

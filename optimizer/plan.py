@@ -8,18 +8,17 @@ diff and other tools read, so the field names below are kept stable.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from optimizer.catalog import Precision
-from optimizer.instance import Instance, InstanceError, Role, read_document
+from optimizer.catalog import Name, Precision
+from optimizer.instance import MAX_SCENARIOS, Instance, InstanceError, Role, field_problems, read_document
 from optimizer.performance import EngineConfig
 from optimizer.performance.estimate import DEFAULT_CONFIDENCE
+from optimizer.safe_io import write_atomic
 
 PLAN_VERSION = 1
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -30,9 +29,9 @@ class Parallelism(BaseModel):
 
     model_config = _FROZEN
 
-    tp: int = Field(ge=1, description="tensor-parallel degree")
-    ep: int = Field(default=1, ge=1, description="expert-parallel degree")
-    dp_attention: bool = Field(default=False, description="data-parallel attention")
+    tp: int = Field(ge=1, le=4096, strict=True, description="tensor-parallel degree (1 to 4,096)")
+    ep: int = Field(default=1, ge=1, le=4096, strict=True, description="expert-parallel degree (1 to 4,096)")
+    dp_attention: bool = Field(default=False, strict=True, description="data-parallel attention")
 
 
 class EngineGroup(BaseModel):
@@ -40,18 +39,20 @@ class EngineGroup(BaseModel):
 
     model_config = _FROZEN
 
-    id: str = Field(min_length=1, description="unique in the plan; routes refer to it")
-    model: str
+    id: Name = Field(description="unique in the plan; routes refer to it")
+    model: Name
     precision: Precision
     role: Role
-    gpus: int = Field(ge=1, description="GPUs per replica")
-    count: int = Field(ge=1, description="replicas")
+    gpus: int = Field(ge=1, le=4096, strict=True, description="GPUs per replica (1 to 4,096)")
+    count: int = Field(ge=1, le=4096, strict=True, description="replicas (1 to 4,096, a rack's GPUs at most)")
     parallelism: Parallelism
     tokens_per_s_per_user: float | None = Field(
-        default=None, gt=0, description="operating point: interactivity (aggregated, decode)"
+        default=None, ge=1e-3, le=1e5, strict=True,
+        description="operating point: interactivity, tokens/s per user (0.001 to 100,000; aggregated, decode)",
     )
     ttft_s: float | None = Field(
-        default=None, gt=0, description="operating point: TTFT target, s (aggregated, prefill)"
+        default=None, ge=1e-3, le=3600, strict=True,
+        description="operating point: TTFT target, s (0.001 to 3,600; aggregated, prefill)",
     )
     source: Literal["model", "profile"] = Field(
         default="model", description="where capacity comes from: the performance model or profiles"
@@ -95,10 +96,10 @@ class Rack(BaseModel):
 
     model_config = _FROZEN
 
-    id: str = Field(min_length=1)
-    site: str
-    system: str
-    engines: tuple[EngineGroup, ...] = ()
+    id: Name
+    site: Name
+    system: Name
+    engines: tuple[EngineGroup, ...] = Field(default=(), max_length=4096)
 
 
 class Route(BaseModel):
@@ -106,11 +107,11 @@ class Route(BaseModel):
 
     model_config = _FROZEN
 
-    tenant: str
-    scenario: int = Field(ge=0)
-    engine: str = Field(description="engine group id")
-    input_tokens_per_s: float = Field(default=0.0, ge=0)
-    output_tokens_per_s: float = Field(default=0.0, ge=0)
+    tenant: Name
+    scenario: int = Field(ge=0, lt=MAX_SCENARIOS, strict=True, description="scenario index (0 to 167)")
+    engine: Name = Field(description="engine group id")
+    input_tokens_per_s: float = Field(default=0.0, ge=0, le=1e13, strict=True, description="tokens/s (0 to 1e13)")
+    output_tokens_per_s: float = Field(default=0.0, ge=0, le=1e13, strict=True, description="tokens/s (0 to 1e13)")
 
 
 class Plan(BaseModel):
@@ -124,12 +125,12 @@ class Plan(BaseModel):
     method: str = Field(description="what produced it, e.g. 'cp-sat' or 'pooled'")
     created_at: str = Field(description="UTC ISO-8601 time of creation")
     confidence: float = Field(
-        default=DEFAULT_CONFIDENCE, gt=0, lt=1,
+        default=DEFAULT_CONFIDENCE, gt=0, lt=1, strict=True,
         description="capacities planned on: the throughput each engine reaches with this probability "
         "(the 1 - confidence quantile of its 80%-interval band); the evaluator and checker use the same",
     )
-    racks: tuple[Rack, ...] = ()
-    routes: tuple[Route, ...] = ()
+    racks: tuple[Rack, ...] = Field(default=(), max_length=1_000_000)
+    routes: tuple[Route, ...] = Field(default=(), max_length=1_000_000)
 
     @classmethod
     def new(
@@ -169,30 +170,5 @@ class Plan(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as error:
-            problems = [
-                (".".join(str(p) for p in e["loc"]), e["msg"]) for e in error.errors(include_url=False)
-            ]
-            raise InstanceError(problems, str(path)) from None
+            raise InstanceError(field_problems(error), str(path)) from None
 
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file open()'s usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

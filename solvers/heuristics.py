@@ -378,7 +378,7 @@ def _pool_units(instance: Instance, designer: _Designer, spread_apart: bool) -> 
             options = _options(designer, _pool(instance, label, allowing, precision, sites))
             if options:
                 requests = sum(float(designer.demand[t.name].mean()) for t in allowing)
-                ranking.append((options[0][0] / requests, precision))
+                ranking.append((options[0][0] / requests if requests > 0 else options[0][0], precision))
         ranking.sort()
         left = list(members)
         for _, precision in ranking:

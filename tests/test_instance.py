@@ -56,7 +56,7 @@ BAD_FILES = {
     "duplicate-tenant.toml": (BASE, ["tenants: tenant name 'acme-chat' appears more than once"]),
     "duplicate-site.toml": (BASE, ["sites: site name 'us-east' appears more than once"]),
     "duplicate-fleet-entry.toml": (BASE, ["fleet: 'hgx-b200 at us-east' is listed more than once"]),
-    "nonpositive-number.toml": (BASE, ["tenants[0].ttft_s: must be > 0"]),
+    "nonpositive-number.toml": (BASE, ["tenants[0].ttft_s: must be >= 0.001"]),
     "negative-inventory.toml": (BASE, ["fleet[0].max_racks: must be >= 0"]),
     "nan.toml": (BASE, ["tenants[0].requests_per_s: must be a finite number"]),
     "inf-power.toml": (BASE, ["sites[0].power_mw: must be a finite number"]),
@@ -66,8 +66,8 @@ BAD_FILES = {
         "did you mean 'dedicated'?",
     ]),
     "wrong-precision.toml": (BASE, ["tenants[1].precisions[1]: must be one of bf16, fp8, fp4"]),
-    "wrong-type.toml": (BASE, ["tenants[1].input_tokens: must be an integer"]),
-    "fractional-count.toml": (BASE, ["tenants[1].output_tokens: must be a whole number"]),
+    "wrong-type.toml": (BASE, ["tenants[1].input_tokens: must be an integer, not a string"]),
+    "fractional-count.toml": (BASE, ["tenants[1].output_tokens: must be a whole number (an integer)"]),
     "missing-field.toml": (BASE, ["tenants[1].requests_per_s: is required"]),
     "empty-tenants.toml": (BASE, ["tenants: must not be empty"]),
     "schema-version.toml": (BASE, ["schema_version: must be one of 1"]),
@@ -82,7 +82,7 @@ BAD_FILES = {
     ]),
     # a field error does not hide a cross-reference error: both come back together
     "field-and-reference-errors.toml": (BASE, [
-        "tenants[0].ttft_s: must be > 0",
+        "tenants[0].ttft_s: must be >= 0.001",
         "tenants[1].model: unknown model 'llama-3.3-7b'; did you mean 'llama-3.3-70b'?",
     ]),
     "toml-syntax.toml": (BASE, ["TOML syntax error at line 6, column 16: Illegal character '\\n'"]),

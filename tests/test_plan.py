@@ -6,7 +6,8 @@ import pytest
 from plan_fixtures import disaggregated_plan, pooled_plan, shop
 
 from optimizer.instance import InstanceError
-from optimizer.plan import EngineGroup, Plan, write_atomic
+from optimizer.plan import EngineGroup, Plan
+from optimizer.safe_io import write_atomic
 
 
 def test_plan_records_instance_method_and_time():
@@ -66,9 +67,9 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 @pytest.mark.parametrize(
     "change, where",
     [
-        (lambda d: d["racks"][0]["engines"][0].update(count=0), "racks.0.engines.0.count"),
-        (lambda d: d["routes"][0].update(input_tokens_per_s=-1), "routes.0.input_tokens_per_s"),
-        (lambda d: d["racks"][0]["engines"][0].update(role="both"), "racks.0.engines.0.role"),
+        (lambda d: d["racks"][0]["engines"][0].update(count=0), "racks[0].engines[0].count"),
+        (lambda d: d["routes"][0].update(input_tokens_per_s=-1), "routes[0].input_tokens_per_s"),
+        (lambda d: d["racks"][0]["engines"][0].update(role="both"), "racks[0].engines[0].role"),
         (lambda d: d.update(plan_version=2), "plan_version"),
         (lambda d: d.update(colour="red"), "colour"),
     ],

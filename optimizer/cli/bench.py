@@ -7,9 +7,9 @@ import sys
 from dataclasses import asdict
 
 from optimizer.bench import format_rows, format_summary, rows_to_csv, run_bench, summarize
-from optimizer.cli import EXIT_OK, EXIT_VIOLATIONS, print_json
+from optimizer.cli import EXIT_OK, EXIT_VIOLATIONS, MAX_THREADS, print_json, seconds, seed
 from optimizer.instance import InstanceError
-from optimizer.plan import write_atomic
+from optimizer.safe_io import refuse_unsafe_output, write_atomic
 from solvers.registry import METHODS
 
 
@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run each method on each instance (files or directories of .json/.toml), "
         "re-price every plan with the evaluator and re-check it with the checker, and print one "
         "row per (instance, method) and a summary per method (geometric mean of $/hour over the "
-        "best plan's). Exit 0 when every plan keeps every rule, 1 when one breaks a rule, "
+        "best plan's). Exit 0 when every plan keeps every rule, 1 when one breaks a rule or a "
+        "method raised, "
         "2 on bad input.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="instance files or directories")
@@ -29,9 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=",".join(METHODS),
         help=f"comma-separated methods (known: {', '.join(METHODS)}; default all)",
     )
-    parser.add_argument("--time-limit", type=float, default=60.0, metavar="S",
+    parser.add_argument("--time-limit", type=seconds, default=60.0, metavar="S",
                         help="seconds per method and instance (default 60)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed passed to every method")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed passed to every method")
     parser.add_argument("--threads", type=int, default=1, help="threads per method (default 1)")
     parser.add_argument("--out", metavar="FILE", help="also write the rows as CSV")
     parser.add_argument("--json", action="store_true", help="print rows and summary as JSON")
@@ -45,10 +46,12 @@ def run(args: argparse.Namespace) -> int:
     if unknown or not methods:
         problems.append(("--methods", f"unknown method(s) {', '.join(unknown) or '(none given)'}; "
                                       f"known: {', '.join(METHODS)}"))
-    if not args.time_limit > 0:
-        problems.append(("--time-limit", f"must be > 0 seconds, got {args.time_limit:g}"))
+    if not 1 <= args.threads <= MAX_THREADS:
+        problems.append(("--threads", f"must be from 1 to {MAX_THREADS}, got {args.threads}"))
     if problems:
         raise InstanceError(problems, "command line")
+    if args.out:
+        refuse_unsafe_output("--out", args.out, args.paths)
     rows = run_bench(args.paths, methods, time_limit=args.time_limit, seed=args.seed, threads=args.threads)
     summaries = summarize(rows)
     if args.out:
@@ -57,4 +60,5 @@ def run(args: argparse.Namespace) -> int:
         print_json({"rows": [asdict(r) for r in rows], "summary": [asdict(s) for s in summaries]})
     else:
         sys.stdout.write(format_rows(rows) + "\n\n" + format_summary(summaries) + "\n")
-    return EXIT_VIOLATIONS if any(r.violations for r in rows) else EXIT_OK
+    failed = any(r.violations or r.status == "error" for r in rows)
+    return EXIT_VIOLATIONS if failed else EXIT_OK

@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, print_json
+from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, print_json, seconds
 from optimizer.compare import DEFAULT_OPTIONS, OPTION_SETS, compare
 from optimizer.instance import InstanceError, load_instance
 from optimizer.report import options_table, write_comparison_report
 from optimizer.report.html import Table
+from optimizer.safe_io import refuse_unsafe_output
 from optimizer.solve import DEFAULT_SOLVER
 from solvers.registry import METHODS
 
@@ -44,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="systems alone keep the fleet's rack limits and prices (default: unlimited racks at catalog prices)",
     )
     parser.add_argument("--method", default=DEFAULT_SOLVER, help=f"planning method (default: {DEFAULT_SOLVER})")
-    parser.add_argument("--time-limit", type=float, default=30.0, metavar="S",
+    parser.add_argument("--time-limit", type=seconds, default=30.0, metavar="S",
                         help="seconds per option (default: 30)")
     parser.add_argument("--out", metavar="DIR", help="write report.html and the figures (SVG) here")
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
@@ -68,12 +69,12 @@ def text_table(table: Table) -> str:
 
 def run(args: argparse.Namespace) -> int:
     problems = []
-    if not args.time_limit > 0:
-        problems.append(("--time-limit", f"must be > 0 seconds, got {args.time_limit:g}"))
     if args.method not in METHODS:
         problems.append(("--method", f"unknown method '{args.method}' (known: {', '.join(METHODS)})"))
     if problems:
         raise InstanceError(problems)
+    if args.out:
+        refuse_unsafe_output("--out", args.out, directory=True)
     instance = load_instance(args.instance)
     comparison = compare(
         instance, options=args.options, time_limit=args.time_limit, systems=args.systems,

@@ -6,10 +6,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from optimizer.cli import EXIT_OK, print_json
+from optimizer.cli import EXIT_OK, print_json, seed
 from optimizer.generate import DEFAULT_SYSTEMS, generate_instance, instance_to_compact_json
 from optimizer.instance import InstanceError
-from optimizer.plan import write_atomic
+from optimizer.safe_io import refuse_unsafe_output, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=",".join(DEFAULT_SYSTEMS),
         help=f"comma-separated catalog system ids offered (default {','.join(DEFAULT_SYSTEMS)})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     parser.add_argument("--name", help="instance name (default: the output file's stem)")
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="output .json file")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if output.suffix != ".json":
         raise InstanceError([("--output", f"generated instances are written as .json, not '{output.suffix}'")],
                             "command line")
+    refuse_unsafe_output("--output", output)
     systems = tuple(s.strip() for s in args.systems.split(",") if s.strip())
     try:
         instance = generate_instance(

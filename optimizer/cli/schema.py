@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import types
 import typing
@@ -21,7 +22,7 @@ from pydantic_core import PydanticUndefined
 from optimizer.catalog import Model, System
 from optimizer.cli import EXIT_OK
 from optimizer.instance import Economics, FleetEntry, Instance, Profile, Site, Tenant
-from optimizer.plan import write_atomic
+from optimizer.safe_io import refuse_unsafe_output, write_atomic
 
 TABLES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("top level", Instance),
@@ -51,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output:
+        refuse_unsafe_output("--output", args.output)
     if args.markdown:
         text = field_tables()
     else:
@@ -69,6 +72,7 @@ def _type_text(annotation: Any) -> str:
     if origin is typing.Annotated:
         metadata = annotation.__metadata__
         text = " ".join([_type_text(args[0]), *filter(None, map(_constraint_text, metadata))])
+        text = re.sub(r">= (\S+) <= (\S+)", r"from \1 to \2", text)
         non_empty = any(getattr(m, "min_length", None) for m in metadata)
         return f"non-empty {text}" if non_empty else text
     if origin in (typing.Union, types.UnionType):
@@ -84,15 +88,19 @@ def _type_text(annotation: Any) -> str:
 
 
 def _constraint_text(meta: Any) -> str:
+    """A field's bounds, e.g. ``>= 1 <= 4096``, and "no control characters" for a name pattern."""
+    parts = []
     for attribute, symbol in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
         value = getattr(meta, attribute, None)
         if value is not None:
-            return f"{symbol} {value:g}"
+            parts.append(f"{symbol} {value:g}")
+    if getattr(meta, "max_length", None) is not None:
+        parts.append(f"(at most {meta.max_length:,})")
+    if getattr(meta, "pattern", None) is not None:
+        parts.append("without control characters")
     for field in getattr(meta, "metadata", ()):  # FieldInfo inside Annotated
-        text = _constraint_text(field)
-        if text:
-            return text
-    return ""
+        parts.append(_constraint_text(field))
+    return " ".join(filter(None, parts))
 
 
 def _default_text(field: Any) -> str:

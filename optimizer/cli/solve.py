@@ -16,13 +16,14 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
-from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, print_json
+from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, MAX_THREADS, print_json, seconds, seed
 from optimizer.evaluate import BASIS_ORDER, Report, evaluate
 from optimizer.instance import InstanceError, load_instance
 from optimizer.performance import DEFAULT_CONFIDENCE, PerformanceModel
 from optimizer.plan import Plan
 from optimizer.report import write_report
 from optimizer.result import Result, relative_gap
+from optimizer.safe_io import refuse_unsafe_output
 from optimizer.solve import DEFAULT_GAP, DEFAULT_SOLVER, DEFAULT_TIME_LIMIT_S, SOLVERS, solve
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--solver", choices=SOLVERS, default=DEFAULT_SOLVER, help=f"MIP backend (default {DEFAULT_SOLVER})"
     )
     parser.add_argument(
-        "--time-limit", type=float, default=DEFAULT_TIME_LIMIT_S, metavar="S",
+        "--time-limit", type=seconds, default=DEFAULT_TIME_LIMIT_S, metavar="S",
         help=f"wall-clock limit in seconds (default {DEFAULT_TIME_LIMIT_S:g})",
     )
     parser.add_argument(
@@ -56,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"stop at this relative gap (default {DEFAULT_GAP:g} = {DEFAULT_GAP * 100:g}%%)",
     )
     parser.add_argument("--threads", type=int, default=1, metavar="N", help="solver threads (default 1)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help="solver random seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, metavar="N", help="solver random seed (default 0)")
     parser.add_argument(
         "--start", metavar="PLAN", action="append", default=[],
         help="start from this plan (e.g. the plan in service), kept when nothing cheaper is found; "
@@ -114,11 +115,14 @@ def _money(value: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     path = _instance_path(args.instance)
+    if args.output:
+        refuse_unsafe_output("--output", args.output, [path, *args.start])
+    if args.report:
+        refuse_unsafe_output("--report", args.report, directory=True)
     instance = load_instance(path)
     for name, value, ok in (
-        ("--time-limit", args.time_limit, args.time_limit > 0),
         ("--gap", args.gap, 0 <= args.gap < 1),
-        ("--threads", args.threads, args.threads >= 1),
+        ("--threads", args.threads, 1 <= args.threads <= MAX_THREADS),
         ("--confidence", args.confidence, 0 < args.confidence < 1),
     ):
         if not ok:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from optimizer.plan import write_atomic
+from optimizer.safe_io import file_stem, path_inside, write_atomic
 from optimizer.report.svg import standalone
 
 _CSS = """
@@ -104,16 +104,20 @@ def figures(sections: Sequence[Section]) -> list[Figure]:
 
 
 def write_page(out_dir: str | Path, title: str, subtitle: str, sections: Sequence[Section]) -> list[Path]:
-    """Write ``report.html`` and each figure as ``<name>.svg`` in ``out_dir``, each atomically.
+    """Write ``report.html`` and each figure as ``<stem>.svg`` in ``out_dir``, each atomically.
+
+    The stem is :func:`~optimizer.safe_io.file_stem` of the figure's name (which
+    may hold input ids), and every path is checked to stay inside ``out_dir``;
+    other files in ``out_dir`` are left alone.
 
     Returns the paths written, the page first.
     """
     out = Path(out_dir)
-    page = out / "report.html"
+    page = path_inside(out, "report.html")
     write_atomic(page, html_document(title, subtitle, sections))
     written = [page]
     for figure in figures(sections):
-        path = out / f"{figure.name}.svg"
+        path = path_inside(out, f"{file_stem(figure.name)}.svg")
         write_atomic(path, standalone(figure.svg))
         written.append(path)
     return written

@@ -12,8 +12,10 @@ protos and its core solver only, so it starts in about 0.2 s.
 
 from __future__ import annotations
 
+import os
 import pickle
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -86,13 +88,22 @@ def _read(stream, messages: queue.Queue) -> None:  # type: ignore[no-untyped-def
 
 
 def _child() -> None:
-    """Solve the request on standard input; write log lines, then the result, to standard output."""
+    """Solve the request on standard input; write log lines, then the result, to standard output.
+
+    The child stays quiet when the run is stopped: Ctrl-C is the parent's to handle (it kills
+    the child), SIGTERM ends it silently, and a parent gone mid-solve ends it without a word.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a KeyboardInterrupt in a C++ callback aborts noisily
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     model, solver_type, parameters, model_parameters = pickle.load(sys.stdin.buffer)
     out = sys.stdout.buffer
 
     def send(kind: str, payload: object) -> None:
-        pickle.dump((kind, payload), out, protocol=pickle.HIGHEST_PROTOCOL)
-        out.flush()
+        try:
+            pickle.dump((kind, payload), out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.flush()
+        except BrokenPipeError:
+            os._exit(0)
 
     result = solve_in_process(
         model_pb2.ModelProto.FromString(model), solver_type, parameters_pb2.SolveParametersProto.FromString(parameters),
