@@ -448,7 +448,7 @@ def _suggest(name: str, valid: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def _unknown(kind: str, name: str, valid: Iterable[str]) -> str:
+def unknown_reason(kind: str, name: str, valid: Iterable[str]) -> str:
     return f"unknown {kind} '{name}'{_suggest(name, valid)}"
 
 
@@ -522,9 +522,9 @@ def _cross_reference_problems(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     for i, entry in _tables(doc, "fleet"):
         system_id, site = _text(entry, "system"), _text(entry, "site")
         if system_id is not None and system_id not in systems:
-            problems.append((f"fleet[{i}].system", _unknown("system", system_id, systems)))
+            problems.append((f"fleet[{i}].system", unknown_reason("system", system_id, systems)))
         if site is not None and site not in site_names:
-            problems.append((f"fleet[{i}].site", _unknown("site", site, site_names)))
+            problems.append((f"fleet[{i}].site", unknown_reason("site", site, site_names)))
         system = systems.get(system_id or "")
         gpus_per_rack = entry.get("gpus_per_rack")
         if system is not None and isinstance(gpus_per_rack, int) and gpus_per_rack >= 1:
@@ -562,7 +562,7 @@ def _cross_reference_problems(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
         path = f"tenants[{i}]"
         model_id = _text(tenant, "model")
         if model_id is not None and model_id not in models:
-            problems.append((f"{path}.model", _unknown("model", model_id, models)))
+            problems.append((f"{path}.model", unknown_reason("model", model_id, models)))
         model = models.get(model_id or "")
         precisions = tenant.get("precisions")
         if model is not None and isinstance(precisions, list | tuple):
@@ -577,7 +577,7 @@ def _cross_reference_problems(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
             if not isinstance(site, str):
                 continue
             if site not in site_names:
-                problems.append((f"{path}.sites", _unknown("site", site, site_names)))
+                problems.append((f"{path}.sites", unknown_reason("site", site, site_names)))
             elif site not in fleet_sites:
                 problems.append((f"{path}.sites", f"site '{site}' has no fleet entry"))
 
@@ -585,7 +585,7 @@ def _cross_reference_problems(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     for i, profile in profiles:
         model_id, system_id = _text(profile, "model"), _text(profile, "system")
         if model_id is not None and model_id not in models:
-            problems.append((f"profiles[{i}].model", _unknown("model", model_id, models)))
+            problems.append((f"profiles[{i}].model", unknown_reason("model", model_id, models)))
         model = models.get(model_id or "")
         precision = profile.get("precision")
         if model is not None and precision in PRECISIONS and precision not in model.precisions:
@@ -594,7 +594,7 @@ def _cross_reference_problems(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"{model_id} has weights only in {', '.join(model.precisions)}",
             ))
         if system_id is not None and system_id not in systems:
-            problems.append((f"profiles[{i}].system", _unknown("system", system_id, systems)))
+            problems.append((f"profiles[{i}].system", unknown_reason("system", system_id, systems)))
         system = systems.get(system_id or "")
         gpus = profile.get("gpus")
         if system is not None and isinstance(gpus, int) and gpus > system.gpus_per_nvlink_domain:
@@ -832,7 +832,7 @@ def bundled_example(name: str) -> Path:
     path = Path(str(folder.joinpath(name)))
     if not path.is_file():
         names = sorted(p.name for p in Path(str(folder)).iterdir())
-        reason = f"{_unknown('example', name, names)} (bundled: {', '.join(names)})"
+        reason = f"{unknown_reason('example', name, names)} (bundled: {', '.join(names)})"
         raise InstanceError([("", reason)])
     return path
 

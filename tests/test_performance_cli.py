@@ -69,7 +69,7 @@ def test_batch_query_bad_rows(tmp_path, capsys):
     query.write_text("model,system,precision,isl,osl,interactivity,mode\nllama-3.3-70b,hgx-h100,fp8,-1,10,x,fast\n")
     assert main(["perf", "--query", str(query)]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
-    assert "row 2: isl: must be > 0" in err and "row 2: interactivity" in err and "row 2: mode" in err
+    assert "row 2: isl: must be >= 1" in err and "row 2: interactivity" in err and "row 2: mode" in err
     missing = tmp_path / "missing.csv"
     missing.write_text("model,system\n")
     assert main(["perf", "--query", str(missing)]) == EXIT_BAD_INPUT

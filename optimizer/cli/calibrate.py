@@ -20,7 +20,7 @@ from optimizer.catalog import builtin_models, builtin_systems
 from optimizer.cli import EXIT_OK, print_json
 from optimizer.instance import InstanceError, load_instance
 from optimizer.performance.calibrate import calibrate, read_points
-from optimizer.plan import write_atomic
+from optimizer.safe_io import refuse_unsafe_output, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.output in args.points or (args.instance and args.output == args.instance):
-        raise InstanceError([("--output", "is one of the inputs; choose another path")])
+    refuse_unsafe_output("--output", args.output, [*args.points, *([args.instance] if args.instance else [])])
     if args.instance:
         instance = load_instance(args.instance)
         systems, models = instance.system_catalog, instance.model_catalog

@@ -19,23 +19,24 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import itertools
 import logging
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from optimizer.catalog import PRECISIONS, Model, System, builtin_models, builtin_systems
+from optimizer.catalog import PRECISIONS, Name, Precision, builtin_models, builtin_systems
 from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, print_json
-from optimizer.instance import InstanceError, _unknown
+from optimizer.instance import InstanceError, field_problems, unknown_reason
 from optimizer.performance import PerformanceModel
 from optimizer.performance.calibrate import default_data, load_calibration
 from optimizer.performance.estimate import Estimate, Estimator, query_key
 from optimizer.performance.frontier import FRONTIER_INTERACTIVITY
 from optimizer.performance.pareto import pareto_indices
-from optimizer.plan import write_atomic
+from optimizer.safe_io import refuse_unsafe_output, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ RESULT_COLUMNS = (
     "input_tput_per_gpu", "output_tput_per_gpu", "ttft_s", "gpus", "config", "reason",
 )
 MODES = ("agg", "disagg")
+MAX_QUERY_ROWS = 100_000
+"""Rows one ``--query`` file may hold."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,11 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="catalog model id")
     parser.add_argument("--system", help="catalog system id")
     parser.add_argument("--precision", choices=PRECISIONS, help="weight precision")
-    parser.add_argument("--isl", type=int, help="input tokens per request")
-    parser.add_argument("--osl", type=int, help="output tokens per request")
-    parser.add_argument("--interactivity", type=float, help="minimum tokens/s per user")
+    parser.add_argument("--isl", help="input tokens per request (1 to 10 million)")
+    parser.add_argument("--osl", help="output tokens per request (1 to 1 million)")
+    parser.add_argument("--interactivity", help="minimum tokens/s per user (0.001 to 100,000)")
     parser.add_argument("--mode", choices=MODES, default="agg", help="aggregated or disaggregated serving")
-    parser.add_argument("--ttft", type=float, help="maximum median TTFT, s")
+    parser.add_argument("--ttft", help="maximum median TTFT, s (0.001 to 3,600)")
     parser.add_argument(
         "--tco-basis", choices=("hyperscaler", "neocloud", "rental-3yr"), default="hyperscaler",
         help="all-in $/GPU-hour column for $/Mtok",
@@ -79,31 +82,70 @@ def _estimator(args: argparse.Namespace) -> Estimator:
     return PerformanceModel(None, data=data).estimator
 
 
-def _lookup(model_id: str | None, system_id: str | None, where: str = "") -> tuple[Model, System]:
-    models, systems = builtin_models(), builtin_systems()
-    problems = []
-    if model_id not in models:
-        problems.append((f"{where}model", _unknown("model", str(model_id), models)))
-    if system_id not in systems:
-        problems.append((f"{where}system", _unknown("system", str(system_id), systems)))
+class Query(BaseModel):
+    """One question: a (model, system, precision, request shape, mode) at an interactivity."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+
+    model: Name
+    system: Name
+    precision: Precision
+    isl: int = Field(ge=1, le=10_000_000, strict=True)
+    osl: int = Field(ge=1, le=1_000_000, strict=True)
+    interactivity: float | None = Field(default=None, ge=1e-3, le=1e5, strict=True)
+    mode: Literal["agg", "disagg"] = "agg"
+    ttft: float | None = Field(default=None, ge=1e-3, le=3600, strict=True)
+
+    @property
+    def key(self) -> tuple:
+        return query_key(self.model, self.system, self.precision, self.isl, self.osl, self.mode)
+
+
+def _typed(text: str | None) -> Any:
+    """A command-line or CSV cell as the value it spells: an integer, a number, or the text."""
+    if text is None:
+        return None
+    if text.strip().lstrip("+-").isdigit():
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _query(values: dict[str, str | None], where: str, required: tuple[str, ...]) -> Query:
+    """A checked query; raises InstanceError naming ``where`` + field and the reason."""
+    problems = [(f"{where}{name}", "is required") for name in required if values.get(name) in (None, "")]
     if problems:
         raise InstanceError(problems)
-    return models[model_id], systems[system_id]  # type: ignore[index]
+    try:
+        query = Query.model_validate({k: _typed(v) if k in _NUMERIC else v for k, v in values.items() if v not in (None, "")})
+    except ValidationError as error:
+        raise InstanceError([(f"{where}{path}", reason) for path, reason in field_problems(error)]) from None
+    models, systems = builtin_models(), builtin_systems()
+    if query.model not in models:
+        problems.append((f"{where}model", unknown_reason("model", query.model, models)))
+    if query.system not in systems:
+        problems.append((f"{where}system", unknown_reason("system", query.system, systems)))
+    elif query.model in models and query.precision not in models[query.model].precisions:
+        model = models[query.model]
+        problems.append((f"{where}precision", f"{model.id} has weights only in {', '.join(model.precisions)}"))
+    if problems:
+        raise InstanceError(problems)
+    return query
 
 
-def _check_precision(model: Model, precision: str, where: str = "") -> None:
-    if precision not in model.precisions:
-        raise InstanceError([(f"{where}precision", f"{model.id} has weights only in {', '.join(model.precisions)}")])
+_NUMERIC = frozenset({"isl", "osl", "interactivity", "ttft"})
 
 
-def _answer_dict(answer: Estimate, mode: str, interactivity: float, isl: int, osl: int, usd_per_gpu_hour: float) -> dict[str, Any]:
+def _answer_dict(answer: Estimate, query: Query, interactivity: float, usd_per_gpu_hour: float) -> dict[str, Any]:
     """One answer as the CLI prints it: the roofline's configuration at that point, the
     estimator's throughput (per-GPU input and output rates scaled alike) and its basis."""
     point = answer.point
     scale = answer.tput_per_gpu / point.tput_per_gpu if point is not None else 1.0
-    ratio = isl / osl
+    ratio = query.isl / query.osl
     return {
-        "mode": mode,
+        "mode": query.mode,
         "config": point.label if point is not None else "as measured",
         "gpus": point.gpus if point is not None else None,
         "engines": [c.model_dump() for c in point.configs] if point is not None else [],
@@ -123,46 +165,38 @@ def _answer_dict(answer: Estimate, mode: str, interactivity: float, isl: int, os
     }
 
 
-def _require(args: argparse.Namespace, names: tuple[str, ...]) -> None:
-    missing = [f"--{n}" for n in names if getattr(args, n) is None]
-    if missing:
-        raise InstanceError([(name, "is required") for name in missing])
-    for name in ("isl", "osl", "interactivity", "ttft"):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            raise InstanceError([(f"--{name}", "must be > 0")])
-
-
 def run(args: argparse.Namespace) -> int:
     if args.query:
         return _run_query(args)
-    _require(args, ("model", "system", "precision", "isl", "osl") + (() if args.pareto else ("interactivity",)))
-    model, system = _lookup(args.model, args.system, "--")
-    _check_precision(model, args.precision, "--")
+    fields = ("model", "system", "precision", "isl", "osl", "interactivity", "mode", "ttft")
+    query = _query(
+        {name: getattr(args, name) for name in fields}, "--",
+        ("model", "system", "precision", "isl", "osl") + (() if args.pareto else ("interactivity",)),
+    )
     estimator = _estimator(args)
-    key = query_key(model.id, system.id, args.precision, args.isl, args.osl, args.mode)
-    price = system.usd_per_gpu_hour(args.tco_basis)
+    price = builtin_systems()[query.system].usd_per_gpu_hour(args.tco_basis)
     if args.pareto:
         found = [
-            (x, a) for x, a in zip(FRONTIER_INTERACTIVITY, estimator.estimate(key, FRONTIER_INTERACTIVITY, args.ttft), strict=True)
+            (x, a) for x, a in zip(FRONTIER_INTERACTIVITY, estimator.estimate(query.key, FRONTIER_INTERACTIVITY, query.ttft), strict=True)
             if a is not None
         ]
         kept = [found[i] for i in pareto_indices([(a.tput_per_gpu, x) for x, a in found])]
-        rows = [_answer_dict(a, args.mode, float(x), args.isl, args.osl, price) for x, a in sorted(kept, key=lambda p: -p[0])]
+        rows = [_answer_dict(a, query, float(x), price) for x, a in sorted(kept, key=lambda p: -p[0])]
         if args.json:
             print_json(rows)
         else:
             _print_table(rows)
         return EXIT_OK if rows else EXIT_INFEASIBLE
-    (answer,) = estimator.estimate(key, [args.interactivity], args.ttft)
+    assert query.interactivity is not None
+    (answer,) = estimator.estimate(query.key, [query.interactivity], query.ttft)
     if answer is None:
-        reason = _no_point_reason(estimator, key, args.interactivity, args.ttft)
+        reason = _no_point_reason(estimator, query)
         if args.json:
             print_json({"reason": reason})
         else:
             print(reason, file=sys.stderr)
         return EXIT_INFEASIBLE
-    result = _answer_dict(answer, args.mode, args.interactivity, args.isl, args.osl, price)
+    result = _answer_dict(answer, query, query.interactivity, price)
     if args.json:
         print_json(result)
     else:
@@ -170,14 +204,15 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _no_point_reason(estimator: Estimator, key: tuple, interactivity: float, ttft: float | None) -> str:
+def _no_point_reason(estimator: Estimator, query: Query) -> str:
     """Why nothing answers: the weights do not fit any engine, or the speed is out of reach."""
-    front = estimator.frontier(key[0], key[1], key[2])
+    front = estimator.frontier(query.model, query.system, query.precision)
+    interactivity, ttft = query.interactivity, query.ttft
     if front.engines is None:
-        model, system = estimator.roofline.models[key[0]], estimator.roofline.systems[key[1]]
+        model, system = estimator.roofline.models[query.model], estimator.roofline.systems[query.system]
         largest = min(system.gpus_per_nvlink_domain, 64)
         return (
-            f"{model.id} {key[2]} weights ({model.weights_gb(key[2]):g} GB) do not fit one engine of "
+            f"{model.id} {query.precision} weights ({model.weights_gb(query.precision):g} GB) do not fit one engine of "
             f"{largest} {system.id} GPUs ({largest * system.hbm_gb:g} GB of HBM, "
             f"{largest * system.hbm_gb * 0.9:g} GB usable)"
         )
@@ -212,58 +247,41 @@ def _read_query(path: str) -> tuple[list[str], list[dict[str, str]]]:
     missing = [c for c in QUERY_COLUMNS if c not in header]
     if missing:
         raise InstanceError([("header", f"missing column(s) {', '.join(missing)}")], path)
-    return header, list(reader)
-
-
-def _parse_row(index: int, row: dict[str, str]) -> tuple[Model, System, str, int, int, float, str]:
-    """One query row checked; raises InstanceError naming row and column."""
-    where = f"row {index + 2}: "
-    model, system = _lookup(row["model"], row["system"], where)
-    _check_precision(model, row["precision"], where)
-    problems = []
-    values: dict[str, float] = {}
-    for column, kind in (("isl", int), ("osl", int), ("interactivity", float)):
-        try:
-            values[column] = kind(row[column])
-            if values[column] <= 0:
-                problems.append((f"{where}{column}", "must be > 0"))
-        except (TypeError, ValueError):
-            problems.append((f"{where}{column}", f"must be a positive {'integer' if kind is int else 'number'}"))
-    if row["mode"] not in MODES:
-        problems.append((f"{where}mode", "must be agg or disagg"))
-    if problems:
-        raise InstanceError(problems)
-    return model, system, row["precision"], int(values["isl"]), int(values["osl"]), values["interactivity"], row["mode"]
+    rows = list(itertools.islice(reader, MAX_QUERY_ROWS + 1))
+    if len(rows) > MAX_QUERY_ROWS:
+        raise InstanceError([("", f"more than {MAX_QUERY_ROWS:,} query rows")], path)
+    return header, rows
 
 
 def _run_query(args: argparse.Namespace) -> int:
+    if args.out:
+        refuse_unsafe_output("--out", args.out, [args.query, *([args.calibration] if args.calibration else [])])
     header, rows = _read_query(args.query)
     problems, parsed = [], []
     for i, row in enumerate(rows):
         try:
-            parsed.append(_parse_row(i, row))
+            parsed.append(_query({c: row.get(c) for c in QUERY_COLUMNS}, f"row {i + 2}: ", QUERY_COLUMNS))
         except InstanceError as error:
             problems.extend(error.problems)
     if problems:
-        raise InstanceError(problems, args.query)
+        raise InstanceError(problems[:50], args.query)
     # one vectorised frontier call per (model, system, precision, isl, osl, mode)
     batches: dict[tuple, list[int]] = defaultdict(list)
-    for i, (model, system, precision, isl, osl, _, mode) in enumerate(parsed):
-        batches[query_key(model.id, system.id, precision, isl, osl, mode)].append(i)
+    for i, query in enumerate(parsed):
+        batches[query.key].append(i)
     estimator = _estimator(args)
     answers: dict[int, Estimate | None] = {}
     for key, indices in batches.items():
-        found = estimator.estimate(key, [parsed[i][5] for i in indices])
+        found = estimator.estimate(key, [parsed[i].interactivity for i in indices])
         answers.update(zip(indices, found, strict=True))
     out_rows = []
     for i, row in enumerate(rows):
         answer = answers[i]
         extra: dict[str, Any]
         if answer is None:
-            key = next(k for k, members in batches.items() if i in members)
-            extra = {c: "" for c in RESULT_COLUMNS} | {"reason": _no_point_reason(estimator, key, parsed[i][5], None)}
+            extra = {c: "" for c in RESULT_COLUMNS} | {"reason": _no_point_reason(estimator, parsed[i])}
         else:
-            shown = _answer_dict(answer, parsed[i][6], parsed[i][5], parsed[i][3], parsed[i][4], 1.0)
+            shown = _answer_dict(answer, parsed[i], parsed[i].interactivity, 1.0)
             extra = {
                 **{c: f"{shown[c]:.3f}" for c in ("tput_per_gpu", "tput_per_gpu_low", "tput_per_gpu_high",
                                                  "input_tput_per_gpu", "output_tput_per_gpu")},
