@@ -6,10 +6,9 @@ systems, precisions and interactivity:
 - **measured**: the best InferenceMAX point (``inferencemax_points.csv``,
   speculative decoding left out, aggregated or disaggregated) running at that
   interactivity or faster;
-- **model**: the best point of tenantplan's calibrated roofline frontier
-  (``optimizer.performance.frontier.Frontier.best``, aggregated or
-  disaggregated) at that interactivity or faster, at InferenceMAX's mean
-  request lengths (0.9 x nominal, ``calibration.BENCHMARK_LENGTH_FACTOR``).
+- **model**: what ``tenantplan perf`` answers (the estimator: the measured
+  frontier where measured, carried by the roofline elsewhere), the better of
+  aggregated and disaggregated, at the claim's nominal request shape.
 
 Money follows the SemiAnalysis convention the catalog uses: $/Mtok = all-in
 $/GPU-hour (``hyperscaler`` column of ``systems.csv``) / (tokens/s per GPU x
@@ -27,11 +26,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 
-from optimizer.catalog import Precision, builtin_models, builtin_systems
-from optimizer.performance.calibration import BENCHMARK_LENGTH_FACTOR, measured_frontiers
-from optimizer.performance.frontier import Frontier
+from optimizer.catalog import Precision, builtin_systems
+from optimizer.performance import PerformanceModel
+from optimizer.performance.calibration import measured_frontiers
+from optimizer.performance.estimate import Estimator, query_key
 from optimizer.performance.measurements import measured_points
 from optimizer.safe_io import write_atomic
 from provenance import commit
@@ -67,8 +66,8 @@ def _measured() -> dict:
 
 
 @cache
-def _frontier(model: str, system: str, precision: Precision) -> Frontier:
-    return Frontier(builtin_models()[model], builtin_systems()[system], precision)
+def _estimator() -> Estimator:
+    return PerformanceModel(None).estimator
 
 
 def measured_tput(model: str, setup: Setup, isl: int, osl: int, interactivity: float) -> float | None:
@@ -85,14 +84,13 @@ def measured_tput(model: str, setup: Setup, isl: int, osl: int, interactivity: f
 
 
 def model_tput(model: str, setup: Setup, isl: int, osl: int, interactivity: float) -> float | None:
-    """Best roofline tokens/s per GPU at ``interactivity`` or faster; None when none reaches it."""
-    frontier = _frontier(model, setup.system, setup.precision)
-    isl_run, osl_run = round(isl * BENCHMARK_LENGTH_FACTOR), round(osl * BENCHMARK_LENGTH_FACTOR)
-    points = [
-        frontier.best(np.array([interactivity]), isl_run, osl_run, mode)[0]  # type: ignore[arg-type]
+    """The estimator's best tokens/s per GPU at ``interactivity`` or faster, aggregated or
+    disaggregated (what ``tenantplan perf`` answers); None when neither reaches it."""
+    answers = [
+        _estimator().estimate(query_key(model, setup.system, setup.precision, isl, osl, mode), [interactivity])[0]
         for mode in ("agg", "disagg")
     ]
-    return max((p.tput_per_gpu for p in points if p is not None), default=None)
+    return max((a.tput_per_gpu for a in answers if a is not None), default=None)
 
 
 def usd_per_mtok(setup: Setup, tput: float | None) -> float | None:

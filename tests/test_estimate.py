@@ -14,7 +14,6 @@ from optimizer.catalog import builtin_models, builtin_systems
 from optimizer.cli import EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_OK, main
 from optimizer.performance.anchors import MeasuredFrontier, frontiers, latest
 from optimizer.performance.calibrate import default_data, load_calibration
-from optimizer.performance.calibration import SHIPPED
 from optimizer.performance.estimate import Bands, Estimator
 from optimizer.performance.frontier import RooflineModel
 from optimizer.performance.measurements import measured_points
@@ -23,7 +22,7 @@ MI300X = ("deepseek-r1", "mi300x", "fp8", 1024, 1024, "agg")
 
 
 def roofline() -> RooflineModel:
-    return RooflineModel(builtin_systems(), builtin_models(), SHIPPED)
+    return RooflineModel(builtin_systems(), builtin_models(), default_data().calibration)
 
 
 def test_a_measured_group_answers_its_own_frontier():

@@ -12,12 +12,21 @@ from optimizer.catalog import builtin_models, builtin_systems
 from optimizer.performance import EngineConfig, PerformanceModel
 from optimizer.performance import roofline as rl
 from optimizer.performance import calibration
-from optimizer.performance.calibration import FITTED, FITTED_FAMILY, FITTED_SOFTWARE, Calibration, fit
+from optimizer.performance.calibrate import default_data
+from optimizer.performance.calibration import Calibration, fit
 from optimizer.performance.frontier import Frontier, parallelisms
 from optimizer.performance.measurements import measured_points
 
 MODELS, SYSTEMS = builtin_models(), builtin_systems()
 ZERO = np.zeros(1)
+F = default_data().calibration.factors
+"""The shipped factors of the average software and hardware (no family multipliers)."""
+PERF = PerformanceModel(None)
+
+
+def frontier(model: str, system: str, precision: str) -> Frontier:
+    """The shipped roofline's frontier (the family's factors)."""
+    return PERF.roofline.frontier(model, system, precision)
 
 # Factors chosen for round hand arithmetic (not the fitted ones).
 ROUND = rl.Factors(
@@ -198,22 +207,36 @@ def test_prompt_batches_add_to_the_decode_steps():
 
 
 def test_scheduler_limit_caps_the_batch():
-    """gpt-oss FP4 on one B200 at 20 tokens/s per user would run far more than 128 sequences
-    (a 50 ms step); the scheduler limit holds the batch at 128, and the replica then steps faster
-    than 50 ms: output rate = 128 / step time(128) > 128 x 20."""
+    """gpt-oss FP4 on one B200 at 2 tokens/s per user would run far more than 1280 sequences
+    (a 500 ms step); the decode scheduler limit holds the batch at 1280, and the replica then steps
+    faster than 500 ms: output rate = 1280 / step time(1280) > 1280 x 2. An aggregated engine's
+    scheduler holds 256."""
     e = engine("gpt-oss-120b", "hgx-b200", "fp4", 1)
-    point = rl.decode_points(e, FITTED.as_array(), np.asarray(20.0), 1000, 1000, aggregated=False)
-    assert point.batch[0, 0] == rl.MAX_SEQUENCES_PER_SCHEDULER == 128
-    step = rl.step_time(e, FITTED.as_array(), np.full(1, 128.0), np.asarray(1500.0), ZERO, np.asarray(500.0))
-    assert point.batch_output_tokens_per_s[0, 0] == pytest.approx(128 / step[0, 0])
-    assert point.batch_output_tokens_per_s[0, 0] > 128 * 20
+    f = F.as_array()
+    point = rl.decode_points(e, f, np.asarray(2.0), 1000, 1000, aggregated=False)
+    assert point.batch[0, 0] == rl.SEQUENCES_PER_SCHEDULER["decode"] == 1280
+    step = rl.step_time(e, f, np.full(1, 1280.0), np.asarray(1500.0), ZERO, np.asarray(500.0))
+    assert point.batch_output_tokens_per_s[0, 0] == pytest.approx(1280 / step[0, 0])
+    assert point.batch_output_tokens_per_s[0, 0] > 1280 * 2
     dep = engine("gpt-oss-120b", "hgx-b200", "fp4", 4, dp_attention=True)  # four schedulers
-    assert rl.decode_points(dep, FITTED.as_array(), np.asarray(20.0), 1000, 1000, False).batch[0, 0] == 4 * 128
+    assert rl.decode_points(dep, f, np.asarray(2.0), 1000, 1000, False).batch[0, 0] == 4 * 1280
+    assert rl.decode_points(e, f, np.asarray(2.0), 1000, 1000, True).batch[0, 0] == 256
+
+
+def test_scheduler_limits_are_the_most_the_measurements_ran():
+    """Per role, the largest concurrency per attention rank of any measured deployment."""
+    found: dict[str, float] = {}
+    for p in measured_points():
+        worker = p.engine or p.decode
+        ranks = worker.gpus if worker.dp_attention else max(1, worker.gpus // worker.tp)
+        role = "decode" if p.disaggregated else "aggregated"
+        found[role] = max(found.get(role, 0.0), p.concurrency / (p.decode_gpus // worker.gpus) / ranks)
+    assert found == rl.SEQUENCES_PER_SCHEDULER
 
 
 def test_max_batch_inverts_step_time():
     e = engine("llama-3.3-70b", "hgx-h100", "fp8", 4)
-    f = FITTED.as_array()
+    f = F.as_array()
     tpot = np.array([[0.02, 0.05]])
     batch = rl.max_batch(e, f, tpot, np.asarray(1500.0), np.asarray(0.0), np.asarray(500.0))
     step = rl.step_time(e, f, batch, np.asarray(1500.0), ZERO, np.asarray(500.0))
@@ -305,7 +328,7 @@ def test_fits_and_does_not_fit():
     assert perf.load(two, 9500, 500) is None
     # DeepSeek-R1 FP8 (671 GB) fits no H100 engine (8 x 72 = 576 GB)
     assert perf.configs("deepseek-r1", "hgx-h100", "fp8", "decode", 1024, 1024) == ()
-    assert [p.gpus for p in Frontier(MODELS["llama-3.3-70b"], SYSTEMS["hgx-h100"], "bf16").options] == [2, 4, 8]
+    assert [p.gpus for p in frontier("llama-3.3-70b", "hgx-h100", "bf16").options] == [2, 4, 8]
 
 
 def test_candidates_fit_one_nvlink_domain():
@@ -346,7 +369,7 @@ def test_loads_in_one_pass_equal_loads_one_at_a_time():
 
 @pytest.mark.parametrize("mode", ["agg", "disagg"])
 def test_frontier_is_monotone(mode):
-    front = Frontier(MODELS["deepseek-r1"], SYSTEMS["gb200-nvl72"], "fp4")
+    front = frontier("deepseek-r1", "gb200-nvl72", "fp4")
     # up to 120 tokens/s per user: the fastest DeepSeek-R1 steps measured on Blackwell are 6-8 ms
     xs = np.array([10.0, 20.0, 40.0, 80.0, 120.0])
     tput = [p.tput_per_gpu for p in front.best(xs, 1024, 1024, mode)]
@@ -359,7 +382,7 @@ def test_frontier_is_monotone(mode):
 def test_disaggregated_pools_balance():
     """Input rate = output rate x isl/osl: prefill GPUs per decode GPU = r x decode rate / prefill rate,
     and total tokens/s per GPU = (1 + r) / (r / prefill + 1 / decode)."""
-    front = Frontier(MODELS["gpt-oss-120b"], SYSTEMS["gb200-nvl72"], "fp4")
+    front = frontier("gpt-oss-120b", "gb200-nvl72", "fp4")
     (point,) = front.best(np.array([100.0]), 8192, 1024, "disagg", ttft_s=1.0)
     r = 8
     assert point.prefill_gpus_per_decode_gpu == pytest.approx(r * point.output_tput_per_gpu / point.input_tput_per_gpu)
@@ -369,7 +392,7 @@ def test_disaggregated_pools_balance():
 
 
 def test_ttft_limit_costs_throughput():
-    front = Frontier(MODELS["llama-3.3-70b"], SYSTEMS["hgx-b200"], "fp8")
+    front = frontier("llama-3.3-70b", "hgx-b200", "fp8")
     (free,) = front.best(np.array([30.0]), 8000, 500, "agg")
     (limited,) = front.best(np.array([30.0]), 8000, 500, "agg", ttft_s=0.9 * free.ttft_s)
     assert limited is None or (limited.ttft_s <= 0.9 * free.ttft_s and limited.tput_per_gpu <= free.tput_per_gpu)
@@ -379,7 +402,7 @@ def test_every_catalog_model_and_system_is_answerable():
     for model in MODELS.values():
         for system in SYSTEMS.values():
             answered = [
-                Frontier(model, system, precision).best(np.array([20.0]), 1024, 1024, "agg")[0]
+                frontier(model.id, system.id, precision).best(np.array([20.0]), 1024, 1024, "agg")[0]
                 for precision in model.precisions
             ]
             assert any(point is not None for point in answered), (model.id, system.id)
@@ -398,18 +421,20 @@ def test_saturated_prefill_pools_are_fitted():
     gpt = max((p for p in saturated if p.model == "gpt-oss-120b" and p.isl == 1024), key=lambda p: p.input_tput_per_gpu)
     assert gpt.input_tput_per_gpu == pytest.approx(115501, abs=1) and gpt.prefill.gpus == 1
     obs = calibration.observations([gpt])
-    capacity = calibration.predicted_prefill_rate(obs, calibration.SHIPPED)[0, 0]
+    capacity = calibration.predicted_prefill_rate(obs, default_data().calibration)[0, 0]
     assert capacity == pytest.approx(gpt.input_tput_per_gpu, rel=0.4)
 
 
 def test_shipped_factors_are_the_fit():
-    """FITTED and FITTED_SOFTWARE are what fit() returns on the bundled measurements (rounded to 4 digits)."""
-    fitted = fit(measured_points())
-    for name in FITTED.__dataclass_fields__:
-        assert getattr(FITTED, name) == pytest.approx(getattr(fitted.factors, name), rel=1e-3), name
-    assert FITTED_SOFTWARE == pytest.approx(fitted.software_overhead, rel=1e-3)
-    for family, multipliers in FITTED_FAMILY.items():
-        assert multipliers == pytest.approx(fitted.family_efficiency[family], rel=1e-3), family
+    """instances/catalog/calibration.json holds what fit() returns on the bundled measurements
+    (remade by ``tenantplan calibrate -o instances/catalog/calibration.json``)."""
+    fitted, shipped = fit(measured_points()), default_data().calibration
+    for name in F.__dataclass_fields__:
+        assert getattr(shipped.factors, name) == pytest.approx(getattr(fitted.factors, name), rel=1e-6), name
+    assert shipped.software_overhead == pytest.approx(fitted.software_overhead, rel=1e-6)
+    assert shipped.family_efficiency.keys() == fitted.family_efficiency.keys()
+    for family, multipliers in shipped.family_efficiency.items():
+        assert multipliers == pytest.approx(fitted.family_efficiency[family], rel=1e-6), family
     # at the same engine and batch TensorRT-LLM steps faster than vLLM (gpt-oss TP8 on B200 at 4
     # sequences: 2.2 ms against 2.9 ms), so its fixed costs come out below the average and vLLM's above
     assert fitted.software_overhead["tensorrt-llm"] < 1 < fitted.software_overhead["vllm"]

@@ -12,6 +12,7 @@ anchor every shape and mode of it (``docs/performance-model.md``).
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import sys
@@ -30,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "calibrate", help="refit the performance model on your own measured points",
         description=__doc__.split("\n\n")[0],
     )
-    parser.add_argument("points", nargs="+", metavar="POINTS.csv", help="measured points (InferenceMAX columns)")
+    parser.add_argument(
+        "points", nargs="*", metavar="POINTS.csv",
+        help="measured points (InferenceMAX columns); none: refit on the bundled points alone (the shipped calibration)",
+    )
     parser.add_argument("-o", "--output", required=True, metavar="JSON", help="calibration file to write (atomically)")
     parser.add_argument("--standalone", action="store_true", help="fit on these points alone, without the bundled ones")
     parser.add_argument(
@@ -48,10 +52,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         systems, models = builtin_systems(), builtin_models()
     points = read_points(args.points, systems, models)
-    if not points:
-        raise InstanceError([("", "no measured points without speculative decoding")], " ".join(args.points))
+    if args.standalone and not points:
+        raise InstanceError([("POINTS.csv", "--standalone needs measured points without speculative decoding")])
     logger.info("calibrating on %d points (this refits and re-judges held-out splits: about a minute)", len(points))
     doc, changes = calibrate(points, standalone=args.standalone, models=models, systems=systems)
+    doc["made_by"] = " ".join(["tenantplan calibrate", *sys.argv[2:]]) if sys.argv[1:2] == ["calibrate"] else "tenantplan calibrate"
+    doc["made_on"] = datetime.date.today().isoformat()
     write_atomic(args.output, json.dumps(doc, indent=1, allow_nan=False) + "\n")
     if args.json:
         print_json({"output": args.output, "changes": changes})

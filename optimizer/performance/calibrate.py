@@ -1,12 +1,11 @@
 """What the estimator rests on, and how a user's own benchmarks change it.
 
 ``PerformanceData`` is the roofline's fitted factors, the measured points and the bands of the
-80% interval. The default is the bundled InferenceMAX points, ``calibration.FITTED`` and the
-bands in ``instances/catalog/perf_bands.json`` (made by :func:`calibrate` on the bundled points:
-``tenantplan calibrate --standalone --bands-only``). A calibration file (``tenantplan calibrate
-POINTS.csv -o calib.json``) holds the user's points, the factors refitted on them together with
-the bundled ones (or on theirs alone with ``standalone``), and the bands recomputed from
-held-out residuals on that union (:func:`held_out_residuals`).
+80% interval. A calibration file (``tenantplan calibrate POINTS.csv -o calib.json``) holds the
+user's points, the factors refitted on them together with the bundled ones (or on theirs alone
+with ``standalone``), and the bands recomputed from held-out residuals on that union
+(:func:`held_out_residuals`). The default, ``instances/catalog/calibration.json``, is the same
+with no points of its own: ``tenantplan calibrate -o instances/catalog/calibration.json``.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ import numpy as np
 from optimizer.catalog import Model, System, builtin_models, builtin_systems
 from optimizer.performance.anchors import frontiers, group_of
 from optimizer.instance import InstanceError
-from optimizer.performance.calibration import SHIPPED, Calibration, fit
+from optimizer.performance.calibration import Calibration, fit
 from optimizer.performance.estimate import Bands, Estimator
 from optimizer.performance.frontier import RooflineModel
 from optimizer.performance.measurements import REQUIRED_COLUMNS, MeasuredPoint, measured_points, parse_points
@@ -67,9 +66,10 @@ def _bands_doc(bands: Bands) -> dict[str, Any]:
 
 @cache
 def default_data() -> PerformanceData:
-    """The bundled points, the shipped factors and the shipped bands."""
-    text = resources.files("optimizer.instances").joinpath("catalog").joinpath("perf_bands.json").read_text("utf-8")
-    return PerformanceData(SHIPPED, measured_points(), _bands_of(json.loads(text)))
+    """The bundled points with the shipped calibration (``instances/catalog/calibration.json``)."""
+    text = resources.files("optimizer.instances").joinpath("catalog").joinpath("calibration.json").read_text("utf-8")
+    doc = json.loads(text)
+    return PerformanceData(_calibration_of(doc), measured_points(), _bands_of(doc["bands"]))
 
 
 def held_out_residuals(
@@ -145,11 +145,11 @@ def calibrate(
     bundled points (alone when ``standalone``), bands from held-out residuals on the same set."""
     models = models or builtin_models()
     systems = systems or builtin_systems()
-    base = default_data()
-    union = list(points) if standalone else [*base.points, *points]
+    bundled = measured_points()
+    union = list(points) if standalone else [*bundled, *points]
     calibration = fit(union, systems, models)
     bands = Bands.from_residuals(held_out_residuals(union, calibration, models, systems))
-    changes = _changes(base, calibration, bands, points, standalone)
+    changes = _changes(bundled, calibration, bands, points, standalone)
     doc = {
         "format": FORMAT, "version": VERSION, "standalone": standalone,
         **_factors_doc(calibration), "bands": _bands_doc(bands),
@@ -159,15 +159,21 @@ def calibrate(
 
 
 def _changes(
-    base: PerformanceData, calibration: Calibration, bands: Bands, points: Sequence[MeasuredPoint], standalone: bool
+    bundled: Sequence[MeasuredPoint], calibration: Calibration, bands: Bands, points: Sequence[MeasuredPoint],
+    standalone: bool,
 ) -> list[str]:
+    """What a calibration changes from the shipped one."""
+    base = default_data()
     groups = sorted({group_of(p) for p in points})
-    known = {group_of(p) for p in base.points}
-    lines = [
-        f"{len(points)} points in {len(groups)} groups"
-        + ("" if standalone else f" ({sum(g in known for g in groups)} already bundled, newer runs replace older)"),
-        ("standalone: the bundled points are not used" if standalone else "added to the bundled points"),
-    ]
+    known = {group_of(p) for p in bundled}
+    if not points:
+        lines = ["no points of your own: refitted on the bundled points alone (the shipped calibration)"]
+    else:
+        lines = [
+            f"{len(points)} points in {len(groups)} groups"
+            + ("" if standalone else f" ({sum(g in known for g in groups)} already bundled, newer runs replace older)"),
+            ("standalone: the bundled points are not used" if standalone else "added to the bundled points"),
+        ]
     for name in Factors.__dataclass_fields__:
         before, after = getattr(base.calibration.factors, name), getattr(calibration.factors, name)
         if not math.isclose(before, after, rel_tol=1e-3):

@@ -20,7 +20,8 @@ B200 steps in 2.2 ms with TensorRT-LLM and 2.9 ms with vLLM. Each software (:dat
 gets one fitted multiplier of the kernel overhead and the collective latency, shrunk toward 1
 (:data:`SOFTWARE_PRIOR`); the factors themselves describe the average software, which is what
 the planner assumes. ``FITTED`` and ``FITTED_SOFTWARE`` hold the result of :func:`fit` on every
-point (``benchmarks/perf_accuracy.py`` re-runs it and checks it).
+point, written to ``instances/catalog/calibration.json`` by ``tenantplan calibrate -o
+instances/catalog/calibration.json`` (no points: the bundled ones alone).
 """
 
 from __future__ import annotations
@@ -37,28 +38,6 @@ from optimizer.performance import roofline as rl
 from optimizer.performance.measurements import SOFTWARE, MeasuredPoint, Worker
 from optimizer.performance.pareto import pareto_indices
 from optimizer.performance.roofline import Factors
-
-FITTED = Factors(
-    prefill_flops_efficiency=0.07315,
-    decode_flops_efficiency=0.09356,
-    hbm_efficiency=0.6214,
-    kernel_overhead_s=6.211e-06,
-    collective_latency_s=8.912e-06,
-    request_overhead_s=0.02055,
-)
-"""Factors fitted on all InferenceMAX points for the average serving software (see
-docs/performance-model.md): what the planner and ``tenantplan perf`` use."""
-
-FITTED_SOFTWARE = {"atom": 0.9134, "sglang": 1.063, "tensorrt-llm": 0.9475, "vllm": 1.034}
-"""Fitted multiplier of each serving software's kernel overhead and collective latency over ``FITTED``'s."""
-
-FITTED_FAMILY: dict[str, tuple[float, float, float]] = {
-    "blackwell": (1.105, 1.259, 1.448),
-    "cdna3": (1.002, 1.006, 0.5142),
-    "cdna4": (0.8101, 0.6366, 1.154),
-    "hopper": (1.212, 1.374, 1.164),
-}
-"""Fitted multipliers of each hardware family's prefill FLOPS, decode FLOPS and HBM efficiencies."""
 
 SOFTWARE_PRIOR = 0.1
 """Weight of each software's squared log multiplier in the fit's cost, which shrinks the
@@ -135,10 +114,6 @@ class Calibration:
         multipliers = np.array([self.efficiency(n) for n in families]).reshape(-1, FRACTIONS)[family]
         rows[:FRACTIONS] = np.minimum(rows[:FRACTIONS] * multipliers.T[:, :, None], CEILING[:, None, None])
         return rows
-
-
-SHIPPED = Calibration(FITTED, FITTED_SOFTWARE, FITTED_FAMILY)
-"""The shipped calibration: what the planner and ``tenantplan perf`` use without a calibration file."""
 
 
 def group_key(point: MeasuredPoint) -> GroupKey:
@@ -308,7 +283,7 @@ def predicted_prefill_rate(obs: Observations, calibration: Calibration) -> np.nd
     """Input tokens/s per GPU the model's prefill workers sustain at full utilisation."""
     e = obs.prefill_engines
     f = calibration.row_factors(obs.prefill_software, obs.software_names, obs.prefill_family, obs.family_names)
-    return rl.prefill_batch(obs.prefill_isl) * obs.prefill_isl / rl.prefill_service_s(e, f, obs.prefill_isl) / e.gpus
+    return rl.prefill_batch(e, obs.prefill_isl) * obs.prefill_isl / rl.prefill_service_s(e, f, obs.prefill_isl) / e.gpus
 
 
 def _residuals(theta: np.ndarray, obs: Observations) -> np.ndarray:
@@ -388,7 +363,7 @@ def fit(
     step = rl.step_time(e, f, obs.batch, obs.context, obs.prompt_tokens, obs.prompt_context)
     share = 1 - rl.step_time(e, f, obs.batch, obs.context, np.zeros(1), obs.prompt_context) / step
     share = np.minimum(share, rl.MAX_PREFILL_UTILISATION)
-    alone = rl.step_time(e, f, np.zeros(1), np.zeros(1), obs.prompt_context * 2, obs.prompt_context)
+    alone = rl.prompt_alone_s(e, f, obs.prompt_context * 2)
     modelled = alone * (1 + share / (2 * (1 - share))) + obs.tpot_s
     excess = (obs.ttft_s - modelled).ravel()[aggregated]
     request_overhead = max(0.0, float(np.median(excess))) if excess.size else 0.0
@@ -443,7 +418,7 @@ def deployment_curve(
     assert prefill is not None
     p = rl.engines([(model, system, first.precision, prefill.gpus, prefill.tp, prefill.dp_attention)])
     service = rl.prefill_service_s(p, f, np.asarray(isl))[0, 0]
-    capacity = first.prefill_gpus // prefill.gpus * float(rl.prefill_batch(np.asarray(isl))) * isl / service
+    capacity = first.prefill_gpus // prefill.gpus * float(rl.prefill_batch(p, np.asarray(isl))[0, 0]) * isl / service
     fed = output * ratio <= capacity
     tput = output * (1 + ratio) / (first.prefill_gpus + first.decode_gpus)
     return interactivity[fed], tput[fed]

@@ -37,6 +37,10 @@ TRANSFER = {"other-system": 0.5, "other-vendor": 0.25, "other-model": 0.25}
 maturity differs from system to system, so only part of one system's distance from the roofline
 carries to another (chosen on leave-one-system-out fits, docs/perf-accuracy.md)."""
 
+MODE_GAP = 3.0
+"""How far the other serving mode is, in the units of log request-shape ratios, when a system's own
+measurements at another shape or mode carry to a query (:meth:`Estimator._own_system`)."""
+
 DEFAULT_CONFIDENCE = 0.8
 """The planner's default: plan on the throughput each engine reaches with 80% probability (the
 20% quantile of its band), so a plan rests on capacities that four in five held-out
@@ -168,7 +172,7 @@ class Estimator:
         if not own:
             return None
         def shape_gap(k: GroupKey) -> float:
-            return 1.5 * (k[5] != mode) + abs(math.log(isl / k[3])) + abs(math.log(osl / k[4]))
+            return MODE_GAP * (k[5] != mode) + abs(math.log(isl / k[3])) + abs(math.log(osl / k[4]))
         nearest = min(own, key=lambda k: (shape_gap(k), k))
         log_c = self._log_correction(self.measured[nearest], xs)
         shifts = []

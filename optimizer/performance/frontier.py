@@ -20,7 +20,7 @@ import numpy as np
 
 from optimizer.catalog import Model, Precision, System
 from optimizer.performance import roofline as rl
-from optimizer.performance.calibration import SHIPPED, Calibration
+from optimizer.performance.calibration import Calibration
 from optimizer.performance.contract import EngineConfig, Role, TokenLoad
 from optimizer.performance.pareto import pareto_indices, spread
 from optimizer.performance.profiles import MAX_CONFIGS_PER_ROLE
@@ -122,14 +122,14 @@ class Frontier:
     """Frontier queries for one (model, system, precision) under fitted factors."""
 
     def __init__(
-        self, model: Model, system: System, precision: Precision, factors: rl.Factors | None = None,
+        self, model: Model, system: System, precision: Precision, factors: rl.Factors,
         max_batch: float = math.inf,
     ) -> None:
-        """``factors`` default to the shipped calibration's for ``system``'s family; ``max_batch``
-        caps the sequences one (decode or aggregated) replica runs at once (none in planning)."""
+        """``factors``: the calibration's for ``system`` (:meth:`RooflineModel.frontier`);
+        ``max_batch`` caps the sequences one (decode or aggregated) replica runs at once."""
         self.model, self.system, self.precision = model, system, precision
         self.max_batch = max_batch
-        self.f = (factors or SHIPPED.for_system(system)).as_array()
+        self.f = factors.as_array()
         options = parallelisms(model, system)
         engines = _engines(model, system, precision, options)
         fits = engines.kv_capacity_bytes[:, 0] > 0
@@ -175,7 +175,7 @@ class Frontier:
         if np.all(np.isinf(ttft_s)):
             service = rl.prefill_service_s(e, self.f, np.asarray(float(isl)))
             rho = rl.MAX_PREFILL_UTILISATION
-            rate = rl.prefill_batch(np.asarray(float(isl))) * isl / service * rho / e.gpus
+            rate = rl.prefill_batch(e, np.asarray(float(isl))) * isl / service * rho / e.gpus
             ttft = self.f[rl.REQUEST] + service * (1 + rho / (2 * (1 - rho)))
             return np.broadcast_to(rate, (len(self.options), ttft_s.size)), np.broadcast_to(ttft, (len(self.options), ttft_s.size))
         rate, _ = rl.prefill_points(e, self.f, ttft_s[None, :], isl)
@@ -252,7 +252,7 @@ class Frontier:
 class RooflineModel:
     """Planner-facing roofline: candidate configurations and loads for a catalog."""
 
-    def __init__(self, systems: dict[str, System], models: dict[str, Model], calibration: Calibration = SHIPPED) -> None:
+    def __init__(self, systems: dict[str, System], models: dict[str, Model], calibration: Calibration) -> None:
         self.systems, self.models = systems, models
         self.calibration = calibration
 

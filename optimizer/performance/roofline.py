@@ -65,13 +65,13 @@ at ``max-num-batched-tokens`` 8192 and SGLang at chunked-prefill sizes of 8192-3
 ACTIVATION_BYTES = 2
 """Bytes per activation element exchanged in collectives (BF16)."""
 
-MAX_SEQUENCES_PER_SCHEDULER = 128
-"""Sequences one scheduler keeps in flight: one per engine, or one per attention rank with DP
-attention. The validity range of the data: InferenceMAX's aggregated sweeps stop at 64-128
-concurrent requests per engine, and the fitted step time has no term that bends the curve
-beyond what it saw, so the planner does not extrapolate past it. Engines allow more
-(vLLM's default ``max_num_seqs`` is 256; TensorRT-LLM decode workers ran about 1200 per
-attention rank in the disaggregated runs), so the limit is conservative (docs/performance-model.md)."""
+SEQUENCES_PER_SCHEDULER = {"aggregated": 256, "decode": 1280}
+"""Sequences one scheduler keeps in flight (one per engine, or one per attention rank with DP
+attention), by role: the most any serving software ran per attention rank in the measurements
+(``inferencemax_points.csv``: aggregated engines 128 with vLLM, SGLang and ATOM, 256 with
+TensorRT-LLM; disaggregated decode workers 512 with SGLang, 1280 with TensorRT-LLM;
+``tests/test_performance_model.py`` re-derives them). The fitted step time has no term that
+bends the curve beyond what it saw, so the model does not extrapolate past the data."""
 
 MAX_BATCH = 65536.0
 """Upper end of the batch search, sequences per replica."""
@@ -101,7 +101,7 @@ MAX_PREFILL_UTILISATION = 0.95
 
 @dataclass(frozen=True)
 class Factors:
-    """The fitted efficiency factors (``calibration.FITTED`` holds the values in use)."""
+    """The fitted efficiency factors (``instances/catalog/calibration.json`` holds the values in use)."""
 
     prefill_flops_efficiency: float
     """achieved fraction of dense tensor peak in prompt work: large-M GEMMs and prompt attention"""
@@ -408,14 +408,28 @@ def max_batch(
     return np.where(feasible, np.exp(lo), np.nan)
 
 
-def prefill_batch(isl: np.ndarray) -> np.ndarray:
-    """Prompts a prefill engine runs per forward pass: as many as fit :data:`PREFILL_BATCH_TOKENS`, at least one."""
-    return np.maximum(1.0, np.floor(PREFILL_BATCH_TOKENS / isl))
+def prefill_batch(e: Engines, isl: np.ndarray) -> np.ndarray:
+    """Prompts a prefill engine runs per forward pass: as many as fit :data:`PREFILL_BATCH_TOKENS`
+    and whose KV fits the engine's memory, at least one."""
+    by_tokens = np.floor(PREFILL_BATCH_TOKENS / isl)
+    by_memory = np.floor(e.kv_capacity_bytes / (isl * e.kv_bytes_per_token))
+    return np.maximum(1.0, np.minimum(by_tokens, by_memory))
 
 
 def prefill_service_s(e: Engines, f: np.ndarray, isl: np.ndarray) -> np.ndarray:
     """Seconds to prefill one batch of :func:`prefill_batch` prompts of ``isl`` tokens."""
-    return step_time(e, f, np.zeros(1), np.zeros(1), prefill_batch(isl) * isl, isl / 2)
+    return step_time(e, f, np.zeros(1), np.zeros(1), prefill_batch(e, isl) * isl, isl / 2)
+
+
+def prompt_alone_s(e: Engines, f: np.ndarray, isl: float | np.ndarray) -> np.ndarray:
+    """Seconds for one prompt of ``isl`` tokens alone: its step, with its attention on the one
+    attention rank that holds the sequence (under DP attention a prompt is not spread over the
+    other ranks, so its attention takes ``attention_ranks`` times the share :func:`step_time`
+    gives it when the prompt tokens of a step are spread over all ranks)."""
+    tokens = np.asarray(isl, dtype=float)
+    spread = step_time(e, f, np.zeros(1), np.zeros(1), tokens, tokens / 2)
+    attention = e.prefill_attention_flops * tokens * tokens / 2 / e.gpus / (e.bf16_flops * f[0])
+    return spread + attention * (e.attention_ranks - 1)
 
 
 def md1_utilisation(service_s: np.ndarray, wait_budget_s: np.ndarray) -> np.ndarray:
@@ -437,7 +451,7 @@ class DecodePoint:
     """Arrays describing decode-side operating points (aggregated or decode engines)."""
 
     batch: np.ndarray
-    """batch limited by time and :data:`MAX_SEQUENCES_PER_SCHEDULER` (NaN where infeasible)"""
+    """batch limited by time and :data:`SEQUENCES_PER_SCHEDULER` (NaN where infeasible)"""
     batch_output_tokens_per_s: np.ndarray
     """per replica, at that batch (faster than the target interactivity where the scheduler limit binds)"""
     served_batch: np.ndarray
@@ -458,7 +472,8 @@ def decode_points(
     ratio = np.asarray(isl / osl if aggregated else 0.0)
     prompt_context = np.asarray(isl / 2)
     timed = max_batch(e, f, tpot, context, ratio, prompt_context)
-    batch = np.minimum(timed, MAX_SEQUENCES_PER_SCHEDULER * e.attention_ranks)
+    cap = SEQUENCES_PER_SCHEDULER["aggregated" if aggregated else "decode"]
+    batch = np.minimum(timed, cap * e.attention_ranks)
     memory_batch = e.kv_capacity_bytes / (context * e.kv_bytes_per_token)
     fits_one = e.kv_capacity_bytes >= (isl + osl) * e.kv_bytes_per_token
     served = np.where(fits_one, np.minimum(batch, memory_batch), np.nan)
@@ -473,7 +488,7 @@ def decode_points(
         full = step_time(e, f, safe, context, safe * ratio, prompt_context)
         without = step_time(e, f, safe, context, np.zeros(1), prompt_context)
         share = np.minimum(1.0 - without / full, MAX_PREFILL_UTILISATION)
-        alone = step_time(e, f, np.zeros(1), np.zeros(1), np.asarray(float(isl)), prompt_context)
+        alone = prompt_alone_s(e, f, float(isl))
         ttft = f[REQUEST] + alone * (1 + share / (2 * (1 - share))) + tpot
     else:
         share = np.zeros(np.shape(batch))
@@ -491,7 +506,7 @@ def prefill_points(e: Engines, f: np.ndarray, ttft_s: np.ndarray, isl: float) ->
     service = prefill_service_s(e, f, isl_arr)
     budget = ttft_s - f[REQUEST] - service
     utilisation = md1_utilisation(service, budget)
-    rate = prefill_batch(isl_arr) * isl_arr / service * utilisation
+    rate = prefill_batch(e, isl_arr) * isl_arr / service * utilisation
     return np.where(budget > 0, rate, np.nan), utilisation
 
 
@@ -507,7 +522,7 @@ def token_loads(
     ``configs`` (row i of ``e`` is ``configs[i]``'s engine), one vectorised pass per role.
 
     Aggregated and decode: at TPOT ``1/X`` the shape alone sustains a batch
-    ``B`` (time limit, at most :data:`MAX_SEQUENCES_PER_SCHEDULER` per scheduler),
+    ``B`` (time limit, at most :data:`SEQUENCES_PER_SCHEDULER` per scheduler),
     ``R = B X`` output tokens/s (``B / step time`` where the scheduler limit binds). The step's prompt share
     ``p`` of time goes to input tokens: ``sec_per_input = p / (R isl/osl)``,
     ``sec_per_output = (1 - p) / R``, so a replica filled with this shape is
