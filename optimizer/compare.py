@@ -31,6 +31,15 @@ same terms at the instance's TCO basis (``systems``, ``fleet``, ``aggregated``,
 ``tenancy``); isolation and TCO variants change the question and are reported
 beside it. A plan the checker rejects, or one that leaves demand unserved,
 never wins.
+
+Every option is planned at one ``confidence`` (default
+:data:`~optimizer.performance.DEFAULT_CONFIDENCE`: each engine's capacity is the throughput it
+reaches with that probability). With ``band`` (the default), the competing options are then
+planned again at the two ends of the performance model's 80% interval: at confidence
+:data:`PESSIMISTIC` (each engine at the 10% quantile of its band) and :data:`OPTIMISTIC` (the 90%
+quantile), each starting from its plan at the run's confidence (the MIP sets a start aside where
+it breaks the capacity rules of the other confidence), and :class:`BandVerdict` says which
+conclusions hold across the band and which flip. That triples the planning time.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import get_args
 
@@ -46,7 +55,8 @@ from optimizer.catalog import Precision, TcoBasis
 from optimizer.check import check
 from optimizer.evaluate import Report, evaluate
 from optimizer.instance import FleetEntry, Instance, InstanceError
-from optimizer.performance import EngineConfig, PerformanceModel, Role
+from optimizer.performance import DEFAULT_CONFIDENCE, EngineConfig, PerformanceModel, Role
+from optimizer.performance.estimate import INTERVAL
 from optimizer.plan import Plan
 from optimizer.result import Result, Status
 from optimizer.solve import DEFAULT_SOLVER, SOLVERS
@@ -65,6 +75,16 @@ STRANDED_SHARE = 0.05
 """Stranded GPUs are reported as a cost driver above this share of the GPUs paid for."""
 SLO_FACTOR = 1.2
 """An SLO is reported as binding when it costs at least this factor in GPU-seconds per request."""
+
+PESSIMISTIC = round(1 - INTERVAL[0], 6)
+"""The band's pessimistic end, a confidence (0.9): every engine at the 10% quantile of its band."""
+OPTIMISTIC = round(1 - INTERVAL[1], 6)
+"""The band's optimistic end, a confidence (0.1): every engine at the 90% quantile of its band."""
+CENTRAL = "central"
+ENDS: tuple[str, str, str] = ("pessimistic", CENTRAL, "optimistic")
+"""The points of the band a :class:`BandVerdict` plans at, dearest capacities first."""
+CENT = 0.005
+"""$/hour differences below this are no difference."""
 
 
 class AggregatedOnly(PerformanceModel):
@@ -160,17 +180,122 @@ class Comparison:
     winner: Outcome | None
     findings: tuple[str, ...] = field(default=())
     """sentences explaining the winner, each derived from evaluated figures"""
+    confidence: float = DEFAULT_CONFIDENCE
+    """the confidence every option was planned at (:attr:`Plan.confidence`)"""
+    band: BandVerdict | None = None
+    """the competing options re-planned at the band's ends; None when the band check was skipped"""
 
     def outcome(self, name: str) -> Outcome:
         return next(o for o in self.outcomes if o.variant.name == name)
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-ready summary: one row per option, the winner and the findings."""
+        """A JSON-ready summary: one row per option, the winner, the findings and the band verdict."""
         return {
             "instance": self.instance.name,
+            "confidence": self.confidence,
             "winner": self.winner.variant.name if self.winner else None,
             "findings": list(self.findings),
             "options": [_outcome_dict(o) for o in self.outcomes],
+            "band": self.band.to_dict() if self.band is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class BandEnd:
+    """The competing options planned at one confidence of the band."""
+
+    name: str
+    """one of :data:`ENDS`: ``pessimistic``, ``central`` (the run's confidence) or ``optimistic``"""
+    confidence: float
+    outcomes: tuple[Outcome, ...]
+    """the competing options, in the comparison's order"""
+    winner: Outcome | None
+    """the cheapest complete one (:func:`cheapest`)"""
+
+    def outcome(self, name: str) -> Outcome | None:
+        return next((o for o in self.outcomes if o.variant.name == name), None)
+
+    def usd_per_hour(self, name: str) -> float | None:
+        """$/hour of option ``name``'s complete plan here; None without one."""
+        o = self.outcome(name)
+        return o.usd_per_hour if o is not None and o.complete else None
+
+    def usd_per_mtok(self, name: str) -> float | None:
+        o = self.outcome(name)
+        return o.report.usd_per_mtok if o is not None and o.complete and o.report is not None else None
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One pairwise conclusion across the band: what ``option`` saves against ``against``."""
+
+    topic: str
+    """what it weighs: ``runner-up`` (the winner against the runner-up at the run's confidence),
+    ``disaggregation`` (own fleet against aggregated only) or ``pooling`` (own fleet against siloed)"""
+    option: str
+    against: str
+    saving: dict[str, float | None]
+    """$/hour of ``against`` minus $/hour of ``option`` at each of :data:`ENDS`; None where
+    either has no complete plan"""
+
+    def direction(self, end: str) -> int | None:
+        """+1: ``option`` is cheaper at ``end``; -1: dearer; 0: within a cent; None: unknown."""
+        s = self.saving[end]
+        return None if s is None else (0 if abs(s) < CENT else (1 if s > 0 else -1))
+
+    @property
+    def holds(self) -> bool:
+        """The conclusion (cheaper, dearer or the same) is the same at every point of the band."""
+        directions = {self.direction(end) for end in ENDS}
+        return len(directions) == 1 and None not in directions
+
+
+@dataclass(frozen=True)
+class BandVerdict:
+    """Which conclusions of a comparison hold across the performance band and which flip."""
+
+    ends: tuple[BandEnd, BandEnd, BandEnd]
+    """pessimistic, central and optimistic (:data:`ENDS`)"""
+    contrasts: tuple[Contrast, ...]
+    findings: tuple[str, ...]
+
+    def end(self, name: str) -> BandEnd:
+        return next(e for e in self.ends if e.name == name)
+
+    @property
+    def winners(self) -> dict[str, str | None]:
+        """The cheapest option's name at each of :data:`ENDS` (None: no complete plan there)."""
+        return {e.name: e.winner.variant.name if e.winner else None for e in self.ends}
+
+    @property
+    def holds(self) -> bool:
+        """One option is cheapest at both ends and at the run's confidence."""
+        names = set(self.winners.values())
+        return len(names) == 1 and None not in names
+
+    def to_dict(self) -> dict[str, object]:
+        names = [o.variant.name for o in self.end(CENTRAL).outcomes]
+        return {
+            "holds": self.holds,
+            "confidence": {e.name: e.confidence for e in self.ends},
+            "winner": self.winners,
+            "options": [
+                {
+                    "option": name,
+                    "complete": {e.name: e.usd_per_hour(name) is not None for e in self.ends},
+                    "usd_per_hour": {e.name: e.usd_per_hour(name) for e in self.ends},
+                    "usd_per_mtok": {e.name: e.usd_per_mtok(name) for e in self.ends},
+                    "status": {e.name: o.result.status.value for e in self.ends if (o := e.outcome(name))},
+                    "gap": {e.name: o.result.gap for e in self.ends if (o := e.outcome(name))},
+                }
+                for name in names
+            ],
+            "contrasts": [
+                {"topic": c.topic, "option": c.option, "against": c.against, "saving_usd_per_hour": c.saving,
+                 "holds": c.holds}
+                for c in self.contrasts
+            ],
+            "findings": list(self.findings),
         }
 
 
@@ -288,14 +413,20 @@ def registry_planner(seed: int = 0, threads: int = 1) -> Planner:
     return plan
 
 
-def run_variant(variant: Variant, time_limit: float, planner: Planner, starts: Sequence[Plan] = ()) -> Outcome:
-    """Plan, price and check one variant, starting from ``starts``."""
+def run_variant(
+    variant: Variant, time_limit: float, planner: Planner, starts: Sequence[Plan] = (),
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> Outcome:
+    """Plan, price and check one variant at ``confidence``, starting from ``starts``."""
     model_class = AggregatedOnly if variant.aggregated_only else PerformanceModel
-    performance = model_class(variant.instance)
-    logger.info("compare: planning '%s' with %s", variant.name, variant.method)
+    performance = model_class(variant.instance, confidence=confidence)
+    logger.info("compare: planning '%s' with %s at confidence %g", variant.name, variant.method, confidence)
     result = planner(variant, performance, time_limit, starts)
     if result.plan is None:
         return Outcome(variant, result, None, 0, performance)
+    if result.plan.confidence != confidence:
+        # a start made at another confidence, returned as it is: it was checked at this one
+        result = replace(result, plan=result.plan.model_copy(update={"confidence": confidence}))
     report = evaluate(variant.instance, result.plan, performance)
     errors = [v for v in check(variant.instance, result.plan, performance) if v.severity == "error"]
     return Outcome(variant, result, report, len(errors), performance)
@@ -309,25 +440,75 @@ def compare(
     method: str = DEFAULT_SOLVER,
     keep_inventory: bool = False,
     planner: Planner | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
+    band: bool = True,
 ) -> Comparison:
-    """Plan every variant of ``options`` and explain the cheapest (module docstring).
+    """Plan every variant of ``options`` at ``confidence`` and explain the cheapest (module docstring).
 
-    ``time_limit`` is per variant, seconds; ``planner`` defaults to the method
-    registry (:func:`registry_planner`).
+    ``time_limit`` is per variant and per point of the band, seconds; ``planner`` defaults to
+    the method registry (:func:`registry_planner`). With ``band``, the competing options are
+    planned again at :data:`PESSIMISTIC` and :data:`OPTIMISTIC` (:func:`band_verdict`), which
+    triples the planning time of those options.
 
     Raises:
-        InstanceError: an unknown option set or system.
+        InstanceError: an unknown option set or system, or ``confidence`` outside (0, 1).
     """
+    if not 0 < confidence < 1:
+        raise InstanceError([("confidence", f"out of range: {confidence} (must lie strictly between 0 and 1)")])
     planner = planner or registry_planner()
     chosen = variants(instance, options, systems, method, keep_inventory)
-    done: dict[str, Outcome] = {}
-    for v in _planning_order(chosen):
-        source = done.get(v.relaxes)
-        starts = [source.result.plan] if source is not None and source.complete and source.result.plan else []
-        done[v.name] = run_variant(v, time_limit, planner, starts)
+    done = _plan_variants(chosen, time_limit, planner, confidence)
     outcomes = tuple(done[v.name] for v in chosen)
     winner = cheapest(outcomes)
-    return Comparison(instance, outcomes, winner, tuple(explain(instance, outcomes, winner)))
+    verdict = band_verdict(outcomes, time_limit, planner, confidence) if band else None
+    return Comparison(instance, outcomes, winner, tuple(explain(instance, outcomes, winner, verdict)),
+                      confidence, verdict)
+
+
+def _plan_variants(
+    chosen: Sequence[Variant], time_limit: float, planner: Planner, confidence: float,
+    earlier: dict[str, Outcome] | None = None,
+) -> dict[str, Outcome]:
+    """Each of ``chosen`` planned at ``confidence``, each after the variant it relaxes and starting
+    from that one's plan and from its own plan in ``earlier`` (made at another confidence)."""
+    done: dict[str, Outcome] = {}
+    for v in _planning_order(chosen):
+        sources = [done.get(v.relaxes), (earlier or {}).get(v.name)]
+        starts = [o.result.plan for o in sources if o is not None and o.complete and o.result.plan is not None]
+        done[v.name] = run_variant(v, time_limit, planner, starts, confidence)
+    return done
+
+
+def band_verdict(
+    outcomes: Sequence[Outcome], time_limit: float, planner: Planner, confidence: float = DEFAULT_CONFIDENCE,
+) -> BandVerdict:
+    """The competing options of ``outcomes`` (planned at ``confidence``) planned again at the
+    band's ends, :data:`PESSIMISTIC` and :data:`OPTIMISTIC`, with the same planner and time
+    limit, each starting from its plan at ``confidence``; and what holds across the band.
+
+    An end at ``confidence`` itself reuses ``outcomes``. The ends bracket the central cost only
+    for plans solved to optimality: at a higher confidence every engine's planning factor is
+    lower or equal (a lower quantile of its band), so its load per token is higher or equal and
+    every plan that keeps the rules there keeps them at ``confidence`` too (the engine
+    configurations, TTFTs and interactivities do not depend on the confidence): the optimum at
+    the pessimistic end costs at least the central optimum, the optimistic at most. A
+    time-limited run can break that; :attr:`BandVerdict.findings` says when one stopped short.
+    """
+    competing = [o for o in outcomes if o.variant.option_set in COMPETING]
+    central = {o.variant.name: o for o in competing}
+    ends = []
+    for name, level in (("pessimistic", PESSIMISTIC), ("optimistic", OPTIMISTIC)):
+        if abs(level - confidence) < 1e-9:
+            done = central
+        else:
+            logger.info("compare: planning the competing options at the band's %s end (confidence %g)", name, level)
+            done = _plan_variants([o.variant for o in competing], time_limit, planner, level, central)
+        planned = tuple(done[o.variant.name] for o in competing)
+        ends.append(BandEnd(name, level, planned, cheapest(planned)))
+    middle = BandEnd(CENTRAL, confidence, tuple(competing), cheapest(competing))
+    triple = (ends[0], middle, ends[1])
+    contrasts = tuple(_contrasts(triple))
+    return BandVerdict(triple, contrasts, tuple(_band_findings(triple, contrasts)))
 
 
 def _planning_order(chosen: Sequence[Variant]) -> list[Variant]:
@@ -354,8 +535,11 @@ def cheapest(outcomes: Sequence[Outcome]) -> Outcome | None:
 # -- explaining ---------------------------------------------------------------------------
 
 
-def explain(instance: Instance, outcomes: Sequence[Outcome], winner: Outcome | None) -> list[str]:
-    """Sentences that say why ``winner`` is cheapest and what binds in its plan.
+def explain(
+    instance: Instance, outcomes: Sequence[Outcome], winner: Outcome | None, band: BandVerdict | None = None,
+) -> list[str]:
+    """Sentences that say why ``winner`` is cheapest and what binds in its plan, and with
+    ``band`` which of those conclusions hold across the performance band (:attr:`BandVerdict.findings`).
 
     Each one is computed from evaluated figures: the cost decomposition against
     the runner-up (price per GPU-hour, tokens per paid GPU-hour), the peak
@@ -366,7 +550,8 @@ def explain(instance: Instance, outcomes: Sequence[Outcome], winner: Outcome | N
     """
     if winner is None:
         reasons = [f"{o.variant.name}: {o.why_not()}" for o in outcomes if o.variant.option_set in COMPETING]
-        return ["No option serves every tenant with a plan that keeps every rule. " + " | ".join(reasons)]
+        found = ["No option serves every tenant with a plan that keeps every rule. " + " | ".join(reasons)]
+        return found + list(band.findings if band is not None else ())
     assert winner.report is not None and winner.result.plan is not None
     findings = [_versus_runner_up(outcomes, winner)]
     findings += _binding_resources(winner)
@@ -375,6 +560,7 @@ def explain(instance: Instance, outcomes: Sequence[Outcome], winner: Outcome | N
     findings += _power_and_inventory(winner)
     findings += _stranding(winner)
     findings += _option_values(outcomes)
+    findings += list(band.findings if band is not None else ())
     findings += _unproven(outcomes)
     findings += [f"{o.variant.name} has no complete plan: {o.why_not()}" for o in outcomes
                  if o.variant.option_set in COMPETING and not o.complete]
@@ -604,6 +790,105 @@ def _option_values(outcomes: Sequence[Outcome]) -> list[str]:
             price = "costs nothing" if abs(delta) < 0.005 else f"costs ${-delta:,.2f}/hour"
             findings.append(f"{o.variant.tenant}'s '{isolation}' isolation {price} "
                             f"(own fleet with it shared: ${o.usd_per_hour:,.2f}/hour).")
+    return findings
+
+
+def _contrasts(ends: Sequence[BandEnd]) -> list[Contrast]:
+    """The pairwise conclusions :func:`explain` draws, weighed at each point of the band: the
+    winner against the runner-up, and the values of disaggregation and of pooling."""
+    central = next(e for e in ends if e.name == CENTRAL)
+    pairs: list[tuple[str, str, str]] = []
+    ranked = sorted(
+        (o for o in central.outcomes if o.complete), key=lambda o: o.usd_per_hour,  # type: ignore[arg-type,return-value]
+    )
+    if len(ranked) >= 2:
+        pairs.append(("runner-up", ranked[0].variant.name, ranked[1].variant.name))
+    names = {o.variant.name: o.variant.option_set for o in central.outcomes}
+    if FLEET in names:
+        pairs += [("disaggregation", FLEET, name) for name, kind in names.items() if kind == "aggregated"]
+        pairs += [("pooling", FLEET, name) for name, kind in names.items() if kind == "tenancy"]
+    found = []
+    for topic, option, against in pairs:
+        saving: dict[str, float | None] = {}
+        for e in ends:
+            a, b = e.usd_per_hour(option), e.usd_per_hour(against)
+            saving[e.name] = b - a if a is not None and b is not None else None
+        found.append(Contrast(topic, option, against, saving))
+    return found
+
+
+def _at(end: BandEnd) -> str:
+    if end.name == CENTRAL:
+        return f"at confidence {end.confidence:g}"
+    return f"at the {end.name} end (confidence {end.confidence:g})"
+
+
+_BAND_NOTE = ("(the pessimistic end plans every engine on the 10% quantile of its throughput band, "
+              "the optimistic end on the 90% quantile)")
+
+
+def _span(values: Sequence[float]) -> str:
+    """'$a-$b' of positive amounts, or '$a' when they agree to the cent."""
+    lo, hi = min(values), max(values)
+    return f"${lo:,.2f}" if hi - lo < CENT else f"${lo:,.2f}-${hi:,.2f}"
+
+
+def _band_findings(ends: Sequence[BandEnd], contrasts: Sequence[Contrast]) -> list[str]:
+    by_name = {e.name: e for e in ends}
+    pess, central, opt = by_name["pessimistic"], by_name[CENTRAL], by_name["optimistic"]
+
+    def who(e: BandEnd) -> str:
+        if e.winner is None:
+            return f"no option has a complete plan {_at(e)}"
+        return f"{e.winner.variant.name} {_at(e)}, ${e.winner.usd_per_hour:,.2f}/hour"
+
+    names = {e.name: e.winner.variant.name if e.winner else None for e in ends}
+    if len(set(names.values())) == 1 and None not in names.values():
+        costs = [e.winner.usd_per_hour for e in (pess, central, opt) if e.winner and e.winner.usd_per_hour is not None]
+        at = (f"${costs[0]:,.2f}/hour at each" if max(costs) - min(costs) < CENT
+              else f"${costs[0]:,.2f}, ${costs[1]:,.2f} and ${costs[2]:,.2f}/hour respectively")
+        findings = [f"The verdict holds across the band {_BAND_NOTE}: {names[CENTRAL]} is cheapest {_at(pess)}, "
+                    f"{_at(central)} and {_at(opt)}, at {at}."]
+    elif names["pessimistic"] != names["optimistic"]:
+        findings = [f"The verdict flips across the band {_BAND_NOTE}: {who(pess)}; {who(opt)}; {who(central)}."]
+    else:
+        findings = [f"The verdict does not hold across the band {_BAND_NOTE}: {who(pess)} and {who(opt)}, "
+                    f"but {who(central)}."]
+    subjects = {"disaggregation": "Allowing disaggregation", "pooling": "Pooling tenants"}
+    for c in contrasts:
+        subject = subjects.get(c.topic, f"{c.option} against the runner-up {c.against}")
+        direction = c.direction(CENTRAL)
+        known = [s for s in c.saving.values() if s is not None]
+        if c.holds and direction == 1:
+            verb = (f"stays cheaper than the runner-up {c.against} across the band: it saves"
+                    if c.topic == "runner-up" else "saves")
+            head = f"{c.option} {verb}" if c.topic == "runner-up" else f"{subject} {verb}"
+            tail = "" if c.topic == "runner-up" else " across the band"
+            findings.append(f"{head} {_span(known)}/hour{tail}.")
+        elif c.holds and direction == 0:
+            findings.append(f"{subject} saves nothing across the band.")
+        elif c.holds:
+            findings.append(f"{subject} costs {_span([-s for s in known])}/hour more across the band.")
+        else:
+            directions = {c.direction(e.name) for e in ends}
+            verb = "flips" if {1, -1} <= directions or (c.topic == "runner-up" and -1 in directions) else "changes"
+            parts = []
+            for e in ends:
+                s = c.saving[e.name]
+                if s is None:
+                    missing = [n for n in (c.option, c.against) if e.usd_per_hour(n) is None]
+                    parts.append(f"unknown {_at(e)} ({' and '.join(missing)} without a complete plan)")
+                else:
+                    parts.append(f"{_usd_change(s)} {_at(e)}")
+            findings.append(f"{subject} {verb} across the band: it " + ", ".join(parts) + ".")
+    gaps = [o.result.gap for e in (pess, opt) if e is not central for o in e.outcomes
+            if o.complete and o.result.gap is not None and o.result.gap > 1e-3]
+    if gaps:
+        findings.append(
+            f"{len(gaps)} plan(s) at the band's ends stopped before proving optimality, with gaps up to "
+            f"{100 * max(gaps):.1f}%: only optimal plans are sure to cost at least the central plan at the "
+            "pessimistic end and at most at the optimistic end, and differences within the gaps are not proven."
+        )
     return findings
 
 

@@ -20,6 +20,10 @@ hgx-h200 32 GPUs x $1.41 = $45.12/hour (one in stock), gb200-nvl72 72 x $2.21 = 
 
 The cheapest is hgx-h200 alone: $135.36/hour over (19,456 + 3,072) x 3,600 = 81.1008 Mtok/hour
 = $1.66903/Mtok.
+
+The band check (the competing options planned again at confidence 0.9 and 0.1) is tested on this
+instance, whose profiles carry no band, and on the bundled tiny instance, which rests on the
+estimator (its bands are 80% intervals about 3x wide).
 """
 
 from __future__ import annotations
@@ -31,16 +35,29 @@ from pathlib import Path
 
 import pytest
 
+import optimizer.compare
 from optimizer.cli import main
-from optimizer.compare import Comparison, Variant, compare, registry_planner, system_alone, variants
+from optimizer.compare import (
+    OPTIMISTIC,
+    PESSIMISTIC,
+    Comparison,
+    Outcome,
+    Variant,
+    compare,
+    registry_planner,
+    system_alone,
+    variants,
+)
 from optimizer.evaluate import evaluate
 from optimizer.instance import InstanceError, load_instance
-from optimizer.performance import PerformanceModel
+from optimizer.performance import DEFAULT_CONFIDENCE, PerformanceModel
+from optimizer.performance.estimate import Estimator
 from optimizer.plan import Plan
 from optimizer.report import options_table
-from optimizer.result import Result
+from optimizer.result import Result, Status
 
 DATA = Path(__file__).parent / "data" / "compare" / "two-systems.toml"
+TINY = Path(__file__).parents[1] / "instances" / "examples" / "tiny.toml"
 SYSTEMS = ("hgx-h200", "gb200-nvl72")
 
 
@@ -135,7 +152,7 @@ def test_a_site_power_budget_that_binds_is_named() -> None:
     # (at least 55.36 kW more): 206.56 kW, over the budget. Only hgx-h200 alone has a plan.
     instance = load_instance(DATA)
     instance = instance.model_copy(update={"sites": (instance.sites[0].model_copy(update={"power_mw": 0.17}),)})
-    result = compare(instance, options=("fleet", "systems"), systems=SYSTEMS, time_limit=10)
+    result = compare(instance, options=("fleet", "systems"), systems=SYSTEMS, time_limit=10, band=False)
     assert [o.complete for o in result.outcomes] == [False, True, False]
     assert result.winner is result.outcome("hgx-h200 alone")
     assert "Site power binds at dc: racks provision 166 kW of its 170 kW budget." in result.findings
@@ -149,25 +166,35 @@ def test_an_option_without_a_complete_plan_never_wins() -> None:
     assert not mi300x.complete and mi300x.why_not()
     assert result.winner is not None and result.winner.variant.name == "gb200-nvl72 alone"
     assert any(f.startswith("mi300x alone has no complete plan") for f in result.findings)
+    # nor at either end of the band: it has no configuration at any confidence
+    assert result.band is not None and set(result.band.winners.values()) == {"gb200-nvl72 alone"}
+    assert [o.complete for o in result.band.end("pessimistic").outcomes] == [False, True]
 
 
 def test_a_relaxed_option_starts_from_the_plan_it_relaxes() -> None:
     """The own fleet only adds disaggregated engines to 'aggregated only', and 'vault shared'
     only lifts a rule of the own fleet: each is planned after the option it relaxes and starts
     from its plan ($204.24/hour, derived above), so a time-limited run cannot come out dearer
-    (the isolation price cannot turn negative)."""
+    (the isolation price cannot turn negative). At each end of the band the competing options
+    (not 'vault shared') are planned again, in the same order, each starting from the plan it
+    relaxes at that end and from its own plan at the run's confidence."""
     inner = registry_planner()
-    seen: list[tuple[str, list[float]]] = []
+    seen: list[tuple[str, float, list[float]]] = []
 
     def planner(variant: Variant, performance: PerformanceModel, time_limit: float, starts: Sequence[Plan]) -> Result:
-        seen.append((variant.name, [evaluate(variant.instance, plan).usd_per_hour for plan in starts]))
+        costs = [evaluate(variant.instance, plan).usd_per_hour for plan in starts]
+        seen.append((variant.name, performance.confidence, costs))
         return inner(variant, performance, time_limit, starts)
 
     result = compare(load_instance(DATA), options=("fleet", "aggregated", "isolation"), time_limit=10, planner=planner)
-    assert [name for name, _ in seen] == ["own fleet, aggregated only", "own fleet", "own fleet, vault shared"]
-    assert [costs for _, costs in seen] == [[], [pytest.approx(204.24)], [pytest.approx(204.24)]]
-    assert [o.variant.name for o in result.outcomes] == ["own fleet", "own fleet, aggregated only",
-                                                          "own fleet, vault shared"]  # as listed
+    agg, fleet, shared = "own fleet, aggregated only", "own fleet", "own fleet, vault shared"
+    cost = pytest.approx(204.24)
+    assert seen == [
+        (agg, DEFAULT_CONFIDENCE, []), (fleet, DEFAULT_CONFIDENCE, [cost]), (shared, DEFAULT_CONFIDENCE, [cost]),
+        (agg, PESSIMISTIC, [cost]), (fleet, PESSIMISTIC, [cost, cost]),
+        (agg, OPTIMISTIC, [cost]), (fleet, OPTIMISTIC, [cost, cost]),
+    ]
+    assert [o.variant.name for o in result.outcomes] == [fleet, agg, shared]  # as listed
 
 
 def test_cli_prints_the_table_and_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -183,6 +210,10 @@ def test_cli_prints_the_table_and_writes_the_report(tmp_path: Path, capsys: pyte
     ]
     page = ET.fromstring((out / "report.html").read_text().split("\n", 1)[1])
     assert page.find(".//tr[@class='highlight']/td").text == "hgx-h200 alone"
+    # the band verdict: a section of the page and a table in the text (profiles carry no band)
+    assert "Across the performance band" in [h.text for h in page.iter("h2")]
+    assert "across the performance band (the verdict holds):" in text
+    assert "hgx-h200 alone is cheapest at the pessimistic end (confidence 0.9)" in text
 
 
 def test_cli_json_carries_the_comparison_alone(capsys: pytest.CaptureFixture[str]) -> None:
@@ -191,6 +222,11 @@ def test_cli_json_carries_the_comparison_alone(capsys: pytest.CaptureFixture[str
     payload = json.loads(capsys.readouterr().out)
     assert payload["winner"] == "own fleet"
     assert [o["usd_per_hour"] for o in payload["options"]] == pytest.approx([204.24])
+    band = payload["band"]
+    assert band["holds"] is True
+    assert band["confidence"] == {"pessimistic": 0.9, "central": 0.8, "optimistic": 0.1}
+    assert band["winner"] == dict.fromkeys(("pessimistic", "central", "optimistic"), "own fleet")
+    assert band["options"][0]["usd_per_hour"] == pytest.approx(dict.fromkeys(band["confidence"], 204.24))
 
 
 @pytest.mark.parametrize(
@@ -199,8 +235,145 @@ def test_cli_json_carries_the_comparison_alone(capsys: pytest.CaptureFixture[str
         (["--time-limit", "0"], "--time-limit: must be > 0 seconds"),
         (["--method", "magic"], "--method: unknown method 'magic'"),
         (["--systems", "h100"], "systems: unknown system 'h100'"),
+        (["--confidence", "1"], "--confidence: out of range: 1.0"),
     ],
 )
 def test_cli_bad_input_exits_2_with_the_reason(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", str(DATA), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+# -- the band check --------------------------------------------------------------------------
+
+
+def _tiny(requests_per_s: float = 10.0):
+    instance = load_instance(TINY)
+    tenant = instance.tenants[0].model_copy(update={"requests_per_s": requests_per_s})
+    return instance.model_copy(update={"tenants": (tenant,)})
+
+
+def test_profiles_carry_no_band_so_every_conclusion_holds(comparison: Comparison) -> None:
+    """Every engine of two-systems.toml rests on its profiles, which carry no band: at both ends
+    each competing option costs what the hand derivation says, and the verdict holds."""
+    band = comparison.band
+    assert band is not None
+    assert [(e.name, e.confidence) for e in band.ends] == [
+        ("pessimistic", PESSIMISTIC), ("central", DEFAULT_CONFIDENCE), ("optimistic", OPTIMISTIC)]
+    assert (PESSIMISTIC, OPTIMISTIC) == (0.9, 0.1)
+    # the isolation variant changes the question: it is not planned again
+    assert [o.variant.name for o in band.end("optimistic").outcomes] == [
+        "own fleet", "hgx-h200 alone", "gb200-nvl72 alone", "own fleet, aggregated only", "own fleet, siloed tenancy"]
+    for e in band.ends:
+        assert {o.variant.name: o.usd_per_hour for o in e.outcomes} == pytest.approx({
+            "own fleet": 204.24, "hgx-h200 alone": 135.36, "gb200-nvl72 alone": 318.24,
+            "own fleet, aggregated only": 204.24, "own fleet, siloed tenancy": 204.24,
+        })
+        assert all(o.result.plan.confidence == e.confidence for o in e.outcomes)
+    assert band.holds and set(band.winners.values()) == {"hgx-h200 alone"}
+    assert all(c.holds for c in band.contrasts)
+    findings = "\n".join(comparison.findings)
+    assert "The verdict holds across the band (the pessimistic end" in findings
+    assert ("hgx-h200 alone is cheapest at the pessimistic end (confidence 0.9), at confidence 0.8 and at the "
+            "optimistic end (confidence 0.1), at $135.36/hour at each.") in findings
+    # runner-up: 204.24 - 135.36 = $68.88/hour at every point
+    assert ("hgx-h200 alone stays cheaper than the runner-up own fleet across the band: "
+            "it saves $68.88/hour.") in findings
+    assert "Allowing disaggregation saves nothing across the band." in findings
+    assert "Pooling tenants saves nothing across the band." in findings
+
+
+def test_the_band_ends_bracket_the_central_cost_when_solved_to_optimality() -> None:
+    """Why the pessimistic end costs at least the central plan and the optimistic end at most:
+    at confidence 0.9 each engine is planned on the 10% quantile of its band, at 0.8 on the 20%,
+    at 0.1 on the 90%, so its planning factor can only grow from the pessimistic end to the
+    optimistic one, and with it every configuration's capacity (its load per token is the
+    roofline's over that factor); configurations, TTFTs, interactivities and KV capacities do not
+    depend on the confidence. So every plan that keeps the rules at 0.9 keeps them at 0.8, and
+    every one at 0.8 keeps them at 0.1: the optimum can only fall from end to end. That holds
+    for optimal solves only (a time-limited run may stop above the optimum), so the instance is
+    small enough for the MIP to prove each plan optimal, and the test asserts that it did.
+
+    The tiny instance at 150 requests/s (307,200 tokens/s) needs more than one 32-GPU rack at
+    confidence 0.8 and a band about 3x wide moves its rack counts."""
+    result = compare(_tiny(150.0), options=("systems",), systems=("mi300x", "hgx-h100"), time_limit=10)
+    band = result.band
+    assert band is not None
+    ends = {e.name: e for e in band.ends}
+    moved = False
+    for name in ("mi300x alone", "hgx-h100 alone"):
+        assert all(e.outcome(name).result.status == Status.OPTIMAL for e in band.ends)
+        pessimistic, central, optimistic = (ends[e].usd_per_hour(name) for e in ("pessimistic", "central",
+                                                                                   "optimistic"))
+        assert pessimistic >= central - 1e-6 and optimistic <= central + 1e-6
+        assert central == pytest.approx(result.outcome(name).usd_per_hour)
+        moved |= pessimistic > central + 1 or optimistic < central - 1
+        for e in band.ends:  # each end planned, priced and checked at its own confidence
+            o = e.outcome(name)
+            assert o.performance.confidence == o.result.plan.confidence == o.report.confidence == e.confidence
+    assert moved  # control: the band is wide enough to matter here, so the bracket is not vacuous
+
+
+def test_a_band_wide_on_one_system_flips_the_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The estimator's bands are pinned to their central point for every system but mi300x, whose
+    pessimistic end is 1/50 of its central throughput. At confidence 0.8 and 0.1, tiny's 20,480
+    tokens/s fit one rack on either system: mi300x 32 x $1.12 = $35.84/hour, hgx-h100 32 x $1.30 =
+    $41.60. At 0.9 mi300x needs 50x the GPU-seconds of its central plan: its one 8-GPU replica
+    is about 90% busy there, and no configuration is more than about 3x as efficient (the
+    latency finding), so at least 8 x 0.9 / 3 x 50 = 120 GPUs, four racks: hgx-h100 wins."""
+    planning_factor = Estimator.planning_factor
+
+    def wide_on_mi300x(self: Estimator, key: tuple, x: float | None, confidence: float) -> tuple[float, str]:
+        factor, detail = planning_factor(self, key, x, DEFAULT_CONFIDENCE)
+        return (factor / 50 if key[1] == "mi300x" and confidence > DEFAULT_CONFIDENCE else factor), detail
+
+    monkeypatch.setattr(Estimator, "planning_factor", wide_on_mi300x)
+    result = compare(_tiny(), options=("systems",), systems=("mi300x", "hgx-h100"), time_limit=10)
+    band = result.band
+    assert band is not None and not band.holds
+    assert band.winners == {"pessimistic": "hgx-h100 alone", "central": "mi300x alone", "optimistic": "mi300x alone"}
+    assert band.end("optimistic").usd_per_hour("mi300x alone") == pytest.approx(35.84)
+    assert band.end("pessimistic").usd_per_hour("mi300x alone") >= 4 * 35.84 - 1e-6
+    assert [band.end(e).usd_per_hour("hgx-h100 alone") for e in ("pessimistic", "central", "optimistic")] == (
+        pytest.approx([41.60] * 3))
+    (contrast,) = band.contrasts
+    assert (contrast.topic, contrast.option, contrast.against, contrast.holds) == (
+        "runner-up", "mi300x alone", "hgx-h100 alone", False)
+    assert contrast.saving["central"] == pytest.approx(41.60 - 35.84) and contrast.saving["pessimistic"] < 0
+    findings = "\n".join(result.findings)
+    assert ("hgx-h100 alone at the pessimistic end (confidence 0.9), $41.60/hour; mi300x alone at the optimistic "
+            "end (confidence 0.1), $35.84/hour; mi300x alone at confidence 0.8, $35.84/hour.") in findings
+    assert "The verdict flips across the band (the pessimistic end plans every engine on the 10% quantile" in findings
+    assert ("mi300x alone against the runner-up hgx-h100 alone flips across the band: it costs $"
+            in findings) and "saves $5.76/hour at confidence 0.8, saves $5.76/hour at the optimistic end" in findings
+    assert result.to_dict()["band"]["holds"] is False
+
+
+def test_the_confidence_reaches_every_model_plan_and_price() -> None:
+    result = compare(_tiny(), options=("fleet", "aggregated"), time_limit=10, confidence=0.5, band=False)
+    assert result.confidence == 0.5 and result.to_dict()["confidence"] == 0.5
+    for o in result.outcomes:
+        assert o.performance.confidence == o.result.plan.confidence == o.report.confidence == 0.5
+    assert type(result.outcome("own fleet, aggregated only").performance).__name__ == "AggregatedOnly"
+    with pytest.raises(InstanceError, match="confidence"):
+        compare(_tiny(), options=("fleet",), confidence=1.0)
+
+
+def test_no_band_skips_the_re_plans(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[tuple[str, float]] = []
+    run_variant = optimizer.compare.run_variant
+
+    def counted(variant: Variant, *args: object, **kwargs: object) -> Outcome:
+        outcome = run_variant(variant, *args, **kwargs)  # type: ignore[arg-type]
+        calls.append((variant.name, outcome.performance.confidence))
+        return outcome
+
+    monkeypatch.setattr(optimizer.compare, "run_variant", counted)
+    args = ["compare", str(DATA), "--options", "fleet", "systems", "--systems", *SYSTEMS, "--time-limit", "10"]
+    assert main([*args, "--no-band", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["band"] is None and not any("band" in f for f in payload["findings"])
+    assert calls == [("own fleet", 0.8), ("hgx-h200 alone", 0.8), ("gb200-nvl72 alone", 0.8)]
+    calls.clear()
+    assert main(args) == 0  # control: without --no-band each option is planned at 0.8, 0.9 and 0.1
+    assert "across the performance band" in capsys.readouterr().out
+    assert sorted(c for _, c in calls) == [0.1] * 3 + [0.8] * 3 + [0.9] * 3

@@ -3,8 +3,11 @@
 Plans the instance under each option (each system alone, the own fleet,
 aggregated only, siloed tenancy, each tenant's isolation lifted, optionally each
 TCO basis), prints one row per option and the reasons the cheapest wins, and
-with ``--out DIR`` writes ``report.html`` and the figures as SVG files. Exit 0
-when some option serves every tenant, 3 when none does, 2 on bad input.
+with ``--out DIR`` writes ``report.html`` and the figures as SVG files. Every
+option is planned at ``--confidence`` and, unless ``--no-band``, the competing
+options again at both ends of the performance band (confidence 0.9 and 0.1), to
+say which conclusions hold across the band and which flip. Exit 0 when some
+option serves every tenant, 3 when none does, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import argparse
 import sys
 
 from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, print_json, seconds
-from optimizer.compare import DEFAULT_OPTIONS, OPTION_SETS, compare
+from optimizer.compare import DEFAULT_OPTIONS, OPTIMISTIC, OPTION_SETS, PESSIMISTIC, compare
 from optimizer.instance import InstanceError, load_instance
-from optimizer.report import options_table, write_comparison_report
+from optimizer.performance import DEFAULT_CONFIDENCE
+from optimizer.report import band_table, options_table, write_comparison_report
 from optimizer.report.html import Table
 from optimizer.safe_io import refuse_unsafe_output
 from optimizer.solve import DEFAULT_SOLVER
@@ -28,8 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="which architecture serves the tenants most cheaply, and why",
         description="Plan INSTANCE under each architecture option and lay the results side by side: "
         "$/Mtok overall and per SLO class, $/hour, racks, GPUs, utilisation, stranded GPUs, tokens/s "
-        "per MW, ROI; the cheapest option and what binds. Exit 0 when some option serves every "
-        "tenant, 3 when none does, 2 on bad input.",
+        "per MW, ROI; the cheapest option and what binds. Then the competing options are planned "
+        f"again at both ends of the performance band (confidence {PESSIMISTIC:g}: every engine at the 10% "
+        f"quantile of its throughput band; {OPTIMISTIC:g}: the 90% quantile), to say which conclusions hold "
+        "across the band and which flip; this triples the runtime (--no-band skips it). Exit 0 when some "
+        "option serves every tenant, 3 when none does, 2 on bad input.",
     )
     parser.add_argument("instance", metavar="INSTANCE", help="instance file (.toml or .json)")
     parser.add_argument(
@@ -46,7 +53,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--method", default=DEFAULT_SOLVER, help=f"planning method (default: {DEFAULT_SOLVER})")
     parser.add_argument("--time-limit", type=seconds, default=30.0, metavar="S",
-                        help="seconds per option (default: 30)")
+                        help="seconds per option, and per end of the band (default: 30)")
+    parser.add_argument(
+        "--confidence", type=float, default=DEFAULT_CONFIDENCE, metavar="P",
+        help="plan on the throughput each engine reaches with probability P, the 1-P quantile of its band "
+        f"(default: {DEFAULT_CONFIDENCE:g})",
+    )
+    parser.add_argument(
+        "--no-band", dest="band", action="store_false",
+        help=f"skip re-planning the competing options at the band's ends (confidence {PESSIMISTIC:g} and "
+        f"{OPTIMISTIC:g}); the band check triples the runtime",
+    )
     parser.add_argument("--out", metavar="DIR", help="write report.html and the figures (SVG) here")
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
     parser.set_defaults(run=run)
@@ -71,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     problems = []
     if args.method not in METHODS:
         problems.append(("--method", f"unknown method '{args.method}' (known: {', '.join(METHODS)})"))
+    if not 0 < args.confidence < 1:
+        problems.append(("--confidence", f"out of range: {args.confidence} (must lie strictly between 0 and 1)"))
     if problems:
         raise InstanceError(problems)
     if args.out:
@@ -78,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     instance = load_instance(args.instance)
     comparison = compare(
         instance, options=args.options, time_limit=args.time_limit, systems=args.systems,
-        method=args.method, keep_inventory=args.keep_inventory,
+        method=args.method, keep_inventory=args.keep_inventory, confidence=args.confidence, band=args.band,
     )
     written = write_comparison_report(comparison, args.out) if args.out else []
     if args.json:
@@ -86,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         table = options_table(comparison)
         sys.stdout.write(text_table(Table(table.headers[:-1], tuple(r[:-1] for r in table.rows), table.highlight)))
+        band = band_table(comparison)
+        if band is not None and comparison.band is not None:
+            verdict = "holds" if comparison.band.holds else "does not hold"
+            sys.stdout.write(f"\nacross the performance band (the verdict {verdict}):\n" + text_table(band))
         sys.stdout.write("\n" + "\n".join(f"- {f}" for f in comparison.findings) + "\n")
         if written:
             sys.stdout.write(f"\nreport: {written[0]} ({len(written) - 1} figures beside it)\n")

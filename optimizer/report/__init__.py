@@ -15,6 +15,8 @@ from optimizer.compare import Comparison, Outcome, rack_utilisation
 from optimizer.evaluate import Report, evaluate
 from optimizer.instance import Instance
 from optimizer.performance import PerformanceModel
+from optimizer.performance.estimate import query_key
+from optimizer.performance.frontier import FRONTIER_INTERACTIVITY
 from optimizer.performance.pareto import pareto_indices
 from optimizer.plan import Plan
 from optimizer.report.figures import (
@@ -28,7 +30,7 @@ from optimizer.report.svg import colour_map
 from optimizer.result import Result, Status
 from optimizer.usage import PlanUsage
 
-__all__ = ["frontier_curve", "options_table", "write_comparison_report", "write_report"]
+__all__ = ["band_table", "frontier_curve", "options_table", "write_comparison_report", "write_report"]
 
 
 # -- the throughput-interactivity figure --------------------------------------------------
@@ -40,16 +42,17 @@ def frontier_curve(
     """(tokens/s per user, tokens/s per GPU) corners of the best any of ``precisions`` and either
     serving mode (aggregated, disaggregated) reaches on ``system``, fastest first.
 
-    From the calibrated roofline's frontier (``performance.roofline``); empty
-    when the model fits nowhere on the system.
+    The estimator's answers (``performance.estimator``: what ``tenantplan perf`` answers and
+    the planner plans on, before its confidence); empty when the model fits nowhere on the system.
     """
     points: list[tuple[float, float]] = []
     for precision in precisions:
         if performance.models[model].weights_gb(precision) is None:  # type: ignore[arg-type]
             continue
-        frontier = performance.roofline.frontier(model, system, precision)  # type: ignore[arg-type]
         for mode in ("agg", "disagg"):
-            points += [(p.interactivity, p.tput_per_gpu) for p in frontier.pareto(isl, osl, mode)]
+            key = query_key(model, system, precision, isl, osl, mode)  # type: ignore[arg-type]
+            answers = performance.estimator.estimate(key, FRONTIER_INTERACTIVITY, configurations=False)
+            points += [(float(x), a.tput_per_gpu) for x, a in zip(FRONTIER_INTERACTIVITY, answers, strict=True) if a]
     kept = [points[i] for i in pareto_indices([(y, x) for x, y in points])]
     return sorted(set(kept), reverse=True)
 
@@ -94,8 +97,8 @@ def throughput_figures(instance: Instance, systems: Sequence[str], performance: 
                                 {" = ".join(names): colours[names[0]] for names in same.values()})
         found.append(Figure(
             f"throughput-{model}", svg,
-            f"Best operating points of the calibrated roofline over the precisions {', '.join(precisions)} "
-            "and both serving modes; red dashed lines: the tenants' interactivity promises.",
+            f"Best tokens/s per GPU the estimator answers (measured where measured) over the precisions "
+            f"{', '.join(precisions)} and both serving modes; red dashed lines: the tenants' interactivity promises.",
         ))
     return found
 
@@ -228,6 +231,48 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
 
 
+def band_table(comparison: Comparison) -> Table | None:
+    """One row per competing option: $/hour and $/Mtok at each point of the performance band
+    (pessimistic end, the run's confidence, optimistic end) and where it is cheapest; None
+    when the band check was skipped. The highlighted row is the winner at the run's confidence."""
+    band = comparison.band
+    if band is None:
+        return None
+    labels = [f"{e.name} ({e.confidence:g})" if e.name != "central" else f"at {e.confidence:g}" for e in band.ends]
+    headers = ("option", *(f"$/hour {label}" for label in labels), *(f"$/Mtok {label}" for label in labels),
+               "cheapest at")
+    names = [o.variant.name for o in band.end("central").outcomes]
+    winners = band.winners
+    rows = tuple(
+        (name, *(_money(e.usd_per_hour(name)) for e in band.ends),
+         *(_money(e.usd_per_mtok(name), 4) for e in band.ends),
+         _cheapest_at([end for end, winner in winners.items() if winner == name]))
+        for name in names
+    )
+    highlight = names.index(winners["central"]) if winners["central"] in names else None
+    return Table(headers, rows, highlight)
+
+
+def _cheapest_at(ends: Sequence[str]) -> str:
+    return "all" if len(ends) == 3 else ", ".join(ends) or "-"
+
+
+def _band_sections(comparison: Comparison) -> list[Section]:
+    """The band verdict's section of the comparison page (none when the band check was skipped)."""
+    table = band_table(comparison)
+    if comparison.band is None or table is None:
+        return []
+    verdict = "holds" if comparison.band.holds else "does not hold"
+    return [Section("Across the performance band", (
+        Paragraph(f"The verdict {verdict} across the band."),
+        table,
+        Paragraph("Each competing option planned again at the ends of the performance model's 80% interval: at "
+                  "the pessimistic end every engine delivers the 10% quantile of its throughput band, at the "
+                  "optimistic end the 90% quantile. Profiles carry no band."),
+        *(Paragraph(f) for f in comparison.band.findings),
+    ))]
+
+
 def _costed(outcomes: Sequence[Outcome]) -> list[tuple[str, Report, str]]:
     return [(o.variant.name, o.report, "" if o.complete else "incomplete") for o in outcomes if o.report is not None]
 
@@ -246,6 +291,7 @@ def write_comparison_report(comparison: Comparison, out_dir: str | Path) -> list
             Paragraph("utilisation: engine time used over every paid GPU in the peak scenario (stranded GPUs "
                       "count as idle). ROI: token revenue per year at the tenants' prices over capital per year."),
         )),
+        *_band_sections(comparison),
         Section("Cost per million tokens by option", (Figure(
             "cost-per-mtok", cost_bars_figure(_costed(comparison.outcomes), "$/Mtok per option, by system",
                                               colour_map(systems)),
