@@ -165,7 +165,9 @@ class Estimator:
     def _own_system(self, key: GroupKey, xs: np.ndarray) -> tuple[np.ndarray, str] | None:
         """Correction from the query system's own measurements at another shape or mode ``A``,
         times how that difference moves the correction on the other systems measured at both
-        (``c_B / c_C``, B at the query's shape and mode, C at A's); None when the system has no
+        (``c_B / c_C``, B at the query's shape and mode, C at A's: the geometric mean over the
+        same vendor's systems; another vendor's software moves differently, and on held-out
+        shapes using every vendor's was worse: docs/decisions.md); None when the system has no
         measurement of this model and precision."""
         model, system, precision, isl, osl, mode = key
         own = [k for k in self.measured if k[:3] == key[:3] and k != key]
@@ -175,11 +177,14 @@ class Estimator:
             return MODE_GAP * (k[5] != mode) + abs(math.log(isl / k[3])) + abs(math.log(osl / k[4]))
         nearest = min(own, key=lambda k: (shape_gap(k), k))
         log_c = self._log_correction(self.measured[nearest], xs)
-        shifts = []
-        for other in sorted({k[1] for k in self.measured} - {system}):
-            b, c = (model, other, precision, isl, osl, mode), (model, other, precision, *nearest[3:])
-            if b in self.measured and c in self.measured:
-                shifts.append(self._log_correction(self.measured[b], xs) - self._log_correction(self.measured[c], xs))
+        vendor = self.roofline.systems[system].vendor
+        shifts = [
+            self._log_correction(self.measured[b], xs) - self._log_correction(self.measured[c], xs)
+            for other in sorted({k[1] for k in self.measured} - {system})
+            if self.roofline.systems[other].vendor == vendor
+            for b, c in [((model, other, precision, isl, osl, mode), (model, other, precision, *nearest[3:]))]
+            if b in self.measured and c in self.measured
+        ]
         if shifts:
             shift = np.nanmean(np.array(shifts), axis=0)
             log_c = log_c + np.nan_to_num(shift)
