@@ -37,6 +37,13 @@ TRANSFER = {"other-system": 0.5, "other-vendor": 0.25, "other-model": 0.25}
 maturity differs from system to system, so only part of one system's distance from the roofline
 carries to another (chosen on leave-one-system-out fits, docs/perf-accuracy.md)."""
 
+MAX_BEYOND_REACH = 2.0
+SLOPE_SPAN = 1.5
+"""Past the fastest interactivity the roofline reaches (``x_r``) and every anchor's measurements,
+answers go at most 2 x ``x_r`` further, along the estimate's slope between ``x_r / 1.5`` and
+``x_r``: the fastest measured points of held-out systems lie there (the roofline's kernel floor
+is slower than the best software's single-sequence steps)."""
+
 MODE_GAP = 3.0
 """How far the other serving mode is, in the units of log request-shape ratios, when a system's own
 measurements at another shape or mode carry to a query (:meth:`Estimator._own_system`)."""
@@ -261,22 +268,28 @@ class Estimator:
         return answers
 
     def _beyond_reach(self, key: GroupKey, x: float, ttft_s: float | None) -> float | None:
-        """Past the roofline's fastest reachable interactivity ``x_r``, the estimate at ``x_r``
-        falls off as the nearest anchor's measured frontier does from ``x_r`` to ``x``; None
-        when no anchor was measured that fast."""
+        """Past the roofline's fastest reachable interactivity ``x_r``: the estimate at ``x_r``
+        falling off as the nearest anchor's measured frontier does from ``x_r`` to ``x``, or, where
+        no anchor was measured that fast, as the estimate itself falls just below ``x_r`` (its
+        log-log slope, at least as steep as 1/x), up to :data:`MAX_BEYOND_REACH` x ``x_r``; None
+        farther out or when nothing is reachable."""
         anchors, _ = self.anchors(key)
         curve = self._curve(key, ttft_s)
         reachable = np.isfinite(curve.log_tput)
         if not anchors or not reachable.any():
             return None
         anchor = anchors[0][0]
-        if x > anchor.interactivity[-1] * (1 + AT_POINT):
-            return None
         x_r = float(FRONTIER_INTERACTIVITY[reachable].max())
-        (at_reach,) = self.estimate(key, [x_r], ttft_s, configurations=False)
+        below = x_r / SLOPE_SPAN
+        at_reach, at_below = self.estimate(key, [x_r, below], ttft_s, configurations=False)
         if at_reach is None:
             return None
-        return at_reach.tput_per_gpu * float(anchor.at(np.array([x]))[0] / anchor.at(np.array([x_r]))[0])
+        if x <= anchor.interactivity[-1] * (1 + AT_POINT):
+            return at_reach.tput_per_gpu * float(anchor.at(np.array([x]))[0] / anchor.at(np.array([x_r]))[0])
+        if x > x_r * MAX_BEYOND_REACH or at_below is None:
+            return None
+        slope = min(math.log(at_reach.tput_per_gpu / at_below.tput_per_gpu) / math.log(SLOPE_SPAN), -1.0)
+        return at_reach.tput_per_gpu * (x / x_r) ** slope
 
     def planning_factor(self, key: GroupKey, x: float | None, confidence: float) -> tuple[float, str]:
         """(multiplier of the roofline's throughput the planner uses, detail label) for engines of
