@@ -1,6 +1,6 @@
 """The benchmark harness: every method on every instance, judged by one evaluator and checker.
 
-:func:`run_bench` runs methods from :data:`solvers.registry.METHODS` on
+:func:`run_bench` runs methods from :data:`optimizer.methods.METHODS` on
 instance files and returns one :class:`BenchRow` per (instance, method). A
 method's own figures are never trusted: each returned plan is re-priced by
 :func:`optimizer.evaluate.evaluate` and re-checked by :func:`optimizer.check.check`;
@@ -31,7 +31,7 @@ from optimizer.instance import Instance, InstanceError, load_instance
 from optimizer.performance import PerformanceModel
 from optimizer.safe_io import write_atomic
 from optimizer.result import relative_gap
-from solvers.registry import get_method
+from optimizer.methods import get_method
 
 logger = logging.getLogger(__name__)
 

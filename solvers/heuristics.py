@@ -576,7 +576,7 @@ def _routes(unit: _Unit, stage: _Stage, groups: list[tuple[str, int]], designer:
 
 @dataclass(frozen=True)
 class Baseline:
-    """A baseline planner, called like every method in :mod:`solvers.registry` (module docstring)."""
+    """A baseline planner, called like every method in :mod:`optimizer.methods` (module docstring)."""
 
     name: str
     """the method name results and tables carry"""

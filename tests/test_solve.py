@@ -26,9 +26,14 @@ import pytest
 
 from mip_fixtures import fleet, make, profile, system, tenant
 from optimizer.check import check
+from optimizer.cli import EXIT_BAD_INPUT, EXIT_INFEASIBLE, main
+from optimizer.cli.solve import _ProgressLines
 from optimizer.evaluate import evaluate
+from optimizer.generate import generate_instance
 from optimizer.instance import Instance, load_instance
+from optimizer.methods import METHODS
 from optimizer.performance import PerformanceModel
+from optimizer.plan import Plan
 from optimizer.result import Status
 from optimizer.solve import solve
 from solvers.heuristics import pooled, pooled_spread_apart, siloed
@@ -363,9 +368,6 @@ def test_settings_dataclass_is_immutable() -> None:
 def test_generated_instance_against_heuristics(solver: str, seed: int) -> None:
     """A generated 3-tenant, 24-scenario book: the MIP's plan passes the checker, costs no more
     than any heuristic's, and its bound is at most every plan's cost."""
-    from optimizer.generate import generate_instance
-    from solvers.registry import METHODS
-
     instance = generate_instance(3, sites=1, seed=seed)
     performance = PerformanceModel(instance)
     heuristics = [
@@ -388,9 +390,6 @@ def test_generated_instance_against_heuristics(solver: str, seed: int) -> None:
 
 def test_cli_json_carries_result_and_report(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """``tenantplan solve FILE --json -o PLAN``: stdout is only the JSON; the plan file is written."""
-    from optimizer.cli import main
-    from optimizer.plan import Plan
-
     source = tmp_path / "hand.json"
     source.write_text(make([tenant("a", 10.0)]).to_json())
     plan_path = tmp_path / "plan.json"
@@ -411,8 +410,6 @@ def test_cli_json_carries_result_and_report(tmp_path, capsys) -> None:  # type: 
 
 
 def test_cli_infeasible_exits_3_and_names_the_tenant(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from optimizer.cli import EXIT_INFEASIBLE, main
-
     source = tmp_path / "hand.json"
     source.write_text(make([tenant("big", 12.0)], fleet_entries=[fleet(max_racks=1)]).to_json())
     assert main(["solve", str(source), "--time-limit", "10"]) == EXIT_INFEASIBLE
@@ -422,8 +419,6 @@ def test_cli_infeasible_exits_3_and_names_the_tenant(tmp_path, capsys) -> None: 
 
 
 def test_cli_bad_input_exits_2(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from optimizer.cli import EXIT_BAD_INPUT, main
-
     source = tmp_path / "hand.json"
     source.write_text(make([tenant("a", 1.0)]).to_json())
     assert main(["solve", str(tmp_path / "missing.toml")]) == EXIT_BAD_INPUT
@@ -434,8 +429,6 @@ def test_cli_bad_input_exits_2(tmp_path) -> None:  # type: ignore[no-untyped-def
 def test_cli_progress_prints_each_new_incumbent_or_bound_once(caplog: pytest.LogCaptureFixture) -> None:
     """One line per incumbent or bound that changes to the cent: a solver's 884.4600000001 is the
     evaluator's 884.46, and a call without a bound keeps the last one."""
-    from optimizer.cli.solve import _ProgressLines
-
     lines = _ProgressLines()
     with caplog.at_level("INFO", logger="optimizer.cli.solve"):
         lines(884.46, None, 1.0)

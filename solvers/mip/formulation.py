@@ -172,6 +172,14 @@ class Formulation:
         return np.array([position[self.represented_by[s]] for s in range(self.instance.num_scenarios)], dtype=int)
 
     @cached_property
+    def scenario_weights(self) -> list[float]:
+        """Weight of each kept scenario (by position in ``scenarios``): its own plus those it represents."""
+        weights = [0.0] * len(self.scenarios)
+        for s, kept in enumerate(self.kept_position):
+            weights[kept] += self.instance.weights[s]
+        return weights
+
+    @cached_property
     def arcs_of_group(self) -> list[list[int]]:
         found: list[list[int]] = [[] for _ in self.groups]
         for a, arc in enumerate(self.arcs):
