@@ -57,6 +57,7 @@ from optimizer.evaluate import Report, evaluate
 from optimizer.instance import FleetEntry, Instance, InstanceError
 from optimizer.methods import get_method
 from optimizer.performance import DEFAULT_CONFIDENCE, EngineConfig, PerformanceModel, Role
+from optimizer.performance.capacity import replica_seconds
 from optimizer.performance.estimate import INTERVAL
 from optimizer.plan import Plan
 from optimizer.result import Result, Status
@@ -635,7 +636,7 @@ def _gpu_seconds_per_request(config: EngineConfig, performance: PerformanceModel
     load = performance.load(config, isl, osl)
     if load is None:
         return None
-    seconds = isl * load.sec_per_input_token + osl * load.sec_per_output_token
+    seconds = replica_seconds(load, isl, osl)
     return seconds * config.gpus if seconds > 0 else None
 
 

@@ -44,11 +44,12 @@ from pydantic import BaseModel, ConfigDict
 from optimizer.instance import Instance, InstanceError
 from optimizer.performance import PerformanceModel
 from optimizer.performance.anchors import DETAILS
+from optimizer.performance.capacity import allin_kw, it_kw
+from optimizer.plan import Plan
+from optimizer.usage import PlanUsage
 
 BASIS_ORDER = ("profile", *DETAILS)
 """Basis details from nearest to farthest: a measured profile, then the estimator's labels."""
-from optimizer.plan import Plan
-from optimizer.usage import PlanUsage
 
 HOURS_PER_YEAR = 8760
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -384,9 +385,9 @@ class _Evaluation:
                 gpus_occupied=occupied,
                 gpus_stranded=max(gpus - occupied, 0),
                 usd_per_hour=self.rack_cost[id(rack)],
-                it_kw=occupied * system.it_kw_per_gpu,  # type: ignore[union-attr]
+                it_kw=it_kw(system, occupied),  # type: ignore[arg-type]
                 rack_power_kw=entry.rack_power_kw if entry is not None else None,
-                provisioned_kw=gpus * system.allin_kw_per_gpu,  # type: ignore[union-attr]
+                provisioned_kw=allin_kw(system, gpus),  # type: ignore[arg-type]
                 time_utilisation=sum(
                     e.time_utilisation * e.gpus * e.count for e in by_rack[rack.id]
                 ) / gpus,
@@ -428,9 +429,7 @@ class _Evaluation:
     def report(self) -> Report:
         u, economics = self.u, self.instance.economics
         usd_per_hour = sum(self.rack_cost.values())
-        provisioned_kw = sum(
-            u.rack_gpus(rack) * u.instance.system(rack.system).allin_kw_per_gpu for rack in u.plan.racks
-        )
+        provisioned_kw = sum(allin_kw(u.instance.system(rack.system), u.rack_gpus(rack)) for rack in u.plan.racks)
         basis = (
             f"all-in $/GPU-hour at the '{economics.tco_basis}' TCO basis (fleet overrides where given)"
         )

@@ -51,10 +51,12 @@ from functools import cached_property
 
 import numpy as np
 
+from optimizer.catalog import System
 from optimizer.check import REL_TOL
 from optimizer.instance import FleetEntry, Instance, Tenant
 from optimizer.packing import domain_gpus, domain_sizes
 from optimizer.performance import EngineConfig, PerformanceModel, Role, TokenLoad, meets_slo
+from optimizer.performance.capacity import allin_kw, replica_seconds, scaleout_bytes_per_s, usable_gpus
 
 logger = logging.getLogger(__name__)
 
@@ -613,9 +615,7 @@ class _Builder:
     def _pool(self, e: int, entry: FleetEntry, owner: str | None) -> Pool:
         system = self.instance.system(entry.system)
         rack_gpus = self.instance.gpus_per_rack(entry)
-        usable = rack_gpus
-        if entry.rack_power_kw is not None:
-            usable = min(rack_gpus, math.floor(entry.rack_power_kw / system.it_kw_per_gpu + 1e-9))
+        usable = usable_gpus(system, rack_gpus, entry.rack_power_kw)
         return Pool(
             entry=e,
             site=entry.site,
@@ -625,7 +625,7 @@ class _Builder:
             usable_gpus=usable,
             domain_gpus=domain_gpus(system, rack_gpus),
             usd_per_hour=rack_gpus * self.instance.usd_per_gpu_hour(entry),
-            kw=rack_gpus * system.allin_kw_per_gpu,
+            kw=allin_kw(system, rack_gpus),
             max_racks=0,  # sized in _size_bounds
         )
 
@@ -640,14 +640,12 @@ class _Builder:
         for e, config, load in options:
             p = pool_of[(e, owner_of_racks(tenant, self.relax))]
             if self.pools[p].level_capacity(config.gpus) >= config.gpus:
-                scaleout_gbit_s = self.instance.system(self.instance.fleet[e].system).scaleout_gbit_s
-                g = self._group(p, config, tenant, scaleout_gbit_s)
+                g = self._group(p, config, tenant, self.instance.system(self.instance.fleet[e].system))
                 self.arcs.append(Arc(
                     commodity=k,
                     group=g,
                     role=config.role,
-                    sec_per_request=tenant.input_tokens * load.sec_per_input_token
-                    + tenant.output_tokens * load.sec_per_output_token,
+                    sec_per_request=replica_seconds(load, tenant.input_tokens, tenant.output_tokens),
                     kv_bytes_per_request_rate=tenant.output_tokens * load.kv_bytes_per_output_rate,
                     transfer_bytes_per_request=(
                         tenant.input_tokens * self.performance.kv_bytes_per_token(config)
@@ -660,7 +658,7 @@ class _Builder:
                     }[config.role],
                 ))
 
-    def _group(self, p: int, config: EngineConfig, tenant: Tenant, scaleout_gbit_s: float) -> int:
+    def _group(self, p: int, config: EngineConfig, tenant: Tenant, system: System) -> int:
         owner = owner_of_engines(tenant, self.relax)
         key = (p, config, owner)
         if key not in self._group_index:
@@ -671,7 +669,7 @@ class _Builder:
                 owner=owner,
                 spread=min_racks(tenant, self.relax),
                 kv_capacity_bytes=self.performance.kv_capacity_bytes(config),
-                scaleout_bytes_per_s=config.gpus * scaleout_gbit_s / 8 * 1e9,
+                scaleout_bytes_per_s=scaleout_bytes_per_s(system, config.gpus),
                 max_replicas=0,  # sized in _size_bounds
             ))
         return self._group_index[key]
@@ -784,8 +782,7 @@ def virtual_racks(
 
 def load_gpu_seconds(tenant: Tenant, config: EngineConfig, load: TokenLoad) -> float:
     """GPU-seconds one request of ``tenant`` takes on ``config`` (time only)."""
-    per_request = tenant.input_tokens * load.sec_per_input_token + tenant.output_tokens * load.sec_per_output_token
-    return per_request * config.gpus
+    return replica_seconds(load, tenant.input_tokens, tenant.output_tokens) * config.gpus
 
 
 def _round_up(value: float) -> int:
