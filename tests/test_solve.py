@@ -19,7 +19,7 @@ nothing.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
 import pytest
@@ -327,16 +327,16 @@ def test_given_starts_are_checked_and_the_cheapest_starts_the_mip(caplog: pytest
 
 
 def test_progress_reports_the_best_bound_so_far() -> None:
-    """small-02 (8 tenants, proven optimal in seconds): HiGHS's first log row of the whole MIP
-    shows a bound of 0, which the CLI printed as "gap 100.00%"; progress reports the LP
-    relaxation's bound instead. Every bound reported holds (at most the optimum's cost) and none
-    falls below an earlier one."""
+    """small-02 (8 tenants): HiGHS's first log row of the whole MIP shows a bound of 0, which the
+    CLI printed as "gap 100.00%"; progress reports the LP relaxation's bound instead. Every bound
+    reported holds (at most the returned plan's cost, proven optimal or not: a loaded machine may
+    stop the run at its time limit) and none falls below an earlier one."""
     instance = load_instance(BENCH / "small" / "small-02.json")
     reported: list[tuple[float | None, float | None]] = []
     result = solve(
         instance, time_limit=TIME_LIMIT_S, progress=lambda incumbent, bound, _: reported.append((incumbent, bound))
     )
-    assert result.status == Status.OPTIMAL and result.objective is not None
+    assert result.status in (Status.OPTIMAL, Status.FEASIBLE) and result.objective is not None
     bounds = [bound for _, bound in reported if bound is not None]
     assert bounds, "the whole MIP reported its bound"
     assert min(bounds) > 0
@@ -356,8 +356,13 @@ def test_bad_settings_are_refused() -> None:
     assert solve(instance, time_limit=TIME_LIMIT_S).status == Status.OPTIMAL  # control
 
 
-def test_settings_dataclass_is_immutable() -> None:
+def test_settings_refuse_assignment() -> None:
+    """A backend run's settings cannot change under it: assigning a field raises; ``replace``
+    makes new settings and leaves the old as they were (the control)."""
     settings = Settings(time_limit=1.0, gap=0.0, threads=1, seed=0)
+    with pytest.raises(FrozenInstanceError):
+        settings.seed = 3  # type: ignore[misc]
+    assert settings.seed == 0
     assert replace(settings, seed=3).seed == 3 and settings.seed == 0
 
 
