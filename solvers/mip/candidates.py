@@ -32,6 +32,7 @@ Option = tuple[int, EngineConfig, TokenLoad]
 
 # tenants' view of the rules, with relaxations -------------------------------------------
 
+
 def sites(instance: Instance, tenant: Tenant, relaxed: frozenset[str]) -> tuple[str, ...]:
     """The sites the tenant may use (E2); every site when residency is relaxed."""
     if "residency" in relaxed:
@@ -149,9 +150,7 @@ class Candidates:
             for config, load in self.configs(entry, tenant)
         ]
 
-    def _shared_configs(
-        self, own: dict[int, list[Option]]
-    ) -> dict[int, list[EngineConfig]]:
+    def _shared_configs(self, own: dict[int, list[Option]]) -> dict[int, list[EngineConfig]]:
         """Per fleet entry, configurations every tenant of the model may also use (SLO allowing).
 
         Without a shortlist: every configuration any tenant was offered. With one:
@@ -176,9 +175,7 @@ class Candidates:
                 shared[e].append(config)
         return shared
 
-    def _loads(
-        self, tenant: Tenant, shared: dict[int, list[EngineConfig]]
-    ) -> list[Option]:
+    def _loads(self, tenant: Tenant, shared: dict[int, list[EngineConfig]]) -> list[Option]:
         """(entry, configuration, load) for the shared configurations the tenant may run on (E1, E2, E6)."""
         precisions = self.instance.allowed_precisions(tenant)
         allowed = [
