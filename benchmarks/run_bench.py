@@ -83,7 +83,7 @@ def time_limits(text: str, sets: list[str]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="small,medium,large", help="instance sets under instances/bench")
-    parser.add_argument("--methods", default=",".join(HEURISTICS), help="methods from solvers.registry")
+    parser.add_argument("--methods", default=",".join(HEURISTICS), help="methods from optimizer.methods")
     parser.add_argument(
         "--time-limit", default="60", help="seconds per method and instance: N, or set=N,... per set"
     )

@@ -1,6 +1,6 @@
 """The benchmark harness: every method on every instance, judged by one evaluator and checker.
 
-:func:`run_bench` runs methods from :data:`solvers.registry.METHODS` on
+:func:`run_bench` runs methods from :data:`optimizer.methods.METHODS` on
 instance files and returns one :class:`BenchRow` per (instance, method). A
 method's own figures are never trusted: each returned plan is re-priced by
 :func:`optimizer.evaluate.evaluate` and re-checked by :func:`optimizer.check.check`;
@@ -12,7 +12,6 @@ $/hour per instance (:func:`update_known_best`).
 
 from __future__ import annotations
 
-import ast
 import csv
 import hashlib
 import io
@@ -24,14 +23,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
+from typing import get_args
 
+from optimizer.catalog import Precision
 from optimizer.check import check
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance, InstanceError, load_instance
-from optimizer.performance import PerformanceModel
-from optimizer.safe_io import write_atomic
+from optimizer.methods import get_method
+from optimizer.performance import PerformanceModel, Role
 from optimizer.result import relative_gap
-from solvers.registry import get_method
+from optimizer.safe_io import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -258,42 +259,50 @@ def rows_to_csv(rows: Sequence[BenchRow]) -> str:
 KNOWN_BEST_COLUMNS = ("instance", "usd_per_hour", "method", "bound", "capacities", "commit", "date", "time_limit_s")
 
 
-def capacity_fingerprint() -> str:
-    """12 hex digits of what sets every engine's capacity and every rack's price: the
-    performance model's code (with its fitted factors; :func:`code_digest`, so docstrings,
-    comments and layout may change) and the bundled catalog. Known-best plans and bounds
-    compare only under one fingerprint: a refit changes every capacity."""
+CAPACITY_PROBES: tuple[tuple[str, str, Precision], ...] = (
+    ("gpt-oss-120b", "hgx-b200", "fp4"),
+    ("deepseek-r1", "gb200-nvl72", "fp8"),
+    ("llama-3.3-70b", "hgx-h100", "fp8"),
+    ("qwen3-235b-a22b", "mi355x", "fp8"),
+)
+"""(model, system, precision) the capacity fingerprint asks about, in every role: a measured
+system, a rack-scale one, an older one and another vendor's."""
+PROBE_SHAPES: tuple[tuple[int, int], ...] = ((1024, 1024), (8192, 1024))
+"""(input, output) tokens per request of the capacity fingerprint's probes"""
+
+
+def capacity_fingerprint(performance: PerformanceModel | None = None) -> str:
+    """12 hex digits of what sets every engine's capacity and every rack's price: the answers
+    of ``performance`` (default: the catalog's model at the default confidence) on
+    :data:`CAPACITY_PROBES` x roles x :data:`PROBE_SHAPES` (configurations, loads, KV bytes, to
+    6 significant digits) and the bundled catalog. Known-best plans and bounds compare only under
+    one fingerprint: a refit changes every capacity, a refactor none."""
+    performance = performance if performance is not None else PerformanceModel(None)
     digest = hashlib.sha256()
-    folders = (
-        (resources.files("optimizer.performance"), ".py", lambda item: code_digest(item.read_text(encoding="utf-8")).encode()),
-        (resources.files("optimizer.instances").joinpath("catalog"), ".csv", lambda item: item.read_bytes()),
-    )
-    for folder, suffix, content in folders:
-        for item in sorted(folder.iterdir(), key=lambda item: item.name):
-            if item.name.endswith(suffix):
-                digest.update(item.name.encode() + b"\0" + content(item))
+    for model, system, precision in CAPACITY_PROBES:
+        for role in get_args(Role):
+            for isl, osl in PROBE_SHAPES:
+                configs = performance.configs(model, system, precision, role, isl, osl)
+                for config, load in zip(configs, performance.loads(configs, isl, osl), strict=True):
+                    answer = [config.model_dump(), None if load is None else asdict(load),
+                              performance.kv_capacity_bytes(config), performance.kv_bytes_per_token(config)]
+                    digest.update(_rounded(answer).encode() + b"\0")
+    catalog = resources.files("optimizer.instances").joinpath("catalog")
+    for item in sorted(catalog.iterdir(), key=lambda item: item.name):
+        if item.name.endswith(".csv"):
+            digest.update(item.name.encode() + b"\0" + item.read_bytes())
     return digest.hexdigest()[:12]
 
 
-def code_digest(source: str) -> str:
-    """Python ``source``'s syntax tree written out without its docstrings (every statement
-    that is a bare string), comments and layout: what the code does, not how it reads. Empty
-    and absent fields are left out, so fields a later Python adds to the tree, empty in this
-    code, leave it as it was."""
-
-    def written(node: object) -> str:
-        if isinstance(node, list):
-            return "[" + ",".join(w for w in map(written, node) if w) + "]"
-        if not isinstance(node, ast.AST):
-            return repr(node)
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            return ""
-        values = ((name, getattr(node, name, None)) for name in node._fields)
-        return type(node).__name__ + "(" + ",".join(
-            f"{name}={written(value)}" for name, value in values if value is not None and value != []
-        ) + ")"
-
-    return hashlib.sha256(written(ast.parse(source)).encode()).hexdigest()
+def _rounded(value: object) -> str:
+    """``value`` written with every float to 6 significant digits."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_rounded(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(map(_rounded, value)) + "]"
+    return repr(value)
 
 
 def read_known_best(path: str | Path) -> dict[str, dict[str, str]]:

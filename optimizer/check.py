@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from optimizer.instance import Instance, Tenant
 from optimizer.packing import domain_gpus, pack_into_domains
 from optimizer.performance import PerformanceModel, meets_slo
+from optimizer.performance.capacity import allin_kw, it_kw, scaleout_bytes_per_s
 from optimizer.plan import EngineGroup, Plan, Rack
 from optimizer.usage import PlanUsage
 
@@ -401,7 +402,7 @@ def _rack_power(u: PlanUsage) -> Iterator[Violation]:
         entry = u.fleet_entry(rack)
         if entry is None or entry.rack_power_kw is None:
             continue
-        kw = u.occupied_gpus(rack) * u.system(rack).it_kw_per_gpu  # type: ignore[union-attr]
+        kw = it_kw(u.system(rack), u.occupied_gpus(rack))  # type: ignore[arg-type]
         if exceeds(kw, entry.rack_power_kw):
             yield Violation(
                 rule="rack-power", rack=rack.id, amount=kw - entry.rack_power_kw, unit="kW",
@@ -412,7 +413,7 @@ def _rack_power(u: PlanUsage) -> Iterator[Violation]:
 def _site_power(u: PlanUsage) -> Iterator[Violation]:
     kw: dict[str, float] = defaultdict(float)
     for rack in _known_racks(u):
-        kw[rack.site] += u.rack_gpus(rack) * u.system(rack).allin_kw_per_gpu  # type: ignore[union-attr]
+        kw[rack.site] += allin_kw(u.system(rack), u.rack_gpus(rack))  # type: ignore[arg-type]
     for site in u.instance.sites:
         if site.power_mw is not None and exceeds(kw[site.name], site.power_mw * 1000):
             yield Violation(
@@ -535,8 +536,7 @@ def _kv_transfer(u: PlanUsage) -> Iterator[Violation]:
     for (engine, s), bytes_per_s in sorted(scaleout_inflow(u).items()):
         rack, group = u.groups[engine]
         system = u.system(rack)
-        gbit_s = system.scaleout_gbit_s  # type: ignore[union-attr]
-        bandwidth = group.count * group.gpus * gbit_s / 8 * 1e9
+        bandwidth = scaleout_bytes_per_s(system, group.count * group.gpus)  # type: ignore[arg-type]
         if exceeds(bytes_per_s, bandwidth):
             yield Violation(
                 rule="kv-transfer", rack=rack.id, engine=engine, scenario=s,

@@ -55,7 +55,9 @@ from optimizer.catalog import Precision, TcoBasis
 from optimizer.check import check
 from optimizer.evaluate import Report, evaluate
 from optimizer.instance import FleetEntry, Instance, InstanceError
+from optimizer.methods import get_method
 from optimizer.performance import DEFAULT_CONFIDENCE, EngineConfig, PerformanceModel, Role
+from optimizer.performance.capacity import replica_seconds
 from optimizer.performance.estimate import INTERVAL
 from optimizer.plan import Plan
 from optimizer.result import Result, Status
@@ -106,7 +108,7 @@ class Variant:
     option_set: str
     instance: Instance
     method: str
-    """planning method, a name in :data:`solvers.registry.METHODS`"""
+    """planning method, a name in :data:`optimizer.methods.METHODS`"""
     aggregated_only: bool = False
     tenant: str = ""
     """the tenant whose isolation is lifted (``isolation`` set only)"""
@@ -400,10 +402,8 @@ plans of it (the plan of the variant it relaxes, if any)."""
 
 
 def registry_planner(seed: int = 0, threads: int = 1) -> Planner:
-    """A planner that runs the variant's method from :data:`solvers.registry.METHODS`; the MIP
+    """A planner that runs the variant's method from :data:`optimizer.methods.METHODS`; the MIP
     methods start from the given plans, heuristics make their own."""
-    from solvers.registry import get_method  # noqa: PLC0415 (solvers depends on optimizer)
-
     def plan(variant: Variant, performance: PerformanceModel, time_limit: float, starts: Sequence[Plan]) -> Result:
         method = get_method(variant.method)
         if variant.method in SOLVERS:
@@ -636,7 +636,7 @@ def _gpu_seconds_per_request(config: EngineConfig, performance: PerformanceModel
     load = performance.load(config, isl, osl)
     if load is None:
         return None
-    seconds = isl * load.sec_per_input_token + osl * load.sec_per_output_token
+    seconds = replica_seconds(load, isl, osl)
     return seconds * config.gpus if seconds > 0 else None
 
 

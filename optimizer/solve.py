@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from optimizer.instance import Instance
 from optimizer.performance import PerformanceModel
 from optimizer.plan import Plan
 from optimizer.result import Result
-
-if TYPE_CHECKING:
-    from solvers.mip.backend import Progress
+from solvers.mip.backend import Progress
+from solvers.mip.run import run_mip
 
 Solver = Literal["highs", "cp-sat", "scip"]
 SOLVERS: tuple[Solver, ...] = ("highs", "cp-sat", "scip")
@@ -73,8 +72,6 @@ def solve(
         raise ValueError(f"gap must be in [0, 1), got {gap}")
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    from solvers.mip.run import run_mip  # solvers.mip imports optimizer: import when called
-
     return run_mip(
         instance, solver, time_limit=time_limit, gap=gap, threads=threads, seed=seed,
         allow_unserved=allow_unserved, performance=performance, progress=progress,

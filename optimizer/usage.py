@@ -17,6 +17,7 @@ from functools import cached_property
 from optimizer.catalog import System
 from optimizer.instance import FleetEntry, Instance
 from optimizer.performance import EngineConfig, PerformanceModel, TokenLoad
+from optimizer.performance.capacity import replica_seconds
 from optimizer.plan import EngineGroup, Plan, Rack
 
 FlowKey = tuple[str, int, str]
@@ -147,7 +148,7 @@ class PlanUsage:
             load = self.load(tenant, engine)
             if load is not None:
                 total = totals[(engine, scenario)]
-                total[0] += i * load.sec_per_input_token + o * load.sec_per_output_token
+                total[0] += replica_seconds(load, i, o)
                 total[1] += o * load.kv_bytes_per_output_rate
         return {key: (time, kv) for key, (time, kv) in totals.items()}
 
@@ -161,7 +162,7 @@ class PlanUsage:
         load = self.load(tenant, engine)
         if flow is None or load is None:
             return 0.0
-        return flow[0] * load.sec_per_input_token + flow[1] * load.sec_per_output_token
+        return replica_seconds(load, *flow)
 
     def kv_used(self, engine: str, scenario: int) -> float:
         """KV bytes the flows of ``scenario`` hold on ``engine``."""

@@ -53,6 +53,7 @@ from optimizer.evaluate import evaluate
 from optimizer.instance import FleetEntry, Instance, Tenant
 from optimizer.packing import Move, RackPacker, domain_gpus
 from optimizer.performance import EngineConfig, PerformanceModel, TokenLoad, meets_slo
+from optimizer.performance.capacity import allin_kw, it_kw, replica_seconds, scaleout_bytes_per_s, usable_gpus
 from optimizer.plan import EngineGroup, Plan, Rack, Route
 from optimizer.result import Limit, Result, Status, Unserved
 
@@ -188,18 +189,14 @@ class _Designer:
         """Replicas of ``config`` for the peak of the members' summed demand."""
         system = self.instance.system(config.system)
         kv_capacity = self.performance.kv_capacity_bytes(config)
-        scaleout_bytes_per_s = config.gpus * system.scaleout_gbit_s / 8 * 1e9
+        bandwidth = scaleout_bytes_per_s(system, config.gpus)
         kv_per_token = self.performance.kv_bytes_per_token(config)
         per_request = []
         for tenant, load in zip(unit.tenants, loads, strict=True):
             isl, osl = tenant.input_tokens, tenant.output_tokens
-            time_used = {
-                "aggregated": isl * load.sec_per_input_token + osl * load.sec_per_output_token,
-                "prefill": isl * load.sec_per_input_token,
-                "decode": osl * load.sec_per_output_token,
-            }[config.role]
+            time_used = replica_seconds(load, isl, osl)
             kv_used = 0.0 if config.role == "prefill" else osl * load.kv_bytes_per_output_rate / kv_capacity
-            network = isl * kv_per_token / scaleout_bytes_per_s if config.role == "decode" else 0.0
+            network = isl * kv_per_token / bandwidth if config.role == "decode" else 0.0
             per_request.append(max(time_used, kv_used, network))
         demand = self.demand_matrix(unit)
         peak = float((demand @ np.array(per_request)).max())
@@ -266,12 +263,9 @@ class _RackSet:
         self.entry = entry
         self.system: System = instance.system(entry.system)
         rack_gpus = instance.gpus_per_rack(entry)
-        max_occupied = None
-        if entry.rack_power_kw is not None:
-            # GPUs whose IT power fits the cap; 1e-9 keeps an exact quotient from rounding down
-            max_occupied = int(entry.rack_power_kw / self.system.it_kw_per_gpu + 1e-9)
-        self.packer = RackPacker(rack_gpus, domain_gpus(self.system, rack_gpus), max_occupied)
-        self.kw_per_rack = rack_gpus * self.system.allin_kw_per_gpu
+        usable = usable_gpus(self.system, rack_gpus, entry.rack_power_kw)
+        self.packer = RackPacker(rack_gpus, domain_gpus(self.system, rack_gpus), usable)
+        self.kw_per_rack = allin_kw(self.system, rack_gpus)
         """provisioned power of one opened rack (kW)"""
 
 
@@ -296,7 +290,7 @@ class _Placer:
             return f"NVLink domain: a {largest}-GPU engine does not fit {design.system} racks at {site}"
         if not packer.fits(largest):
             return (
-                f"rack power: a {largest}-GPU engine needs {largest * rack_set.system.it_kw_per_gpu:.3g} kW, "
+                f"rack power: a {largest}-GPU engine needs {it_kw(rack_set.system, largest):.3g} kW, "
                 f"{design.system} racks at {site} are capped at {entry.rack_power_kw:.3g} kW"
             )
         moves: list[Move] = []
@@ -576,7 +570,7 @@ def _routes(unit: _Unit, stage: _Stage, groups: list[tuple[str, int]], designer:
 
 @dataclass(frozen=True)
 class Baseline:
-    """A baseline planner, called like every method in :mod:`solvers.registry` (module docstring)."""
+    """A baseline planner, called like every method in :mod:`optimizer.methods` (module docstring)."""
 
     name: str
     """the method name results and tables carry"""

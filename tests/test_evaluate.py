@@ -27,6 +27,7 @@ from plan_fixtures import (
 from optimizer import Report, check, evaluate
 from optimizer.cli import main
 from optimizer.instance import InstanceError, parse_instance
+from optimizer.report.text import report_text
 
 approx = pytest.approx
 
@@ -199,7 +200,7 @@ def test_kv_utilisation_when_the_model_charges_kv():
 def test_report_is_json_and_text():
     report = evaluate(shop(), disaggregated_plan(shop()))
     assert Report.model_validate_json(report.model_dump_json()) == report
-    text = report.to_text()
+    text = report_text(report)
     expected_parts = ("$144.00/hour", "$2.5000", "per system", "per site", "per tenant", "acme", "dec")
     for expected in expected_parts:
         assert expected in text

@@ -10,7 +10,8 @@ from mip_fixtures import fleet, make, profile, system, tenant
 
 from optimizer.performance import EngineConfig, PerformanceModel, TokenLoad, meets_slo
 from solvers.mip.backend import Settings
-from solvers.mip.formulation import Pool, _disaggregated_sets, build_formulation
+from solvers.mip.candidates import _disaggregated_sets
+from solvers.mip.formulation import Pool, build_formulation
 from solvers.mip.mathopt import solve_mathopt
 from solvers.mip.reconstruct import member_shares
 

@@ -21,7 +21,7 @@ from optimizer.instance import Instance, load_instance, parse_instance
 from optimizer.performance import PerformanceModel
 from optimizer.result import Status
 from solvers.heuristics import latency_class, pooled, pooled_aggregated, siloed
-from solvers.registry import METHODS, get_method
+from optimizer.methods import METHODS, get_method
 
 SMALL = sorted((Path(__file__).resolve().parent.parent / "instances" / "bench" / "small").glob("*.json"))
 RACK_USD = 72 * 2.21  # one GB200 NVL72 rack, $/hour

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import tomllib
 from pathlib import Path
 
@@ -22,3 +24,20 @@ def test_every_package_is_installed() -> None:
     for folder in ("catalog", "examples"):
         files = [p for p in (ROOT / "instances" / folder).iterdir() if p.is_file()]
         assert files and all(any(p.match(pattern) for pattern in patterns) for p in files), folder
+
+
+def test_every_declared_dependency_is_imported() -> None:
+    """Each name in ``dependencies`` is imported by some module of the two packages."""
+    declared = {
+        re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0]
+        for requirement in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    imported = set()
+    for path in (p for top in ("optimizer", "solvers") for p in (ROOT / top).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    assert declared, "control: the dependencies are read"
+    assert declared - imported == set()

@@ -27,7 +27,7 @@ from optimizer.report.svg import (
     stacked_bar_chart,
 )
 from optimizer.result import Limit, Result, Status
-from solvers.registry import get_method
+from optimizer.methods import get_method
 
 
 def texts(root: ET.Element) -> list[str]:

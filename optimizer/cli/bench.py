@@ -10,7 +10,7 @@ from optimizer.bench import format_rows, format_summary, rows_to_csv, run_bench,
 from optimizer.cli import EXIT_OK, EXIT_VIOLATIONS, MAX_THREADS, print_json, seconds, seed
 from optimizer.instance import InstanceError
 from optimizer.safe_io import refuse_unsafe_output, write_atomic
-from solvers.registry import METHODS
+from optimizer.methods import METHODS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

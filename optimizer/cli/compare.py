@@ -23,7 +23,7 @@ from optimizer.report import band_table, options_table, write_comparison_report
 from optimizer.report.html import Table
 from optimizer.safe_io import refuse_unsafe_output
 from optimizer.solve import DEFAULT_SOLVER
-from solvers.registry import METHODS
+from optimizer.methods import METHODS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

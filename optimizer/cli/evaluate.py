@@ -17,6 +17,7 @@ from optimizer.evaluate import evaluate
 from optimizer.instance import load_instance
 from optimizer.performance import PerformanceModel
 from optimizer.plan import Plan
+from optimizer.report.text import report_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             "violations": [v.model_dump(mode="json") for v in violations],
         })
     else:
-        sys.stdout.write(report.to_text() + "\n\n" + render_violations(violations))
+        sys.stdout.write(report_text(report) + "\n\n" + render_violations(violations))
     errors = [v for v in violations if v.severity == "error"]
     return EXIT_VIOLATIONS if errors else EXIT_OK
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from optimizer.cli import EXIT_BAD_INPUT, EXIT_OK, print_json, report_problems
 from optimizer.instance import Instance, InstanceError, load_instance
+from optimizer.performance.capacity import allin_kw
 
 TOKENS_PER_MTOK = 1e6
 SECONDS_PER_HOUR = 3600.0
@@ -109,9 +110,7 @@ def summarize(instance: Instance) -> dict[str, Any]:
                     "max_racks": e.max_racks,
                     "gpus_per_rack": instance.gpus_per_rack(e),
                     "usd_per_gpu_hour": instance.usd_per_gpu_hour(e),
-                    "allin_mw_per_rack": instance.gpus_per_rack(e)
-                    * instance.system(e.system).allin_kw_per_gpu
-                    / 1000,
+                    "allin_mw_per_rack": allin_kw(instance.system(e.system), instance.gpus_per_rack(e)) / 1000,
                     "rack_power_kw": e.rack_power_kw,
                 }
                 for e in entries

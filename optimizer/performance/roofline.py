@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.catalog import Model, Precision, System
+from optimizer.performance.capacity import scaleout_bytes_per_s
 from optimizer.performance.contract import EngineConfig, TokenLoad
 
 HBM_USABLE_FRACTION = 0.9
@@ -288,8 +289,8 @@ def engines(
             "hbm_bytes_per_s": system.hbm_tb_s * 1e12,
             "flops": system.tflops(precision) * 1e12,
             "bf16_flops": system.bf16_tflops * 1e12,
-            "link_bytes_per_s": system.scaleout_gbit_s / 8 * 1e9 if spans_domains else system.scaleup_gb_s * 1e9,
-            "scaleout_bytes_per_s": system.scaleout_gbit_s / 8 * 1e9,
+            "link_bytes_per_s": scaleout_bytes_per_s(system, 1) if spans_domains else system.scaleup_gb_s * 1e9,
+            "scaleout_bytes_per_s": scaleout_bytes_per_s(system, 1),
         }
         for name, value in values.items():
             columns[name].append(float(value))

@@ -232,21 +232,13 @@ class Objective:
                 sum(pool.usd_per_hour * self.v.racks[p] for p, pool in enumerate(self.f.pools))
             )
             return
-        weights = _scenario_weights(self.f)
+        weights = self.f.scenario_weights
         self.model.minimize(sum(
             weights[s] * self.f.token_weights[k] * self.v.unit[k] * u
             for k, row in enumerate(self.v.unserved)
             for s, u in row.items()
             if not isinstance(u, int)
         ))
-
-
-def _scenario_weights(f: Formulation) -> list[float]:
-    """Weight of each kept scenario: its own plus those it represents."""
-    weights = [0.0] * len(f.scenarios)  # by position in f.scenarios
-    for s, kept in enumerate(f.kept_position):
-        weights[kept] += f.instance.weights[s]
-    return weights
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):

@@ -1,4 +1,5 @@
-"""The MIP's data, independent of any solver: pools, candidate engines, eligible flows.
+"""The MIP's data, independent of any solver: pools, engine groups and eligible flows, built
+from the candidate stage's options (:mod:`solvers.mip.candidates`).
 
 ``docs/formulation.md`` writes the model out; the numbers (1)-(11) and the
 eligibility rules (E1)-(E6) below are the ones it uses, and every backend cites them.
@@ -27,7 +28,7 @@ Eligibility (an arc exists only when all hold)
     (E1) same model; precision allowed by the tenant; (E2) the pool's site is
     allowed (residency); (E3) the configuration meets the tenant's SLO:
     aggregated ``meets_slo(tenant, load)``; disaggregated, every prefill of the
-    tenant's set with every decode of its set (:func:`_disaggregated_sets`);
+    tenant's set with every decode of its set (:mod:`solvers.mip.candidates`);
     (E4) isolation: ``shared`` tenants use shared groups in shared pools,
     ``dedicated`` tenants groups they own in shared pools, ``dedicated-rack``
     tenants groups of their private pools; (E5) spread: a tenant with
@@ -45,27 +46,24 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 
+from optimizer.catalog import System
 from optimizer.check import REL_TOL
 from optimizer.instance import FleetEntry, Instance, Tenant
 from optimizer.packing import domain_gpus, domain_sizes
-from optimizer.performance import EngineConfig, PerformanceModel, Role, TokenLoad, meets_slo
+from optimizer.performance import EngineConfig, PerformanceModel, Role
+from optimizer.performance.capacity import allin_kw, replica_seconds, scaleout_bytes_per_s, usable_gpus
+from solvers.mip.candidates import Candidates, Option, isolation, min_racks, owner_of_engines, owner_of_racks, sites
 
 logger = logging.getLogger(__name__)
 
 RELAXABLE = ("inventory", "site-power", "isolation", "residency", "spread")
 """Constraint families :func:`build_formulation` can drop, to diagnose what binds."""
 
-_ROLES: tuple[Role, ...] = ("aggregated", "prefill", "decode")
-MAX_SHARED_CONFIGS = 4
-"""With a shortlist: configurations per (entry, model, precision, role) offered to every tenant."""
-ARCS_PER_SHORTLIST = 1
-"""With a shortlist of n: each tenant keeps its best ``ARCS_PER_SHORTLIST x n`` arcs per (entry, role)."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +168,14 @@ class Formulation:
         """For each instance scenario, the position in ``scenarios`` of the kept scenario serving it."""
         position = {s: i for i, s in enumerate(self.scenarios)}
         return np.array([position[self.represented_by[s]] for s in range(self.instance.num_scenarios)], dtype=int)
+
+    @cached_property
+    def scenario_weights(self) -> list[float]:
+        """Weight of each kept scenario (by position in ``scenarios``): its own plus those it represents."""
+        weights = [0.0] * len(self.scenarios)
+        for s, kept in enumerate(self.kept_position):
+            weights[kept] += self.instance.weights[s]
+        return weights
 
     @cached_property
     def arcs_of_group(self) -> list[list[int]]:
@@ -372,7 +378,7 @@ def build_formulation(
     offered to other tenants of its model (pooling across shapes and SLO classes).
     ``max_arcs_per_role`` = n shortlists: shared configurations are those among most
     tenants' best n (fewest GPU-seconds per request) per fleet entry and role, at
-    most :data:`MAX_SHARED_CONFIGS` per (entry, model, precision, role), and each
+    most :data:`~solvers.mip.candidates.MAX_SHARED_CONFIGS` per (entry, model, precision, role), and each
     tenant keeps its best ``ARCS_PER_SHORTLIST x n`` arcs per (entry, role) plus
     its ``extra_configs``. ``max_entries_per_tenant`` = m keeps each tenant at
     the m fleet entries where its cheapest option costs least per request.
@@ -471,10 +477,9 @@ class _Builder:
         self.relax = relax
         self.commodities = commodities
         self.tenants = [c.tenant for c in commodities]
-        self.extra = extra
-        """representative tenant's name -> configurations its members' warm start uses"""
-        self.max_arcs_per_role = max_arcs_per_role
-        self.max_entries_per_tenant = max_entries_per_tenant
+        self.candidates = Candidates(
+            instance, performance, relax, self.tenants, extra, max_arcs_per_role, max_entries_per_tenant
+        )
         self.peak = demand.max(axis=1) if demand.size else np.zeros(len(commodities))
         self.pools: list[Pool] = []
         self.groups: list[Group] = []
@@ -482,119 +487,18 @@ class _Builder:
         self.no_candidate: dict[str, str] = {}
         self._group_index: dict[tuple[int, EngineConfig, str | None], int] = {}
 
-    # tenants' view of the rules, with relaxations ------------------------------------
-
-    # candidates -----------------------------------------------------------------------
-
-    def candidates(self, entry: FleetEntry, tenant: Tenant) -> list[tuple[EngineConfig, TokenLoad]]:
-        """(configuration, load) on ``entry``'s system meeting E1, E6, and the SLO alone."""
-        found = []
-        shape = (tenant.input_tokens, tenant.output_tokens)
-        for precision in self.instance.allowed_precisions(tenant):
-            for role in _ROLES:
-                configs = list(self.performance.configs(tenant.model, entry.system, precision, role, *shape))
-                configs += [
-                    c for c in sorted(self.extra[tenant.name], key=repr)
-                    if (c.model, c.system, c.precision, c.role) == (tenant.model, entry.system, precision, role)
-                    and c not in configs
-                ]
-                loads = self.performance.tenant_loads(tenant, configs)
-                found += [(config, load) for config, load in zip(configs, loads, strict=True) if load is not None]
-        return found
-
     def build(self) -> None:
-        own = {k: self._own_options(tenant) for k, tenant in enumerate(self.tenants)}
-        shared = self._shared_configs(own)
-        tenant_options = {}
-        for k, tenant in enumerate(self.tenants):
-            offered = {(e, config) for e, config, _ in own[k]}
-            options = own[k] + [
-                (e, config, load) for e, config, load in self._loads(tenant, shared) if (e, config) not in offered
-            ]
-            eligible = _slo_filter(tenant, options, self.extra[tenant.name])
-            warm = [o for o in eligible if o[1] in self.extra[tenant.name]]
-            if self.max_entries_per_tenant is not None:
-                eligible = self._cheapest_entries(tenant, eligible, self.max_entries_per_tenant)
-            if self.max_arcs_per_role is not None:
-                eligible = _best_per_role(tenant, eligible, ARCS_PER_SHORTLIST * self.max_arcs_per_role)
-            eligible += [o for o in warm if o not in eligible]
-            tenant_options[k] = eligible
-            if not eligible:
-                reason = _no_candidate_reason(self.instance, tenant, options)
-                for i in self.commodities[k].members:
-                    self.no_candidate[self.instance.tenants[i].name] = reason
+        tenant_options, reasons = self.candidates.choose()
+        for k, reason in reasons.items():
+            for i in self.commodities[k].members:
+                self.no_candidate[self.instance.tenants[i].name] = reason
         self._make_pools(tenant_options)
         pool_of = {(pool.entry, pool.owner): p for p, pool in enumerate(self.pools)}
         for k, tenant in enumerate(self.tenants):
             self._make_arcs(k, tenant, tenant_options[k], pool_of)
         self._size_bounds()
 
-    def _cheapest_entries(
-        self, tenant: Tenant, options: list[tuple[int, EngineConfig, TokenLoad]], count: int
-    ) -> list[tuple[int, EngineConfig, TokenLoad]]:
-        """Options at the ``count`` fleet entries where the tenant's cheapest way costs least ($/request)."""
-        cost: dict[int, float] = {}
-        for e, config, load in options:
-            usd_per_gpu_s = self.instance.usd_per_gpu_hour(self.instance.fleet[e]) / 3600
-            cost[e] = min(cost.get(e, math.inf), load_gpu_seconds(tenant, config, load) * usd_per_gpu_s)
-        by_role: dict[int, set[str]] = defaultdict(set)
-        for e, config, _ in options:
-            by_role[e].add(config.role)
-        # an entry offering only one half of disaggregation costs that half; rank it after whole ones
-        complete = {e: "aggregated" in roles or {"prefill", "decode"} <= roles for e, roles in by_role.items()}
-        ranked = sorted(cost, key=lambda e: (not complete[e], cost[e], e))[:count]
-        return [o for o in options if o[0] in ranked]
-
-    def _own_options(self, tenant: Tenant) -> list[tuple[int, EngineConfig, TokenLoad]]:
-        """Configurations offered for the tenant's own shape (and the warm start's) at its entries."""
-        return [
-            (e, config, load)
-            for e, entry in enumerate(self.instance.fleet)
-            if entry.site in sites(self.instance, tenant, self.relax)
-            for config, load in self.candidates(entry, tenant)
-        ]
-
-    def _shared_configs(
-        self, own: dict[int, list[tuple[int, EngineConfig, TokenLoad]]]
-    ) -> dict[int, list[EngineConfig]]:
-        """Per fleet entry, configurations every tenant of the model may also use (SLO allowing).
-
-        Without a shortlist: every configuration any tenant was offered. With one:
-        those among most tenants' best ``max_arcs_per_role`` (SLO met), at most
-        :data:`MAX_SHARED_CONFIGS` per (entry, model, precision, role).
-        """
-        votes: dict[tuple[int, EngineConfig], int] = defaultdict(int)
-        for k, options in own.items():
-            tenant = self.tenants[k]
-            eligible = _slo_filter(tenant, options)
-            if self.max_arcs_per_role is not None:
-                eligible = _best_per_role(tenant, eligible, self.max_arcs_per_role)
-            for e, config, _ in eligible:
-                votes[(e, config)] += 1
-        by_key: dict[tuple[int, str, str, str], list[tuple[int, EngineConfig]]] = defaultdict(list)
-        for e, config in sorted(votes, key=lambda key: -votes[key]):  # stable: first offered first
-            by_key[(e, config.model, config.precision, config.role)].append((e, config))
-        shared: dict[int, list[EngineConfig]] = defaultdict(list)
-        for ranked in by_key.values():
-            limit = len(ranked) if self.max_arcs_per_role is None else MAX_SHARED_CONFIGS
-            for e, config in ranked[:limit]:
-                shared[e].append(config)
-        return shared
-
-    def _loads(
-        self, tenant: Tenant, shared: dict[int, list[EngineConfig]]
-    ) -> list[tuple[int, EngineConfig, TokenLoad]]:
-        """(entry, configuration, load) for the shared configurations the tenant may run on (E1, E2, E6)."""
-        precisions = self.instance.allowed_precisions(tenant)
-        allowed = [
-            (e, config)
-            for e, entry in enumerate(self.instance.fleet) if entry.site in sites(self.instance, tenant, self.relax)
-            for config in shared.get(e, ()) if config.model == tenant.model and config.precision in precisions
-        ]
-        loads = self.performance.tenant_loads(tenant, [config for _, config in allowed])
-        return [(e, config, load) for (e, config), load in zip(allowed, loads, strict=True) if load is not None]
-
-    def _make_pools(self, tenant_options: dict[int, list[tuple[int, EngineConfig, TokenLoad]]]) -> None:
+    def _make_pools(self, tenant_options: dict[int, list[Option]]) -> None:
         """A shared pool per entry some tenant may use; a private pool per dedicated-rack tenant there."""
         for e, entry in enumerate(self.instance.fleet):
             users = [self.tenants[k] for k, options in tenant_options.items() if any(o[0] == e for o in options)]
@@ -605,9 +509,7 @@ class _Builder:
     def _pool(self, e: int, entry: FleetEntry, owner: str | None) -> Pool:
         system = self.instance.system(entry.system)
         rack_gpus = self.instance.gpus_per_rack(entry)
-        usable = rack_gpus
-        if entry.rack_power_kw is not None:
-            usable = min(rack_gpus, math.floor(entry.rack_power_kw / system.it_kw_per_gpu + 1e-9))
+        usable = usable_gpus(system, rack_gpus, entry.rack_power_kw)
         return Pool(
             entry=e,
             site=entry.site,
@@ -617,7 +519,7 @@ class _Builder:
             usable_gpus=usable,
             domain_gpus=domain_gpus(system, rack_gpus),
             usd_per_hour=rack_gpus * self.instance.usd_per_gpu_hour(entry),
-            kw=rack_gpus * system.allin_kw_per_gpu,
+            kw=allin_kw(system, rack_gpus),
             max_racks=0,  # sized in _size_bounds
         )
 
@@ -625,21 +527,19 @@ class _Builder:
         self,
         k: int,
         tenant: Tenant,
-        options: list[tuple[int, EngineConfig, TokenLoad]],
+        options: list[Option],
         pool_of: dict[tuple[int, str | None], int],
     ) -> None:
         """Arcs of commodity ``k`` to its options' groups; ``pool_of``: (entry, rack owner) -> pool."""
         for e, config, load in options:
             p = pool_of[(e, owner_of_racks(tenant, self.relax))]
             if self.pools[p].level_capacity(config.gpus) >= config.gpus:
-                scaleout_gbit_s = self.instance.system(self.instance.fleet[e].system).scaleout_gbit_s
-                g = self._group(p, config, tenant, scaleout_gbit_s)
+                g = self._group(p, config, tenant, self.instance.system(self.instance.fleet[e].system))
                 self.arcs.append(Arc(
                     commodity=k,
                     group=g,
                     role=config.role,
-                    sec_per_request=tenant.input_tokens * load.sec_per_input_token
-                    + tenant.output_tokens * load.sec_per_output_token,
+                    sec_per_request=replica_seconds(load, tenant.input_tokens, tenant.output_tokens),
                     kv_bytes_per_request_rate=tenant.output_tokens * load.kv_bytes_per_output_rate,
                     transfer_bytes_per_request=(
                         tenant.input_tokens * self.performance.kv_bytes_per_token(config)
@@ -652,7 +552,7 @@ class _Builder:
                     }[config.role],
                 ))
 
-    def _group(self, p: int, config: EngineConfig, tenant: Tenant, scaleout_gbit_s: float) -> int:
+    def _group(self, p: int, config: EngineConfig, tenant: Tenant, system: System) -> int:
         owner = owner_of_engines(tenant, self.relax)
         key = (p, config, owner)
         if key not in self._group_index:
@@ -663,7 +563,7 @@ class _Builder:
                 owner=owner,
                 spread=min_racks(tenant, self.relax),
                 kv_capacity_bytes=self.performance.kv_capacity_bytes(config),
-                scaleout_bytes_per_s=config.gpus * scaleout_gbit_s / 8 * 1e9,
+                scaleout_bytes_per_s=scaleout_bytes_per_s(system, config.gpus),
                 max_replicas=0,  # sized in _size_bounds
             ))
         return self._group_index[key]
@@ -697,33 +597,6 @@ class _Builder:
             if entry.max_racks is not None and "inventory" not in self.relax:
                 racks = min(racks, entry.max_racks)
             self.pools[p] = replace(pool, max_racks=racks)
-
-
-def sites(instance: Instance, tenant: Tenant, relaxed: frozenset[str]) -> tuple[str, ...]:
-    """The sites the tenant may use (E2); every site when residency is relaxed."""
-    if "residency" in relaxed:
-        return tuple(site.name for site in instance.sites)
-    return instance.allowed_sites(tenant)
-
-
-def isolation(tenant: Tenant, relaxed: frozenset[str]) -> str:
-    """The tenant's isolation, ``shared`` when isolation is relaxed."""
-    return "shared" if "isolation" in relaxed else tenant.isolation
-
-
-def min_racks(tenant: Tenant, relaxed: frozenset[str]) -> int:
-    """The tenant's ``min_racks``, 1 when spread is relaxed."""
-    return 1 if "spread" in relaxed else tenant.min_racks
-
-
-def owner_of_racks(tenant: Tenant, relaxed: frozenset[str]) -> str | None:
-    """The tenant when its racks are its own (``dedicated-rack``, E4); else None."""
-    return tenant.name if isolation(tenant, relaxed) == "dedicated-rack" else None
-
-
-def owner_of_engines(tenant: Tenant, relaxed: frozenset[str]) -> str | None:
-    """The tenant when its engines are its own (``dedicated``, E4, or spread, E5); else None."""
-    return tenant.name if isolation(tenant, relaxed) == "dedicated" or min_racks(tenant, relaxed) > 1 else None
 
 
 def restrict(f: Formulation, groups: set[int]) -> Formulation:
@@ -774,105 +647,7 @@ def virtual_racks(
     return needed
 
 
-def load_gpu_seconds(tenant: Tenant, config: EngineConfig, load: TokenLoad) -> float:
-    """GPU-seconds one request of ``tenant`` takes on ``config`` (time only)."""
-    per_request = tenant.input_tokens * load.sec_per_input_token + tenant.output_tokens * load.sec_per_output_token
-    return per_request * config.gpus
-
-
 def _round_up(value: float) -> int:
     """Smallest integer at least ``value`` less the checker's relative tolerance, so a plan
     filling its engines exactly within that tolerance is not cut off."""
     return max(0, math.ceil(value * (1 - REL_TOL)))
-
-
-def _slo_filter(
-    tenant: Tenant, options: list[tuple[int, EngineConfig, TokenLoad]], warm: Collection[EngineConfig] = ()
-) -> list[tuple[int, EngineConfig, TokenLoad]]:
-    """Aggregated options meeting the SLO, and the tenant's disaggregated sets (E3), which keep
-    the ``warm`` start's configurations where they can."""
-    aggregated = [o for o in options if o[1].role == "aggregated" and meets_slo(tenant, o[2])]
-    prefills, decodes = _disaggregated_sets(
-        tenant,
-        [o for o in options if o[1].role == "prefill"],
-        [o for o in options if o[1].role == "decode"],
-        warm,
-    )
-    return aggregated + prefills + decodes
-
-
-def _disaggregated_sets(
-    tenant: Tenant,
-    prefills: list[tuple[int, EngineConfig, TokenLoad]],
-    decodes: list[tuple[int, EngineConfig, TokenLoad]],
-    warm: Collection[EngineConfig] = (),
-) -> tuple[list, list]:  # type: ignore[type-arg]
-    """Prefill and decode options such that *every* pair meets the SLO (E3).
-
-    The checker judges each (prefill, decode) pair a tenant uses, so the sets must
-    be compatible pairwise. Decodes meeting interactivity are taken from the
-    smallest decode TTFT up; for each prefix the prefills that meet the TTFT with
-    the prefix's largest decode TTFT are kept; the prefix with the most pairs wins
-    (ties: the longer prefix of decodes). Before the pairs, a prefix is ranked by how
-    many ``warm`` configurations (the warm start's, whose pairs met the SLO) it keeps, so
-    the warm start maps onto the model: large-01's `pooled-spread-apart` plan paired a
-    prefill of 0.496 s TTFT with a fast decode for a 0.5 s tenant, and the prefix with
-    most pairs had a slower decode, which dropped that prefill and left the MIP no start.
-    """
-    fast = sorted(
-        (o for o in decodes if o[2].tokens_per_s_per_user >= tenant.min_tokens_per_s_per_user * (1 - 1e-9)),
-        key=lambda o: o[2].ttft_s,
-    )
-    # TTFT budget each prefill leaves its decode (-inf: too slow a prefill), to count pairs fast
-    slack = np.array([
-        tenant.ttft_s * (1 + 1e-9) - o[2].ttft_s
-        if o[2].tokens_per_s_per_user >= tenant.min_tokens_per_s_per_user * (1 - 1e-9) else -np.inf
-        for o in prefills
-    ])
-    warm_decodes = np.array([i for i, o in enumerate(fast) if o[1] in warm])
-    warm_slack = np.array([slack[i] for i, o in enumerate(prefills) if o[1] in warm])
-    best: tuple[int, int, int] = (0, 0, 0)  # (warm configurations kept, pairs, decodes in the prefix)
-    for i in range(len(fast)):
-        worst = fast[i][2].ttft_s
-        if i + 1 < len(fast) and fast[i + 1][2].ttft_s == worst:
-            continue  # take ties together
-        pairs = int(np.count_nonzero(slack >= worst)) * (i + 1)
-        kept = int(np.count_nonzero(warm_decodes <= i) + np.count_nonzero(warm_slack >= worst))
-        if pairs and (kept, pairs) >= best[:2]:
-            best = (kept, pairs, i + 1)
-    if not best[1]:
-        return [], []
-    decodes_kept = fast[: best[2]]
-    return [o for o in prefills if meets_slo(tenant, o[2], decodes_kept[-1][2])], decodes_kept
-
-
-def _best_per_role(
-    tenant: Tenant, options: list[tuple[int, EngineConfig, TokenLoad]], limit: int
-) -> list[tuple[int, EngineConfig, TokenLoad]]:
-    """Per (entry, role): the ``limit`` options with the fewest GPU-seconds per request."""
-    by_key: dict[tuple[int, str], list[tuple[float, int]]] = defaultdict(list)
-    for i, (e, config, load) in enumerate(options):
-        by_key[(e, config.role)].append((load_gpu_seconds(tenant, config, load), i))
-    keep = sorted(i for ranked in by_key.values() for _, i in sorted(ranked)[:limit])
-    return [options[i] for i in keep]
-
-
-def _no_candidate_reason(
-    instance: Instance, tenant: Tenant, options: list[tuple[int, EngineConfig, TokenLoad]]
-) -> str:
-    """Why no engine configuration may serve ``tenant`` (no arc survived E1-E3, E6)."""
-    sites = ", ".join(instance.allowed_sites(tenant))
-    precisions = ", ".join(instance.allowed_precisions(tenant))
-    systems = sorted({e.system for e in instance.fleet if e.site in instance.allowed_sites(tenant)})
-    if not options:
-        return (
-            f"no configuration of {tenant.model} in {precisions} on the systems at its sites "
-            f"({sites}: {', '.join(systems) or 'none'})"
-        )
-    best_ttft = min((load.ttft_s for _, c, load in options if c.role != "decode"), default=math.inf)
-    best_speed = max((load.tokens_per_s_per_user for _, c, load in options if c.role != "prefill"), default=0.0)
-    return (
-        f"no configuration meets its SLO (TTFT <= {tenant.ttft_s:g} s, >= "
-        f"{tenant.min_tokens_per_s_per_user:g} tokens/s/user) on {', '.join(systems)} in {precisions}: "
-        f"best TTFT {best_ttft:.3g} s, best interactivity {best_speed:.3g} tokens/s/user"
-    )

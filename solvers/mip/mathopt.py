@@ -26,7 +26,6 @@ from ortools.math_opt.python import mathopt
 
 from optimizer.result import Limit
 from solvers.mip.backend import BackendResult, Settings, Solution
-from solvers.mip.cpsat import _scenario_weights
 from solvers.mip.formulation import Formulation, virtual_racks
 from solvers.mip.guard import solve_in_child, solve_in_process
 
@@ -274,7 +273,7 @@ class Objective:
         """Column -> objective coefficient (minimised)."""
         if settings.objective == "cost":
             return {int(y): pool.usd_per_hour for y, pool in zip(self.v.racks, self.f.pools, strict=True)}
-        weights = _scenario_weights(self.f)
+        weights = self.f.scenario_weights
         return {
             int(self.v.unserved[k, i]): weights[s] * float(self.f.token_weights[k])
             for k in range(len(self.f.commodities))

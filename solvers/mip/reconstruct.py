@@ -24,7 +24,8 @@ import numpy as np
 from optimizer.packing import RackPacker
 from optimizer.plan import EngineGroup, Plan, Rack, Route
 from solvers.mip.backend import Solution
-from solvers.mip.formulation import Formulation, owner_of_engines, owner_of_racks, placed_replicas, virtual_racks
+from solvers.mip.candidates import owner_of_engines, owner_of_racks
+from solvers.mip.formulation import Formulation, placed_replicas, virtual_racks
 
 logger = logging.getLogger(__name__)
 

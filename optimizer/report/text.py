@@ -1,0 +1,121 @@
+"""The evaluator's report as plain text: what ``tenantplan evaluate`` prints."""
+
+from __future__ import annotations
+
+from optimizer.evaluate import Report
+
+TEXT_ROWS = 40
+"""Rack and engine tables in the text report stop after this many rows (``--json`` has all)."""
+
+
+def report_text(report: Report) -> str:
+    """A readable report: totals, per system and site, per tenant, racks and engines."""
+    return "\n".join(_lines(report))
+
+
+def _money(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"${value:,.{digits}f}"
+
+
+def _number(value: float | None, fmt: str = ",.0f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        padded = (
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        )
+        return "  ".join(padded).rstrip()
+
+    return [line(header), line(tuple("-" * w for w in widths)), *(line(row) for row in rows)]
+
+
+def _truncated(rows: list[tuple[str, ...]], what: str) -> tuple[list[tuple[str, ...]], list[str]]:
+    if len(rows) <= TEXT_ROWS:
+        return rows, []
+    return rows[:TEXT_ROWS], [f"... {len(rows) - TEXT_ROWS} more {what} (see --json)"]
+
+
+def _lines(r: Report) -> list[str]:
+    mtok = (r.input_tokens_per_hour + r.output_tokens_per_hour) / 1e6
+    lines = [
+        f"plan '{r.method}' for instance '{r.instance}'",
+        f"  cost        {_money(r.usd_per_hour)}/hour: {r.num_racks} rack(s), {r.gpus} GPUs "
+        f"({r.gpus_stranded} stranded)",
+        f"  convention  {r.convention}",
+    ]
+    if r.capital_usd_per_hour is not None:
+        lines.append(
+            f"              capital + hosting {_money(r.capital_usd_per_hour)}/hour, "
+            f"energy {_money(r.energy_usd_per_hour)}/hour"
+        )
+    lines += [
+        f"  tokens      {mtok:,.3f} Mtok/hour (input {r.input_tokens_per_hour / 1e6:,.3f}, output "
+        f"{r.output_tokens_per_hour / 1e6:,.3f}), scenario-weighted mean",
+        f"  $/Mtok      {_money(r.usd_per_mtok, 4)} (input + output); alternative convention: "
+        f"{_money(r.usd_per_m_output_tokens, 4)} per M output tokens",
+        f"  power       {r.provisioned_kw:,.1f} kW provisioned; "
+        f"{_number(r.tokens_per_s_per_mw)} tokens/s per MW",
+    ]
+    if r.roi is not None:
+        lines.append(
+            f"  revenue     {_money(r.revenue_usd_per_year, 0)}/year at tenants' prices; ROI "
+            f"{r.roi:.2f}x of capital {_money(r.capital_usd_per_year, 0)}/year"
+        )
+    lines += ["", "scenarios"] + _table(
+        ("scenario", "weight", "input tok/h", "output tok/h"),
+        [
+            (f"{s.scenario}{' (peak)' if s.scenario == r.peak_scenario else ''}", f"{s.weight:.3f}",
+             _number(s.input_tokens_per_hour), _number(s.output_tokens_per_hour))
+            for s in r.scenarios
+        ],
+    )
+    for title, subtotals in (("per system", r.systems), ("per site", r.sites)):
+        lines += ["", title] + _table(
+            ("name", "racks", "GPUs", "stranded", "$/hour", "kW", "kW cap", "Mtok/h", "$/Mtok"),
+            [
+                (s.name, str(s.racks), str(s.gpus), str(s.gpus_stranded), _money(s.usd_per_hour),
+                 _number(s.provisioned_kw, ",.1f"), _number(s.power_cap_kw, ",.1f"),
+                 _number((s.input_tokens_per_hour + s.output_tokens_per_hour) / 1e6, ",.3f"),
+                 _money(s.usd_per_mtok, 4))
+                for s in subtotals
+            ],
+        )
+    lines += ["", "per tenant (cost attributed by share of engine-seconds)"] + _table(
+        ("tenant", "model", "isolation", "$/hour", "Mtok/h", "$/Mtok", "price", "margin"),
+        [
+            (t.tenant, t.model, t.isolation, _money(t.usd_per_hour),
+             _number((t.input_tokens_per_hour + t.output_tokens_per_hour) / 1e6, ",.3f"),
+             _money(t.usd_per_mtok, 4), _money(t.price_usd_per_mtok, 4), _percent(t.margin))
+            for t in r.tenants
+        ],
+    )
+    rack_rows, more = _truncated([
+        (k.rack, k.site, k.system, f"{k.gpus_occupied}/{k.gpus}", _money(k.usd_per_hour),
+         f"{k.it_kw:,.1f}", _number(k.rack_power_kw, ",.1f"), _percent(k.time_utilisation),
+         _percent(k.kv_utilisation))
+        for k in r.racks
+    ], "racks")
+    lines += ["", f"racks (utilisation in peak scenario {r.peak_scenario})"] + _table(
+        ("rack", "site", "system", "GPUs used", "$/hour", "IT kW", "kW cap", "time", "KV"), rack_rows
+    ) + more
+    engine_rows, more = _truncated([
+        (e.engine, e.rack, e.model, e.precision, e.role, f"{e.count}x{e.gpus}",
+         _percent(e.time_utilisation), _percent(e.kv_utilisation), e.basis,
+         f"x{e.band_low:.2f}-{e.band_high:.2f}", ", ".join(e.tenants) or "-")
+        for e in r.engines
+    ], "engine groups")
+    lines += ["", f"engine groups (capacity planned at confidence {r.confidence:g}; band: 80% interval "
+              "of the capacity delivered over the capacity planned)"] + _table(
+        ("engine", "rack", "model", "precision", "role", "replicas", "time", "KV", "basis", "band", "tenants"),
+        engine_rows,
+    ) + more
+    return lines
