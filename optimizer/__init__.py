@@ -16,7 +16,7 @@ from optimizer.instance import (
 )
 from optimizer.performance import EngineConfig, TokenLoad
 from optimizer.plan import EngineGroup, Parallelism, Plan, Rack, Route
-from optimizer.result import Result, Status
+from optimizer.result import Interrupted, Limit, Result, Status
 from optimizer.solve import solve
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
     "FleetEntry",
     "Instance",
     "InstanceError",
+    "Interrupted",
+    "Limit",
     "Model",
     "Parallelism",
     "Plan",

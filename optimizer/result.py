@@ -87,3 +87,13 @@ class Result:
         if include_plan:
             payload["plan"] = None if self.plan is None else self.plan.model_dump(mode="json")
         return payload
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM stopped a run: a ``KeyboardInterrupt`` (so it stops callers
+    that do not look) carrying the best result found before it, whose limit is ``INTERRUPTED``.
+    ``str(error)`` is the signal's name."""
+
+    def __init__(self, result: Result, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.result = result

@@ -63,6 +63,8 @@ def solve(
 
     Raises:
         ValueError: unknown solver, or a time limit or gap out of range.
+        Interrupted: Ctrl-C or SIGTERM (raised as ``KeyboardInterrupt``) stopped the run once
+            its model was built; it carries the best plan found so far and the bound by then.
     """
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver '{solver}'; choose one of {', '.join(SOLVERS)}")

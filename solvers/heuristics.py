@@ -33,8 +33,10 @@ benchmark table and warm-start the MIP. All three share one pipeline:
    remaining capacity group by group, so each tenant touches few groups.
 
 The result is priced by :func:`optimizer.evaluate.evaluate`. Every step is
-deterministic; ``time_limit``, ``seed`` and ``threads`` are accepted for the
-common method signature and not needed.
+deterministic; ``seed`` and ``threads`` are accepted for the common method signature
+and not needed. ``time_limit`` holds: the designs (where the time goes: the performance
+model's answers for every unit, system and precision) check the clock, and a run out of
+time returns no plan, limit ``TIME``.
 """
 
 from __future__ import annotations
@@ -140,13 +142,19 @@ class _Design:
         return sum(stage.gpus for stage in self.stages)
 
 
+class _OutOfTime(Exception):
+    """The run's deadline passed while designing."""
+
+
 class _Designer:
     """Cheapest designs per (unit, system, precision), with the performance model's answers cached."""
 
-    def __init__(self, instance: Instance, performance: PerformanceModel, disaggregation: bool):
+    def __init__(self, instance: Instance, performance: PerformanceModel, disaggregation: bool, deadline: float):
         self.instance = instance
         self.performance = performance
         self.disaggregation = disaggregation
+        self.deadline = deadline
+        """``time.perf_counter()`` value after which :meth:`design` raises :class:`_OutOfTime`"""
         scenarios = range(instance.num_scenarios)
         self.demand = {t.name: np.array([t.demand(s) for s in scenarios]) for t in instance.tenants}
         self._designs: dict[tuple[tuple[str, ...], str, Precision], _Design | None] = {}
@@ -209,6 +217,8 @@ class _Designer:
         """The design with the fewest GPUs meeting every member's SLO; None when there is none."""
         key = (tuple(t.name for t in unit.tenants), system, precision)
         if key not in self._designs:
+            if time.perf_counter() > self.deadline:
+                raise _OutOfTime
             self._designs[key] = self._cheapest(unit, system, precision)
         return self._designs[key]
 
@@ -590,13 +600,18 @@ class Baseline:
         threads: int = 1,
         performance: PerformanceModel | None = None,
     ) -> Result:
-        """Plan ``instance``; ``time_limit``, ``seed`` and ``threads`` are not needed (deterministic)."""
+        """Plan ``instance`` within ``time_limit`` seconds (else no plan, limit ``TIME``); ``seed``
+        and ``threads`` are not needed (deterministic)."""
         start = time.perf_counter()
         performance = performance if performance is not None else PerformanceModel(instance)
-        designer = _Designer(instance, performance, self.disaggregation)
-        units = _pool_units(instance, designer, self.spread_apart) if self.pooling else _silo_units(instance)
-        placer = _Placer(instance)
-        placed, unserved = _place_all(units, designer, placer)
+        designer = _Designer(instance, performance, self.disaggregation, deadline=start + time_limit)
+        try:
+            units = _pool_units(instance, designer, self.spread_apart) if self.pooling else _silo_units(instance)
+            placer = _Placer(instance)
+            placed, unserved = _place_all(units, designer, placer)
+        except _OutOfTime:
+            logger.info("%s: out of time after %.1f s, no plan", self.name, time.perf_counter() - start)
+            return Result(self.name, Status.NO_SOLUTION, Limit.TIME, None, None, time.perf_counter() - start)
         if unserved:
             logger.info("%s: %d tenant(s) cannot be placed", self.name, len(unserved))
             return Result(

@@ -19,7 +19,7 @@ import pytest
 from optimizer.check import check
 from optimizer.instance import Instance, load_instance, parse_instance
 from optimizer.performance import PerformanceModel
-from optimizer.result import Status
+from optimizer.result import Limit, Status
 from solvers.heuristics import latency_class, pooled, pooled_aggregated, siloed
 from optimizer.methods import METHODS, get_method
 
@@ -208,3 +208,13 @@ def test_the_registry_names_every_heuristic():
     assert {"siloed", "pooled", "pooled-aggregated"} <= set(METHODS)
     with pytest.raises(KeyError, match="did you mean 'pooled'"):
         get_method("poled")
+
+
+@pytest.mark.parametrize("method", [siloed, pooled, pooled_aggregated], ids=lambda m: m.name)
+def test_a_heuristic_out_of_time_returns_no_plan_with_the_time_limit(method):
+    """A time limit that has passed before the first design stops the heuristic there: no plan,
+    limit TIME (a long run on a large book cannot overrun ``solve``'s limit in its warm start)."""
+    instance = pair()
+    result = method(instance, time_limit=1e-9)
+    assert (result.status, result.limit, result.plan) == (Status.NO_SOLUTION, Limit.TIME, None)
+    assert method(instance, time_limit=60).status is Status.FEASIBLE

@@ -34,7 +34,7 @@ from optimizer.instance import Instance, load_instance
 from optimizer.methods import METHODS
 from optimizer.performance import PerformanceModel
 from optimizer.plan import Plan
-from optimizer.result import Status
+from optimizer.result import Interrupted, Limit, Result, Status
 from optimizer.solve import solve
 from solvers.heuristics import pooled, pooled_spread_apart, siloed
 from solvers.mip.backend import Settings
@@ -343,6 +343,49 @@ def test_progress_reports_the_best_bound_so_far() -> None:
     assert bounds == sorted(bounds)
     assert max(bounds) <= result.objective * (1 + 1e-9)
     assert all(incumbent is None or incumbent >= result.objective * (1 - 1e-9) for incumbent, _ in reported)
+
+
+def test_an_interrupted_run_keeps_its_best_plan_and_bound() -> None:
+    """Ctrl-C arriving while the solver reports progress (here raised by the progress callback on
+    its first report with a bound) stops the run with an :class:`Interrupted` carrying the cheapest
+    plan the checker accepted so far, priced by the evaluator, and the LP bound proven by then."""
+    instance = load_instance(BENCH / "small" / "small-02.json")
+
+    def interrupt(incumbent: float | None, bound: float | None, elapsed: float) -> None:
+        if bound is not None:
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as stopped:
+        solve(instance, time_limit=TIME_LIMIT_S, progress=interrupt)
+    result = stopped.value.result
+    assert str(stopped.value) == "SIGINT"
+    assert (result.status, result.limit) == (Status.FEASIBLE, Limit.INTERRUPTED)
+    assert result.plan is not None and result.objective is not None and result.bound is not None
+    assert not [v for v in check(instance, result.plan) if v.severity == "error"]
+    assert result.objective == pytest.approx(evaluate(instance, result.plan).usd_per_hour)
+    assert 0 < result.bound <= result.objective
+
+
+def test_cli_solve_stopped_by_sigterm_writes_the_best_plan_and_exits_143(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI writes the interrupted run's plan (atomically, as always) and exits 128 + 15."""
+    instance = make([tenant("a", 1.0)])
+    path = tmp_path / "one.json"
+    path.write_text(instance.to_json())
+    plan = pooled(instance, time_limit=5, seed=0, threads=1, performance=None).plan
+    assert plan is not None
+    cost = evaluate(instance, plan).usd_per_hour
+    stopped = Result("highs", Status.FEASIBLE, Limit.INTERRUPTED, cost, None, 1.0, plan)
+
+    def interrupted_solve(*args: object, **kwargs: object) -> Result:
+        raise Interrupted(stopped, "SIGTERM")
+
+    monkeypatch.setattr("optimizer.cli.solve.solve", interrupted_solve)
+    out = tmp_path / "plan.json"
+    assert main(["solve", str(path), "-o", str(out)]) == 143
+    assert Plan.load(out) == plan
+    assert "limit: interrupted" in capsys.readouterr().out
 
 
 def test_bad_settings_are_refused() -> None:

@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def stopped_exit(signal_name: str) -> int:
+    """The exit code of a run stopped by the signal called ``signal_name``: 128 + its number
+    (130 for SIGINT, 143 for SIGTERM)."""
+    return 128 + signal.Signals[signal_name].value
+
+
 def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -143,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as stop:
         name = str(stop) or "SIGINT"
         print(f"stopped by {name}: no output was half-written", file=sys.stderr)
-        return 128 + signal.Signals[name].value
+        return stopped_exit(name)
     except Exception as error:  # noqa: BLE001 - the last line of defence: one line, never a traceback
         logging.getLogger(__name__).debug("internal error", exc_info=True)
         text = printable(f"{type(error).__name__}: {error}")[:300]

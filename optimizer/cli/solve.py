@@ -4,7 +4,9 @@ Progress lines (incumbent $/hour, bound, gap, elapsed) go to standard error whil
 the solver works; then a summary: racks per system and site, engines per model
 and role, per-tenant $/Mtok, overall $/Mtok and gap. With no INSTANCE the bundled
 ``enterprise-mix`` example is solved. Exit 0 with a plan, 3 when no plan serves
-all demand (each tenant left out is named with the reason), 2 on bad input.
+all demand (each tenant left out is named with the reason), 2 on bad input. Stopped by
+Ctrl-C or SIGTERM once the warm start has a plan, it writes the best plan so far (limit
+``interrupted``) and exits 130 or 143.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
-from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, MAX_THREADS, print_json, seconds, seed
+from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, MAX_THREADS, print_json, seconds, seed, stopped_exit
 from optimizer.evaluate import BASIS_ORDER, Report, evaluate
 from optimizer.instance import InstanceError, load_instance
 from optimizer.performance import DEFAULT_CONFIDENCE, PerformanceModel
 from optimizer.plan import Plan
 from optimizer.report import write_report
-from optimizer.result import Result, relative_gap
+from optimizer.result import Interrupted, Result, relative_gap
 from optimizer.safe_io import refuse_unsafe_output
 from optimizer.solve import DEFAULT_GAP, DEFAULT_SOLVER, DEFAULT_TIME_LIMIT_S, SOLVERS, solve
 
@@ -132,18 +134,24 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration:
         instance = instance.model_copy(update={"calibration": args.calibration})
     performance = PerformanceModel(instance, confidence=args.confidence)
-    result = solve(
-        instance,
-        args.solver,
-        time_limit=args.time_limit,
-        gap=args.gap,
-        threads=args.threads,
-        seed=args.seed,
-        allow_unserved=args.allow_unserved,
-        performance=performance,
-        progress=_ProgressLines(),
-        starts=starts,
-    )
+    stopped_by = None
+    try:
+        result = solve(
+            instance,
+            args.solver,
+            time_limit=args.time_limit,
+            gap=args.gap,
+            threads=args.threads,
+            seed=args.seed,
+            allow_unserved=args.allow_unserved,
+            performance=performance,
+            progress=_ProgressLines(),
+            starts=starts,
+        )
+    except Interrupted as stop:
+        result, stopped_by = stop.result, str(stop)
+        logger.warning("stopped by %s: %s", stopped_by,
+                       "writing the best plan found so far" if result.plan is not None else "no plan found yet")
     report = evaluate(instance, result.plan, performance) if result.plan is not None else None
     if args.output and result.plan is not None:
         result.plan.save(args.output)
@@ -157,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(payload)
     else:
         sys.stdout.write(render(result, report))
+    if stopped_by is not None:
+        return stopped_exit(stopped_by)
     if result.plan is None:  # infeasible, or no plan within the time limit
         return EXIT_INFEASIBLE
     return EXIT_OK

@@ -33,7 +33,7 @@ from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
 from optimizer.performance import EngineConfig, PerformanceModel
 from optimizer.plan import Plan
-from optimizer.result import Limit, Result, Status, Unserved
+from optimizer.result import Interrupted, Limit, Result, Status, Unserved
 from solvers.heuristics import pooled, pooled_aggregated, pooled_spread_apart, siloed
 from solvers.mip.backend import BackendResult, Progress, Settings, Solution
 from solvers.mip.cpsat import solve_cpsat
@@ -126,19 +126,22 @@ def run_mip(
         max_arcs_per_role=max_arcs_per_role,
     )
     run = _Run(instance, performance, f, backend, solver, start, warm, time_limit)
-    settings = Settings(
-        time_limit=max(0.1, time_limit * (1 - FINISH_SHARE) - FINISH_PER_CHECK * check_s - (time.perf_counter() - start)),
-        gap=gap,
-        threads=threads,
-        seed=seed,
-        hint=run.mip_start(f, run.warm),
-        progress=_since(start, progress) if progress is not None else None,
-    )
-    if allow_unserved:
-        return run.most_served(settings)
-    if f.no_candidate:
-        return run.infeasible(settings)
-    return run.cheapest(settings)
+    try:
+        settings = Settings(
+            time_limit=max(0.1, time_limit * (1 - FINISH_SHARE) - FINISH_PER_CHECK * check_s - (time.perf_counter() - start)),
+            gap=gap,
+            threads=threads,
+            seed=seed,
+            hint=run.mip_start(f, run.warm),
+            progress=_since(start, progress) if progress is not None else None,
+        )
+        if allow_unserved:
+            return run.most_served(settings)
+        if f.no_candidate:
+            return run.infeasible(settings)
+        return run.cheapest(settings)
+    except KeyboardInterrupt as stop:
+        raise Interrupted(run.so_far(), str(stop) or "SIGINT") from None
 
 
 def formulation_for(
@@ -154,7 +157,9 @@ def formulation_for(
     """The model :func:`optimizer.solve` builds for ``instance`` under ``time_limit`` seconds,
     the warm start's engines among its candidates; and the warm start's ($/hour, plan),
     cheapest first, and the most seconds the checker took on one of them."""
-    warm, check_s = _warm_start(instance, performance, time_limit * WARM_START_SHARE, seed, starts, warm_start)
+    warm, check_s = _warm_start(
+        instance, performance, time_limit * WARM_START_SHARE, time_limit * (1 - FINISH_SHARE), seed, starts, warm_start,
+    )
     f = build_formulation(
         instance,
         performance,
@@ -177,6 +182,8 @@ class _Run:
         """the warm start's plans, checked, cheapest first"""
         self.time_limit = time_limit
         """seconds, the whole run's"""
+        self.bound: float | None = None
+        """$/hour, the best bound proven so far: the last LP relaxation round's"""
         self.solve_start = time.perf_counter()
         self._costs: dict[int, tuple[float, Plan]] = {}
         """id(plan) -> ($/hour, the plan, kept so its id stays its own)"""
@@ -254,6 +261,7 @@ class _Run:
             if lp.solution is None:
                 return last if last is not None and lp.outcome != "infeasible" else (lp, active)
             last = (lp, active)
+            self.bound = lp.bound
             if len(active) == len(self.f.scenarios):
                 return last
             routed, worst = self.route_all(self.f, lp.solution, replace(settings, time_limit=self.time_left(settings)))
@@ -309,8 +317,9 @@ class _Run:
             plan = self.checked_plan(small, outcome)
             if plan is not None:
                 plans.append(plan)
+                cost = self.cost(plan)  # priced now, so an interrupt keeps it (:meth:`so_far`)
                 if settings.progress is not None:
-                    settings.progress(self.cost(plan), None, self.solving_time())
+                    settings.progress(cost, None, self.solving_time())
             if outcome.outcome != "optimal" or added >= len(ranked) or self.solving_time() >= deadline:
                 return plans, None
             added = max(len(support), 2 * added)
@@ -334,6 +343,21 @@ class _Run:
         if id(plan) not in self._costs:
             self.priced(plan, evaluate(self.instance, plan, self.performance).usd_per_hour)
         return self._costs[id(plan)][0]
+
+    def so_far(self) -> Result:
+        """The cheapest checked plan found so far and the best bound proven by now: what an
+        interrupted run returns (limit ``INTERRUPTED``; no plan when none was found yet)."""
+        cost, plan = min(self._costs.values(), key=lambda item: item[0], default=(None, None))
+        bound = self.bound if cost is None or self.bound is None else min(self.bound, cost)
+        return Result(
+            method=self.solver,
+            status=Status.NO_SOLUTION if plan is None else Status.FEASIBLE,
+            limit=Limit.INTERRUPTED,
+            objective=cost,
+            bound=bound,
+            runtime_s=self.elapsed(),
+            plan=None if plan is None else plan.model_copy(update={"method": self.solver}),
+        )
 
     def priced(self, plan: Plan, usd_per_hour: float) -> None:
         """Record the evaluator's $/hour of ``plan``."""
@@ -536,16 +560,17 @@ def _since(start: float, progress: Progress) -> Progress:
 
 
 def _warm_start(
-    instance: Instance, performance: PerformanceModel, time_limit: float, seed: int, starts: tuple[Plan, ...],
-    heuristics: bool,
+    instance: Instance, performance: PerformanceModel, share_s: float, limit_s: float, seed: int,
+    starts: tuple[Plan, ...], heuristics: bool,
 ) -> tuple[list[tuple[float, Plan]], float]:
     """($/hour, plan) of the plans the checker accepts among ``starts`` and, with ``heuristics``,
     the heuristics' plans that serve all, cheapest first; and the most seconds the checker took
     on one plan.
 
     Heuristics: :data:`WARM_START_ALWAYS` (``pooled-spread-apart`` only where some tenant
-    spreads: else it is ``pooled``), then :data:`WARM_START_IF_TIME` until ``time_limit``
-    seconds have passed (each runs to its end: they take no time limit of their own).
+    spreads: else it is ``pooled``), then :data:`WARM_START_IF_TIME` until ``share_s`` seconds
+    have passed (after that, only while no plan has been found). Each heuristic stops when
+    ``limit_s`` seconds (the whole run's) have passed.
     """
     found: list[tuple[float, Plan]] = []
     longest = 0.0
@@ -567,10 +592,11 @@ def _warm_start(
         consider(plan, "a given start")
     spreads = any(t.min_racks > 1 for t in instance.tenants)
     for method in WARM_START_ALWAYS + WARM_START_IF_TIME if heuristics else ():
-        late = method in WARM_START_IF_TIME and found and time.perf_counter() - start > time_limit
-        if late or (method.spread_apart and not spreads):
+        elapsed = time.perf_counter() - start
+        late = method in WARM_START_IF_TIME and found and elapsed > share_s
+        if late or elapsed > limit_s or (method.spread_apart and not spreads):
             continue
-        result = method(instance, time_limit=time_limit, seed=seed, threads=1, performance=performance)
+        result = method(instance, time_limit=limit_s - elapsed, seed=seed, threads=1, performance=performance)
         if result.plan is not None and not result.unserved and result.objective is not None:
             consider(result.plan, method.name, result.objective)
     found.sort(key=lambda item: item[0])
