@@ -101,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     files = export_plan(instance, plan, settings, performance)
     written = write_folder_atomic(args.out, files)
     back = import_plan(args.out)
+    if settings.scenario is not None:  # only that scenario's routing table was written
+        plan = plan.model_copy(update={"routes": tuple(r for r in plan.routes if r.scenario == settings.scenario)})
     groups = [group for rack in back.racks for group in rack.engines]
     summary = {
         "out": str(args.out), "format": settings.format, "files": len(written),
@@ -117,5 +119,6 @@ def run(args: argparse.Namespace) -> int:
               f"{summary['workloads']} engine groups, {summary['replicas']} replicas, {summary['gpus']} GPUs "
               f"requested (plan: {summary['plan_gpus']}); {summary['tenants_routed']} of {summary['tenants']} "
               f"tenants routed in {summary['routing_tables']} routing table(s); read back: "
-              f"{'the same plan' if summary['round_trip_equal'] else 'a different plan'}")
+              f"{'the same plan' if summary['round_trip_equal'] else 'a different plan'}"
+              + (f" (routes of scenario {settings.scenario} only)" if settings.scenario is not None else ""))
     return EXIT_OK

@@ -157,7 +157,7 @@ def engine_args(
 ) -> list[str]:
     """Command-line arguments of ``engine`` (``vllm`` or ``sglang``) serving one replica of ``group``.
 
-    Attention splits over ``tp`` GPUs, or over none with DP attention (every GPU its own
+    Attention splits over ``tp`` GPUs, or over one with DP attention (every GPU its own
     sequences, as the performance model counts attention ranks); experts spread over ``ep``.
     ``max_seqs`` is the replica's batch at its operating point; ``pods`` > 1 is a replica over
     several nodes (SGLang's own multinode flags; vLLM over a Ray cluster in the group; under
@@ -167,7 +167,7 @@ def engine_args(
     dp = group.gpus // split
     ckpt = checkpoint(model, group.precision)
     if engine == "vllm":
-        args = ["--model" if dynamo else ckpt, *([ckpt] if dynamo else []), "--served-model-name", model.id,
+        args = [*(["--model", ckpt] if dynamo else [ckpt]), "--served-model-name", model.id,
                 "--tensor-parallel-size", str(split)]
         if dp > 1:
             args += ["--data-parallel-size", str(dp)]
@@ -555,9 +555,12 @@ def routing_tables(plan: Plan, placed: list[Placed], scenarios: range) -> dict[s
 
 
 def plan_config_map(plan: Plan, options: ExportOptions, scenarios: range) -> dict[str, Any]:
-    """The plan's header and racks (empty racks included) and which routing tables were written."""
+    """The plan's header, its racks (empty racks included) with the node labels their nodes must
+    carry, and which routing tables were written."""
     header = plan.model_dump(mode="json", exclude={"racks", "routes"})
-    racks = [{"id": r.id, "site": r.site, "system": r.system} for r in plan.racks]
+    racks = [{"id": r.id, "site": r.site, "system": r.system,
+              "node_labels": {options.zone_label: k8s_name(r.site), options.rack_label: k8s_name(r.id)}}
+             for r in plan.racks]
     return {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "tenantplan-plan", "namespace": options.namespace,
