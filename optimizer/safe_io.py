@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterable
@@ -143,3 +144,56 @@ def path_inside(folder: str | Path, file_name: str) -> Path:
     if path.resolve().parent != folder.resolve():
         raise InstanceError([(str(path), f"resolves outside the output folder '{folder}'")], "output")
     return path
+
+
+def refuse_unsafe_folder(option: str, folder: str | Path) -> None:
+    """Refuse an output folder :func:`write_folder_atomic` would refuse, before any work is done:
+    a link, a file, or a folder that already holds files.
+
+    Raises:
+        InstanceError: ``(option, reason)`` naming the path.
+    """
+    folder = Path(folder)
+    refuse_unsafe_output(option, folder, directory=True)
+    if folder.exists() and any(folder.iterdir()):
+        raise InstanceError([(option, f"'{folder}' already holds files; give a new or empty folder")], "command line")
+
+
+def write_folder_atomic(folder: str | Path, files: dict[str, str]) -> list[Path]:
+    """Write ``files`` (path relative to ``folder`` -> text) as a new folder, all or nothing.
+
+    The files are written into a hidden folder beside ``folder``, which is then renamed onto it,
+    so a crash or a bad path leaves no half-written folder. ``folder`` must not exist or be empty:
+    files left there from an earlier run would be read as part of this one. Relative paths may
+    have subfolders but no ``..``, absolute parts or links out. Returns the paths written.
+
+    Raises:
+        InstanceError: ``folder`` is not an empty folder or a new path, a path leaves it, or the
+            system refused the write, naming the path and the reason.
+    """
+    folder = Path(folder)
+    refuse_unsafe_folder(str(folder), folder)
+    for name in files:
+        parts = Path(name).parts
+        if not parts or Path(name).is_absolute() or ".." in parts:
+            raise InstanceError([(name, f"is not a path inside '{folder}'")], "output")
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+    except OSError as error:
+        raise InstanceError([(str(folder), f"cannot write: {error.strerror or error}")], "output") from None
+    try:
+        for name, text in files.items():
+            path = staging / name
+            write_atomic(path_inside(path.parent, path.name), text)
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; give the folder mkdir()'s usual mode
+        if folder.exists():
+            folder.rmdir()
+        os.replace(staging, folder)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InstanceError([(str(folder), f"cannot write: {error.strerror or error}")], "output") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return [folder / name for name in files]

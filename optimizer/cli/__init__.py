@@ -24,8 +24,10 @@ EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
 
-SUBCOMMANDS = ("validate", "schema", "perf", "calibrate", "solve", "evaluate", "compare", "generate", "bench")
-"""Subcommand modules under ``optimizer.cli``, in the order a user meets them (and ``--help`` lists them)."""
+SUBCOMMANDS = ("validate", "schema", "perf", "calibrate", "solve", "evaluate", "compare", "generate", "bench",
+               "export", "import-deployment")
+"""Subcommands in the order a user meets them (and ``--help`` lists them); each is the module
+``optimizer.cli.<name>`` with ``-`` written ``_``."""
 
 
 MAX_TIME_LIMIT_S = 7 * 86400.0
@@ -108,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
-        importlib.import_module(f"optimizer.cli.{name}").register(subparsers)
+        importlib.import_module(f"optimizer.cli.{name.replace('-', '_')}").register(subparsers)
     return parser
 
 

@@ -36,3 +36,12 @@ def replica_seconds(load: TokenLoad, input_tokens: float, output_tokens: float) 
     """Replica-seconds ``input_tokens`` and ``output_tokens`` take on an engine of ``load``: per
     request for one request's tokens, per second for tokens/s."""
     return input_tokens * load.sec_per_input_token + output_tokens * load.sec_per_output_token
+
+
+def sequences_in_flight(load: TokenLoad, input_tokens: float, output_tokens: float) -> float:
+    """Requests of ``input_tokens`` in, ``output_tokens`` out one replica of ``load`` holds at once
+    when it is filled with them (Little's law): the requests/s it completes (one over
+    :func:`replica_seconds` per request) times the seconds each stays, its TTFT plus the output
+    at the engine's interactivity (TTFT alone on a prefill engine, which writes no output)."""
+    decoding_s = output_tokens / load.tokens_per_s_per_user if load.sec_per_output_token > 0 else 0.0
+    return (load.ttft_s + decoding_s) / replica_seconds(load, input_tokens, output_tokens)
