@@ -186,6 +186,15 @@ class Tenant(BaseModel):
         min_length=1,
         description="allowed weight precisions; absent = any its model has weights for",
     )
+    survive: Literal["none", "rack", "site"] = Field(
+        default="none",
+        description="failure survival: rack (site) = after the loss of any one rack (site) of the "
+        "plan, re-routing to what remains still serves survive_share of its demand in every scenario",
+    )
+    survive_share: float = Field(
+        default=1.0, gt=0, le=1, strict=True,
+        description="share of its demand kept after a failure its survive names (above 0, at most 1)",
+    )
     demand_profile: tuple[Multiplier, ...] | None = Field(
         default=None,
         min_length=1,
