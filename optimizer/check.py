@@ -559,7 +559,7 @@ def _survive(u: PlanUsage) -> Iterator[Violation]:
         return
     kinds: tuple[FailureKind, ...] = ("rack", "site") if any(t.survive == "site" for t in promised) else ("rack",)
     worst: dict[tuple[str, str, str], tuple[float, int, float]] = {}
-    for o in stress(u.instance, u.plan, kinds, u.performance, tuple(t.name for t in promised)):
+    for o in stress(u.instance, u.plan, kinds, u.performance, promised_only=True):
         key = (o.failure.kind, o.failure.name, o.tenant)
         if not o.kept and (key not in worst or o.required - o.served > worst[key][0]):
             worst[key] = (o.required - o.served, o.scenario, o.required)

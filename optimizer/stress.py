@@ -95,27 +95,34 @@ def stress(
     plan: Plan,
     kinds: tuple[FailureKind, ...] = FAILURE_KINDS,
     performance: PerformanceModel | None = None,
-    tenants: tuple[str, ...] | None = None,
+    promised_only: bool = False,
 ) -> list[Outcome]:
     """Every tenant's outcome in every scenario after each failure of ``kinds`` (module docstring).
 
-    ``tenants`` limits the outcomes returned (and the failures tried) to those tenants; all
-    tenants still compete for what remains.
+    ``promised_only`` re-routes only the tenants whose promise covers the failure and returns
+    only theirs, after the first stage of the LP (the checker: they are served first, so the
+    others cannot change whether a promise holds). Failures that take none of the re-routed
+    tenants' engines share one LP per scenario.
     """
     usage = PlanUsage(instance, plan, performance)
     eligible = _eligible(usage)
-    wanted = set(tenants) if tenants is not None else {t.name for t in instance.tenants}
+    solved: dict[tuple[FailureKind, frozenset[str], int], dict[str, float]] = {}
     outcomes: list[Outcome] = []
     for kind in kinds:
+        routed = [t for t in instance.tenants if covers(t, kind) or not promised_only]
+        usable = {g for t in routed for g in eligible[t.name]}
         for failure in failures(plan, kind):
+            lost = frozenset(g for g in usable if usage.groups[g][0].id in failure.racks)
             for s in range(instance.num_scenarios):
-                served = _reroute(usage, eligible, failure, s)
+                key = (kind, lost, s)
+                if key not in solved:
+                    solved[key] = _reroute(usage, routed, eligible, lost, kind, s, not promised_only)
                 outcomes.extend(
                     Outcome(
-                        failure=failure, tenant=t.name, scenario=s, demand=t.demand(s), served=served[t.name],
+                        failure=failure, tenant=t.name, scenario=s, demand=t.demand(s), served=solved[key][t.name],
                         required=t.survive_share * t.demand(s) if covers(t, kind) else 0.0,
                     )
-                    for t in instance.tenants if t.name in wanted
+                    for t in routed
                 )
     return outcomes
 
@@ -153,20 +160,22 @@ def _compatible(u: PlanUsage, tenant: Tenant, engine: str) -> bool:
     return not any(isolation[n] == "dedicated" for n in others) and "dedicated-rack" not in isolation.values()
 
 
-def _reroute(u: PlanUsage, eligible: dict[str, list[str]], failure: Failure, s: int) -> dict[str, float]:
-    """Requests/s each tenant gets in scenario ``s`` after ``failure`` (the LP of the module docstring)."""
+def _reroute(
+    u: PlanUsage, tenants: list[Tenant], eligible: dict[str, list[str]], lost: frozenset[str], kind: FailureKind,
+    s: int, serve_most: bool,
+) -> dict[str, float]:
+    """Requests/s each of ``tenants`` gets in scenario ``s`` with the ``lost`` groups gone after a
+    failure of ``kind`` (the LP of the module docstring; ``serve_most``: its second stage too)."""
     solver = pywraplp.Solver.CreateSolver("GLOP")
-    flows: dict[str, dict[str, pywraplp.Variable]] = {}
     time_used: dict[str, list] = defaultdict(list)
     kv_used: dict[str, list] = defaultdict(list)
     served: dict[str, pywraplp.LinearExpr] = {}
     shortfall = []
-    for tenant in u.instance.tenants:
+    for tenant in tenants:
         demand = tenant.demand(s)
-        groups = [g for g in eligible[tenant.name] if u.groups[g][0].id not in failure.racks]
-        flows[tenant.name] = {g: solver.NumVar(0.0, demand, "") for g in groups}
+        flows = {g: solver.NumVar(0.0, demand, "") for g in eligible[tenant.name] if g not in lost}
         by_role: dict[str, list] = defaultdict(list)
-        for g, x in flows[tenant.name].items():
+        for g, x in flows.items():
             load = u.load(tenant.name, g)
             by_role[u.groups[g][1].role].append(x)
             time_used[g].append(x * replica_seconds(load, tenant.input_tokens, tenant.output_tokens))
@@ -175,7 +184,7 @@ def _reroute(u: PlanUsage, eligible: dict[str, list[str]], failure: Failure, s: 
             solver.Add(sum(by_role["prefill"], 0.0) == sum(by_role["decode"], 0.0))
         served[tenant.name] = solver.Sum(by_role["aggregated"] + by_role["prefill"])
         solver.Add(served[tenant.name] <= demand)
-        if covers(tenant, failure.kind) and demand > 0:
+        if covers(tenant, kind) and demand > 0:
             short = solver.NumVar(0.0, demand, "")
             solver.Add(short + served[tenant.name] >= tenant.survive_share * demand)
             shortfall.append(short * (1.0 / demand))  # as a share, so large tenants do not crowd out small
@@ -188,9 +197,11 @@ def _reroute(u: PlanUsage, eligible: dict[str, list[str]], failure: Failure, s: 
     if shortfall:
         solver.Minimize(solver.Sum(shortfall))
         _solve(solver)
-        solver.Add(solver.Sum(shortfall) <= solver.Objective().Value() + 1e-9)
-    solver.Maximize(solver.Sum(list(served.values())))
-    _solve(solver)
+    if serve_most or not shortfall:
+        if shortfall:
+            solver.Add(solver.Sum(shortfall) <= solver.Objective().Value() + 1e-9)
+        solver.Maximize(solver.Sum(list(served.values())))
+        _solve(solver)
     return {name: float(expression.solution_value()) for name, expression in served.items()}
 
 

@@ -22,6 +22,7 @@ from plan_fixtures import (
     route,
     shop,
     shop_data,
+    two_racks_plan,
 )
 
 from optimizer.check import REL_TOL, RULES, check
@@ -286,13 +287,7 @@ def residency() -> Case:
 def spread() -> Case:
     # acme over at least 2 racks: 1.5 + 1.5 requests/s keeps each rack at half its tokens
     instance = shop(acme={"min_racks": 2})
-    good = make_plan(
-        instance,
-        [rack("r1", agg("pool", 1)), rack("r2", agg("pool2", 1))],
-        [route("acme", "pool", 1.5), route("acme", "pool2", 1.5), route("bolt", "pool", 0.5),
-         route("bolt", "pool2", 0.5)],
-    )
-    return Case(instance, good, pooled_plan(instance))
+    return Case(instance, two_racks_plan(instance, 1), pooled_plan(instance))
 
 
 def kv_transfer() -> Case:
@@ -307,13 +302,7 @@ def survive() -> Case:
     # acme (3 requests/s) survives a rack loss when each of its two racks alone holds 2
     # replicas = 4 requests/s; on one rack, losing it serves none of the 3
     instance = shop(acme={"survive": "rack"})
-    good = make_plan(
-        instance,
-        [rack("r1", agg("pool", 2)), rack("r2", agg("pool2", 2))],
-        [route("acme", "pool", 1.5), route("acme", "pool2", 1.5), route("bolt", "pool", 0.5),
-         route("bolt", "pool2", 0.5)],
-    )
-    return Case(instance, good, pooled_plan(instance))
+    return Case(instance, two_racks_plan(instance, 2), pooled_plan(instance))
 
 
 CASES: dict[str, tuple[str, Callable[[], Case]]] = {

@@ -9,25 +9,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from plan_fixtures import agg, make_plan, rack, route, shop
+from plan_fixtures import shop, two_racks_plan
 
 from optimizer.cli import main
 from optimizer.stress import failures, stress
 
 
-def two_racks(instance, replicas_per_rack: int, west: bool = False):
-    """acme and bolt split evenly over r1 (east) and r2 (east, or west), each with that many replicas."""
-    return make_plan(
-        instance,
-        [rack("r1", agg("pool", replicas_per_rack)),
-         rack("r2", agg("pool2", replicas_per_rack), site="west" if west else "east")],
-        [route("acme", "pool", 1.5), route("acme", "pool2", 1.5), route("bolt", "pool", 0.5),
-         route("bolt", "pool2", 0.5)],
-    )
-
-
 def test_failures_are_each_rack_and_each_site():
-    plan = two_racks(shop(), 1, west=True)
+    plan = two_racks_plan(shop(), 1, west=True)
     assert [(f.kind, f.name, sorted(f.racks)) for f in failures(plan, "rack")] == [
         ("rack", "r1", ["r1"]), ("rack", "r2", ["r2"])]
     assert [(f.kind, f.name, sorted(f.racks)) for f in failures(plan, "site")] == [
@@ -38,7 +27,7 @@ def test_a_survive_tenant_is_served_first_and_others_lose_what_is_left():
     # 1 replica a rack: losing r1 leaves 2 requests/s on r2, all to acme (its promise comes
     # first) and none to bolt; acme still misses its 3
     instance = shop(acme={"survive": "rack"})
-    outcomes = {(o.failure.name, o.tenant): o for o in stress(instance, two_racks(instance, 1), ("rack",))}
+    outcomes = {(o.failure.name, o.tenant): o for o in stress(instance, two_racks_plan(instance, 1), ("rack",))}
     acme, bolt = outcomes[("r1", "acme")], outcomes[("r1", "bolt")]
     assert (acme.served, acme.required, acme.kept) == (pytest.approx(2.0), 3.0, False)
     assert (bolt.served, bolt.unserved, bolt.required, bolt.kept) == (pytest.approx(0.0, abs=1e-6), pytest.approx(1.0), 0.0, True)
@@ -47,7 +36,7 @@ def test_a_survive_tenant_is_served_first_and_others_lose_what_is_left():
 def test_survive_share_lowers_what_must_be_kept():
     # share 0.6: 0.6 x 3 = 1.8 requests/s of acme fit the 2 left after either rack; bolt gets 0.2
     instance = shop(acme={"survive": "rack", "survive_share": 0.6})
-    outcomes = stress(instance, two_racks(instance, 1), ("rack",))
+    outcomes = stress(instance, two_racks_plan(instance, 1), ("rack",))
     assert all(o.kept for o in outcomes)
     assert sum(o.served for o in outcomes if o.failure.name == "r1") == pytest.approx(2.0)
 
@@ -55,7 +44,7 @@ def test_survive_share_lowers_what_must_be_kept():
 def test_stress_cli_exit_0_when_every_promise_holds(tmp_path, capsys):
     # 2 replicas a rack: either rack alone serves 4 requests/s >= acme's 3
     instance = shop(acme={"survive": "rack"})
-    paths = _write(tmp_path, instance, two_racks(instance, 2))
+    paths = _write(tmp_path, instance, two_racks_plan(instance, 2))
     assert main(["stress", *paths, "--fail", "rack", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["survives"] is True and out["broken"] == []
@@ -64,7 +53,7 @@ def test_stress_cli_exit_0_when_every_promise_holds(tmp_path, capsys):
 
 def test_stress_cli_exit_1_names_failure_tenant_and_scenario(tmp_path, capsys):
     instance = shop(acme={"survive": "rack"})
-    paths = _write(tmp_path, instance, two_racks(instance, 1))
+    paths = _write(tmp_path, instance, two_racks_plan(instance, 1))
     assert main(["stress", *paths, "--fail", "rack"]) == 1
     out = capsys.readouterr().out
     assert "rack r1: tenant acme, scenario 0: served 2 of the 3 requests/s promised" in out
@@ -74,14 +63,14 @@ def test_stress_cli_exit_1_names_failure_tenant_and_scenario(tmp_path, capsys):
 def test_site_promise_fails_where_both_racks_share_a_site(tmp_path, capsys):
     # both racks at east: losing east loses everything; at east and west, either site alone holds 4
     instance = shop(acme={"survive": "site"})
-    assert main(["stress", *_write(tmp_path, instance, two_racks(instance, 2)), "--fail", "site"]) == 1
+    assert main(["stress", *_write(tmp_path, instance, two_racks_plan(instance, 2)), "--fail", "site"]) == 1
     assert "site east: tenant acme" in capsys.readouterr().out
-    assert main(["stress", *_write(tmp_path, instance, two_racks(instance, 2, west=True))]) == 0
+    assert main(["stress", *_write(tmp_path, instance, two_racks_plan(instance, 2, west=True))]) == 0
 
 
 def test_stress_cli_bad_input_exit_2(tmp_path, capsys):
     instance = shop()
-    paths = _write(tmp_path, instance, two_racks(instance, 1))
+    paths = _write(tmp_path, instance, two_racks_plan(instance, 1))
     assert main(["stress", paths[0], str(tmp_path / "missing.json")]) == 2
     assert main(["stress", *paths, "--fail", "galaxy"]) == 2
     assert "Traceback" not in capsys.readouterr().err
