@@ -35,6 +35,7 @@ from optimizer.packing import domain_gpus, pack_into_domains
 from optimizer.performance import PerformanceModel, meets_slo
 from optimizer.performance.capacity import allin_kw, it_kw, scaleout_bytes_per_s
 from optimizer.plan import EngineGroup, Plan, Rack
+from optimizer.stress import FailureKind, stress
 from optimizer.usage import PlanUsage
 
 REL_TOL = 1e-6
@@ -70,6 +71,8 @@ RULES: dict[str, str] = {
     "spread": "one rack carries more than 1/min_racks of a tenant's tokens in a scenario",
     "kv-transfer": "KV moving prefill -> decode over the scale-out network exceeds the decode "
     "group's bandwidth",
+    "survive": "after a rack (site) loss its survive promise covers, re-routing serves a tenant less "
+    "than survive_share of its demand (optimizer.stress)",
 }
 
 
@@ -546,6 +549,29 @@ def _kv_transfer(u: PlanUsage) -> Iterator[Violation]:
             )
 
 
+# -- failure survival ---------------------------------------------------------------
+
+
+def _survive(u: PlanUsage) -> Iterator[Violation]:
+    """Per failure and survive tenant left short, its worst scenario."""
+    promised = [t for t in u.instance.tenants if t.survive != "none"]
+    if not promised:
+        return
+    kinds: tuple[FailureKind, ...] = ("rack", "site") if any(t.survive == "site" for t in promised) else ("rack",)
+    worst: dict[tuple[str, str, str], tuple[float, int, float]] = {}
+    for o in stress(u.instance, u.plan, kinds, u.performance, promised_only=True):
+        key = (o.failure.kind, o.failure.name, o.tenant)
+        if not o.kept and (key not in worst or o.required - o.served > worst[key][0]):
+            worst[key] = (o.required - o.served, o.scenario, o.required)
+    for (kind, name, tenant), (short, s, required) in worst.items():
+        yield Violation(
+            rule="survive", tenant=tenant, scenario=s, amount=short, unit="requests/s",
+            **({"rack": name} if kind == "rack" else {"site": name}),
+            message=f"after losing {kind} '{name}' re-routing serves {required - short:.6g} of the "
+            f"{required:.6g} requests/s promised",
+        )
+
+
 _RULE_CHECKS: tuple[Check, ...] = (
     _instance_hash,
     _duplicate_ids,
@@ -570,4 +596,5 @@ _RULE_CHECKS: tuple[Check, ...] = (
     _residency,
     _spread,
     _kv_transfer,
+    _survive,
 )

@@ -139,6 +139,10 @@ class FleetEntry(BaseModel):
     )
 
 
+DIGEST_SKIPS_AT_DEFAULT = {"survive": "none", "survive_share": 1.0}
+"""Tenant fields added after plans recorded digests: at these values they leave the digest as it was."""
+
+
 class Tenant(BaseModel):
     """An enterprise customer: one model, a token volume and latency promises."""
 
@@ -185,6 +189,15 @@ class Tenant(BaseModel):
         default=None,
         min_length=1,
         description="allowed weight precisions; absent = any its model has weights for",
+    )
+    survive: Literal["none", "rack", "site"] = Field(
+        default="none",
+        description="failure survival: rack (site) = after the loss of any one rack (site) of the "
+        "plan, re-routing to what remains still serves survive_share of its demand in every scenario",
+    )
+    survive_share: float = Field(
+        default=1.0, gt=0, le=1, strict=True,
+        description="share of its demand kept after a failure its survive names (above 0, at most 1)",
     )
     demand_profile: tuple[Multiplier, ...] | None = Field(
         default=None,
@@ -431,8 +444,15 @@ class Instance(BaseModel):
         return self.model_dump_json(indent=indent, exclude_defaults=True)
 
     def digest(self) -> str:
-        """SHA-256 of the canonical JSON form: what a plan records it was made for."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """SHA-256 of the canonical JSON form: what a plan records it was made for. Tenant fields
+        of :data:`DIGEST_SKIPS_AT_DEFAULT` at their default are left out, so an instance written
+        before they existed keeps its digest (and its plans their match)."""
+        data = self.model_dump(mode="json")
+        for tenant in data["tenants"]:
+            for name, default in DIGEST_SKIPS_AT_DEFAULT.items():
+                if tenant[name] == default:
+                    del tenant[name]
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -62,7 +62,8 @@ def solve(
             every configuration, so the bound holds over all of them.
 
     Raises:
-        ValueError: unknown solver, or a time limit or gap out of range.
+        ValueError: unknown solver, a time limit or gap out of range, or cp-sat for an instance
+            with survive promises.
         Interrupted: Ctrl-C or SIGTERM (raised as ``KeyboardInterrupt``) stopped the run once
             its model was built; it carries the best plan found so far and the bound by then.
     """
@@ -74,6 +75,8 @@ def solve(
         raise ValueError(f"gap must be in [0, 1), got {gap}")
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
+    if solver == "cp-sat" and any(t.survive != "none" for t in instance.tenants):
+        raise ValueError("survive promises are planned by highs and scip (constraint (12)), not cp-sat")
     return run_mip(
         instance, solver, time_limit=time_limit, gap=gap, threads=threads, seed=seed,
         allow_unserved=allow_unserved, performance=performance, progress=progress,

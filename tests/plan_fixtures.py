@@ -155,6 +155,18 @@ def pooled_plan(instance: Instance) -> Plan:
     )
 
 
+def two_racks_plan(instance: Instance, replicas_per_rack: int, west: bool = False) -> Plan:
+    """acme and bolt split evenly over r1 (east) and r2 (east, or ``west``), each rack with
+    ``replicas_per_rack`` aggregated replicas."""
+    return make_plan(
+        instance,
+        [rack("r1", agg("pool", replicas_per_rack)),
+         rack("r2", agg("pool2", replicas_per_rack), site="west" if west else "east")],
+        [route("acme", "pool", 1.5), route("acme", "pool2", 1.5), route("bolt", "pool", 0.5),
+         route("bolt", "pool2", 0.5)],
+    )
+
+
 def disaggregated_plan(instance: Instance, split: bool = False) -> Plan:
     """acme and bolt on one prefill and one decode replica of slow-nvl72: in one rack, or
     (``split``) in two racks so the KV crosses the scale-out network."""

@@ -22,6 +22,7 @@ from plan_fixtures import (
     route,
     shop,
     shop_data,
+    two_racks_plan,
 )
 
 from optimizer.check import REL_TOL, RULES, check
@@ -286,13 +287,7 @@ def residency() -> Case:
 def spread() -> Case:
     # acme over at least 2 racks: 1.5 + 1.5 requests/s keeps each rack at half its tokens
     instance = shop(acme={"min_racks": 2})
-    good = make_plan(
-        instance,
-        [rack("r1", agg("pool", 1)), rack("r2", agg("pool2", 1))],
-        [route("acme", "pool", 1.5), route("acme", "pool2", 1.5), route("bolt", "pool", 0.5),
-         route("bolt", "pool2", 0.5)],
-    )
-    return Case(instance, good, pooled_plan(instance))
+    return Case(instance, two_racks_plan(instance, 1), pooled_plan(instance))
 
 
 def kv_transfer() -> Case:
@@ -301,6 +296,13 @@ def kv_transfer() -> Case:
     # 4 GPUs x 0.1 Gbit/s / 8 = 50 MB/s
     instance = shop()
     return Case(instance, disaggregated_plan(instance), disaggregated_plan(instance, split=True))
+
+
+def survive() -> Case:
+    # acme (3 requests/s) survives a rack loss when each of its two racks alone holds 2
+    # replicas = 4 requests/s; on one rack, losing it serves none of the 3
+    instance = shop(acme={"survive": "rack"})
+    return Case(instance, two_racks_plan(instance, 2), pooled_plan(instance))
 
 
 CASES: dict[str, tuple[str, Callable[[], Case]]] = {
@@ -331,6 +333,7 @@ CASES: dict[str, tuple[str, Callable[[], Case]]] = {
     "residency": ("residency", residency),
     "spread": ("spread", spread),
     "kv-transfer": ("kv-transfer", kv_transfer),
+    "survive": ("survive", survive),
 }
 
 
@@ -350,7 +353,7 @@ def test_rule_caught_by_name_beside_a_plan_that_keeps_it(name):
 
 def test_violations_name_what_they_concern_and_by_how_much():
     by_rule = {}
-    for name in ("capacity-time", "kv-transfer", "spread", "site-power"):
+    for name in ("capacity-time", "kv-transfer", "spread", "site-power", "survive"):
         case = CASES[name][1]()
         by_rule[name] = {v.rule: v for v in check(case.instance, case.bad, case.performance(case.instance))}
     # 16000 tokens/s x 1/8000 s = 2 replica-seconds/s on 1 replica: 1 over
@@ -365,6 +368,9 @@ def test_violations_name_what_they_concern_and_by_how_much():
     # two racks of 55.36 kW in a 60 kW budget
     over = by_rule["site-power"]["site-power"]
     assert (over.site, over.amount) == ("east", pytest.approx(2 * 55.36 - 60))
+    # losing r1, the only rack, leaves acme 0 of its 3 requests/s
+    over = by_rule["survive"]["survive"]
+    assert (over.tenant, over.rack, over.scenario, over.amount) == ("acme", "r1", 0, pytest.approx(3.0))
 
 
 @pytest.mark.parametrize("shortfall, caught", [(0.5 * REL_TOL, False), (2 * REL_TOL, True)])

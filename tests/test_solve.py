@@ -36,6 +36,7 @@ from optimizer.performance import PerformanceModel
 from optimizer.plan import Plan
 from optimizer.result import Interrupted, Limit, Result, Status
 from optimizer.solve import solve
+from optimizer.stress import stress
 from solvers.heuristics import pooled, pooled_spread_apart, siloed
 from solvers.mip.backend import Settings
 from solvers.mip.cpsat import FLOW_STEPS, solve_cpsat
@@ -488,3 +489,69 @@ def test_cli_progress_prints_each_new_incumbent_or_bound_once(caplog: pytest.Log
         ["incumbent", "$", "884.46/h", "bound", "$", "594.72/h", "gap", "32.76%", "2.0", "s"],
         ["incumbent", "$", "858.88/h", "bound", "$", "594.72/h", "gap", "30.76%", "4.0", "s"],
     ]
+
+
+# -- failure survival (12) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("share, demand, usd_per_hour, plain_usd_per_hour", [
+    # without survive: 6 replicas, one rack, $8/h. One rack cannot survive its own loss, and a
+    # rack holds at most 8 replicas, so (12) asks n - 8 >= 6: 14 replicas, 2 racks, $16/h
+    (1.0, 6.0, 16.0, 8.0),
+    # 12 requests/s (2 racks without survive): n - 8 >= 12, 20 replicas, 3 racks (8 + 8 + 4:
+    # any two hold 12), $24/h
+    (1.0, 12.0, 24.0, 16.0),
+    # keeping half: n - 8 >= 6 and n >= 12: 14 replicas in 2 racks (8 + 6), the $16/h the 12
+    # replicas cost anyway; survival is free here
+    (0.5, 12.0, 16.0, 16.0),
+])
+def test_survive_a_rack_plans_the_reserve(share, demand, usd_per_hour, plain_usd_per_hour) -> None:
+    instance = make([tenant("a", demand, survive="rack", survive_share=share)])
+    assert_survives(instance, usd_per_hour, plain_usd_per_hour)
+
+
+def test_survive_a_site_needs_capacity_at_the_other() -> None:
+    """6 requests/s at sites dc and dc2: losing either site must leave 6 replicas, so each
+    site has a rack: $16/h (without survive, one rack: $8/h). Losing a rack is covered too."""
+    instance = make([tenant("a", 6.0, survive="site")], fleet_entries=[fleet(), fleet(site="dc2")],
+                    sites=[{"name": "dc"}, {"name": "dc2"}])
+    assert_survives(instance, 16.0, 8.0)
+
+
+def test_survive_reserve_is_shared_between_tenants() -> None:
+    """a and b, 6 requests/s each, both survive a rack: one failure hits one rack, so they share
+    the reserve: n - 8 >= 12, 20 replicas, 3 racks, $24/h (reserves of their own: 4 racks).
+    Without survive: 12 replicas, $16/h."""
+    assert_survives(make([tenant("a", 6.0, survive="rack"), tenant("b", 6.0, survive="rack")]), 24.0, 16.0)
+
+
+def test_bundled_survive_example_costs_three_racks_against_one() -> None:
+    """instances/examples/survive.toml: acme-chat (dc1 only) survives a rack loss, so dc1 has
+    2 racks; bolt-api keeps half of its 6 requests/s after losing dc1, so dc2 has 1: 3 hgx-b200
+    racks x 32 GPUs x $1.95 = $187.20/h. Without survive both fit one rack, $62.40/h (tiny's
+    10 requests/s need 7 one-GPU replicas, 16 need 11 of the rack's 32 GPUs)."""
+    instance = load_instance(Path(__file__).resolve().parent.parent / "instances" / "examples" / "survive.toml")
+    assert_survives(instance, 187.2, 62.4)
+
+
+def test_survive_is_refused_on_cp_sat() -> None:
+    with pytest.raises(ValueError, match="cp-sat"):
+        solve(make([tenant("a", 6.0, survive="rack")]), "cp-sat", time_limit=1.0)
+
+
+def assert_survives(instance: Instance, usd_per_hour: float, plain_usd_per_hour: float) -> None:
+    """Optimal at ``usd_per_hour`` on highs with every survive promise kept by
+    ``optimizer.stress``; the same instance without survive costs ``plain_usd_per_hour``, and
+    where that is less its plan breaks the promise."""
+    result = solve(instance, "highs", time_limit=TIME_LIMIT_S, gap=0.0)
+    assert result.status == Status.OPTIMAL and result.plan is not None
+    assert result.objective == pytest.approx(usd_per_hour)
+    assert result.bound is not None and result.bound <= usd_per_hour + 1e-6
+    assert [v for v in check(instance, result.plan) if v.severity == "error"] == []
+    assert all(o.kept for o in stress(instance, result.plan))
+    plain = instance.model_copy(update={"tenants": tuple(
+        t.model_copy(update={"survive": "none"}) for t in instance.tenants)})
+    cheaper = solve(plain, "highs", time_limit=TIME_LIMIT_S, gap=0.0)
+    assert cheaper.plan is not None and cheaper.objective == pytest.approx(plain_usd_per_hour)
+    if plain_usd_per_hour < usd_per_hour:
+        assert "survive" in {v.rule for v in check(instance, cheaper.plan)}

@@ -24,8 +24,10 @@ EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
 
-SUBCOMMANDS = ("validate", "schema", "perf", "calibrate", "solve", "evaluate", "compare", "generate", "bench",
-               "export", "import-deployment")
+SUBCOMMANDS = (
+    "validate", "schema", "perf", "calibrate", "solve", "evaluate", "stress", "simulate", "compare",
+    "generate", "bench", "export", "import-deployment",
+)
 """Subcommands in the order a user meets them (and ``--help`` lists them); each is the module
 ``optimizer.cli.<name>`` with ``-`` written ``_``."""
 

@@ -129,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     ):
         if not ok:
             raise InstanceError([(name, f"out of range: {value}")], "command line")
+    if args.solver == "cp-sat" and any(t.survive != "none" for t in instance.tenants):
+        raise InstanceError([("--solver", "survive promises are planned by highs and scip, not cp-sat")], "command line")
     starts = [Plan.load(start) for start in args.start]
     logger.info("solving %s with %s (time limit %g s, gap %g)", Path(path).name, args.solver, args.time_limit, args.gap)
     if args.calibration:

@@ -4,7 +4,7 @@ A tenant no engine configuration may serve is named with the SLO reason found
 while building candidates (:attr:`Formulation.no_candidate`). For the rest, the
 model is solved with unserved-demand variables, minimising unserved tokens
 (the *elastic* model); each tenant left unserved there is then attributed to
-every constraint family (inventory, site power, isolation, residency, spread)
+every constraint family (inventory, site power, isolation, residency, spread, survive)
 whose relaxation alone lets the elastic model serve it, or to their combination
 when only relaxing all of them does.
 """
@@ -30,6 +30,7 @@ REASONS = {
     "isolation": "isolation: its {isolation} engines or racks do not fit the racks and power left",
     "residency": "residency: its allowed sites ({sites}) cannot hold it",
     "spread": "spread: min_racks = {min_racks} cannot be met with the racks available",
+    "survive": "survive: the reserve its survive = {survive} promise needs does not fit the racks available",
 }
 
 
@@ -72,6 +73,7 @@ def diagnose(f: Formulation, backend: Backend, settings: Settings) -> tuple[Unse
                     isolation=tenant.isolation,
                     sites=", ".join(f.instance.allowed_sites(tenant)),
                     min_racks=tenant.min_racks,
+                    survive=tenant.survive,
                 )
                 for family in reasons[name]
             )

@@ -1,7 +1,7 @@
 """The MIP's data, independent of any solver: pools, engine groups and eligible flows, built
 from the candidate stage's options (:mod:`solvers.mip.candidates`).
 
-``docs/formulation.md`` writes the model out; the numbers (1)-(11) and the
+``docs/formulation.md`` writes the model out; the numbers (1)-(12) and the
 eligibility rules (E1)-(E6) below are the ones it uses, and every backend cites them.
 
 Sets
@@ -48,6 +48,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 
@@ -61,7 +62,7 @@ from solvers.mip.candidates import Candidates, Option, isolation, min_racks, own
 
 logger = logging.getLogger(__name__)
 
-RELAXABLE = ("inventory", "site-power", "isolation", "residency", "spread")
+RELAXABLE = ("inventory", "site-power", "isolation", "residency", "spread", "survive")
 """Constraint families :func:`build_formulation` can drop, to diagnose what binds."""
 
 
@@ -126,6 +127,17 @@ class Arc:
     """KV bytes moved prefill -> decode per request (decode arcs; else 0)"""
     tokens_per_request: int
     """tokens per request this arc carries: isl + osl, isl (prefill) or osl (decode)"""
+
+
+@dataclass(frozen=True)
+class FailureEvent:
+    """One failure a survive commodity's promise covers (12): one rack of a pool, or one site, lost."""
+
+    kind: Literal["rack", "site"]
+    pools: tuple[int, ...]
+    """the pool one of whose racks is lost (rack), or every pool at the site (site)"""
+    commodities: tuple[int, ...]
+    """commodities whose ``survive`` covers it; each gets failover flows ``v``"""
 
 
 @dataclass(frozen=True)
@@ -348,6 +360,36 @@ class Formulation:
         """Tokens per request of each commodity (isl + osl), for the unserved objective."""
         return np.array([t.input_tokens + t.output_tokens for t in self.representatives], dtype=float)
 
+    @cached_property
+    def failure_events(self) -> tuple[FailureEvent, ...]:
+        """(12): a rack event per pool holding an arc of a commodity surviving rack losses
+        (``survive`` rack or site), a site event per site holding an arc of one surviving site losses."""
+        if "survive" in self.relaxed:
+            return ()
+        events = []
+        for kind, kinds in (("rack", ("rack", "site")), ("site", ("site",))):
+            covered = tuple(k for k, t in enumerate(self.representatives) if t.survive in kinds)
+            touched = {self.groups[self.arcs[a].group].pool for k in covered for a in self.arcs_of_commodity[k]}
+            if kind == "rack":
+                domains = [(p,) for p in sorted(touched)]
+            else:
+                sites = sorted({self.pools[p].site for p in touched})
+                domains = [tuple(p for p, pool in enumerate(self.pools) if pool.site == site) for site in sites]
+            events += [FailureEvent(kind, pools, covered) for pools in domains]
+        return tuple(events)
+
+    def failover_arcs(self, event: FailureEvent, k: int) -> list[int]:
+        """Arcs of commodity ``k`` that may carry its failover flows in ``event`` (all but those
+        into the lost site's pools)."""
+        lost = set(event.pools) if event.kind == "site" else set()
+        return [a for a in self.arcs_of_commodity[k] if self.groups[self.arcs[a].group].pool not in lost]
+
+    def rack_loss(self, g: int) -> int:
+        """Most replicas of group ``g`` one rack holds (``c_g`` of (12)): those a rack's GPUs
+        offer replicas of its size (for a spread group, ``z_g`` = n_g / m_g is used instead)."""
+        group = self.groups[g]
+        return self.pools[group.pool].level_capacity(group.config.gpus) // group.config.gpus
+
     def summary(self) -> str:
         return (
             f"{len(self.instance.tenants)} tenants in {len(self.commodities)} commodities, "
@@ -430,7 +472,7 @@ def _commodities(instance: Instance, relax: frozenset[str]) -> tuple[Commodity, 
         if isolation(tenant, relax) == "shared" and min_racks(tenant, relax) == 1:
             key = (tenant.model, tenant.input_tokens, tenant.output_tokens, tenant.ttft_s,
                    tenant.min_tokens_per_s_per_user, sites(instance, tenant, relax),
-                   instance.allowed_precisions(tenant))
+                   instance.allowed_precisions(tenant), tenant.survive, tenant.survive_share)
         members.setdefault(key, []).append(i)
     return tuple(Commodity(members=tuple(m), tenant=instance.tenants[m[0]]) for m in members.values())
 
@@ -584,6 +626,11 @@ class _Builder:
                 need = max(need, kv / group.kv_capacity_bytes)
             if group.config.role == "decode" and group.scaleout_bytes_per_s > 0:
                 need = max(need, transfer / group.scaleout_bytes_per_s)
+            if "survive" not in self.relax and any(self.tenants[a.commodity].survive != "none" for a in arcs):
+                # (12): room for the whole need after losing the most of g one rack holds
+                pool = self.pools[group.pool]
+                need = need * group.spread / (group.spread - 1) if group.spread > 1 else (
+                    need + pool.level_capacity(group.config.gpus) // group.config.gpus)
             replicas = group.spread * max(1, math.ceil(need * (1 + 1e-6) / group.spread))
             self.groups[g] = replace(group, max_replicas=replicas)
         for p, pool in enumerate(self.pools):

@@ -18,6 +18,7 @@ import logging
 import math
 import re
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
@@ -112,8 +113,9 @@ class _Arrays:
 class Variables:
     """Column ids: ``y_p`` racks, ``n_g`` replicas, ``z_g`` replicas per rack of a spread group,
     ``q_{p,m}`` virtual racks of spread groups, ``w_{g,m}`` unspread replicas beside them
-    (integer); ``r_{a,s}``, ``u_{k,s}`` requests/s (continuous). With ``settings.fixed`` racks
-    and replicas are fixed to its values (routing only: an LP) and (7)-(11) are left out."""
+    (integer); ``r_{a,s}``, ``u_{k,s}`` requests/s (continuous); ``v_{a,e,s}`` failover requests/s
+    and ``o_g`` (binary) of (12). With ``settings.fixed`` racks and replicas are fixed to its
+    values (routing only: an LP) and (7)-(12) are left out."""
 
     def __init__(self, m: _Arrays, f: Formulation, settings: Settings) -> None:
         self.active = settings.active(len(f.scenarios))
@@ -152,10 +154,25 @@ class Variables:
             unserved_upper = np.minimum(unserved_upper, settings.unserved_cap[:, active])
         self.unserved = m.variables(np.zeros_like(demand), unserved_upper, False)
         """ids, shape (commodities, active scenarios)"""
+        self.failover: dict[tuple[int, int], np.ndarray] = {}
+        """(event, commodity) -> ids of ``v`` (12), shape (its failover arcs, every kept scenario)"""
+        self.lost: dict[int, int] = {}
+        """unspread group in a rack event's pool -> ``o_g`` (12): 1 when no failover flow uses it"""
+        if self.routing_only:  # (12) binds replicas alone, fixed here
+            return
+        for e, event in enumerate(f.failure_events):
+            for k in event.commodities:
+                arcs = f.failover_arcs(event, k)
+                upper = np.broadcast_to(f.demand[k], (len(arcs), len(f.scenarios)))
+                self.failover[(e, k)] = m.variables(np.zeros_like(upper), upper, False)
+            if event.kind == "rack":
+                unspread = [g for g in f.groups_of_pool[event.pools[0]] if f.groups[g].spread == 1]
+                ids = m.variables(np.zeros(len(unspread)), np.ones(len(unspread)), integer)
+                self.lost.update(zip(unspread, ids.tolist(), strict=True))
 
 
 class Constraints:
-    """Constraints (1)-(11) of ``docs/formulation.md``, one method each."""
+    """Constraints (1)-(12) of ``docs/formulation.md``, one method each."""
 
     def __init__(self, m: _Arrays, f: Formulation, v: Variables) -> None:
         self.m, self.f, self.v = m, f, v
@@ -165,13 +182,14 @@ class Constraints:
         self._demand_output()  # (2)
         self._disaggregated_balance()  # (3)
         self._group_capacity()  # (4)-(6)
-        if not self.v.routing_only:  # racks and replicas fixed: (7)-(11) hold already
+        if not self.v.routing_only:  # racks and replicas fixed: (7)-(12) hold already
             self._rack_packing()  # (7)
             self._inventory()  # (8)
             self._site_power()  # (9)
             self._spread()  # (10)
             if not self.v.elastic:  # valid only when all demand is served
                 self._covers()  # (11)
+            self._survive()  # (12)
 
     def _demand(self, side: int) -> None:
         """Rows ``sum of the side's flows + u = demand`` per commodity, for all active scenarios."""
@@ -253,6 +271,51 @@ class Constraints:
                     for g in groups
                 ]
                 self.m.row(terms + [(q, -float(self.f.pools[p].level_capacity(size)))], -np.inf, 0.0)
+
+    def _survive(self) -> None:
+        """(12) per failure event and covered commodity, failover flows v serve share x demand in
+        every kept scenario within what the event leaves of each group (docs/formulation.md)."""
+        f, v = self.f, self.v
+        per_request: dict[int, list[dict[int, float]]] = defaultdict(list)  # group -> per family: arc -> c
+        for g, coefficients in f.capacity_rows():
+            per_request[g].append(dict(zip(f.arcs_of_group[g], coefficients, strict=True)))
+        for e, event in enumerate(f.failure_events):
+            terms: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)  # group -> (arc, v ids by scenario)
+            for k in event.commodities:
+                arcs, ids = f.failover_arcs(event, k), v.failover[(e, k)]
+                role = [f.arcs[a].role for a in arcs]
+                inputs = [i for i, r in enumerate(role) if r != "decode"]
+                share = f.representatives[k].survive_share
+                self.m.rows_of(ids[inputs].T.reshape(len(f.scenarios), len(inputs)), 1.0, share * f.demand[k], np.inf)
+                prefills = [i for i, r in enumerate(role) if r == "prefill"]
+                decodes = [i for i, r in enumerate(role) if r == "decode"]
+                if prefills or decodes:
+                    signs = np.array([1.0] * len(prefills) + [-1.0] * len(decodes))
+                    self.m.rows_of(np.concatenate([ids[prefills].T, ids[decodes].T], axis=1), signs, 0.0, 0.0)
+                for i, a in enumerate(arcs):
+                    terms[f.arcs[a].group].append((a, ids[i]))
+            for g, flows in terms.items():
+                group = f.groups[g]
+                hit = event.kind == "rack" and group.pool in event.pools
+                columns = np.stack([ids for _, ids in flows], axis=1)  # (scenarios, arcs)
+                replicas = np.full((len(f.scenarios), 1), v.replicas[g])
+                for family in per_request[g]:
+                    c = np.array([family[a] for a, _ in flows])
+                    if not hit:  # sum c v <= n_g
+                        self.m.rows_of(np.concatenate([columns, replicas], axis=1), np.append(c, -1.0), -np.inf, 0.0)
+                    elif group.spread > 1:  # a rack holds z_g = n_g / m_g: sum c v <= (1 - 1/m_g) n_g
+                        keep = 1.0 - 1.0 / group.spread
+                        self.m.rows_of(np.concatenate([columns, replicas], axis=1), np.append(c, -keep), -np.inf, 0.0)
+                    else:  # sum c v <= n_g - c_g (1 - o_g)
+                        lost = np.full((len(f.scenarios), 1), v.lost[g])
+                        loss = float(f.rack_loss(g))
+                        self.m.rows_of(np.concatenate([columns, replicas, lost], axis=1),
+                                       np.concatenate([c, [-1.0, -loss]]), -np.inf, -loss)
+                if hit and group.spread == 1:  # o_g = 1: no failover flow on g
+                    bound = float(sum(f.demand[f.arcs[a].commodity].max() for a, _ in flows))
+                    lost = np.full((len(f.scenarios), 1), v.lost[g])
+                    self.m.rows_of(np.concatenate([columns, lost], axis=1), np.append(np.ones(len(flows)), bound),
+                                   -np.inf, bound)
 
     def _covers(self) -> None:
         """(11) at least the replicas and racks a commodity's peak demand needs."""

@@ -1,0 +1,86 @@
+"""The simulator (``optimizer.simulate``, ``tenantplan simulate``) on the shop's pooled plan.
+
+Shop capacities (``plan_fixtures``): an aggregated replica serves 2 requests/s of the
+3000:1000 shape (S = 0.5 replica-seconds a request), TTFT 0.5 s, 100 tokens/s per user. A
+request holds the batch D = 0.5 + 1000 / 100 = 10.5 s at a share S / D = 1/21 of a replica:
+21 requests at once per replica, 42 on the pooled plan's 2 replicas (4 requests/s).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from plan_fixtures import pooled_plan, shop
+
+from optimizer.cli import main
+from optimizer.simulate import Arrivals, simulate
+
+
+def scaled(scale: float):
+    """The shop with both tenants' rates times ``scale`` (acme 3, bolt 1 requests/s at 1)."""
+    return shop(acme={"requests_per_s": 3.0 * scale}, bolt={"requests_per_s": 1.0 * scale})
+
+
+def test_light_load_ttft_is_the_engines_own():
+    # 0.4 requests/s in all: on average 0.4 x 10.5 = 4.2 requests in a batch of 42, so none
+    # waits; TTFT is the operating point's 0.5 s, interactivity its 100, utilisation
+    # 0.4 x 0.5 / 2 = 10%
+    tenants, groups = simulate(scaled(0.1), pooled_plan(shop()), [0], 600.0, seed=3)
+    for t in tenants:
+        assert (t.ttft_p50_s, t.ttft_p99_s) == (pytest.approx(0.5), pytest.approx(0.5))
+        assert (t.interactivity_p10, t.slo_attainment) == (100.0, 1.0)
+    (pool,) = groups
+    assert pool.utilisation == pytest.approx(0.10, abs=0.02) and pool.queue_max == 0
+
+
+def test_overload_grows_the_queue():
+    # 1.5 x 4 = 6 requests/s on 4 requests/s of engines: the backlog grows by 2 requests/s,
+    # ~1,000 waiting by the end and waits of minutes; the engines run full
+    tenants, (pool,) = simulate(scaled(1.5), pooled_plan(shop()), [0], 600.0, seed=3)
+    assert all(t.slo_attainment < 0.1 and t.ttft_p50_s > 60 for t in tenants)
+    assert pool.utilisation > 0.97 and pool.queue_max > 800
+
+
+def test_same_seed_same_figures_other_seed_others():
+    plan = pooled_plan(shop())
+    first = simulate(scaled(0.9), plan, [0], 300.0, seed=7)
+    assert simulate(scaled(0.9), plan, [0], 300.0, seed=7) == first
+    assert simulate(scaled(0.9), plan, [0], 300.0, seed=8) != first
+
+
+def test_bursts_lengthen_the_tail():
+    # at 80% load gamma inter-arrivals of CV 4 queue far more than Poisson (CV 1)
+    plan = pooled_plan(shop())
+    poisson, _ = simulate(scaled(0.8), plan, [0], 600.0, seed=1)
+    bursty, _ = simulate(scaled(0.8), plan, [0], 600.0, Arrivals("gamma", 4.0), seed=1)
+    assert bursty[0].ttft_p99_s > 2 * poisson[0].ttft_p99_s
+
+
+def test_cli_exit_0_at_light_load_1_when_attainment_falls_short(tmp_path, capsys):
+    plan = tmp_path / "plan.json"
+    pooled_plan(shop()).save(plan)
+    light, heavy = tmp_path / "light.json", tmp_path / "heavy.json"
+    light.write_text(scaled(0.1).to_json())
+    heavy.write_text(scaled(1.5).to_json())
+    assert main(["simulate", str(light), str(plan), "--seed", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [t["tenant"] for t in out["tenants"]] == ["acme", "bolt"] and out["meets_target"] is True
+    assert {"slo_attainment", "ttft_p50_s", "ttft_p99_s"} <= set(out["tenants"][0])
+    assert main(["simulate", str(heavy), str(plan), "--seed", "1"]) == 1
+    assert "tenant acme, scenario 0:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, problem", [
+    (["--scenario", "3"], "--scenario: must be from 0 to 0"),
+    (["--arrivals", "gamma:0"], "gamma:CV"),
+    (["--duration", "-5"], "--duration"),
+    (["--duration", "86400"], "more than 10,000,000"),  # 1,004 requests/s x 86,400 s
+])
+def test_cli_bad_input_exit_2(tmp_path, capsys, extra, problem):
+    plan, instance = tmp_path / "plan.json", tmp_path / "shop.json"
+    pooled_plan(shop()).save(plan)
+    instance.write_text(shop(acme={"requests_per_s": 1003.0}).to_json())
+    assert main(["simulate", str(instance), str(plan), *extra]) == 2
+    err = capsys.readouterr().err
+    assert problem in err and "Traceback" not in err
