@@ -121,10 +121,16 @@ def run_mip(
     """The body of :func:`optimizer.solve` (arguments checked there)."""
     backend = backend_for(solver)
     performance = performance if performance is not None else PerformanceModel(instance)
-    f, warm, check_s = formulation_for(
-        instance, performance, time_limit=time_limit, seed=seed, starts=starts, warm_start=warm_start,
-        max_arcs_per_role=max_arcs_per_role,
+    warm, check_s = _warm_start(
+        instance, performance, time_limit * WARM_START_SHARE, time_limit * (1 - FINISH_SHARE), seed, starts, warm_start,
     )
+    if warm and time.perf_counter() - start > (1 - WHOLE_MIP_SHARE) * time_limit:
+        usd_per_hour, plan = warm[0]
+        logger.info("the warm start took %.1f of %g s: its plan is kept, the model is not built",
+                    time.perf_counter() - start, time_limit)
+        return Result(solver, Status.FEASIBLE, Limit.TIME, usd_per_hour, None, time.perf_counter() - start,
+                      plan.model_copy(update={"method": solver}))
+    f = _model(instance, performance, warm, max_arcs_per_role)
     run = _Run(instance, performance, f, backend, solver, start, warm, time_limit)
     try:
         settings = Settings(
@@ -160,6 +166,13 @@ def formulation_for(
     warm, check_s = _warm_start(
         instance, performance, time_limit * WARM_START_SHARE, time_limit * (1 - FINISH_SHARE), seed, starts, warm_start,
     )
+    return _model(instance, performance, warm, max_arcs_per_role), warm, check_s
+
+
+def _model(
+    instance: Instance, performance: PerformanceModel, warm: list[tuple[float, Plan]], max_arcs_per_role: int | None,
+) -> Formulation:
+    """The formulation of ``instance``, with the ``warm`` plans' engines among its candidates."""
     f = build_formulation(
         instance,
         performance,
@@ -168,7 +181,7 @@ def formulation_for(
         max_entries_per_tenant=MAX_ENTRIES_PER_TENANT if len(instance.tenants) > ENTRY_SHORTLIST_ABOVE else None,
     )
     logger.info("formulation: %s", f.summary())
-    return f, warm, check_s
+    return f
 
 
 class _Run:
@@ -568,9 +581,9 @@ def _warm_start(
     on one plan.
 
     Heuristics: :data:`WARM_START_ALWAYS` (``pooled-spread-apart`` only where some tenant
-    spreads: else it is ``pooled``), then :data:`WARM_START_IF_TIME` until ``share_s`` seconds
-    have passed (after that, only while no plan has been found). Each heuristic stops when
-    ``limit_s`` seconds (the whole run's) have passed.
+    spreads: else it is ``pooled``), then :data:`WARM_START_IF_TIME`. Once a plan is found, a
+    heuristic starts only within ``share_s`` seconds (:data:`WARM_START_IF_TIME`) or half of
+    ``limit_s`` (the whole run's seconds); each stops when ``limit_s`` have passed.
     """
     found: list[tuple[float, Plan]] = []
     longest = 0.0
@@ -593,8 +606,8 @@ def _warm_start(
     spreads = any(t.min_racks > 1 for t in instance.tenants)
     for method in WARM_START_ALWAYS + WARM_START_IF_TIME if heuristics else ():
         elapsed = time.perf_counter() - start
-        late = method in WARM_START_IF_TIME and found and elapsed > share_s
-        if late or elapsed > limit_s or (method.spread_apart and not spreads):
+        late = found and elapsed > (share_s if method in WARM_START_IF_TIME else limit_s / 2)
+        if late or (method.spread_apart and not spreads):
             continue
         result = method(instance, time_limit=limit_s - elapsed, seed=seed, threads=1, performance=performance)
         if result.plan is not None and not result.unserved and result.objective is not None:
