@@ -16,8 +16,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, EXIT_VIOLATIONS, print_json, seconds, seed
-from optimizer.executor import EXECUTORS, check_executor, default_workers
+from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, EXIT_VIOLATIONS, add_executor_options, print_json, seconds, seed
+from optimizer.executor import check_executor
 from optimizer.instance import load_instance
 from optimizer.report.sweep import PAGE, write_sweep_report
 from optimizer.safe_io import path_inside, refuse_unsafe_output, write_atomic
@@ -49,11 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--time-limit", type=seconds, default=DEFAULT_TIME_LIMIT_S, metavar="S",
                         help=f"seconds per point (default: {DEFAULT_TIME_LIMIT_S:g})")
     parser.add_argument("--seed", type=seed, default=0, metavar="N", help="random seed of every point (default: 0)")
-    parser.add_argument("--executor", choices=EXECUTORS, default="local",
-                        help="local: a process pool; ray: Ray tasks, on the cluster at RAY_ADDRESS when set, "
-                        "else a local Ray (pip install 'tenantplan[ray]') (default: local)")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help=f"processes (local) or CPUs of a local Ray (default: the cores, here {default_workers()})")
+    add_executor_options(parser, workers=None)
     parser.add_argument("--resume", action="store_true",
                         help="read back the points a run of the same sweep already wrote to DIR/points/")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for sweep.csv, sweep.html, points/ and plans/")
