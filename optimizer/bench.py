@@ -28,7 +28,7 @@ from typing import get_args
 from optimizer.catalog import Precision
 from optimizer.check import check
 from optimizer.evaluate import evaluate
-from optimizer.executor import as_completed
+from optimizer.executor import Executor
 from optimizer.instance import Instance, InstanceError, load_instance
 from optimizer.methods import get_method
 from optimizer.performance import PerformanceModel, Role
@@ -189,18 +189,20 @@ def run_bench(
     """
     for method in methods:
         get_method(method)
+    pool = Executor(executor, workers)
     instances = [load_instance(path) for path in instance_paths(paths)]
     jobs = [(i, method) for i in range(len(instances)) for method in methods]
     settings = _Settings(tuple(instances), time_limit, seed, threads)
     found: dict[int, BenchRow] = {}
-    for k, row in as_completed(_run, settings, jobs, executor, workers):
-        found[k] = row
-        cost = "no plan" if row.usd_per_hour is None else f"${row.usd_per_hour:,.2f}/hour"
-        checked = "" if row.violations is None else f", {row.violations} violation(s)"
-        logger.info("[%d/%d] %s: %s: %s: %s%s, %.2f s", len(found), len(jobs), row.instance, row.method,
-                    row.status, cost, checked, row.runtime_s)
-        if on_row is not None:
-            on_row(row)
+    with pool:
+        for k, row in pool.as_completed(_run, settings, jobs):
+            found[k] = row
+            cost = "no plan" if row.usd_per_hour is None else f"${row.usd_per_hour:,.2f}/hour"
+            checked = "" if row.violations is None else f", {row.violations} violation(s)"
+            logger.info("[%d/%d] %s: %s: %s: %s%s, %.2f s", len(found), len(jobs), row.instance, row.method,
+                        row.status, cost, checked, row.runtime_s)
+            if on_row is not None:
+                on_row(row)
     return [found[k] for k in range(len(jobs))]
 
 

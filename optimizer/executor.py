@@ -1,10 +1,9 @@
 """Independent jobs run on a local process pool or on Ray, results handed back as they finish.
 
-One interface, :func:`as_completed`: ``job(shared, item)`` is applied to every item and
-``(index, result)`` pairs come back in completion order; callers that need a stable order
-sort by index. ``shared`` (e.g. the instance) travels once per worker process (``local``) or
-once per cluster through Ray's object store (``ray``), not once per item. ``job`` must be a
-module-level function, so that worker processes can import it by name.
+One interface, :meth:`Executor.as_completed`: ``job(shared, item)`` is applied to every item
+and ``(index, result)`` pairs come back in completion order; callers that need a stable order
+sort by index. ``shared`` (e.g. the instance) travels once per call through Ray's object store
+(``ray``). ``job`` must be a module-level function, so that workers can import it by name.
 
 - ``local``: a :class:`concurrent.futures.ProcessPoolExecutor` of ``workers`` processes
   (default: the cores this process may use); ``workers=1`` runs every job in this process.
@@ -19,7 +18,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from optimizer.instance import InstanceError
 
@@ -54,89 +53,90 @@ def check_executor(executor: str, workers: int | None) -> None:
             raise InstanceError([("--executor", f"'ray' needs Ray, which is not installed: {RAY_INSTALL}")]) from None
 
 
-def as_completed(
-    job: Callable[[S, T], R], shared: S, items: Sequence[T], executor: str = "local", workers: int | None = None,
-) -> Iterator[tuple[int, R]]:
-    """``(index, job(shared, items[index]))`` for every item, in the order the jobs finish.
+class Executor:
+    """Runs jobs on ``kind`` (:data:`EXECUTORS`), ``workers`` at a time (default: the cores).
 
-    Closing the iterator early (or an exception in the caller, Ctrl-C included) cancels the
-    jobs not started yet; jobs in flight finish or are killed (Ray) and are lost.
+    A context manager: the worker processes (or the Ray it started) are kept for every
+    :meth:`as_completed` until it exits. With ``local`` and one worker, jobs run in this process.
 
     Raises:
         InstanceError: see :func:`check_executor`.
-        Exception: whatever a job raised, when its result is reached.
     """
-    check_executor(executor, workers)
-    workers = min(workers or default_workers(), max(1, len(items)))
-    if executor == "ray":
-        yield from _on_ray(job, shared, items, workers)
-    elif workers == 1:
-        for index, item in enumerate(items):
-            yield index, job(shared, item)
-    else:
-        yield from _on_pool(job, shared, items, workers)
 
+    def __init__(self, kind: str = "local", workers: int | None = None) -> None:
+        check_executor(kind, workers)
+        self.kind = kind
+        self.workers = workers or default_workers()
+        self._pool: futures.ProcessPoolExecutor | None = None
+        self._ray_started = False
 
-# -- local ----------------------------------------------------------------------------------
+    @property
+    def serial(self) -> bool:
+        """Jobs run here, one after another."""
+        return self.kind == "local" and self.workers == 1
 
+    def __enter__(self) -> Executor:
+        return self
 
-_shared: Any = None
-"""What :func:`_receive` got in this worker process: the ``shared`` argument of every job."""
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._ray_started:
+            import ray  # the optional extra, there since it was started
 
-
-def _receive(shared: object) -> None:
-    global _shared
-    _shared = shared
-
-
-def _call(job: Callable[[Any, T], R], item: T) -> R:
-    return job(_shared, item)
-
-
-def _on_pool(job: Callable[[S, T], R], shared: S, items: Sequence[T], workers: int) -> Iterator[tuple[int, R]]:
-    # spawn: fresh interpreters, no solver threads or log handlers copied from this process
-    pool = futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_receive, initargs=(shared,),
-    )
-    try:
-        index = {pool.submit(_call, job, item): i for i, item in enumerate(items)}
-        for future in futures.as_completed(index):
-            yield index[future], future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-# -- Ray ------------------------------------------------------------------------------------
-
-
-def _ray_call(job: Callable[[S, T], R], shared: S, item: T) -> R:
-    """One Ray task; Ray resolves ``shared`` from its object reference before the call."""
-    return job(shared, item)
-
-
-def _on_ray(job: Callable[[S, T], R], shared: S, items: Sequence[T], workers: int) -> Iterator[tuple[int, R]]:
-    import ray  # the optional extra: check_executor has made sure it is there
-
-    started = not ray.is_initialized()
-    if started:
-        address = os.environ.get("RAY_ADDRESS")
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    task = ray.remote(num_cpus=1, max_retries=0)(_ray_call)
-    pending: list[Any] = []
-    try:
-        shared_ref = ray.put(shared)
-        index = {task.remote(job, shared_ref, item): i for i, item in enumerate(items)}
-        pending = list(index)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                yield index[ref], ray.get(ref)
-    finally:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        if started:
             ray.shutdown()
+            self._ray_started = False
+
+    def as_completed(self, job: Callable[[S, T], R], shared: S, items: Sequence[T]) -> Iterator[tuple[int, R]]:
+        """``(index, job(shared, items[index]))`` for every item, in the order the jobs finish.
+
+        ``shared`` travels once per call to Ray's object store (``ray``), or with each job to a
+        worker process (``local``). Closing the iterator early (or an exception in the caller,
+        Ctrl-C included) cancels the jobs not started yet; jobs in flight finish (``local``) or
+        are killed (``ray``), and are lost.
+
+        Raises:
+            Exception: whatever a job raised, when its result is reached.
+        """
+        if self.serial:
+            for index, item in enumerate(items):
+                yield index, job(shared, item)
+        elif self.kind == "ray":
+            yield from self._on_ray(job, shared, items)
+        else:
+            yield from self._on_pool(job, shared, items)
+
+    def _on_pool(self, job: Callable[[S, T], R], shared: S, items: Sequence[T]) -> Iterator[tuple[int, R]]:
+        if self._pool is None:
+            # spawn: fresh interpreters, no solver threads or log handlers copied from this process
+            self._pool = futures.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        index = {self._pool.submit(job, shared, item): i for i, item in enumerate(items)}
+        try:
+            for future in futures.as_completed(index):
+                yield index[future], future.result()
+        finally:
+            for future in index:
+                future.cancel()
+
+    def _on_ray(self, job: Callable[[S, T], R], shared: S, items: Sequence[T]) -> Iterator[tuple[int, R]]:
+        import ray  # the optional extra: check_executor has made sure it is there
+
+        if not ray.is_initialized():
+            address = os.environ.get("RAY_ADDRESS")
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+            self._ray_started = True
+        task = ray.remote(num_cpus=1, max_retries=0)(job)
+        shared_ref = ray.put(shared)  # Ray hands each task the object itself
+        index = {task.remote(shared_ref, item): i for i, item in enumerate(items)}
+        pending = list(index)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                yield index[done[0]], ray.get(done[0])
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from optimizer.compare import Variant, registry_planner, run_variant, variants
-from optimizer.executor import as_completed
+from optimizer.executor import Executor
 from optimizer.instance import Instance, InstanceError, parse_instance, unknown_reason
 from optimizer.methods import get_method
 from optimizer.safe_io import path_inside, write_atomic
@@ -341,6 +341,7 @@ def run_sweep(
         get_method(method)
     except KeyError as error:
         raise InstanceError([("--method", error.args[0])]) from None
+    pool = Executor(executor, workers)
     if not axes:
         raise InstanceError([("--vary", "give at least one KEY=V1,V2,...")])
     check_keys(instance, axes)
@@ -357,16 +358,17 @@ def run_sweep(
                 rows[i] = row
         logger.info("sweep: %d of %d points done before, read back", len(rows), len(points))
     todo = [i for i in range(len(points)) if i not in rows]
-    for j, (row, plan) in as_completed(solve_point, setup, [points[i] for i in todo], executor, workers):
-        index = todo[j]
-        rows[index] = row
-        if folder is not None:
-            if plan is not None:
-                write_atomic(path_inside(folder / "plans", f"{index:05d}.json"), plan)
-            saved = {"sweep": key, "point": [list(kv) for kv in points[index]], "row": asdict(row)}
-            write_atomic(_point_file(folder, index), json.dumps(saved, indent=1) + "\n")
-        if on_row is not None:
-            on_row(len(rows), len(points), points[index], row)
+    with pool:
+        for j, (row, plan) in pool.as_completed(solve_point, setup, [points[i] for i in todo]):
+            index = todo[j]
+            rows[index] = row
+            if folder is not None:
+                if plan is not None:
+                    write_atomic(path_inside(folder / "plans", f"{index:05d}.json"), plan)
+                saved = {"sweep": key, "point": [list(kv) for kv in points[index]], "row": asdict(row)}
+                write_atomic(_point_file(folder, index), json.dumps(saved, indent=1) + "\n")
+            if on_row is not None:
+                on_row(len(rows), len(points), points[index], row)
     return Sweep(instance, tuple(axes), tuple(points), tuple(rows[i] for i in range(len(points))), method, time_limit)
 
 

@@ -22,7 +22,7 @@ import pytest
 from optimizer.cli import main
 from optimizer.compare import AGGREGATED, FLEET
 from optimizer.evaluate import evaluate
-from optimizer.executor import as_completed, check_executor
+from optimizer.executor import Executor, check_executor
 from optimizer.instance import Instance, InstanceError
 from optimizer.report.sweep import write_sweep_report
 from optimizer.sweep import (
@@ -283,9 +283,11 @@ def square(offset: int, x: int) -> int:
 
 def test_one_worker_runs_here_and_hands_back_every_result_with_its_index() -> None:
     """(The pool of two is the fixture's sweep.)"""
-    assert list(as_completed(square, 1, [1, 2, 3], "local", 1)) == [(0, 2), (1, 5), (2, 10)]
+    with Executor("local", 1) as pool:
+        assert pool.serial
+        assert list(pool.as_completed(square, 1, [1, 2, 3])) == [(0, 2), (1, 5), (2, 10)]
     with pytest.raises(InstanceError, match="--workers"):
-        list(as_completed(square, 1, [1], "local", 0))
+        Executor("local", 0)
 
 
 def test_ray_gives_the_same_rows_as_the_local_pool(pooled_sweep: tuple[Path, str], tiny: Instance) -> None:
