@@ -149,7 +149,7 @@ def _row(
 
 @dataclass(frozen=True)
 class _Settings:
-    """What every (instance, method) run of a bench shares: sent once to each worker."""
+    """What every (instance, method) run of a bench shares."""
 
     instances: tuple[Instance, ...]
     time_limit: float

@@ -404,6 +404,8 @@ plans of it (the plan of the variant it relaxes, if any)."""
 
 @dataclass(frozen=True)
 class _RegistryPlanner:
+    """:func:`registry_planner`'s planner: a class rather than a closure, so that it pickles."""
+
     seed: int
     threads: int
 
@@ -453,7 +455,7 @@ def run_variant(
 
 @dataclass(frozen=True)
 class _Planning:
-    """What every variant of one round shares: sent once to each worker."""
+    """What every variant of one round shares: the time limit, s, the planner and the confidence."""
 
     time_limit: float
     planner: Planner

@@ -27,6 +27,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 EXECUTORS: tuple[str, ...] = ("local", "ray")
+MAX_WORKERS = 1024
+"""The most workers accepted."""
 RAY_INSTALL = "pip install 'tenantplan[ray]'"
 """How to install the ``ray`` executor's dependency, as error messages say it."""
 
@@ -37,15 +39,16 @@ def default_workers() -> int:
 
 
 def check_executor(executor: str, workers: int | None) -> None:
-    """Refuse an unknown executor, a worker count below 1, or ``ray`` without Ray installed.
+    """Refuse an unknown executor, a worker count outside 1 to :data:`MAX_WORKERS`, or ``ray``
+    without Ray installed.
 
     Raises:
         InstanceError: naming ``--executor`` or ``--workers`` and the reason.
     """
     if executor not in EXECUTORS:
         raise InstanceError([("--executor", f"unknown executor '{executor}' (known: {', '.join(EXECUTORS)})")])
-    if workers is not None and workers < 1:
-        raise InstanceError([("--workers", f"must be at least 1, got {workers}")])
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise InstanceError([("--workers", f"must be from 1 to {MAX_WORKERS}, got {workers}")])
     if executor == "ray":
         try:
             import ray  # noqa: F401 - the optional extra, only needed here

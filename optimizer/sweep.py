@@ -96,7 +96,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Setup:
-    """What every point shares: shipped once to each worker (or once to a Ray cluster)."""
+    """What every point shares: sent with each point to a worker process, once per sweep to Ray."""
 
     instance: Instance
     method: str
@@ -207,8 +207,10 @@ def check_keys(instance: Instance, axes: Sequence[Axis]) -> None:
     for axis in axes:
         kind, _, target = axis.key.partition(".")
         if target and target not in known[kind]:
-            problems.append((f"--vary {axis.key}", unknown_reason(kinds[kind], target, known[kind])
-                             + f" (known: {', '.join(known[kind]) or 'none'})"))
+            names = known[kind]
+            listed = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            problems.append((f"--vary {axis.key}", unknown_reason(kinds[kind], target, names)
+                             + f" (known: {listed or 'none'})"))
         if kind == "fleet":
             options = [*FLEET_OPTIONS, *sorted(instance.system_catalog)]
             problems += [("--vary fleet", unknown_reason("fleet option", str(v), options)
