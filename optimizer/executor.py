@@ -81,8 +81,15 @@ class Executor:
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if self._pool is not None:
+            if exc_type is not None:
+                # stopped (Ctrl-C, SIGTERM, an error): the jobs in flight are lost anyway, so their
+                # processes are ended now rather than waited for (ProcessPoolExecutor has no public
+                # way to do that before Python 3.14)
+                processes = getattr(self._pool, "_processes", None) or {}
+                for process in list(processes.values()):
+                    process.terminate()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         if self._ray_started:
