@@ -28,6 +28,7 @@ from typing import get_args
 from optimizer.catalog import Precision
 from optimizer.check import check
 from optimizer.evaluate import evaluate
+from optimizer.executor import Executor
 from optimizer.instance import Instance, InstanceError, load_instance
 from optimizer.methods import get_method
 from optimizer.performance import PerformanceModel, Role
@@ -146,6 +147,22 @@ def _row(
     )
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """What every (instance, method) run of a bench shares."""
+
+    instances: tuple[Instance, ...]
+    time_limit: float
+    seed: int
+    threads: int
+
+
+def _run(settings: _Settings, job: tuple[int, str]) -> BenchRow:
+    """The row of method ``job[1]`` on instance ``job[0]``."""
+    index, method = job
+    return _row(settings.instances[index], method, settings.time_limit, settings.seed, settings.threads)
+
+
 def run_bench(
     paths: Sequence[str | Path],
     methods: Sequence[str],
@@ -153,32 +170,40 @@ def run_bench(
     seed: int = 0,
     threads: int = 1,
     on_row: Callable[[BenchRow], None] | None = None,
+    executor: str = "local",
+    workers: int = 1,
 ) -> list[BenchRow]:
-    """Run every method on every instance file; progress is logged at INFO.
+    """Run every method on every instance file; progress is logged at INFO as each run finishes.
 
     Every instance is loaded (and validated) before any method runs. A method
-    that raises gets a row with status ``error`` and the run goes on.
+    that raises gets a row with status ``error`` and the run goes on. The runs go to
+    ``executor`` (:mod:`optimizer.executor`), ``workers`` at a time; one (the default) runs them
+    here one after another, so that time-limited runs do not share the cores. Rows come back
+    instance by instance, methods in the order given, whatever order the runs finish in;
+    ``on_row`` is called with each as it finishes.
 
     Raises:
         KeyError: an unknown method name.
-        InstanceError: a path that is missing or an instance file that is invalid.
+        InstanceError: a path that is missing or an instance file that is invalid, or an
+            unknown executor (:func:`optimizer.executor.check_executor`).
     """
     for method in methods:
         get_method(method)
+    pool = Executor(executor, workers)
     instances = [load_instance(path) for path in instance_paths(paths)]
-    rows = []
-    total = len(instances) * len(methods)
-    for i, instance in enumerate(instances):
-        for j, method in enumerate(methods):
-            logger.info("[%d/%d] %s: %s ...", i * len(methods) + j + 1, total, instance.name, method)
-            row = _row(instance, method, time_limit, seed, threads)
+    jobs = [(i, method) for i in range(len(instances)) for method in methods]
+    settings = _Settings(tuple(instances), time_limit, seed, threads)
+    found: dict[int, BenchRow] = {}
+    with pool:
+        for k, row in pool.as_completed(_run, settings, jobs):
+            found[k] = row
             cost = "no plan" if row.usd_per_hour is None else f"${row.usd_per_hour:,.2f}/hour"
             checked = "" if row.violations is None else f", {row.violations} violation(s)"
-            logger.info("    %s: %s%s, %.2f s", row.status, cost, checked, row.runtime_s)
-            rows.append(row)
+            logger.info("[%d/%d] %s: %s: %s: %s%s, %.2f s", len(found), len(jobs), row.instance, row.method,
+                        row.status, cost, checked, row.runtime_s)
             if on_row is not None:
                 on_row(row)
-    return rows
+    return [found[k] for k in range(len(jobs))]
 
 
 def best_per_instance(rows: Iterable[BenchRow]) -> dict[str, float]:

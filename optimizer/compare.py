@@ -54,6 +54,7 @@ from typing import get_args
 from optimizer.catalog import Precision, TcoBasis
 from optimizer.check import check
 from optimizer.evaluate import Report, evaluate
+from optimizer.executor import Executor
 from optimizer.instance import FleetEntry, Instance, InstanceError
 from optimizer.methods import get_method
 from optimizer.performance import DEFAULT_CONFIDENCE, EngineConfig, PerformanceModel, Role
@@ -401,16 +402,45 @@ Planner = Callable[[Variant, PerformanceModel, float, Sequence[Plan]], Result]
 plans of it (the plan of the variant it relaxes, if any)."""
 
 
-def registry_planner(seed: int = 0, threads: int = 1) -> Planner:
-    """A planner that runs the variant's method from :data:`optimizer.methods.METHODS`; the MIP
-    methods start from the given plans, heuristics make their own."""
-    def plan(variant: Variant, performance: PerformanceModel, time_limit: float, starts: Sequence[Plan]) -> Result:
+@dataclass(frozen=True)
+class _RegistryPlanner:
+    """:func:`registry_planner`'s planner: a class rather than a closure, so that it pickles."""
+
+    seed: int
+    threads: int
+
+    def __call__(self, variant: Variant, performance: PerformanceModel, time_limit: float,
+                 starts: Sequence[Plan]) -> Result:
         method = get_method(variant.method)
         if variant.method in SOLVERS:
             method = partial(method, starts=starts)
-        return method(variant.instance, time_limit=time_limit, seed=seed, threads=threads, performance=performance)
+        return method(variant.instance, time_limit=time_limit, seed=self.seed, threads=self.threads,
+                      performance=performance)
 
-    return plan
+
+def registry_planner(seed: int = 0, threads: int = 1) -> Planner:
+    """A planner that runs the variant's method from :data:`optimizer.methods.METHODS`; the MIP
+    methods start from the given plans, heuristics make their own. It pickles, so it can plan
+    in another process."""
+    return _RegistryPlanner(seed, threads)
+
+
+def performance_model(variant: Variant, confidence: float = DEFAULT_CONFIDENCE) -> PerformanceModel:
+    """The performance model ``variant`` is planned, priced and checked with."""
+    model_class = AggregatedOnly if variant.aggregated_only else PerformanceModel
+    return model_class(variant.instance, confidence=confidence)
+
+
+def judge(variant: Variant, result: Result, performance: PerformanceModel) -> Outcome:
+    """``variant``'s planning ``result`` priced and checked at ``performance``'s confidence."""
+    if result.plan is None:
+        return Outcome(variant, result, None, 0, performance)
+    if result.plan.confidence != performance.confidence:
+        # a start made at another confidence, returned as it is: it was checked at this one
+        result = replace(result, plan=result.plan.model_copy(update={"confidence": performance.confidence}))
+    report = evaluate(variant.instance, result.plan, performance)
+    errors = [v for v in check(variant.instance, result.plan, performance) if v.severity == "error"]
+    return Outcome(variant, result, report, len(errors), performance)
 
 
 def run_variant(
@@ -418,18 +448,25 @@ def run_variant(
     confidence: float = DEFAULT_CONFIDENCE,
 ) -> Outcome:
     """Plan, price and check one variant at ``confidence``, starting from ``starts``."""
-    model_class = AggregatedOnly if variant.aggregated_only else PerformanceModel
-    performance = model_class(variant.instance, confidence=confidence)
+    performance = performance_model(variant, confidence)
     logger.info("compare: planning '%s' with %s at confidence %g", variant.name, variant.method, confidence)
-    result = planner(variant, performance, time_limit, starts)
-    if result.plan is None:
-        return Outcome(variant, result, None, 0, performance)
-    if result.plan.confidence != confidence:
-        # a start made at another confidence, returned as it is: it was checked at this one
-        result = replace(result, plan=result.plan.model_copy(update={"confidence": confidence}))
-    report = evaluate(variant.instance, result.plan, performance)
-    errors = [v for v in check(variant.instance, result.plan, performance) if v.severity == "error"]
-    return Outcome(variant, result, report, len(errors), performance)
+    return judge(variant, planner(variant, performance, time_limit, starts), performance)
+
+
+@dataclass(frozen=True)
+class _Planning:
+    """What every variant of one round shares: the time limit, s, the planner and the confidence."""
+
+    time_limit: float
+    planner: Planner
+    confidence: float
+
+
+def _plan_elsewhere(planning: _Planning, job: tuple[Variant, Sequence[Plan]]) -> Result:
+    """One variant planned in a worker; its :class:`Outcome` (whose performance model does not
+    pickle) is made where the result arrives (:func:`judge`)."""
+    variant, starts = job
+    return planning.planner(variant, performance_model(variant, planning.confidence), planning.time_limit, starts)
 
 
 def compare(
@@ -442,49 +479,68 @@ def compare(
     planner: Planner | None = None,
     confidence: float = DEFAULT_CONFIDENCE,
     band: bool = True,
+    executor: str = "local",
+    workers: int = 1,
 ) -> Comparison:
     """Plan every variant of ``options`` at ``confidence`` and explain the cheapest (module docstring).
 
     ``time_limit`` is per variant and per point of the band, seconds; ``planner`` defaults to
     the method registry (:func:`registry_planner`). With ``band``, the competing options are
     planned again at :data:`PESSIMISTIC` and :data:`OPTIMISTIC` (:func:`band_verdict`), which
-    triples the planning time of those options.
+    triples the planning time of those options. Variants that do not wait for another's plan
+    go to ``executor`` (:mod:`optimizer.executor`) ``workers`` at a time (``planner`` must then
+    pickle); one worker (the default) plans them here one after another.
 
     Raises:
-        InstanceError: an unknown option set or system, or ``confidence`` outside (0, 1).
+        InstanceError: an unknown option set or system, ``confidence`` outside (0, 1), or an
+            unknown executor.
     """
     if not 0 < confidence < 1:
         raise InstanceError([("confidence", f"out of range: {confidence} (must lie strictly between 0 and 1)")])
+    pool = Executor(executor, workers)
     planner = planner or registry_planner()
     chosen = variants(instance, options, systems, method, keep_inventory)
-    done = _plan_variants(chosen, time_limit, planner, confidence)
-    outcomes = tuple(done[v.name] for v in chosen)
-    winner = cheapest(outcomes)
-    verdict = band_verdict(outcomes, time_limit, planner, confidence) if band else None
+    with pool:
+        done = _plan_variants(chosen, _Planning(time_limit, planner, confidence), pool)
+        outcomes = tuple(done[v.name] for v in chosen)
+        winner = cheapest(outcomes)
+        verdict = band_verdict(outcomes, time_limit, planner, confidence, pool) if band else None
     return Comparison(instance, outcomes, winner, tuple(explain(instance, outcomes, winner, verdict)),
                       confidence, verdict)
 
 
 def _plan_variants(
-    chosen: Sequence[Variant], time_limit: float, planner: Planner, confidence: float,
-    earlier: dict[str, Outcome] | None = None,
+    chosen: Sequence[Variant], planning: _Planning, pool: Executor, earlier: dict[str, Outcome] | None = None,
 ) -> dict[str, Outcome]:
-    """Each of ``chosen`` planned at ``confidence``, each after the variant it relaxes and starting
-    from that one's plan and from its own plan in ``earlier`` (made at another confidence)."""
+    """Each of ``chosen`` planned at ``planning.confidence``, each after the variant it relaxes and
+    starting from that one's plan and from its own plan in ``earlier`` (made at another confidence);
+    the variants of one round (:func:`_rounds`) together on ``pool``."""
     done: dict[str, Outcome] = {}
-    for v in _planning_order(chosen):
-        sources = [done.get(v.relaxes), (earlier or {}).get(v.name)]
-        starts = [o.result.plan for o in sources if o is not None and o.complete and o.result.plan is not None]
-        done[v.name] = run_variant(v, time_limit, planner, starts, confidence)
+    for round_ in _rounds(chosen):
+        jobs = []
+        for v in round_:
+            sources = [done.get(v.relaxes), (earlier or {}).get(v.name)]
+            jobs.append((v, [o.result.plan for o in sources if o is not None and o.complete and o.result.plan is not None]))
+        if pool.serial:  # here, each with the one performance model it is judged by
+            for v, starts in jobs:
+                done[v.name] = run_variant(v, planning.time_limit, planning.planner, starts, planning.confidence)
+            continue
+        logger.info("compare: planning %d option(s) at confidence %g on %s, %d at a time",
+                    len(jobs), planning.confidence, pool.kind, pool.workers)
+        for i, result in pool.as_completed(_plan_elsewhere, planning, jobs):
+            v = jobs[i][0]
+            done[v.name] = judge(v, result, performance_model(v, planning.confidence))
     return done
 
 
 def band_verdict(
     outcomes: Sequence[Outcome], time_limit: float, planner: Planner, confidence: float = DEFAULT_CONFIDENCE,
+    pool: Executor | None = None,
 ) -> BandVerdict:
     """The competing options of ``outcomes`` (planned at ``confidence``) planned again at the
     band's ends, :data:`PESSIMISTIC` and :data:`OPTIMISTIC`, with the same planner and time
-    limit, each starting from its plan at ``confidence``; and what holds across the band.
+    limit, each starting from its plan at ``confidence``, on ``pool`` (default: here, one after
+    another); and what holds across the band.
 
     An end at ``confidence`` itself reuses ``outcomes``. The ends bracket the central cost only
     for plans solved to optimality: at a higher confidence every engine's planning factor is
@@ -502,7 +558,8 @@ def band_verdict(
             done = central
         else:
             logger.info("compare: planning the competing options at the band's %s end (confidence %g)", name, level)
-            done = _plan_variants([o.variant for o in competing], time_limit, planner, level, central)
+            done = _plan_variants([o.variant for o in competing], _Planning(time_limit, planner, level),
+                                  pool or Executor(workers=1), central)
         planned = tuple(done[o.variant.name] for o in competing)
         ends.append(BandEnd(name, level, planned, cheapest(planned)))
     middle = BandEnd(CENTRAL, confidence, tuple(competing), cheapest(competing))
@@ -511,19 +568,15 @@ def band_verdict(
     return BandVerdict(triple, contrasts, tuple(_band_findings(triple, contrasts)))
 
 
-def _planning_order(chosen: Sequence[Variant]) -> list[Variant]:
-    """``chosen`` with each variant after the one it relaxes, otherwise as listed."""
+def _rounds(chosen: Sequence[Variant]) -> list[list[Variant]]:
+    """``chosen`` in rounds, each variant one round after the one it relaxes, otherwise as listed."""
     by_name = {v.name: v for v in chosen}
-    order: dict[str, Variant] = {}
 
-    def place(v: Variant) -> None:
-        if v.relaxes in by_name and v.relaxes not in order:
-            place(by_name[v.relaxes])
-        order.setdefault(v.name, v)
+    def depth(v: Variant) -> int:
+        return 1 + depth(by_name[v.relaxes]) if v.relaxes in by_name else 0
 
-    for v in chosen:
-        place(v)
-    return list(order.values())
+    depths = [depth(v) for v in chosen]
+    return [[v for v, d in zip(chosen, depths, strict=True) if d == level] for level in range(max(depths, default=-1) + 1)]
 
 
 def cheapest(outcomes: Sequence[Outcome]) -> Outcome | None:

@@ -148,3 +148,4 @@ def test_cli_refuses_unknown_methods_and_missing_files_with_exit_2(pair_file: Pa
     assert main(["bench", str(pair_file), "--methods", "pooledd"]) == 2
     assert main(["bench", str(tmp_path / "nowhere.json"), "--methods", "pooled"]) == 2
     assert main(["bench", str(pair_file), "--methods", "pooled", "--json"]) == 0  # control
+

@@ -377,3 +377,29 @@ def test_no_band_skips_the_re_plans(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     assert main(args) == 0  # control: without --no-band each option is planned at 0.8, 0.9 and 0.1
     assert "across the performance band" in capsys.readouterr().out
     assert sorted(c for _, c in calls) == [0.1] * 3 + [0.8] * 3 + [0.9] * 3
+
+
+def without_runtimes(comparison: Comparison) -> dict[str, object]:
+    """The comparison's JSON summary less each option's runtime, the one figure that differs run to run."""
+    payload = comparison.to_dict()
+    for option in payload["options"]:  # type: ignore[union-attr]
+        option.pop("runtime_s")
+    return payload
+
+
+def test_a_pool_of_two_gives_the_comparison_of_one_worker(comparison: Comparison) -> None:
+    """Every option of the two-systems instance is proven optimal within its time limit, at the
+    run's confidence and at the band's ends, so planning each round (the own fleet after
+    'aggregated only', 'vault shared' after the own fleet) two at a time changes no figure but
+    the runtimes."""
+    pooled = compare(load_instance(DATA), systems=SYSTEMS, time_limit=20, workers=2)
+    assert without_runtimes(pooled) == without_runtimes(comparison)
+    assert pooled.outcome("own fleet").usd_per_hour == pytest.approx(204.24)  # module docstring
+    assert pooled.winner is not None and pooled.winner.variant.name == "hgx-h200 alone"
+
+
+def test_ray_gives_the_comparison_of_one_worker(comparison: Comparison) -> None:
+    """As the pool of two, on Ray (the optional extra ``tenantplan[ray]``)."""
+    pytest.importorskip("ray")
+    on_ray = compare(load_instance(DATA), systems=SYSTEMS, time_limit=20, executor="ray", workers=2)
+    assert without_runtimes(on_ray) == without_runtimes(comparison)

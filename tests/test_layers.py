@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ("optimizer", "solvers")
 
 APPLICATION = ("optimizer.solve", "optimizer.methods", "optimizer.bench", "optimizer.compare",
-               "optimizer.generate", "optimizer.report", "optimizer.deploy", "optimizer.cli", "optimizer.__main__")
+               "optimizer.sweep", "optimizer.executor", "optimizer.generate", "optimizer.report", "optimizer.deploy",
+               "optimizer.cli", "optimizer.__main__")
 """Modules (and packages) of the application layer; the rest of ``optimizer`` is the base."""
 
 BASE, SOLVERS, APP = 0, 1, 2

@@ -19,6 +19,8 @@ import pytest
 from optimizer.compare import compare
 from optimizer.instance import load_instance
 from optimizer.report import write_comparison_report
+from optimizer.report.sweep import write_sweep_report
+from optimizer.sweep import parse_axis, run_sweep
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = (
@@ -115,3 +117,18 @@ def test_report_screenshot_shows_the_figures(report_page: Path, tmp_path: Path) 
     inked = sum(1 for row in rows for i in range(0, len(row), 3) if row[i:i + 3] != b"\xff\xff\xff")
     assert inked > 0.02 * width * height
     assert any(b"\x00\x72\xb2" in row for row in rows)
+
+
+def test_sweep_page_loads_without_errors_and_the_dom_holds_both_figures(tmp_path: Path) -> None:
+    """A 2 x 2 sweep of the tiny instance (pooled, fast): the $/Mtok curves and the cheapest fleet."""
+    sweep = run_sweep(load_instance(Path(__file__).parents[1] / "instances" / "examples" / "tiny.toml"),
+                      [parse_axis("demand=1,40"), parse_axis("fleet=own,hgx-h200")], method="pooled",
+                      time_limit=5, workers=1)
+    page_path = write_sweep_report(sweep, tmp_path / "out")
+    done = chromium(tmp_path, "--dump-dom", page_path.as_uri())
+    assert console_messages(done.stderr) == []
+    page = ET.fromstring(page_path.read_text().split("\n", 1)[1])
+    source_titles = [svg.find("title").text for svg in page.iter("svg")]
+    dom_titles = [unescape(t) for t in re.findall(r"<svg[^>]*><title>([^<]*)</title>", done.stdout)]
+    assert source_titles == ["$/Mtok against demand", "Cheapest fleet option per point"]
+    assert dom_titles == source_titles

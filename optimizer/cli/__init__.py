@@ -17,6 +17,7 @@ import signal
 import sys
 from typing import Any, NoReturn
 
+from optimizer.executor import EXECUTORS, RAY_INSTALL, default_workers
 from optimizer.instance import InstanceError
 
 EXIT_OK = 0
@@ -26,7 +27,7 @@ EXIT_INFEASIBLE = 3
 
 SUBCOMMANDS = (
     "validate", "schema", "perf", "calibrate", "solve", "evaluate", "stress", "simulate", "compare",
-    "generate", "bench", "export", "import-deployment",
+    "sweep", "generate", "bench", "export", "import-deployment",
 )
 """Subcommands in the order a user meets them (and ``--help`` lists them); each is the module
 ``optimizer.cli.<name>`` with ``-`` written ``_``."""
@@ -60,6 +61,17 @@ def seed(text: str) -> int:
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text}")
     return value
+
+
+def add_executor_options(parser: argparse.ArgumentParser, workers: int | None) -> None:
+    """``--executor`` and ``--workers`` as ``sweep``, ``compare`` and ``bench`` take them
+    (:mod:`optimizer.executor`); ``workers`` is the default count, None for the cores."""
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="local: a process pool; ray: Ray tasks, on the cluster at RAY_ADDRESS when set, "
+                        f"else a local Ray ({RAY_INSTALL}) (default: local)")
+    default = f"the cores, here {default_workers()}" if workers is None else str(workers)
+    parser.add_argument("--workers", type=int, default=workers, metavar="N",
+                        help=f"runs at a time: processes (local) or CPUs of a local Ray (default: {default})")
 
 
 def print_json(payload: Any) -> None:

@@ -7,7 +7,8 @@ import sys
 from dataclasses import asdict
 
 from optimizer.bench import format_rows, format_summary, rows_to_csv, run_bench, summarize
-from optimizer.cli import EXIT_OK, EXIT_VIOLATIONS, MAX_THREADS, print_json, seconds, seed
+from optimizer.cli import EXIT_OK, EXIT_VIOLATIONS, MAX_THREADS, add_executor_options, print_json, seconds, seed
+from optimizer.executor import check_executor
 from optimizer.instance import InstanceError
 from optimizer.safe_io import refuse_unsafe_output, write_atomic
 from optimizer.methods import METHODS
@@ -34,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="seconds per method and instance (default 60)")
     parser.add_argument("--seed", type=seed, default=0, help="random seed passed to every method")
     parser.add_argument("--threads", type=int, default=1, help="threads per method (default 1)")
+    add_executor_options(parser, workers=1)
     parser.add_argument("--out", metavar="FILE", help="also write the rows as CSV")
     parser.add_argument("--json", action="store_true", help="print rows and summary as JSON")
     parser.set_defaults(run=run)
@@ -50,9 +52,11 @@ def run(args: argparse.Namespace) -> int:
         problems.append(("--threads", f"must be from 1 to {MAX_THREADS}, got {args.threads}"))
     if problems:
         raise InstanceError(problems, "command line")
+    check_executor(args.executor, args.workers)
     if args.out:
         refuse_unsafe_output("--out", args.out, args.paths)
-    rows = run_bench(args.paths, methods, time_limit=args.time_limit, seed=args.seed, threads=args.threads)
+    rows = run_bench(args.paths, methods, time_limit=args.time_limit, seed=args.seed, threads=args.threads,
+                     executor=args.executor, workers=args.workers)
     summaries = summarize(rows)
     if args.out:
         write_atomic(args.out, rows_to_csv(rows))

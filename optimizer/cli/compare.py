@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, print_json, seconds
+from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, add_executor_options, print_json, seconds
 from optimizer.compare import DEFAULT_OPTIONS, OPTIMISTIC, OPTION_SETS, PESSIMISTIC, compare
+from optimizer.executor import check_executor
 from optimizer.instance import InstanceError, load_instance
 from optimizer.performance import DEFAULT_CONFIDENCE
 from optimizer.report import band_table, options_table, write_comparison_report
@@ -64,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"skip re-planning the competing options at the band's ends (confidence {PESSIMISTIC:g} and "
         f"{OPTIMISTIC:g}); the band check triples the runtime",
     )
+    add_executor_options(parser, workers=1)
     parser.add_argument("--out", metavar="DIR", help="write report.html and the figures (SVG) here")
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
     parser.set_defaults(run=run)
@@ -92,12 +94,14 @@ def run(args: argparse.Namespace) -> int:
         problems.append(("--confidence", f"out of range: {args.confidence} (must lie strictly between 0 and 1)"))
     if problems:
         raise InstanceError(problems)
+    check_executor(args.executor, args.workers)
     if args.out:
         refuse_unsafe_output("--out", args.out, directory=True)
     instance = load_instance(args.instance)
     comparison = compare(
         instance, options=args.options, time_limit=args.time_limit, systems=args.systems,
         method=args.method, keep_inventory=args.keep_inventory, confidence=args.confidence, band=args.band,
+        executor=args.executor, workers=args.workers,
     )
     written = write_comparison_report(comparison, args.out) if args.out else []
     if args.json:
