@@ -127,7 +127,7 @@ def verdict(claimed: float, value: float | None, what: str) -> str:
 Source = tuple[str, object]
 
 
-SOURCES: tuple[Source, ...] = (("measured (InferenceMAX, no MTP)", measured_tput), ("model (calibrated roofline)", model_tput))
+SOURCES: tuple[Source, ...] = (("measured (InferenceMAX, no MTP)", measured_tput), ("model (tenantplan perf)", model_tput))
 
 
 def ratio_table(model: str, new: Setup, old: Setup, isl: int, osl: int, metric: str) -> tuple[list[str], dict[str, list[float | None]]]:
@@ -212,7 +212,7 @@ def claim_gb200_vs_h200_deepseek() -> list[str]:
         *table,
         "",
         "**Verdict.** Measured: " + verdict(15, cost_ratios[SOURCES[0][0]], "measured points, no MTP") + ". Model: "
-        + verdict(15, cost_ratios[SOURCES[1][0]], "calibrated roofline") + ". "
+        + verdict(15, cost_ratios[SOURCES[1][0]], "tenantplan perf") + ". "
         f"The largest measured ratio on the grid is {fmt(measured_peak, '.3g', 'x')} "
         f"(at {fmt(measured_where, 'g')} tokens/s per user).",
         "",
@@ -437,8 +437,10 @@ def main() -> None:
         f"Computed at commit `{commit()}` by `python benchmarks/claims.py` ({time.strftime('%Y-%m-%d')}). "
         "Each claim is stated with the conditions under which it was made, then tenantplan's figures under the same "
         "conditions from two sources: the measured InferenceMAX points bundled in "
-        "`instances/catalog/inferencemax_points.csv` (speculative decoding left out) and tenantplan's calibrated "
-        "roofline model (`docs/perf-accuracy.md` gives its error against those points). A figure is read as the "
+        "`instances/catalog/inferencemax_points.csv` (speculative decoding left out) and tenantplan's performance "
+        "model as `tenantplan perf` answers (the measured frontier where measured, carried by the calibrated roofline "
+        "elsewhere; `docs/perf-accuracy.md` gives its error on points held out of it). Where the model's figure is "
+        "the measured one, the two rows agree by construction. A figure is read as the "
         "best point running at the stated interactivity or faster. $/Mtok uses the catalog's all-in "
         f"'{BASIS}' $/GPU-hour over input + output tokens; tokens per MW the all-in kW per GPU. A figure "
         f"within {AGREES[0]:g}x-{AGREES[1]:g}x of the claim counts as agreeing.",
