@@ -45,7 +45,7 @@ from optimizer.instance import Instance, InstanceError
 from optimizer.performance import PerformanceModel
 from optimizer.performance.anchors import DETAILS
 from optimizer.performance.capacity import allin_kw, it_kw
-from optimizer.plan import Plan
+from optimizer.plan import Plan, SolveRecord
 from optimizer.usage import PlanUsage
 
 BASIS_ORDER = ("profile", *DETAILS)
@@ -190,6 +190,8 @@ class Report(BaseModel):
     sites: tuple[Subtotal, ...]
     racks: tuple[RackUse, ...]
     engines: tuple[EngineUse, ...]
+    solve: SolveRecord | None = None
+    """the plan's record of how good it is proven to be (:attr:`Plan.solve`); None: not recorded"""
 
 
 def evaluate(instance: Instance, plan: Plan, performance: PerformanceModel | None = None) -> Report:
@@ -478,6 +480,7 @@ class _Evaluation:
             sites=self.subtotals(racks, "site"),
             racks=racks,
             engines=engines,
+            solve=u.plan.solve,
         )
 
 

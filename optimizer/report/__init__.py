@@ -18,7 +18,7 @@ from optimizer.performance import PerformanceModel
 from optimizer.performance.estimate import query_key
 from optimizer.performance.frontier import FRONTIER_INTERACTIVITY
 from optimizer.performance.pareto import pareto_indices
-from optimizer.plan import Plan
+from optimizer.plan import Plan, SolveRecord
 from optimizer.report.figures import (
     cost_bars_figure,
     demand_capacity_figure,
@@ -27,6 +27,7 @@ from optimizer.report.figures import (
 )
 from optimizer.report.html import Figure, Paragraph, Section, Table, write_page
 from optimizer.report.svg import colour_map
+from optimizer.report.text import NO_RECORD, proof_rows
 from optimizer.result import Result, Status
 from optimizer.usage import PlanUsage
 
@@ -165,6 +166,19 @@ def _plan_sections(instance: Instance, plan: Plan, report: Report, performance: 
 # -- one plan ---------------------------------------------------------------------------------
 
 
+def proof_section(record: SolveRecord | None) -> Section:
+    """What the plan's solve record proves, in words and as a table; says so when there is none."""
+    if record is None:
+        return Section("How good this plan is", (Paragraph(NO_RECORD[0].upper() + NO_RECORD[1:] + "."),))
+    words = record.words()
+    sentence = words[0].upper() + words[1:] + "."
+    if record.bound is not None and record.objective is not None:
+        sentence += (f" It costs {_money(record.objective)}/hour; no plan over {record.bound_scope or 'its candidates'} "
+                     f"costs less than {_money(record.bound)}/hour.")
+    return Section("How good this plan is", (Paragraph(sentence), Table(("what", "value"), tuple(proof_rows(record)))))
+
+
+
 def write_report(instance: Instance, result_or_plan: Result | Plan, out_dir: str | Path,
                  performance: PerformanceModel | None = None) -> list[Path]:
     """Write the report of one plan to ``out_dir``; returns the paths written, the page first.
@@ -179,6 +193,7 @@ def write_report(instance: Instance, result_or_plan: Result | Plan, out_dir: str
     report = evaluate(instance, plan, performance)
     systems = list(dict.fromkeys(entry.system for entry in instance.fleet))
     sections = [
+        proof_section(plan.solve),
         Section("Summary", (_summary_table(report),)),
         Section("Cost per million tokens", (Figure(
             "cost-per-mtok", cost_bars_figure([(plan.method, report, "")], "$/Mtok of the plan, by system",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from optimizer.evaluate import Report
+from optimizer.plan import SolveRecord, percent
 
 TEXT_ROWS = 40
 """Rack and engine tables in the text report stop after this many rows (``--json`` has all)."""
@@ -11,6 +12,26 @@ TEXT_ROWS = 40
 def report_text(report: Report) -> str:
     """A readable report: totals, per system and site, per tenant, racks and engines."""
     return "\n".join(_lines(report))
+
+
+NO_RECORD = ("the plan carries no record of how good it is (a heuristic's plan, or a plan file written "
+             "before plan version 2)")
+
+
+def proof_rows(record: SolveRecord) -> list[tuple[str, str]]:
+    """The solve record as (what, value) rows: status, bound, gap, the run's settings, the capacities' bases."""
+    bound = "-" if record.bound is None else f"{_money(record.bound)}/hour"
+    return [
+        ("proof", record.words()),
+        ("status (limit)", f"{record.status.value} ({record.limit.value})"),
+        ("cost, bound, gap", f"{_money(record.objective)}/hour, bound {bound}, gap "
+                             f"{'-' if record.gap is None else percent(record.gap)}"),
+        ("bound holds over", record.bound_scope or "-"),
+        ("solver, seed", f"{record.solver}, seed {record.seed}"),
+        ("time limit, runtime", f"{record.time_limit_s:g} s, {record.runtime_s:.1f} s"),
+        ("capacities", f"at confidence {record.confidence:g}; engine groups by basis: "
+                       + (", ".join(f"{basis} {count}" for basis, count in record.bases.items()) or "-")),
+    ]
 
 
 def _money(value: float | None, digits: int = 2) -> str:
@@ -52,6 +73,11 @@ def _lines(r: Report) -> list[str]:
         f"({r.gpus_stranded} stranded)",
         f"  convention  {r.convention}",
     ]
+    if r.solve is None:
+        lines.append(f"  proof       {NO_RECORD}")
+    else:
+        rows = proof_rows(r.solve)
+        lines += [f"  proof       {rows[0][1]}"] + [f"              {what}: {value}" for what, value in rows[1:]]
     if r.capital_usd_per_hour is not None:
         lines.append(
             f"              capital + hosting {_money(r.capital_usd_per_hour)}/hour, "
