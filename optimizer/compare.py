@@ -54,7 +54,7 @@ from typing import get_args
 from optimizer.catalog import Precision, TcoBasis
 from optimizer.check import check
 from optimizer.evaluate import Report, evaluate
-from optimizer.instance import FleetEntry, Instance, InstanceError
+from optimizer.instance import FleetEntry, Instance, InstanceError, unknown_reason
 from optimizer.methods import get_method
 from optimizer.performance import DEFAULT_CONFIDENCE, EngineConfig, PerformanceModel, Role
 from optimizer.performance.capacity import replica_seconds
@@ -356,7 +356,7 @@ def variants(
     chosen = list(systems) if systems is not None else list(catalog)
     bad = [s for s in chosen if s not in catalog]
     if bad:
-        raise InstanceError([("systems", f"unknown system '{s}'") for s in bad])
+        raise InstanceError([("systems", unknown_reason("system", s, catalog)) for s in bad])
     found: list[Variant] = []
     # isolation and TCO variants are priced against the own fleet, so it is planned with them
     reference = "fleet" in options or "isolation" in options or "tco" in options

@@ -24,7 +24,7 @@ EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
 
-SUBCOMMANDS = ("validate", "schema", "perf", "calibrate", "solve", "evaluate", "compare", "generate", "bench")
+SUBCOMMANDS = ("validate", "schema", "catalog", "perf", "calibrate", "solve", "evaluate", "compare", "generate", "bench")
 """Subcommand modules under ``optimizer.cli``, in the order a user meets them (and ``--help`` lists them)."""
 
 

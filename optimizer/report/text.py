@@ -46,7 +46,8 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def table_lines(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """An aligned text table: the first column left, the others right."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
 
     def line(cells: tuple[str, ...]) -> str:
@@ -96,7 +97,7 @@ def _lines(r: Report) -> list[str]:
             f"  revenue     {_money(r.revenue_usd_per_year, 0)}/year at tenants' prices; ROI "
             f"{r.roi:.2f}x of capital {_money(r.capital_usd_per_year, 0)}/year"
         )
-    lines += ["", "scenarios"] + _table(
+    lines += ["", "scenarios"] + table_lines(
         ("scenario", "weight", "input tok/h", "output tok/h"),
         [
             (f"{s.scenario}{' (peak)' if s.scenario == r.peak_scenario else ''}", f"{s.weight:.3f}",
@@ -105,7 +106,7 @@ def _lines(r: Report) -> list[str]:
         ],
     )
     for title, subtotals in (("per system", r.systems), ("per site", r.sites)):
-        lines += ["", title] + _table(
+        lines += ["", title] + table_lines(
             ("name", "racks", "GPUs", "stranded", "$/hour", "kW", "kW cap", "Mtok/h", "$/Mtok"),
             [
                 (s.name, str(s.racks), str(s.gpus), str(s.gpus_stranded), _money(s.usd_per_hour),
@@ -115,7 +116,7 @@ def _lines(r: Report) -> list[str]:
                 for s in subtotals
             ],
         )
-    lines += ["", "per tenant (cost attributed by share of engine-seconds)"] + _table(
+    lines += ["", "per tenant (cost attributed by share of engine-seconds)"] + table_lines(
         ("tenant", "model", "isolation", "$/hour", "Mtok/h", "$/Mtok", "price", "margin"),
         [
             (t.tenant, t.model, t.isolation, _money(t.usd_per_hour),
@@ -130,7 +131,7 @@ def _lines(r: Report) -> list[str]:
          _percent(k.kv_utilisation))
         for k in r.racks
     ], "racks")
-    lines += ["", f"racks (utilisation in peak scenario {r.peak_scenario})"] + _table(
+    lines += ["", f"racks (utilisation in peak scenario {r.peak_scenario})"] + table_lines(
         ("rack", "site", "system", "GPUs used", "$/hour", "IT kW", "kW cap", "time", "KV"), rack_rows
     ) + more
     engine_rows, more = _truncated([
@@ -140,7 +141,7 @@ def _lines(r: Report) -> list[str]:
         for e in r.engines
     ], "engine groups")
     lines += ["", f"engine groups (capacity planned at confidence {r.confidence:g}; band: 80% interval "
-              "of the capacity delivered over the capacity planned)"] + _table(
+              "of the capacity delivered over the capacity planned)"] + table_lines(
         ("engine", "rack", "model", "precision", "role", "replicas", "time", "KV", "basis", "band", "tenants"),
         engine_rows,
     ) + more
