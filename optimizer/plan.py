@@ -168,8 +168,10 @@ class SolveRecord(BaseModel):
 
 
 def percent(share: float) -> str:
-    """A share as a percentage with three significant digits: 0.105 -> '10.5%', 3.1e-5 -> '0.0031%'."""
-    return f"{100 * share:.3g}%"
+    """A share as a percentage with three significant digits: 0.105 -> '10.5%', 3.14e-5 -> '0.00314%';
+    '<0.001%' below that, so a gap that is not 0 never reads as 0."""
+    value = 100 * share
+    return "<0.001%" if 0 < value < 1e-3 else f"{value:.3g}%"
 
 
 def proof_words(status: Status, limit: Limit, gap: float | None, time_limit_s: float | None = None) -> str:
@@ -187,7 +189,7 @@ def proof_words(status: Status, limit: Limit, gap: float | None, time_limit_s: f
     if gap is None:
         text = "a heuristic's plan: no bound says how far from the best possible plan it is"
     elif status == Status.OPTIMAL:
-        return (f"proven optimal (gap {percent(gap)})" if gap <= OPTIMAL_GAP
+        return (f"proven optimal, gap {percent(gap)}" if gap <= OPTIMAL_GAP
                 else f"proven within {percent(gap)} of the best possible plan (its requested gap)")
     else:
         text = f"within {percent(gap)} of the best possible plan, not proven optimal"

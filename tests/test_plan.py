@@ -116,7 +116,9 @@ def test_the_solve_record_round_trips_and_version_1_plans_still_load(tmp_path):
          "stopped by its 60-s time limit"),
         (Status.FEASIBLE, Limit.INTERRUPTED, 3.14e-5, "within 0.00314% of the best possible plan, not proven "
          "optimal; interrupted"),
-        (Status.OPTIMAL, Limit.GAP, 1e-4, "proven optimal (gap 0.01%)"),
+        (Status.OPTIMAL, Limit.GAP, 1e-4, "proven optimal, gap 0.01%"),
+        (Status.FEASIBLE, Limit.TIME, 2e-9, "within <0.001% of the best possible plan, not proven optimal; "
+         "stopped by its 60-s time limit"),
         (Status.OPTIMAL, Limit.GAP, 0.05, "proven within 5% of the best possible plan (its requested gap)"),
         (Status.FEASIBLE, Limit.NONE, None, "a heuristic's plan: no bound says how far from the best possible "
          "plan it is"),

@@ -6,6 +6,7 @@ reason when it is absent.
 
 from __future__ import annotations
 
+import json
 import re
 from html import unescape
 import struct
@@ -18,7 +19,8 @@ import pytest
 
 from optimizer.compare import compare
 from optimizer.instance import load_instance
-from optimizer.report import write_comparison_report
+from optimizer.methods import get_method
+from optimizer.report import write_comparison_report, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = (
@@ -115,3 +117,48 @@ def test_report_screenshot_shows_the_figures(report_page: Path, tmp_path: Path) 
     inked = sum(1 for row in rows for i in range(0, len(row), 3) if row[i:i + 3] != b"\xff\xff\xff")
     assert inked > 0.02 * width * height
     assert any(b"\x00\x72\xb2" in row for row in rows)
+
+
+FIT_SCRIPT = """<script>addEventListener('load', () => {
+  const clipped = [...document.querySelectorAll('figure, div.table')]
+    .filter(box => box.scrollWidth > box.clientWidth + 1)
+    .map(box => box.id || box.querySelector('th').textContent);
+  const out = document.createElement('pre');
+  out.id = 'fit';
+  out.textContent = JSON.stringify({page: document.documentElement.scrollWidth, window: innerWidth, clipped});
+  document.body.appendChild(out);
+});</script>"""
+"""Measures, once the page has loaded, how wide the page is and which figure or table box is wider than its
+box (scrolls inside it); appended to a copy of the page only (the reports themselves hold no script)."""
+
+
+@pytest.fixture(scope="module")
+def plan_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report of one plan (``pooled``) of the same instance."""
+    instance = load_instance(Path(__file__).parent / "data" / "compare" / "two-systems.toml")
+    result = get_method("pooled")(instance, time_limit=10, seed=0, threads=1, performance=None)
+    out = tmp_path_factory.mktemp("plan")
+    write_report(instance, result, out)
+    return out / "report.html"
+
+
+def fit(page: Path, width: int, tmp_path: Path) -> dict[str, object]:
+    """The page's scroll width, the window's width and the clipped boxes, in Chromium at ``width`` CSS px."""
+    measured = tmp_path / f"fit-{page.parent.name}.html"
+    measured.write_text(page.read_text().replace("</body>", FIT_SCRIPT + "</body>"))
+    done = chromium(tmp_path, f"--window-size={width},1000", "--virtual-time-budget=5000", "--dump-dom",
+                    measured.as_uri())
+    found = re.search(r'<pre id="fit">([^<]*)</pre>', done.stdout)
+    assert found, done.stdout[-2000:]
+    return json.loads(unescape(found.group(1)))
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+@pytest.mark.parametrize("which", ["report_page", "plan_page"])
+def test_no_page_scrolls_sideways_and_at_1400_px_no_figure_or_table_is_clipped(
+    which: str, width: int, request: pytest.FixtureRequest, tmp_path: Path,
+) -> None:
+    measured = fit(request.getfixturevalue(which), width, tmp_path)
+    assert measured["page"] <= measured["window"], measured
+    if width == 1400:
+        assert measured["clipped"] == [], measured

@@ -418,7 +418,7 @@ def test_cli_json_carries_result_and_report(tmp_path, capsys) -> None:  # type: 
         payload["report"]["engines"])
     assert record["bound_scope"].startswith("the shortlisted candidates")
     page = (report_dir / "report.html").read_text()
-    assert "Proven optimal (gap " in page and f"bound ${payload['bound']:,.2f}/hour" in page
+    assert "Proven optimal, gap " in page and f"bound ${payload['bound']:,.2f}/hour" in page
     # the written plan starts a new run (`--start`): the same optimum
     assert main(["solve", str(source), "--json", "--time-limit", "10", "--start", str(plan_path)]) == 0
     assert json.loads(capsys.readouterr().out)["objective"] == pytest.approx(16.0)

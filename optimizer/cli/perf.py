@@ -54,19 +54,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "perf",
         help="predict throughput, TTFT and interactivity of a model on a system",
-        description=__doc__.split("\n\n")[0],
+        usage="tenantplan perf --model M --system S --precision P --isl N --osl N (--interactivity X | --pareto)\n"
+        "                       [--mode agg|disagg] [--ttft T] [--tco-basis B] [--calibration JSON] [--json]\n"
+        "       tenantplan perf --query CSV [--out CSV] [--calibration JSON]",
+        description="Query the performance model: the best operating point of a model on a system at an "
+        "interactivity (and TTFT), its frontier (--pareto), or one prediction per row of a CSV (--query). "
+        "Every answer says its basis (measured, interpolated or modelled) and its 80% interval.",
+        epilog="Per-GPU rates follow InferenceMAX: tokens/s per GPU counts input and output over all GPUs; "
+        "in disaggregated serving the input rate is per prefill GPU and the output rate per decode GPU, "
+        "so the two do not add up to the total. $/Mtok is at the system's catalog all-in $/GPU-hour.",
     )
-    parser.add_argument("--model", help="catalog model id")
-    parser.add_argument("--system", help="catalog system id")
-    parser.add_argument("--precision", choices=PRECISIONS, help="weight precision")
-    parser.add_argument("--isl", help="input tokens per request (1 to 10 million)")
-    parser.add_argument("--osl", help="output tokens per request (1 to 1 million)")
-    parser.add_argument("--interactivity", help="minimum tokens/s per user (0.001 to 100,000)")
-    parser.add_argument("--mode", choices=MODES, default="agg", help="aggregated or disaggregated serving")
-    parser.add_argument("--ttft", help="maximum median TTFT, s (0.001 to 3,600)")
+    parser.add_argument("--model", metavar="M", help="catalog model id (tenantplan catalog models)")
+    parser.add_argument("--system", metavar="S", help="catalog system id (tenantplan catalog systems)")
+    parser.add_argument("--precision", metavar="P", choices=PRECISIONS, help=f"weight precision: {', '.join(PRECISIONS)}")
+    parser.add_argument("--isl", metavar="N", help="input tokens per request (1 to 10 million)")
+    parser.add_argument("--osl", metavar="N", help="output tokens per request (1 to 1 million)")
+    parser.add_argument("--interactivity", metavar="X", help="minimum tokens/s per user (0.001 to 100,000)")
+    parser.add_argument("--mode", choices=MODES, default="agg", help="aggregated or disaggregated serving (default agg)")
+    parser.add_argument("--ttft", metavar="T", help="maximum median TTFT, s (0.001 to 3,600)")
     parser.add_argument(
-        "--tco-basis", choices=("hyperscaler", "neocloud", "rental-3yr"), default="hyperscaler",
-        help="all-in $/GPU-hour column for $/Mtok",
+        "--tco-basis", metavar="B", choices=("hyperscaler", "neocloud", "rental-3yr"), default="hyperscaler",
+        help="all-in $/GPU-hour column for $/Mtok: hyperscaler (default), neocloud or rental-3yr",
     )
     parser.add_argument("--pareto", action="store_true", help="print the frontier instead of one point")
     parser.add_argument("--query", metavar="CSV", help="batch: one prediction per row of this CSV")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from optimizer.evaluate import Report
+from collections.abc import Sequence
+
+from optimizer.evaluate import Report, Subtotal
 from optimizer.plan import SolveRecord, percent
 
 TEXT_ROWS = 40
@@ -66,6 +68,30 @@ def _truncated(rows: list[tuple[str, ...]], what: str) -> tuple[list[tuple[str, 
     return rows[:TEXT_ROWS], [f"... {len(rows) - TEXT_ROWS} more {what} (see --json)"]
 
 
+SUBTOTAL_HEADER = ("name", "racks", "GPUs", "stranded", "$/hour", "kW", "kW cap", "Mtok/h", "$/Mtok")
+RACK_HEADER = ("rack", "site", "system", "GPUs used", "$/hour", "IT kW", "kW cap", "time", "KV")
+
+
+def subtotal_rows(subtotals: Sequence[Subtotal]) -> list[tuple[str, ...]]:
+    """Per system or per site: racks, GPUs, $/hour, provisioned kW against the cap, Mtok/hour, $/Mtok."""
+    return [
+        (s.name, str(s.racks), str(s.gpus), str(s.gpus_stranded), _money(s.usd_per_hour),
+         _number(s.provisioned_kw, ",.1f"), _number(s.power_cap_kw, ",.1f"),
+         _number((s.input_tokens_per_hour + s.output_tokens_per_hour) / 1e6, ",.3f"), _money(s.usd_per_mtok, 4))
+        for s in subtotals
+    ]
+
+
+def rack_rows(r: Report) -> list[tuple[str, ...]]:
+    """Per rack: GPUs used, $/hour, IT kW against its cap, engine-time and KV utilisation in the peak scenario."""
+    return [
+        (k.rack, k.site, k.system, f"{k.gpus_occupied}/{k.gpus}", _money(k.usd_per_hour),
+         f"{k.it_kw:,.1f}", _number(k.rack_power_kw, ",.1f"), _percent(k.time_utilisation),
+         _percent(k.kv_utilisation))
+        for k in r.racks
+    ]
+
+
 def _lines(r: Report) -> list[str]:
     mtok = (r.input_tokens_per_hour + r.output_tokens_per_hour) / 1e6
     lines = [
@@ -94,8 +120,8 @@ def _lines(r: Report) -> list[str]:
     ]
     if r.roi is not None:
         lines.append(
-            f"  revenue     {_money(r.revenue_usd_per_year, 0)}/year at tenants' prices; ROI "
-            f"{r.roi:.2f}x of capital {_money(r.capital_usd_per_year, 0)}/year"
+            f"  revenue     {_money(r.revenue_usd_per_year, 0)}/year of the tenants with a price; ROI "
+            f"{r.roi:.2f}x of their all-in cost {_money(r.priced_cost_usd_per_year, 0)}/year"
         )
     lines += ["", "scenarios"] + table_lines(
         ("scenario", "weight", "input tok/h", "output tok/h"),
@@ -106,16 +132,7 @@ def _lines(r: Report) -> list[str]:
         ],
     )
     for title, subtotals in (("per system", r.systems), ("per site", r.sites)):
-        lines += ["", title] + table_lines(
-            ("name", "racks", "GPUs", "stranded", "$/hour", "kW", "kW cap", "Mtok/h", "$/Mtok"),
-            [
-                (s.name, str(s.racks), str(s.gpus), str(s.gpus_stranded), _money(s.usd_per_hour),
-                 _number(s.provisioned_kw, ",.1f"), _number(s.power_cap_kw, ",.1f"),
-                 _number((s.input_tokens_per_hour + s.output_tokens_per_hour) / 1e6, ",.3f"),
-                 _money(s.usd_per_mtok, 4))
-                for s in subtotals
-            ],
-        )
+        lines += ["", title] + table_lines(SUBTOTAL_HEADER, subtotal_rows(subtotals))
     lines += ["", "per tenant (cost attributed by share of engine-seconds)"] + table_lines(
         ("tenant", "model", "isolation", "$/hour", "Mtok/h", "$/Mtok", "price", "margin"),
         [
@@ -125,15 +142,8 @@ def _lines(r: Report) -> list[str]:
             for t in r.tenants
         ],
     )
-    rack_rows, more = _truncated([
-        (k.rack, k.site, k.system, f"{k.gpus_occupied}/{k.gpus}", _money(k.usd_per_hour),
-         f"{k.it_kw:,.1f}", _number(k.rack_power_kw, ",.1f"), _percent(k.time_utilisation),
-         _percent(k.kv_utilisation))
-        for k in r.racks
-    ], "racks")
-    lines += ["", f"racks (utilisation in peak scenario {r.peak_scenario})"] + table_lines(
-        ("rack", "site", "system", "GPUs used", "$/hour", "IT kW", "kW cap", "time", "KV"), rack_rows
-    ) + more
+    rows, more = _truncated(rack_rows(r), "racks")
+    lines += ["", f"racks (utilisation in peak scenario {r.peak_scenario})"] + table_lines(RACK_HEADER, rows) + more
     engine_rows, more = _truncated([
         (e.engine, e.rack, e.model, e.precision, e.role, f"{e.count}x{e.gpus}",
          _percent(e.time_utilisation), _percent(e.kv_utilisation), e.basis,
