@@ -540,9 +540,11 @@ def _planning_order(chosen: Sequence[Variant]) -> list[Variant]:
 
 
 def ranked(outcomes: Iterable[Outcome]) -> tuple[Outcome, ...]:
-    """``outcomes`` by $/Mtok, cheapest first; those without a complete plan last, in the order given."""
+    """``outcomes`` by $/Mtok, cheapest first: the competing options, then those that change the question
+    (isolation, TCO); within each, those without a complete plan last, in the order given."""
     listed = list(outcomes)
     return tuple(sorted(listed, key=lambda o: (
+        o.variant.option_set not in COMPETING,
         not o.complete or o.report is None or o.report.usd_per_mtok is None,
         o.report.usd_per_mtok if o.complete and o.report is not None and o.report.usd_per_mtok is not None else 0.0,
     )))

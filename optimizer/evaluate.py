@@ -487,5 +487,11 @@ class _Evaluation:
         )
 
 
+def usd_per_mtok_of_gpu(usd_per_gpu_hour: float, tokens_per_s_per_gpu: float) -> float | None:
+    """$/Mtok (input + output) of one GPU paid ``usd_per_gpu_hour`` that serves ``tokens_per_s_per_gpu``:
+    the report's $/Mtok convention for one GPU (``tenantplan perf``'s prices); None when it serves nothing."""
+    return _per_million(usd_per_gpu_hour, tokens_per_s_per_gpu * 3600)
+
+
 def _per_million(usd_per_hour: float, tokens_per_hour: float) -> float | None:
     return usd_per_hour / (tokens_per_hour / 1e6) if tokens_per_hour > 0 else None
