@@ -274,7 +274,7 @@ def test_cli_prints_the_table_and_writes_the_report(tmp_path: Path, capsys: pyte
     assert "* hgx-h200 alone, unlimited" in text  # the winner's row is marked
     assert "own fleet" in text and "$135.36" in text
     assert sorted(p.name for p in out.iterdir()) == [
-        "cost-per-mtok.svg", "demand-vs-capacity.svg", "rack-map.svg", "report.html", "throughput-llama-3.3-70b-1024-1024.svg",
+        "cost-per-mtok.svg", "demand-vs-capacity.svg", "rack-map.svg", "report.html", "throughput-llama-3.3-70b-1024-1024.svg", "usd-per-mtok-llama-3.3-70b-1024-1024.svg",
     ]
     page = ET.fromstring((out / "report.html").read_text().split("\n", 1)[1])
     assert page.find(".//tr[@class='highlight']/td").text == "hgx-h200 alone, unlimited"

@@ -12,7 +12,14 @@ from optimizer.instance import load_instance
 from optimizer.performance import PerformanceModel
 from optimizer.performance.calibrate import PerformanceData, default_data
 from optimizer.catalog import PRECISIONS, builtin_models, builtin_systems
-from optimizer.report import frontier_curve, throughput_figures, write_report
+from optimizer.report import (
+    cost_interactivity_figures,
+    frontier_curve,
+    priced_curves,
+    shape_curves,
+    throughput_figures,
+    write_report,
+)
 from optimizer.report.figures import ROLES, engine_colours, system_colours
 from optimizer.report.html import Figure, Paragraph, Section, Table, html_document, write_page
 from optimizer.report.svg import (
@@ -198,7 +205,7 @@ def test_write_report_draws_the_plan_it_is_given(tmp_path: Path) -> None:
     result = get_method("pooled")(instance, time_limit=10, seed=0, threads=1, performance=None)
     written = write_report(instance, result, tmp_path)
     assert [p.name for p in written] == [
-        "report.html", "cost-per-mtok.svg", "rack-map.svg", "demand-vs-capacity.svg", "throughput-llama-3.3-70b-1024-1024.svg",
+        "report.html", "cost-per-mtok.svg", "rack-map.svg", "demand-vs-capacity.svg", "throughput-llama-3.3-70b-1024-1024.svg", "usd-per-mtok-llama-3.3-70b-1024-1024.svg",
     ]
     racks = ET.parse(tmp_path / "rack-map.svg").getroot()
     cells = [r for r in racks.iter(f"{{{SVG_NAMESPACE}}}rect") if r.find(f"{{{SVG_NAMESPACE}}}title") is not None]
@@ -272,6 +279,25 @@ def test_throughput_figures_are_per_request_shape_with_that_shapes_promises_only
     chat, summaries = (texts(ET.fromstring(f.svg)) for f in figures)
     assert "chat (50)" in chat and not any("summaries" in t for t in chat)
     assert "summaries (30)" in summaries and not any("chat" in t for t in summaries)
+
+
+def test_the_inferencex_view_prices_each_frontier_at_the_instances_own_gpu_hour() -> None:
+    """two-systems.toml with its H200 racks at $1.10/GPU-hour (an override) and GB200 at the catalog's
+    $2.21: each (interactivity, tokens/s per GPU) corner becomes (interactivity, price / (tokens/s x 3,600
+    / 10^6)), the same $/Mtok rule the evaluator applies to a plan."""
+    instance = load_instance(COMPARE_DATA)
+    h200 = instance.fleet[0].model_copy(update={"usd_per_gpu_hour": 1.10})
+    instance = instance.model_copy(update={"fleet": (h200, *instance.fleet[1:])})
+    performance = PerformanceModel(instance)
+    (shape,) = shape_curves(instance, ("hgx-h200", "gb200-nvl72"), performance)
+    priced = priced_curves(instance, shape)
+    assert set(priced) == {"hgx-h200 ($1.10/GPU-h)", "gb200-nvl72 ($2.21/GPU-h)"}
+    for label, price in (("hgx-h200 ($1.10/GPU-h)", 1.10), ("gb200-nvl72 ($2.21/GPU-h)", 2.21)):
+        system, points = priced[label]
+        assert points and points == tuple((x, price / (y * 3600 / 1e6)) for x, y in shape.curves[system])
+    (figure,) = cost_interactivity_figures(instance, ("hgx-h200", "gb200-nvl72"), performance, [shape])
+    labels = texts(ET.fromstring(figure.svg))
+    assert "hgx-h200 ($1.10/GPU-h)" in labels and any(label.startswith("big, vault (40)") for label in labels)
 
 
 def test_systems_with_one_curve_share_a_line() -> None:

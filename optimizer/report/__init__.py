@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from optimizer.compare import CENT, Comparison, Outcome, proven_cheaper, proven_optimal, rack_utilisation
-from optimizer.evaluate import Report, evaluate
-from optimizer.instance import Instance
+from optimizer.evaluate import Report, evaluate, usd_per_mtok_of_gpu
+from optimizer.instance import FleetEntry, Instance
 from optimizer.performance import PerformanceModel
 from optimizer.performance.estimate import query_key
 from optimizer.performance.frontier import FRONTIER_INTERACTIVITY
@@ -27,11 +28,13 @@ from optimizer.report.figures import (
     throughput_figure,
 )
 from optimizer.report.html import Figure, Paragraph, Section, Table, write_page
+from optimizer.report.svg import Guide, Series, line_chart
 from optimizer.report.text import NO_RECORD, RACK_HEADER, SUBTOTAL_HEADER, proof_rows, rack_rows, subtotal_rows
 from optimizer.result import Limit, Result
 from optimizer.usage import PlanUsage
 
-__all__ = ["band_table", "frontier_curve", "options_table", "write_comparison_report", "write_report"]
+__all__ = ["band_table", "cost_interactivity_figures", "frontier_curve", "options_table", "shape_curves",
+           "throughput_figures", "write_comparison_report", "write_report"]
 
 
 # -- the throughput-interactivity figure --------------------------------------------------
@@ -71,29 +74,104 @@ def _slo_guides(instance: Instance, model: str, isl: int, osl: int) -> list[tupl
     return guides
 
 
-def throughput_figures(instance: Instance, systems: Sequence[str], performance: PerformanceModel) -> list[Figure]:
-    """One throughput-vs-interactivity figure per (model, request shape) of the tenants, with the
-    promises of the tenants of that model and shape only."""
-    found = []
-    colours = system_colours(systems)
+@dataclass(frozen=True)
+class ShapeCurves:
+    """The frontier of every system for the tenants of one model sending one request shape."""
+
+    model: str
+    isl: int
+    osl: int
+    precisions: tuple[str, ...]
+    curves: dict[str, tuple[tuple[float, float], ...]]
+    """(tokens/s per user, tokens/s per GPU) corners per system (:func:`frontier_curve`)"""
+
+
+def shape_curves(instance: Instance, systems: Sequence[str], performance: PerformanceModel) -> list[ShapeCurves]:
+    """One :class:`ShapeCurves` per (model, request shape) of the tenants, models in order of appearance."""
     models = list(dict.fromkeys(t.model for t in instance.tenants))
     shapes = {(t.model, t.input_tokens, t.output_tokens) for t in instance.tenants}
+    found = []
     for model, isl, osl in sorted(shapes, key=lambda shape: (models.index(shape[0]), shape[1:])):
-        precisions = dict.fromkeys(
+        precisions = tuple(dict.fromkeys(
             p for t in instance.tenants if (t.model, t.input_tokens, t.output_tokens) == (model, isl, osl)
-            for p in instance.allowed_precisions(t))
-        same: dict[tuple[tuple[float, float], ...], list[str]] = {}  # systems with one curve share a line
-        for system in systems:
-            same.setdefault(tuple(frontier_curve(performance, model, system, precisions, isl, osl)), []).append(system)
-        curves = [(" = ".join(names), list(points)) for points, names in same.items()]
-        svg = throughput_figure(curves, _slo_guides(instance, model, isl, osl),
-                                f"{model}, {isl} in / {osl} out: tokens/s per GPU vs interactivity",
-                                {" = ".join(names): colours[names[0]] for names in same.values()})
+            for p in instance.allowed_precisions(t)))
+        curves = {system: tuple(frontier_curve(performance, model, system, precisions, isl, osl)) for system in systems}
+        found.append(ShapeCurves(model, isl, osl, precisions, curves))
+    return found
+
+
+def _shared_lines(curves: dict[str, tuple[tuple[float, float], ...]]) -> list[tuple[str, list[tuple[float, float]], str]]:
+    """(label, points, first system) per distinct curve: systems with one curve share a line ('a = b')."""
+    same: dict[tuple[tuple[float, float], ...], list[str]] = {}
+    for system, points in curves.items():
+        same.setdefault(points, []).append(system)
+    return [(" = ".join(names), list(points), names[0]) for points, names in same.items()]
+
+
+def throughput_figures(instance: Instance, systems: Sequence[str], performance: PerformanceModel,
+                       shapes: Sequence[ShapeCurves] | None = None) -> list[Figure]:
+    """One throughput-vs-interactivity figure per (model, request shape) of the tenants, with the
+    promises of the tenants of that model and shape only."""
+    colours = system_colours(systems)
+    found = []
+    for shape in shapes if shapes is not None else shape_curves(instance, systems, performance):
+        lines = _shared_lines(shape.curves)
+        svg = throughput_figure([(label, points) for label, points, _ in lines],
+                                _slo_guides(instance, shape.model, shape.isl, shape.osl),
+                                f"{shape.model}, {shape.isl} in / {shape.osl} out: tokens/s per GPU vs interactivity",
+                                {label: colours[first] for label, _, first in lines})
         found.append(Figure(
-            f"throughput-{model}-{isl}-{osl}", svg,
+            f"throughput-{shape.model}-{shape.isl}-{shape.osl}", svg,
             f"Best tokens/s per GPU the estimator answers (measured where measured) over the precisions "
-            f"{', '.join(precisions)} and both serving modes; red dashed lines: the interactivity promises of "
-            f"the {model} tenants sending {isl} input and {osl} output tokens per request.",
+            f"{', '.join(shape.precisions)} and both serving modes; red dashed lines: the interactivity promises of "
+            f"the {shape.model} tenants sending {shape.isl} input and {shape.osl} output tokens per request.",
+        ))
+    return found
+
+
+def usd_per_gpu_hour(instance: Instance, system: str) -> float:
+    """What a GPU of ``system`` costs this instance per hour: its cheapest fleet entry's price (overrides
+    included), else the catalog's at the instance's TCO basis."""
+    entries = [e for e in instance.fleet if e.system == system] or [FleetEntry(system=system, site=instance.sites[0].name)]
+    return min(instance.usd_per_gpu_hour(e) for e in entries)
+
+
+def priced_curves(instance: Instance, shape: ShapeCurves) -> dict[str, tuple[str, tuple[tuple[float, float], ...]]]:
+    """Per system, labelled with its price: (system, (tokens/s per user, $/Mtok) points) of its frontier at
+    :func:`usd_per_gpu_hour` (the evaluator's $/Mtok of one GPU)."""
+    priced = {}
+    for system, points in shape.curves.items():
+        price = usd_per_gpu_hour(instance, system)
+        priced[f"{system} (${price:.2f}/GPU-h)"] = (system, tuple(
+            (x, cost) for x, y in points if (cost := usd_per_mtok_of_gpu(price, y)) is not None))
+    return priced
+
+
+def cost_interactivity_figures(instance: Instance, systems: Sequence[str], performance: PerformanceModel,
+                               shapes: Sequence[ShapeCurves] | None = None) -> list[Figure]:
+    """InferenceX's view: $/Mtok against interactivity per (model, request shape) of the tenants, each
+    system at the instance's own $/GPU-hour (:func:`usd_per_gpu_hour`), the shape's promises marked."""
+    colours = system_colours(systems)
+    found = []
+    for shape in shapes if shapes is not None else shape_curves(instance, systems, performance):
+        priced = priced_curves(instance, shape)
+        system_of = {label: system for label, (system, _) in priced.items()}
+        lines = _shared_lines({label: points for label, (_, points) in priced.items()})
+        svg = line_chart(
+            f"{shape.model}, {shape.isl} in / {shape.osl} out: $/Mtok vs interactivity",
+            "interactivity, tokens/s per user", "$ per million tokens (input + output)",
+            [Series(label, tuple(points)) for label, points, _ in lines if points],
+            guides=[Guide(label, x=x) for label, x in _slo_guides(instance, shape.model, shape.isl, shape.osl)],
+            colours={label: colours[system_of[first]] for label, _, first in lines},
+            description="Cost per million tokens of the best operating point at each interactivity, at the "
+            "instance's own $/GPU-hour; dashed red lines are the tenants' interactivity promises",
+        )
+        found.append(Figure(
+            f"usd-per-mtok-{shape.model}-{shape.isl}-{shape.osl}", svg,
+            f"The throughput frontier above priced at this instance's $/GPU-hour per system (its cheapest fleet "
+            f"entry, else the catalog at its TCO basis): $/Mtok = $/GPU-hour / (tokens/s per GPU x 3,600 / 10^6), "
+            f"before utilisation and stranding; red dashed lines: the promises of the {shape.model} tenants "
+            f"sending {shape.isl} in / {shape.osl} out.",
         ))
     return found
 
@@ -142,6 +220,7 @@ def _summary_table(report: Report) -> Table:
 def _plan_sections(instance: Instance, plan: Plan, report: Report, performance: PerformanceModel,
                    systems: Sequence[str], what: str) -> list[Section]:
     usage = PlanUsage(instance, plan, performance)
+    shapes = shape_curves(instance, systems, performance)
     return [
         Section(f"Rack map of {what}", (Figure(
             "rack-map", rack_map_figure(instance, plan, f"Racks of {what}: GPUs by model, precision and role"),
@@ -152,7 +231,9 @@ def _plan_sections(instance: Instance, plan: Plan, report: Report, performance: 
             "demand-vs-capacity", demand_capacity_figure(instance, plan, usage, f"Demand vs capacity of {what}"),
             "GPUs busy: replica-seconds per second the routed demand uses, times GPUs per replica.",
         ),)),
-        Section("Throughput per GPU against interactivity", tuple(throughput_figures(instance, systems, performance))),
+        Section("Throughput per GPU against interactivity", tuple(throughput_figures(instance, systems, performance, shapes))),
+        Section("Cost per million tokens against interactivity",
+                tuple(cost_interactivity_figures(instance, systems, performance, shapes))),
         Section(f"Tenants in {what}", (_tenant_table(report), Paragraph(report.convention))),
         Section(f"Sites, systems and racks of {what}", (
             Paragraph("Provisioned (all-in) kW against each site's budget; each rack's IT kW against its cap; "
