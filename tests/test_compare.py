@@ -290,6 +290,7 @@ def test_cli_json_carries_the_comparison_alone(capsys: pytest.CaptureFixture[str
     payload = json.loads(capsys.readouterr().out)
     assert payload["winner"] == "own fleet"
     assert [o["usd_per_hour"] for o in payload["options"]] == pytest.approx([204.24])
+    assert payload["options"][0]["proof"].startswith("proven optimal") and payload["options"][0]["bound"] > 0
     band = payload["band"]
     assert band["holds"] is True
     assert band["confidence"] == {"pessimistic": 0.9, "central": 0.8, "optimistic": 0.1}
