@@ -77,13 +77,17 @@ def test_batch_query_bad_rows(tmp_path, capsys):
 
 
 def test_rank_orders_every_system_precision_and_mode_by_usd_per_mtok(capsys):
-    """--rank over every catalog system, gpt-oss-120b's three precisions and both modes: 9 x 3 x 2 = 54
-    (system, precision, mode), each either ranked or named with the reason it reaches no point."""
-    args = ["perf", "--rank", "--model", "gpt-oss-120b", "--isl", "1024", "--osl", "1024", "--interactivity", "50"]
+    """--rank over every catalog system in FP4 and both modes: 9 x 1 x 2 = 18 (system, precision, mode),
+    each either ranked or named with the reason it reaches no point."""
+    args = ["perf", "--rank", "--model", "gpt-oss-120b", "--isl", "1024", "--osl", "1024", "--interactivity", "50",
+            "--precision", "fp4"]
     assert main([*args, "--json"]) == EXIT_OK
     payload = json.loads(capsys.readouterr().out)
     ranked, unreachable = payload["ranked"], payload["unreachable"]
-    assert len(ranked) + len(unreachable) == 54 and len(ranked) > 20
+    assert len(ranked) + len(unreachable) == 18 and len(ranked) > 10
+    assert {(r["system"], r["mode"]) for r in ranked + unreachable} == {
+        (s, m) for s in ("hgx-h100", "hgx-h200", "hgx-b200", "hgx-b300", "gb200-nvl72", "gb300-nvl72", "mi300x",
+                         "mi325x", "mi355x") for m in ("agg", "disagg")}
     costs = [row["usd_per_mtok"] for row in ranked]
     assert costs == sorted(costs) and [row["rank"] for row in ranked] == list(range(1, len(ranked) + 1))
     for row in ranked:
