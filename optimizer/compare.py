@@ -23,9 +23,10 @@ checks each with the one checker, and explains the winner from the figures
 ``isolation`` and ``tco`` are measured against the own fleet, so ``fleet`` is planned
 whenever either is asked for, and the verdict (the cheapest option) is the own fleet's.
 
-An option that only lifts rules of another (the own fleet those of ``aggregated``; each
-``isolation`` variant those of the own fleet) is planned after it and its MIP starts from
-that plan, so a time-limited run cannot price a rule at less than nothing.
+An option that only lifts rules of others (the own fleet those of ``aggregated`` and of each
+fleet system alone, a part of the fleet; each ``isolation`` variant those of the own fleet) is
+planned after them and its MIP starts from their plans, so a time-limited run cannot price a
+rule at less than nothing, nor find a part of the fleet cheaper than the whole.
 
 The cheapest option is chosen among those that serve the same tenants on the
 same terms at the instance's TCO basis (``systems``, ``fleet``, ``aggregated``,
@@ -114,9 +115,9 @@ class Variant:
     tenant: str = ""
     """the tenant whose isolation is lifted (``isolation`` set only)"""
     note: str = ""
-    relaxes: str = ""
-    """the variant whose plans are plans of this one too (it adds no rule): planned first,
-    its plan starts this one's MIP, so this one is never dearer"""
+    relaxes: tuple[str, ...] = ()
+    """the variants whose plans are plans of this one too (it adds no rule): planned first,
+    their plans start this one's MIP, so this one is never dearer than any of them"""
 
 
 @dataclass(frozen=True)
@@ -376,8 +377,10 @@ def variants(
     # isolation and TCO variants are priced against the own fleet, so it is planned with them
     reference = "fleet" in options or "isolation" in options or "tco" in options
     if reference:
+        # the own fleet lifts the rules of aggregated only, and of each fleet system alone (a part of it)
+        alone = [alone_name(s) for s in chosen] if "systems" in options and not unlimited_systems else []
         found.append(Variant(FLEET, "fleet", instance, method, note="the instance as written",
-                             relaxes=AGGREGATED if "aggregated" in options else ""))
+                             relaxes=(*([AGGREGATED] if "aggregated" in options else []), *alone)))
     if "systems" in options:
         for system in chosen:
             found.append(Variant(
@@ -396,7 +399,7 @@ def variants(
                 found.append(Variant(
                     f"{FLEET}, {tenant.name} shared", "isolation", with_tenant_shared(instance, tenant.name), method,
                     tenant=tenant.name, note=f"{tenant.name}'s '{tenant.isolation}' isolation lifted",
-                    relaxes=FLEET,
+                    relaxes=(FLEET,),
                 ))
     if "tco" in options:
         for basis in get_args(TcoBasis):
@@ -486,7 +489,7 @@ def _plan_variants(
     from that one's plan and from its own plan in ``earlier`` (made at another confidence)."""
     done: dict[str, Outcome] = {}
     for v in _planning_order(chosen):
-        sources = [done.get(v.relaxes), (earlier or {}).get(v.name)]
+        sources = [*(done.get(name) for name in v.relaxes), (earlier or {}).get(v.name)]
         starts = [o.result.plan for o in sources if o is not None and o.complete and o.result.plan is not None]
         done[v.name] = run_variant(v, time_limit, planner, starts, confidence)
     return done
@@ -525,13 +528,14 @@ def band_verdict(
 
 
 def _planning_order(chosen: Sequence[Variant]) -> list[Variant]:
-    """``chosen`` with each variant after the one it relaxes, otherwise as listed."""
+    """``chosen`` with each variant after the ones it relaxes, otherwise as listed."""
     by_name = {v.name: v for v in chosen}
     order: dict[str, Variant] = {}
 
     def place(v: Variant) -> None:
-        if v.relaxes in by_name and v.relaxes not in order:
-            place(by_name[v.relaxes])
+        for name in v.relaxes:
+            if name in by_name and name not in order:
+                place(by_name[name])
         order.setdefault(v.name, v)
 
     for v in chosen:

@@ -114,6 +114,8 @@ def test_by_default_the_winner_is_one_the_fleet_may_open() -> None:
     assert result.outcome("gb200-nvl72 alone").usd_per_hour == pytest.approx(318.24)
     # sorted by $/Mtok, the option without a complete plan last
     assert [o.variant.name for o in result.outcomes] == ["own fleet", "gb200-nvl72 alone", "hgx-h200 alone"]
+    # each fleet system alone is a part of the fleet: planned first, its plan starts the own fleet's MIP
+    assert result.outcome("own fleet").variant.relaxes == ("hgx-h200 alone", "gb200-nvl72 alone")
 
 
 def test_unknown_option_sets_and_systems_are_refused() -> None:

@@ -396,8 +396,8 @@ def _costed(outcomes: Sequence[Outcome], winner: Outcome | None) -> list[tuple[s
     def note(o: Outcome) -> str:
         if not o.complete:
             return "incomplete"
-        return "(tie)" if winner is not None and o is not winner and versus_cell(o, winner).endswith(
-            "(not proven)") else ""
+        versus = versus_cell(o, winner) if winner is not None and o is not winner else ""
+        return "(tie)" if versus == "tie" or versus.endswith("(not proven)") else ""
 
     return [(o.variant.name, o.report, note(o), o.result.bound) for o in outcomes if o.report is not None]
 
