@@ -5,10 +5,11 @@ prices each with the one evaluator (:func:`optimizer.evaluate.evaluate`),
 checks each with the one checker, and explains the winner from the figures
 (:func:`explain`). The option sets (``options``):
 
-- ``systems``: each catalog system alone: the instance's sites with a fleet of
-  that one system (catalog price and rack size, no rack power cap, unlimited
-  racks unless ``keep_inventory``: then the instance's own entries of that
-  system, with their limits and prices);
+- ``systems``: each system of the instance's fleet alone: its own entries of that
+  system, with their inventory, prices and rack power caps, at the instance's sites
+  and power budgets (what the provider may open); with ``unlimited_systems``, each
+  catalog system alone at the instance's sites and budgets with unlimited racks at
+  catalog prices and no rack power cap (a purchase what-if, labelled so in its name);
 - ``fleet``: the instance's own mixed fleet, as written (the reference);
 - ``aggregated``: the own fleet with aggregated engines only (no prefill/decode split);
 - ``tenancy``: the own fleet with every tenant on engines of its own (the
@@ -22,9 +23,10 @@ checks each with the one checker, and explains the winner from the figures
 ``isolation`` and ``tco`` are measured against the own fleet, so ``fleet`` is planned
 whenever either is asked for, and the verdict (the cheapest option) is the own fleet's.
 
-An option that only lifts rules of another (the own fleet those of ``aggregated``; each
-``isolation`` variant those of the own fleet) is planned after it and its MIP starts from
-that plan, so a time-limited run cannot price a rule at less than nothing.
+An option that only lifts rules of others (the own fleet those of ``aggregated`` and of each
+fleet system alone, a part of the fleet; each ``isolation`` variant those of the own fleet) is
+planned after them and its MIP starts from their plans, so a time-limited run cannot price a
+rule at less than nothing, nor find a part of the fleet cheaper than the whole.
 
 The cheapest option is chosen among those that serve the same tenants on the
 same terms at the instance's TCO basis (``systems``, ``fleet``, ``aggregated``,
@@ -46,7 +48,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import get_args
@@ -55,12 +57,12 @@ from optimizer.catalog import Precision, TcoBasis
 from optimizer.check import check
 from optimizer.evaluate import Report, evaluate
 from optimizer.executor import Executor
-from optimizer.instance import FleetEntry, Instance, InstanceError
+from optimizer.instance import FleetEntry, Instance, InstanceError, unknown_reason
 from optimizer.methods import get_method
 from optimizer.performance import DEFAULT_CONFIDENCE, EngineConfig, PerformanceModel, Role
 from optimizer.performance.capacity import replica_seconds
 from optimizer.performance.estimate import INTERVAL
-from optimizer.plan import Plan
+from optimizer.plan import OPTIMAL_GAP, Plan, percent, proof_words
 from optimizer.result import Result, Status
 from optimizer.solve import DEFAULT_SOLVER, SOLVERS
 from optimizer.usage import PlanUsage
@@ -114,9 +116,9 @@ class Variant:
     tenant: str = ""
     """the tenant whose isolation is lifted (``isolation`` set only)"""
     note: str = ""
-    relaxes: str = ""
-    """the variant whose plans are plans of this one too (it adds no rule): planned first,
-    its plan starts this one's MIP, so this one is never dearer"""
+    relaxes: tuple[str, ...] = ()
+    """the variants whose plans are plans of this one too (it adds no rule): planned first,
+    their plans start this one's MIP, so this one is never dearer than any of them"""
 
 
 @dataclass(frozen=True)
@@ -309,19 +311,30 @@ FLEET = "own fleet"
 AGGREGATED = f"{FLEET}, aggregated only"
 
 
-def system_alone(instance: Instance, system: str, keep_inventory: bool = False) -> Instance:
+UNLIMITED = "unlimited racks at catalog prices"
+"""The label of every ``systems`` option planned with ``unlimited_systems``."""
+
+
+def alone_name(system: str, unlimited: bool = False) -> str:
+    """The option name of ``system`` alone; an unlimited one says so."""
+    return f"{system} alone, unlimited" if unlimited else f"{system} alone"
+
+
+def system_alone(instance: Instance, system: str, unlimited: bool = False) -> Instance:
     """``instance`` with a fleet of ``system`` only (module docstring: inventory and prices).
 
     Raises:
-        InstanceError: with ``keep_inventory``, the instance's fleet has no ``system``.
+        InstanceError: without ``unlimited``, the instance's fleet has no ``system``.
     """
-    if keep_inventory:
+    if unlimited:
+        fleet = tuple(FleetEntry(system=system, site=site.name) for site in instance.sites)
+    else:
         fleet = tuple(e for e in instance.fleet if e.system == system)
         if not fleet:
-            raise InstanceError([("fleet", f"has no '{system}' entry to keep the inventory of")])
-    else:
-        fleet = tuple(FleetEntry(system=system, site=site.name) for site in instance.sites)
-    return instance.model_copy(update={"fleet": fleet, "name": f"{instance.name} / {system} alone"})
+            raise InstanceError([("systems", f"the fleet has no '{system}' racks; plan it at catalog prices "
+                                             "with unlimited systems (--unlimited-systems)")])
+    name = alone_name(system, unlimited)
+    return instance.model_copy(update={"fleet": fleet, "name": f"{instance.name} / {name}"})
 
 
 def with_tenant_shared(instance: Instance, tenant: str) -> Instance:
@@ -341,36 +354,39 @@ def variants(
     options: Sequence[str] = DEFAULT_OPTIONS,
     systems: Sequence[str] | None = None,
     method: str = DEFAULT_SOLVER,
-    keep_inventory: bool = False,
+    unlimited_systems: bool = False,
 ) -> list[Variant]:
     """The variants of ``options`` (module docstring), in a stable order.
 
-    ``systems`` restricts the ``systems`` set (default: every catalog system).
+    ``systems`` restricts the ``systems`` set (default: the fleet's systems, or with
+    ``unlimited_systems`` every catalog system).
 
     Raises:
-        InstanceError: an unknown option set or system.
+        InstanceError: an unknown option set or system, or without ``unlimited_systems`` a
+            system the fleet has no racks of.
     """
     unknown = [o for o in options if o not in OPTION_SETS]
     if unknown:
         raise InstanceError([("options", f"unknown option set '{o}' (known: {', '.join(OPTION_SETS)})") for o in unknown])
     catalog = instance.system_catalog
-    chosen = list(systems) if systems is not None else list(catalog)
+    own = list(dict.fromkeys(e.system for e in instance.fleet))
+    chosen = list(systems) if systems is not None else list(catalog) if unlimited_systems else own
     bad = [s for s in chosen if s not in catalog]
     if bad:
-        raise InstanceError([("systems", f"unknown system '{s}'") for s in bad])
+        raise InstanceError([("systems", unknown_reason("system", s, catalog)) for s in bad])
     found: list[Variant] = []
     # isolation and TCO variants are priced against the own fleet, so it is planned with them
     reference = "fleet" in options or "isolation" in options or "tco" in options
     if reference:
+        # the own fleet lifts the rules of aggregated only, and of each fleet system alone (a part of it)
+        alone = [alone_name(s) for s in chosen] if "systems" in options and not unlimited_systems else []
         found.append(Variant(FLEET, "fleet", instance, method, note="the instance as written",
-                             relaxes=AGGREGATED if "aggregated" in options else ""))
+                             relaxes=(*([AGGREGATED] if "aggregated" in options else []), *alone)))
     if "systems" in options:
         for system in chosen:
-            if keep_inventory and not any(e.system == system for e in instance.fleet):
-                continue
             found.append(Variant(
-                f"{system} alone", "systems", system_alone(instance, system, keep_inventory), method,
-                note="inventory as in the fleet" if keep_inventory else "unlimited racks at catalog prices",
+                alone_name(system, unlimited_systems), "systems", system_alone(instance, system, unlimited_systems),
+                method, note=UNLIMITED if unlimited_systems else "the fleet's own racks of it: inventory and prices",
             ))
     if "aggregated" in options:
         found.append(Variant(AGGREGATED, "aggregated", instance, method, aggregated_only=True,
@@ -384,7 +400,7 @@ def variants(
                 found.append(Variant(
                     f"{FLEET}, {tenant.name} shared", "isolation", with_tenant_shared(instance, tenant.name), method,
                     tenant=tenant.name, note=f"{tenant.name}'s '{tenant.isolation}' isolation lifted",
-                    relaxes=FLEET,
+                    relaxes=(FLEET,),
                 ))
     if "tco" in options:
         for basis in get_args(TcoBasis):
@@ -475,7 +491,7 @@ def compare(
     time_limit: float = 30.0,
     systems: Sequence[str] | None = None,
     method: str = DEFAULT_SOLVER,
-    keep_inventory: bool = False,
+    unlimited_systems: bool = False,
     planner: Planner | None = None,
     confidence: float = DEFAULT_CONFIDENCE,
     band: bool = True,
@@ -499,10 +515,10 @@ def compare(
         raise InstanceError([("confidence", f"out of range: {confidence} (must lie strictly between 0 and 1)")])
     pool = Executor(executor, workers)
     planner = planner or registry_planner()
-    chosen = variants(instance, options, systems, method, keep_inventory)
+    chosen = variants(instance, options, systems, method, unlimited_systems)
     with pool:
         done = _plan_variants(chosen, _Planning(time_limit, planner, confidence), pool)
-        outcomes = tuple(done[v.name] for v in chosen)
+        outcomes = ranked(done[v.name] for v in chosen)
         winner = cheapest(outcomes)
         verdict = band_verdict(outcomes, time_limit, planner, confidence, pool) if band else None
     return Comparison(instance, outcomes, winner, tuple(explain(instance, outcomes, winner, verdict)),
@@ -519,7 +535,7 @@ def _plan_variants(
     for round_ in _rounds(chosen):
         jobs = []
         for v in round_:
-            sources = [done.get(v.relaxes), (earlier or {}).get(v.name)]
+            sources = [*(done.get(name) for name in v.relaxes), (earlier or {}).get(v.name)]
             jobs.append((v, [o.result.plan for o in sources if o is not None and o.complete and o.result.plan is not None]))
         if pool.serial:  # here, each with the one performance model it is judged by
             for v, starts in jobs:
@@ -569,14 +585,33 @@ def band_verdict(
 
 
 def _rounds(chosen: Sequence[Variant]) -> list[list[Variant]]:
-    """``chosen`` in rounds, each variant one round after the one it relaxes, otherwise as listed."""
+    """``chosen`` in rounds, each variant a round after the ones it relaxes, otherwise as listed."""
     by_name = {v.name: v for v in chosen}
 
     def depth(v: Variant) -> int:
-        return 1 + depth(by_name[v.relaxes]) if v.relaxes in by_name else 0
+        return 1 + max((depth(by_name[name]) for name in v.relaxes if name in by_name), default=-1)
 
     depths = [depth(v) for v in chosen]
     return [[v for v, d in zip(chosen, depths, strict=True) if d == level] for level in range(max(depths, default=-1) + 1)]
+
+
+def ranked(outcomes: Iterable[Outcome]) -> tuple[Outcome, ...]:
+    """``outcomes`` by $/Mtok, cheapest first: the competing options, then those that change the question
+    (isolation, TCO); within each, those without a complete plan last, in the order given."""
+    listed = list(outcomes)
+    return tuple(sorted(listed, key=lambda o: (
+        o.variant.option_set not in COMPETING,
+        not o.complete or o.report is None or o.report.usd_per_mtok is None,
+        o.report.usd_per_mtok if o.complete and o.report is not None and o.report.usd_per_mtok is not None else 0.0,
+    )))
+
+
+def proven_cheaper(cheap: Outcome, dear: Outcome) -> bool:
+    """Whether ``cheap``'s plan costs less than any plan of ``dear`` can: below ``dear``'s bound.
+
+    Otherwise the difference lies within the gaps: the best plan of ``dear`` may cost less
+    than ``cheap``'s (a heuristic's plan, with no bound, proves nothing of the best)."""
+    return cheap.usd_per_hour is not None and dear.result.bound is not None and cheap.usd_per_hour < dear.result.bound
 
 
 def cheapest(outcomes: Sequence[Outcome]) -> Outcome | None:
@@ -626,6 +661,39 @@ def _gpu_figures(report: Report) -> tuple[float, float]:
     return report.usd_per_hour / report.gpus, tokens_per_s / report.gpus
 
 
+def proof(o: Outcome) -> str:
+    """What ``o``'s run proves about its plan, in words (:func:`~optimizer.plan.proof_words`)."""
+    plan = o.result.plan
+    if plan is not None and plan.solve is not None:
+        return plan.solve.words()
+    return proof_words(o.result.status, o.result.limit, o.result.gap)
+
+
+def proven_optimal(o: Outcome) -> bool:
+    """The solver proved ``o``'s plan optimal (within :data:`~optimizer.plan.OPTIMAL_GAP`)."""
+    gap = o.result.gap
+    return o.result.status == Status.OPTIMAL and gap is not None and gap <= OPTIMAL_GAP
+
+
+def _signed(usd: float) -> str:
+    return f"-${-usd:,.2f}" if usd < 0 else f"${usd:,.2f}"
+
+
+def difference_proof(dear: Outcome, cheap: Outcome) -> str:
+    """How far the $/hour difference between the best plans of ``dear`` and ``cheap`` is proven:
+    exact when both are proven optimal, else the range their bounds leave."""
+    if proven_optimal(dear) and proven_optimal(cheap):
+        return "both plans proven optimal"
+    unbounded = [o.variant.name for o in (dear, cheap) if o.result.bound is None]
+    if unbounded:
+        return f"not proven: {' and '.join(unbounded)} is a heuristic's plan, with no bound"
+    assert dear.result.bound is not None and cheap.result.bound is not None
+    assert dear.usd_per_hour is not None and cheap.usd_per_hour is not None
+    low, high = dear.result.bound - cheap.usd_per_hour, dear.usd_per_hour - cheap.result.bound
+    return (f"not proven: with the plans' gaps ({percent(dear.result.gap or 0)} and {percent(cheap.result.gap or 0)}) "
+            f"the difference between the best plans lies between {_signed(low)} and {_signed(high)}/hour")
+
+
 def _versus_runner_up(outcomes: Sequence[Outcome], winner: Outcome) -> str:
     others = sorted(
         (o for o in outcomes if o.variant.option_set in COMPETING and o.complete and o is not winner),
@@ -634,17 +702,28 @@ def _versus_runner_up(outcomes: Sequence[Outcome], winner: Outcome) -> str:
     w = winner.report
     assert w is not None
     if not others:
-        return f"{winner.variant.name} is the only option with a complete plan: ${w.usd_per_hour:,.2f}/hour."
+        return (f"{winner.variant.name} is the only option with a complete plan: ${w.usd_per_hour:,.2f}/hour "
+                f"({proof(winner)}).")
     runner = others[0]
     r = runner.report
     assert r is not None
     w_price, w_tokens = _gpu_figures(w)
     r_price, r_tokens = _gpu_figures(r)
     saving = 1 - w.usd_per_hour / r.usd_per_hour
+    figures = (f"${w.usd_per_hour:,.2f}/hour (${w.usd_per_mtok:.4f}/Mtok; {proof(winner)}), {100 * saving:.1f}% "
+               f"below the runner-up {runner.variant.name} (${r.usd_per_hour:,.2f}/hour; {proof(runner)})")
+    if proven_cheaper(winner, runner):
+        head = (f"{winner.variant.name} is cheapest at {figures}, proven: no plan of {runner.variant.name} "
+                f"costs less than ${runner.result.bound:,.2f}/hour")
+    elif runner.result.bound is None:
+        head = (f"{winner.variant.name} has the cheapest plan found, {figures}; not proven the cheapest option: "
+                f"{runner.variant.name}'s plan is a heuristic's, with no bound")
+    else:
+        head = (f"{winner.variant.name} has the cheapest plan found, {figures}; not proven the cheapest option: "
+                f"{runner.variant.name}'s bound, ${runner.result.bound:,.2f}/hour, is below it, so its best plan "
+                "may cost less")
     return (
-        f"{winner.variant.name} is cheapest at ${w.usd_per_hour:,.2f}/hour "
-        f"(${w.usd_per_mtok:.4f}/Mtok), {100 * saving:.1f}% below the runner-up {runner.variant.name} "
-        f"(${r.usd_per_hour:,.2f}/hour): its GPUs cost {w_price / r_price:.2f}x as much per hour "
+        f"{head}. Its GPUs cost {w_price / r_price:.2f}x as much per hour "
         f"(${w_price:.2f} vs ${r_price:.2f}) and each paid GPU serves {w_tokens / r_tokens:.2f}x the tokens "
         f"({w_tokens:,.0f} vs {r_tokens:,.0f} tokens/s per GPU, utilisation and stranding included)."
     )
@@ -831,18 +910,18 @@ def _option_values(outcomes: Sequence[Outcome]) -> list[str]:
         delta = o.usd_per_hour - base
         if o.variant.option_set == "tenancy":
             findings.append(f"Pooling tenants {_usd_change(delta)} ({100 * delta / o.usd_per_hour:.1f}%) "
-                            f"against siloed engines (${o.usd_per_hour:,.2f}/hour).")
+                            f"against siloed engines (${o.usd_per_hour:,.2f}/hour; {difference_proof(o, reference)}).")
         elif o.variant.option_set == "aggregated":
             findings.append(f"Allowing disaggregation {_usd_change(delta)} against aggregated engines only "
-                            f"(${o.usd_per_hour:,.2f}/hour).")
+                            f"(${o.usd_per_hour:,.2f}/hour; {difference_proof(o, reference)}).")
         elif o.variant.option_set == "tco":
             findings.append(f"Priced at the catalog's '{o.variant.instance.economics.tco_basis}' column, the own "
-                            f"fleet's plan costs ${o.usd_per_hour:,.2f}/hour ({100 * delta / base:+.1f}%).")
+                            f"fleet's plan costs ${o.usd_per_hour:,.2f}/hour ({100 * delta / base:+.1f}%; {proof(o)}).")
         elif o.variant.option_set == "isolation":
             isolation = reference.variant.instance.tenant(o.variant.tenant).isolation
             price = "costs nothing" if abs(delta) < 0.005 else f"costs ${-delta:,.2f}/hour"
             findings.append(f"{o.variant.tenant}'s '{isolation}' isolation {price} "
-                            f"(own fleet with it shared: ${o.usd_per_hour:,.2f}/hour).")
+                            f"(own fleet with it shared: ${o.usd_per_hour:,.2f}/hour; {difference_proof(reference, o)}).")
     return findings
 
 
@@ -957,7 +1036,9 @@ def _outcome_dict(o: Outcome) -> dict[str, object]:
         "note": o.variant.note,
         "status": o.result.status.value,
         "limit": o.result.limit.value,
+        "bound": o.result.bound,
         "gap": o.result.gap,
+        "proof": proof(o),
         "runtime_s": o.result.runtime_s,
         "complete": o.complete,
         "why_not": o.why_not(),

@@ -29,9 +29,9 @@ Conventions (each figure of :class:`Report` follows these):
 - **Power.** Provisioned power = opened racks' GPUs x all-in kW per GPU (what a
   site budget counts); rack IT power = GPUs engines occupy x IT kW per GPU
   (what a rack cap counts). Tokens/s per MW uses provisioned power.
-- **ROI** = token revenue per year at the tenants' prices (tenants without a
-  price earn nothing) over capital cost per year (the capital part when energy
-  is split, else the whole all-in cost). None when no tenant has a price.
+- **ROI** = token revenue per year of the tenants with a price over the all-in
+  cost per year attributed to those same tenants (the per-tenant rule above:
+  capital, hosting and power). None when no tenant has a price.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from optimizer.instance import Instance, InstanceError
 from optimizer.performance import PerformanceModel
 from optimizer.performance.anchors import DETAILS
 from optimizer.performance.capacity import allin_kw, it_kw
-from optimizer.plan import Plan
+from optimizer.plan import Plan, SolveRecord
 from optimizer.usage import PlanUsage
 
 BASIS_ORDER = ("profile", *DETAILS)
@@ -182,14 +182,18 @@ class Report(BaseModel):
     """mean input + output tokens/s per MW of provisioned power"""
     output_tokens_per_s_per_mw: float | None
     revenue_usd_per_year: float | None
-    capital_usd_per_year: float
+    """token revenue per year of the tenants with a price; None when none has one"""
+    priced_cost_usd_per_year: float | None
+    """all-in cost per year attributed to the tenants with a price; None when none has one"""
     roi: float | None
-    """revenue per year over capital per year; None without prices"""
+    """revenue per year over the same tenants' all-in cost per year; None without prices"""
     tenants: tuple[TenantCost, ...]
     systems: tuple[Subtotal, ...]
     sites: tuple[Subtotal, ...]
     racks: tuple[RackUse, ...]
     engines: tuple[EngineUse, ...]
+    solve: SolveRecord | None = None
+    """the plan's record of how good it is proven to be (:attr:`Plan.solve`); None: not recorded"""
 
 
 def evaluate(instance: Instance, plan: Plan, performance: PerformanceModel | None = None) -> Report:
@@ -439,15 +443,16 @@ class _Evaluation:
             convention = (
                 f"{basis}: capital, hosting and power together (no energy price given, no split)"
             )
-        capital_per_hour = capital if capital is not None else usd_per_hour
         revenue = self.revenue()
         tokens_in, tokens_out = self.mean_tokens_per_hour(u.served)
         peak = self.peak_scenario()
         engines = self.engines(peak)
         racks = self.racks(engines, peak)
         megawatts = provisioned_kw / 1000
+        tenants = self.tenants(revenue)
         revenue_per_year = sum(revenue.values()) * HOURS_PER_YEAR if revenue else None
-        capital_per_year = capital_per_hour * HOURS_PER_YEAR
+        priced_cost_per_year = sum(t.usd_per_hour for t in tenants if t.tenant in revenue) * HOURS_PER_YEAR \
+            if revenue else None
         return Report(
             instance=self.instance.name,
             method=u.plan.method,
@@ -469,16 +474,23 @@ class _Evaluation:
             tokens_per_s_per_mw=(tokens_in + tokens_out) / 3600 / megawatts if megawatts else None,
             output_tokens_per_s_per_mw=tokens_out / 3600 / megawatts if megawatts else None,
             revenue_usd_per_year=revenue_per_year,
-            capital_usd_per_year=capital_per_year,
-            roi=revenue_per_year / capital_per_year
-            if revenue_per_year is not None and capital_per_year > 0
+            priced_cost_usd_per_year=priced_cost_per_year,
+            roi=revenue_per_year / priced_cost_per_year
+            if revenue_per_year is not None and priced_cost_per_year
             else None,
-            tenants=self.tenants(revenue),
+            tenants=tenants,
             systems=self.subtotals(racks, "system"),
             sites=self.subtotals(racks, "site"),
             racks=racks,
             engines=engines,
+            solve=u.plan.solve,
         )
+
+
+def usd_per_mtok_of_gpu(usd_per_gpu_hour: float, tokens_per_s_per_gpu: float) -> float | None:
+    """$/Mtok (input + output) of one GPU paid ``usd_per_gpu_hour`` that serves ``tokens_per_s_per_gpu``:
+    the report's $/Mtok convention for one GPU (``tenantplan perf``'s prices); None when it serves nothing."""
+    return _per_million(usd_per_gpu_hour, tokens_per_s_per_gpu * 3600)
 
 
 def _per_million(usd_per_hour: float, tokens_per_hour: float) -> float | None:

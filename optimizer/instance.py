@@ -463,13 +463,23 @@ class Instance(BaseModel):
 # same pass. Entries whose own fields are invalid are checked as far as they can be.
 
 
-def _suggest(name: str, valid: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else ""
+def closest(name: str, valid: Iterable[str]) -> str | None:
+    """The valid name ``name`` most likely stands for: of those that contain it (``gb200`` ->
+    ``gb200-nvl72``), else of all, the nearest in spelling (difflib, similarity at least 0.5); None."""
+    names = list(valid)
+    holding = [v for v in names if name and name.lower() in v.lower()]
+    close = difflib.get_close_matches(name, holding or names, n=1, cutoff=0.0 if holding else 0.5)
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str:
+    """"; did you mean 'x'?" with :func:`closest`, or '' when nothing is close."""
+    close = closest(name, valid)
+    return f"; did you mean '{close}'?" if close is not None else ""
 
 
 def unknown_reason(kind: str, name: str, valid: Iterable[str]) -> str:
-    return f"unknown {kind} '{name}'{_suggest(name, valid)}"
+    return f"unknown {kind} '{name}'{did_you_mean(name, valid)}"
 
 
 def _duplicates(names: Iterable[str]) -> list[str]:
@@ -690,11 +700,11 @@ def _reason(detail: Mapping[str, Any]) -> str:
     kind = detail["type"]
     loc = tuple(detail["loc"])
     if kind == "extra_forbidden":
-        return "unknown key" + _suggest(str(loc[-1]), _known_keys(loc))
+        return "unknown key" + did_you_mean(str(loc[-1]), _known_keys(loc))
     if kind == "literal_error":
         expected = re.findall(r"'([^']*)'", detail["ctx"]["expected"]) or [detail["ctx"]["expected"]]
         given = detail["input"]
-        hint = _suggest(given, expected) if isinstance(given, str) else ""
+        hint = did_you_mean(given, expected) if isinstance(given, str) else ""
         return f"must be one of {', '.join(expected)}{hint}"
     if kind == "value_error":
         return str(detail["ctx"]["error"])

@@ -9,11 +9,10 @@ gap) are bound with :func:`functools.partial`, e.g.
 
 from __future__ import annotations
 
-import difflib
 from functools import partial
 from typing import Protocol
 
-from optimizer.instance import Instance
+from optimizer.instance import Instance, did_you_mean
 from optimizer.performance import PerformanceModel
 from optimizer.result import Result
 from optimizer.solve import solve
@@ -54,6 +53,4 @@ def get_method(name: str) -> Method:
     try:
         return METHODS[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(METHODS), n=1, cutoff=0.5)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise KeyError(f"unknown method '{name}'{hint} (known: {', '.join(METHODS)})") from None
+        raise KeyError(f"unknown method '{name}'{did_you_mean(name, METHODS)} (known: {', '.join(METHODS)})") from None

@@ -9,6 +9,7 @@ diff and other tools read, so the field names below are kept stable.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -20,8 +21,31 @@ from optimizer.performance import EngineConfig
 from optimizer.performance.estimate import DEFAULT_CONFIDENCE
 from optimizer.safe_io import write_atomic
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2
+"""2 adds :attr:`Plan.solve`; version-1 files (without it) still load."""
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+OPTIMAL_GAP = 1e-4
+"""A plan proven within this relative gap (0.01%) of its bound is called optimal."""
+
+
+class Status(StrEnum):
+    """How a planning run ended (MathOpt's vocabulary: kept apart from the :class:`Limit` that stopped it)."""
+
+    OPTIMAL = "optimal"
+    """a plan within the requested relative gap of the best bound"""
+    FEASIBLE = "feasible"
+    """a plan, optimality not proven (heuristics, or a limit was hit)"""
+    INFEASIBLE = "infeasible"
+    """no plan serves all demand; ``unserved`` says which tenants and why"""
+    NO_SOLUTION = "no-solution"
+    """a limit stopped the run before any plan was found"""
+
+
+class Limit(StrEnum):
+    NONE = "none"
+    TIME = "time"
+    GAP = "gap"
+    INTERRUPTED = "interrupted"
 
 
 class Parallelism(BaseModel):
@@ -114,12 +138,70 @@ class Route(BaseModel):
     output_tokens_per_s: float = Field(default=0.0, ge=0, le=1e13, strict=True, description="tokens/s (0 to 1e13)")
 
 
+class SolveRecord(BaseModel):
+    """How good the plan is proven to be, and the run that found it: what a colleague handed the
+    plan file needs to trust it (``tenantplan solve`` writes it; heuristics' plans carry none)."""
+
+    model_config = _FROZEN
+
+    status: Status
+    limit: Limit = Field(description="the limit that stopped the run ('none': it ran to the end)")
+    objective: float | None = Field(ge=0, description="$/hour of the plan, as priced by the evaluator")
+    bound: float | None = Field(description="best proven lower bound on $/hour; None without one")
+    gap: float | None = Field(ge=0, le=1, description="(objective - bound) / objective; None without a bound")
+    bound_scope: str | None = Field(
+        default=None, description="the plans the bound holds over (e.g. the shortlisted candidates); None: unknown",
+    )
+    solver: str = Field(description="the MIP backend, e.g. 'highs'")
+    time_limit_s: float = Field(gt=0, description="the run's wall-clock limit, s")
+    runtime_s: float = Field(ge=0, description="wall-clock time the run took, s")
+    seed: int = Field(ge=0, description="the solver's random seed")
+    confidence: float = Field(gt=0, lt=1, description="the planning confidence (:attr:`Plan.confidence`)")
+    bases: dict[str, int] = Field(
+        default_factory=dict,
+        description="engine groups by the basis of their capacity (measured, interpolated, modelled, profile)",
+    )
+
+    def words(self) -> str:
+        """The proof in a sentence, e.g. 'within 10.5% of the best possible plan; stopped by its 60-s time limit'."""
+        return proof_words(self.status, self.limit, self.gap, self.time_limit_s)
+
+
+def percent(share: float) -> str:
+    """A share as a percentage with three significant digits: 0.105 -> '10.5%', 3.14e-5 -> '0.00314%';
+    '<0.001%' below that, so a gap that is not 0 never reads as 0."""
+    value = 100 * share
+    return "<0.001%" if 0 < value < 1e-3 else f"{value:.3g}%"
+
+
+def proof_words(status: Status, limit: Limit, gap: float | None, time_limit_s: float | None = None) -> str:
+    """What a run's status, limit and gap prove about its plan, in words; 'optimal' only when
+    the solver proved it (a gap of 0 alone is not said to be optimal)."""
+    stopped = {
+        Limit.TIME: f"stopped by its {time_limit_s:g}-s time limit" if time_limit_s else "stopped by its time limit",
+        Limit.GAP: "stopped at its requested gap",
+        Limit.INTERRUPTED: "interrupted",
+    }.get(limit, "")
+    if status == Status.INFEASIBLE:
+        return "no plan serves every tenant"
+    if status == Status.NO_SOLUTION:
+        return "no plan found" + (f": {stopped}" if stopped else "")
+    if gap is None:
+        text = "a heuristic's plan: no bound says how far from the best possible plan it is"
+    elif status == Status.OPTIMAL:
+        return (f"proven optimal, gap {percent(gap)}" if gap <= OPTIMAL_GAP
+                else f"proven within {percent(gap)} of the best possible plan (its requested gap)")
+    else:
+        text = f"within {percent(gap)} of the best possible plan, not proven optimal"
+    return f"{text}; {stopped}" if stopped else text
+
+
 class Plan(BaseModel):
     """A complete serving plan for one instance."""
 
     model_config = _FROZEN
 
-    plan_version: Literal[1] = PLAN_VERSION
+    plan_version: Literal[1, 2] = PLAN_VERSION
     instance: str = Field(description="instance name")
     instance_sha256: str = Field(description="Instance.digest() of the instance it was made for")
     method: str = Field(description="what produced it, e.g. 'cp-sat' or 'pooled'")
@@ -131,6 +213,9 @@ class Plan(BaseModel):
     )
     racks: tuple[Rack, ...] = Field(default=(), max_length=1_000_000)
     routes: tuple[Route, ...] = Field(default=(), max_length=1_000_000)
+    solve: SolveRecord | None = Field(
+        default=None, description="how good the plan is proven to be and the run that found it; None: not recorded",
+    )
 
     @classmethod
     def new(

@@ -8,28 +8,11 @@ found. ``OPTIMAL`` under a gap limit means "within the gap", not proven optimal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-from optimizer.plan import Plan
+from optimizer.plan import Limit, Plan, Status
 
-
-class Status(StrEnum):
-    OPTIMAL = "optimal"
-    """a plan within the requested relative gap of the best bound"""
-    FEASIBLE = "feasible"
-    """a plan, optimality not proven (heuristics, or a limit was hit)"""
-    INFEASIBLE = "infeasible"
-    """no plan serves all demand; ``unserved`` says which tenants and why"""
-    NO_SOLUTION = "no-solution"
-    """a limit stopped the run before any plan was found"""
-
-
-class Limit(StrEnum):
-    NONE = "none"
-    TIME = "time"
-    GAP = "gap"
-    INTERRUPTED = "interrupted"
+__all__ = ["Limit", "Result", "Status", "Unserved", "relative_gap"]
 
 
 @dataclass(frozen=True)

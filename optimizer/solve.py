@@ -9,12 +9,15 @@ MIP, diagnosis of infeasibility) is in :mod:`solvers.mip.run`; the model is in
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
+from optimizer.evaluate import BASIS_ORDER, evaluate
 from optimizer.instance import Instance
 from optimizer.performance import PerformanceModel
-from optimizer.plan import Plan
+from optimizer.plan import OPTIMAL_GAP, Plan, SolveRecord
 from optimizer.result import Result
 from solvers.mip.backend import Progress
 from solvers.mip.run import run_mip
@@ -23,8 +26,8 @@ Solver = Literal["highs", "cp-sat", "scip"]
 SOLVERS: tuple[Solver, ...] = ("highs", "cp-sat", "scip")
 DEFAULT_SOLVER: Solver = "highs"
 DEFAULT_TIME_LIMIT_S = 60.0
-DEFAULT_GAP = 1e-4
-"""Relative gap at which a run stops: 0.01%, the issue's "proven optimal"."""
+DEFAULT_GAP = OPTIMAL_GAP
+"""Relative gap at which a run stops: 0.01%, what the reports call "proven optimal"."""
 MAX_ARCS_PER_ROLE = 2
 """Candidate shortlist: ``build_formulation``'s ``max_arcs_per_role`` (docs/formulation.md)."""
 
@@ -77,9 +80,24 @@ def solve(
         raise ValueError(f"threads must be >= 1, got {threads}")
     if solver == "cp-sat" and any(t.survive != "none" for t in instance.tenants):
         raise ValueError("survive promises are planned by highs and scip (constraint (12)), not cp-sat")
-    return run_mip(
+    performance = performance or PerformanceModel(instance)
+    result = run_mip(
         instance, solver, time_limit=time_limit, gap=gap, threads=threads, seed=seed,
         allow_unserved=allow_unserved, performance=performance, progress=progress,
         warm_start=warm_start, max_arcs_per_role=max_arcs_per_role, starts=tuple(starts),
         start=time.perf_counter(),
     )
+    if result.plan is None:
+        return result
+    scope = "every candidate configuration" if max_arcs_per_role is None else (
+        f"the shortlisted candidates ({max_arcs_per_role} configurations per fleet entry and role; "
+        "docs/formulation.md)")
+    report = evaluate(instance, result.plan, performance)
+    bases = Counter(engine.basis for engine in report.engines)
+    record = SolveRecord(
+        status=result.status, limit=result.limit, objective=result.objective, bound=result.bound, gap=result.gap,
+        bound_scope=scope if result.bound is not None else None, solver=solver, time_limit_s=time_limit,
+        runtime_s=result.runtime_s, seed=seed, confidence=result.plan.confidence,
+        bases={basis: bases[basis] for basis in sorted(bases, key=BASIS_ORDER.index)},
+    )
+    return replace(result, plan=result.plan.model_copy(update={"solve": record}))

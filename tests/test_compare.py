@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,8 @@ from optimizer.compare import (
     Outcome,
     Variant,
     compare,
+    difference_proof,
+    proven_cheaper,
     registry_planner,
     system_alone,
     variants,
@@ -53,7 +56,8 @@ from optimizer.instance import InstanceError, load_instance
 from optimizer.performance import DEFAULT_CONFIDENCE, PerformanceModel
 from optimizer.performance.estimate import Estimator
 from optimizer.plan import Plan
-from optimizer.report import options_table
+from optimizer.report import options_table, versus_cell
+from optimizer.report.figures import cost_bars_figure
 from optimizer.result import Result, Status
 
 DATA = Path(__file__).parent / "data" / "compare" / "two-systems.toml"
@@ -63,8 +67,8 @@ SYSTEMS = ("hgx-h200", "gb200-nvl72")
 
 @pytest.fixture(scope="module")
 def comparison() -> Comparison:
-    """The default options on the two systems of the tiny instance."""
-    return compare(load_instance(DATA), systems=SYSTEMS, time_limit=20)
+    """The default options, the two systems each alone with unlimited racks at catalog prices."""
+    return compare(load_instance(DATA), systems=SYSTEMS, time_limit=20, unlimited_systems=True)
 
 
 def test_variants_are_the_options_asked_for() -> None:
@@ -85,14 +89,33 @@ def test_variants_are_the_options_asked_for() -> None:
     assert [t.isolation for t in shared.tenants] == ["shared", "shared"]
 
 
-def test_a_system_alone_has_unlimited_racks_unless_the_inventory_is_kept() -> None:
+def test_a_system_alone_keeps_the_fleets_inventory_unless_unlimited() -> None:
     instance = load_instance(DATA)
-    alone = system_alone(instance, "hgx-h200")
-    assert [(e.system, e.site, e.max_racks) for e in alone.fleet] == [("hgx-h200", "dc", None)]
-    kept = system_alone(instance, "hgx-h200", keep_inventory=True)
+    kept = system_alone(instance, "hgx-h200")
     assert [(e.system, e.max_racks) for e in kept.fleet] == [("hgx-h200", 1)]
-    with pytest.raises(InstanceError, match="mi300x"):
-        system_alone(instance, "mi300x", keep_inventory=True)
+    assert kept.sites == instance.sites
+    with pytest.raises(InstanceError, match="the fleet has no 'mi300x' racks"):
+        system_alone(instance, "mi300x")
+    alone = system_alone(instance, "hgx-h200", unlimited=True)
+    assert [(e.system, e.site, e.max_racks) for e in alone.fleet] == [("hgx-h200", "dc", None)]
+    # by default the options are the fleet's own systems; every row of the what-if says it is one
+    assert [v.name for v in variants(instance, options=("systems",))] == ["hgx-h200 alone", "gb200-nvl72 alone"]
+    unlimited = variants(instance, options=("systems",), systems=("mi300x",), unlimited_systems=True)
+    assert [(v.name, v.note) for v in unlimited] == [("mi300x alone, unlimited", "unlimited racks at catalog prices")]
+
+
+def test_by_default_the_winner_is_one_the_fleet_may_open() -> None:
+    """hgx-h200 alone keeps its one rack in stock: big's 5 replicas (40 GPUs) do not fit it, so it
+    has no complete plan; gb200-nvl72 alone (unlimited in the fleet) costs $318.24/hour as in the
+    module docstring; the own fleet $204.24 wins (not the unlimited H200 racks' $135.36)."""
+    result = compare(load_instance(DATA), options=("fleet", "systems"), time_limit=10, band=False)
+    assert result.winner is result.outcome("own fleet")
+    assert not result.outcome("hgx-h200 alone").complete
+    assert result.outcome("gb200-nvl72 alone").usd_per_hour == pytest.approx(318.24)
+    # sorted by $/Mtok, the option without a complete plan last
+    assert [o.variant.name for o in result.outcomes] == ["own fleet", "gb200-nvl72 alone", "hgx-h200 alone"]
+    # each fleet system alone is a part of the fleet: planned first, its plan starts the own fleet's MIP
+    assert result.outcome("own fleet").variant.relaxes == ("hgx-h200 alone", "gb200-nvl72 alone")
 
 
 def test_unknown_option_sets_and_systems_are_refused() -> None:
@@ -108,8 +131,8 @@ def test_every_option_costs_what_the_hand_derivation_says(comparison: Comparison
     costs = {o.variant.name: o.usd_per_hour for o in comparison.outcomes}
     assert costs == pytest.approx({
         "own fleet": 204.24,
-        "hgx-h200 alone": 135.36,
-        "gb200-nvl72 alone": 318.24,
+        "hgx-h200 alone, unlimited": 135.36,
+        "gb200-nvl72 alone, unlimited": 318.24,
         "own fleet, aggregated only": 204.24,
         "own fleet, siloed tenancy": 204.24,
         "own fleet, vault shared": 159.12,
@@ -119,7 +142,7 @@ def test_every_option_costs_what_the_hand_derivation_says(comparison: Comparison
 
 def test_the_cheapest_option_wins_and_its_figures_come_from_the_evaluator(comparison: Comparison) -> None:
     winner = comparison.winner
-    assert winner is not None and winner.variant.name == "hgx-h200 alone"
+    assert winner is not None and winner.variant.name == "hgx-h200 alone, unlimited"
     report = winner.report
     assert report.usd_per_mtok == pytest.approx(135.36 / 81.1008)
     assert (report.num_racks, report.gpus, report.gpus_stranded) == (3, 96, 48)
@@ -131,19 +154,64 @@ def test_the_cheapest_option_wins_and_its_figures_come_from_the_evaluator(compar
 def test_the_findings_say_why_from_the_figures(comparison: Comparison) -> None:
     findings = "\n".join(comparison.findings)
     # Runner-up: the own fleet at $204.24; saving 1 - 135.36 / 204.24 = 33.7%.
-    assert "hgx-h200 alone is cheapest at $135.36/hour ($1.6690/Mtok), 33.7% below the runner-up own fleet" in findings
+    # Both are proven optimal, and the winner's $135.36 is below the runner-up's bound $204.24: proven.
+    assert ("hgx-h200 alone, unlimited is cheapest at $135.36/hour ($1.6690/Mtok; proven optimal, gap 0%), 33.7% "
+            "below the runner-up own fleet ($204.24/hour; proven optimal, gap 0%), proven: no plan of own fleet "
+            "costs less than $204.24/hour.") in findings
     # 48 of the 96 paid GPUs are stranded: 48 x $1.41 = $67.68/hour.
     assert "Rack granularity binds: 48 of 96 GPUs (50%) are stranded in whole racks, $67.68/hour" in findings
-    assert "vault's 'dedicated-rack' isolation costs $45.12/hour" in findings
+    assert ("vault's 'dedicated-rack' isolation costs $45.12/hour (own fleet with it shared: $159.12/hour; both plans "
+            "proven optimal).") in findings
+    assert ("Pooling tenants saves nothing (0.0%) against siloed engines ($204.24/hour; not proven: own fleet, siloed "
+            "tenancy is a heuristic's plan, with no bound).") in findings
     # No engine is wider than 8 GPUs, so the NVLink domain does not bind.
     assert "NVLink domain size does not bind" in findings
 
 
 def test_the_status_column_says_what_is_proven(comparison: Comparison) -> None:
     """The MIP proves every option of the tiny instance optimal; the siloed heuristic has no bound."""
-    status = {row[0]: row[1] for row in options_table(comparison).rows}
-    assert status["own fleet"] == "ok (optimal)"
-    assert status["own fleet, siloed tenancy"] == "ok (feasible, no bound)"
+    table = options_table(comparison)
+    status = {row[0]: row[1:3] for row in table.rows}
+    assert status["own fleet"] == ("ok (optimal)", "+50.9% (proven)")  # 204.24 / 135.36 - 1
+    assert status["hgx-h200 alone, unlimited"] == ("ok (optimal)", "cheapest")
+    assert status["own fleet, siloed tenancy"] == ("ok (heuristic, no bound)", "+50.9% (not proven)")
+    # rows by $/Mtok: 135.36, three at 204.24 (as listed), 318.24 over the same tokens; then the variant
+    # that changes the question (vault shared, 159.12)
+    assert [row[0] for row in table.rows] == [
+        "hgx-h200 alone, unlimited", "own fleet", "own fleet, aggregated only", "own fleet, siloed tenancy",
+        "gb200-nvl72 alone, unlimited", "own fleet, vault shared"]
+
+
+def _priced(outcome: Outcome, cost: float, bound: float | None, status: Status = Status.FEASIBLE) -> Outcome:
+    """``outcome`` with its plan re-priced at ``cost`` $/hour and its run's bound set to ``bound``."""
+    result = replace(outcome.result, status=status, objective=cost, bound=bound,
+                     plan=outcome.result.plan.model_copy(update={"solve": None}))
+    return replace(outcome, result=result, report=outcome.report.model_copy(update={"usd_per_hour": cost}))
+
+
+def test_a_difference_within_the_gaps_is_not_proven(comparison: Comparison) -> None:
+    """A costs $100 with bound $90 (gap 10%); B costs $104 with bound $95 (gap 1 - 95/104 = 8.65%).
+    B's best plan may cost as little as $95, below A's $100: the 4% is not proven. The difference
+    of the best plans lies between 95 - 100 = -$5 and 104 - 90 = $14. Control: B' costs $120 with
+    bound $110 > $100: proven, between 110 - 100 = $10 and 120 - 90 = $30."""
+    a = _priced(comparison.outcome("own fleet"), 100.0, 90.0)
+    b = _priced(comparison.outcome("gb200-nvl72 alone, unlimited"), 104.0, 95.0)
+    b_far = _priced(b, 120.0, 110.0)
+    assert not proven_cheaper(a, b) and proven_cheaper(a, b_far)
+    assert versus_cell(b, a) == "+4.0% (not proven)" and versus_cell(b_far, a) == "+20.0% (proven)"
+    assert versus_cell(a, b) == "-3.8% (not proven)"  # 100 / 104 - 1
+    assert difference_proof(b, a) == ("not proven: with the plans' gaps (8.65% and 10%) the difference between the "
+                                      "best plans lies between -$5.00 and $14.00/hour")
+    assert difference_proof(b_far, a).endswith("between $10.00 and $30.00/hour")
+    headline = optimizer.compare._versus_runner_up([a, b], a)
+    assert headline.startswith("own fleet has the cheapest plan found, $100.00/hour")
+    assert ("not proven the cheapest option: gb200-nvl72 alone, unlimited's bound, $95.00/hour, is below it, so its "
+            "best plan may cost less.") in headline
+    assert "proven: no plan of gb200-nvl72 alone, unlimited costs less than $110.00/hour" in (
+        optimizer.compare._versus_runner_up([a, b_far], a))
+    # the chart draws the unproven one as a tie, with whiskers down to each bound
+    bars = cost_bars_figure(optimizer.report._costed([a, b, b_far], a), "t", {})
+    assert "(tie)" in bars and bars.count("proven at least") == 3
 
 
 def test_a_site_power_budget_that_binds_is_named() -> None:
@@ -152,23 +220,25 @@ def test_a_site_power_budget_that_binds_is_named() -> None:
     # (at least 55.36 kW more): 206.56 kW, over the budget. Only hgx-h200 alone has a plan.
     instance = load_instance(DATA)
     instance = instance.model_copy(update={"sites": (instance.sites[0].model_copy(update={"power_mw": 0.17}),)})
-    result = compare(instance, options=("fleet", "systems"), systems=SYSTEMS, time_limit=10, band=False)
-    assert [o.complete for o in result.outcomes] == [False, True, False]
-    assert result.winner is result.outcome("hgx-h200 alone")
+    result = compare(instance, options=("fleet", "systems"), systems=SYSTEMS, time_limit=10, band=False,
+                     unlimited_systems=True)
+    assert [o.complete for o in result.outcomes] == [True, False, False]  # by $/Mtok: the complete one first
+    assert result.winner is result.outcome("hgx-h200 alone, unlimited")
     assert "Site power binds at dc: racks provision 166 kW of its 170 kW budget." in result.findings
-    assert "hgx-h200 alone is the only option with a complete plan: $135.36/hour." in result.findings
+    assert "hgx-h200 alone, unlimited is the only option with a complete plan: $135.36/hour (proven optimal, gap 0%)." in result.findings
 
 
 def test_an_option_without_a_complete_plan_never_wins() -> None:
     # The instance has profiles for H200 and GB200 only: MI300X alone has no configuration.
-    result = compare(load_instance(DATA), options=("systems",), systems=("mi300x", "gb200-nvl72"), time_limit=10)
-    mi300x = result.outcome("mi300x alone")
+    result = compare(load_instance(DATA), options=("systems",), systems=("mi300x", "gb200-nvl72"), time_limit=10,
+                     unlimited_systems=True)
+    mi300x = result.outcome("mi300x alone, unlimited")
     assert not mi300x.complete and mi300x.why_not()
-    assert result.winner is not None and result.winner.variant.name == "gb200-nvl72 alone"
-    assert any(f.startswith("mi300x alone has no complete plan") for f in result.findings)
+    assert result.winner is not None and result.winner.variant.name == "gb200-nvl72 alone, unlimited"
+    assert any(f.startswith("mi300x alone, unlimited has no complete plan") for f in result.findings)
     # nor at either end of the band: it has no configuration at any confidence
-    assert result.band is not None and set(result.band.winners.values()) == {"gb200-nvl72 alone"}
-    assert [o.complete for o in result.band.end("pessimistic").outcomes] == [False, True]
+    assert result.band is not None and set(result.band.winners.values()) == {"gb200-nvl72 alone, unlimited"}
+    assert [o.complete for o in result.band.end("pessimistic").outcomes] == [True, False]
 
 
 def test_a_relaxed_option_starts_from_the_plan_it_relaxes() -> None:
@@ -194,26 +264,26 @@ def test_a_relaxed_option_starts_from_the_plan_it_relaxes() -> None:
         (agg, PESSIMISTIC, [cost]), (fleet, PESSIMISTIC, [cost, cost]),
         (agg, OPTIMISTIC, [cost]), (fleet, OPTIMISTIC, [cost, cost]),
     ]
-    assert [o.variant.name for o in result.outcomes] == [fleet, agg, shared]  # as listed
+    assert [o.variant.name for o in result.outcomes] == [fleet, agg, shared]  # competing by $/Mtok, ties as listed
 
 
 def test_cli_prints_the_table_and_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report"
-    code = main(["compare", str(DATA), "--systems", *SYSTEMS, "--options", "fleet", "systems",
+    code = main(["compare", str(DATA), "--systems", *SYSTEMS, "--options", "fleet", "systems", "--unlimited-systems",
                  "--time-limit", "10", "--out", str(out)])
     assert code == 0
     text = capsys.readouterr().out
-    assert "* hgx-h200 alone" in text  # the winner's row is marked
+    assert "* hgx-h200 alone, unlimited" in text  # the winner's row is marked
     assert "own fleet" in text and "$135.36" in text
     assert sorted(p.name for p in out.iterdir()) == [
-        "cost-per-mtok.svg", "demand-vs-capacity.svg", "rack-map.svg", "report.html", "throughput-llama-3.3-70b.svg",
+        "cost-per-mtok.svg", "demand-vs-capacity.svg", "rack-map.svg", "report.html", "throughput-llama-3.3-70b-1024-1024.svg", "usd-per-mtok-llama-3.3-70b-1024-1024.svg",
     ]
     page = ET.fromstring((out / "report.html").read_text().split("\n", 1)[1])
-    assert page.find(".//tr[@class='highlight']/td").text == "hgx-h200 alone"
+    assert page.find(".//tr[@class='highlight']/td").text == "hgx-h200 alone, unlimited"
     # the band verdict: a section of the page and a table in the text (profiles carry no band)
     assert "Across the performance band" in [h.text for h in page.iter("h2")]
     assert "across the performance band (the verdict holds):" in text
-    assert "hgx-h200 alone is cheapest at the pessimistic end (confidence 0.9)" in text
+    assert "hgx-h200 alone, unlimited is cheapest at the pessimistic end (confidence 0.9)" in text
 
 
 def test_cli_json_carries_the_comparison_alone(capsys: pytest.CaptureFixture[str]) -> None:
@@ -222,6 +292,7 @@ def test_cli_json_carries_the_comparison_alone(capsys: pytest.CaptureFixture[str
     payload = json.loads(capsys.readouterr().out)
     assert payload["winner"] == "own fleet"
     assert [o["usd_per_hour"] for o in payload["options"]] == pytest.approx([204.24])
+    assert payload["options"][0]["proof"].startswith("proven optimal") and payload["options"][0]["bound"] > 0
     band = payload["band"]
     assert band["holds"] is True
     assert band["confidence"] == {"pessimistic": 0.9, "central": 0.8, "optimistic": 0.1}
@@ -262,21 +333,22 @@ def test_profiles_carry_no_band_so_every_conclusion_holds(comparison: Comparison
     assert (PESSIMISTIC, OPTIMISTIC) == (0.9, 0.1)
     # the isolation variant changes the question: it is not planned again
     assert [o.variant.name for o in band.end("optimistic").outcomes] == [
-        "own fleet", "hgx-h200 alone", "gb200-nvl72 alone", "own fleet, aggregated only", "own fleet, siloed tenancy"]
+        "hgx-h200 alone, unlimited", "own fleet", "own fleet, aggregated only", "own fleet, siloed tenancy",
+        "gb200-nvl72 alone, unlimited"]
     for e in band.ends:
         assert {o.variant.name: o.usd_per_hour for o in e.outcomes} == pytest.approx({
-            "own fleet": 204.24, "hgx-h200 alone": 135.36, "gb200-nvl72 alone": 318.24,
+            "own fleet": 204.24, "hgx-h200 alone, unlimited": 135.36, "gb200-nvl72 alone, unlimited": 318.24,
             "own fleet, aggregated only": 204.24, "own fleet, siloed tenancy": 204.24,
         })
         assert all(o.result.plan.confidence == e.confidence for o in e.outcomes)
-    assert band.holds and set(band.winners.values()) == {"hgx-h200 alone"}
+    assert band.holds and set(band.winners.values()) == {"hgx-h200 alone, unlimited"}
     assert all(c.holds for c in band.contrasts)
     findings = "\n".join(comparison.findings)
     assert "The verdict holds across the band (the pessimistic end" in findings
-    assert ("hgx-h200 alone is cheapest at the pessimistic end (confidence 0.9), at confidence 0.8 and at the "
+    assert ("hgx-h200 alone, unlimited is cheapest at the pessimistic end (confidence 0.9), at confidence 0.8 and at the "
             "optimistic end (confidence 0.1), at $135.36/hour at each.") in findings
     # runner-up: 204.24 - 135.36 = $68.88/hour at every point
-    assert ("hgx-h200 alone stays cheaper than the runner-up own fleet across the band: "
+    assert ("hgx-h200 alone, unlimited stays cheaper than the runner-up own fleet across the band: "
             "it saves $68.88/hour.") in findings
     assert "Allowing disaggregation saves nothing across the band." in findings
     assert "Pooling tenants saves nothing across the band." in findings
@@ -295,12 +367,13 @@ def test_the_band_ends_bracket_the_central_cost_when_solved_to_optimality() -> N
 
     The tiny instance at 150 requests/s (307,200 tokens/s) needs more than one 32-GPU rack at
     confidence 0.8 and a band about 3x wide moves its rack counts."""
-    result = compare(_tiny(150.0), options=("systems",), systems=("mi300x", "hgx-h100"), time_limit=10)
+    result = compare(_tiny(150.0), options=("systems",), systems=("mi300x", "hgx-h100"), time_limit=10,
+                     unlimited_systems=True)
     band = result.band
     assert band is not None
     ends = {e.name: e for e in band.ends}
     moved = False
-    for name in ("mi300x alone", "hgx-h100 alone"):
+    for name in ("mi300x alone, unlimited", "hgx-h100 alone, unlimited"):
         assert all(e.outcome(name).result.status == Status.OPTIMAL for e in band.ends)
         pessimistic, central, optimistic = (ends[e].usd_per_hour(name) for e in ("pessimistic", "central",
                                                                                    "optimistic"))
@@ -327,23 +400,24 @@ def test_a_band_wide_on_one_system_flips_the_verdict(monkeypatch: pytest.MonkeyP
         return (factor / 50 if key[1] == "mi300x" and confidence > DEFAULT_CONFIDENCE else factor), detail
 
     monkeypatch.setattr(Estimator, "planning_factor", wide_on_mi300x)
-    result = compare(_tiny(), options=("systems",), systems=("mi300x", "hgx-h100"), time_limit=10)
+    result = compare(_tiny(), options=("systems",), systems=("mi300x", "hgx-h100"), time_limit=10,
+                     unlimited_systems=True)
     band = result.band
     assert band is not None and not band.holds
-    assert band.winners == {"pessimistic": "hgx-h100 alone", "central": "mi300x alone", "optimistic": "mi300x alone"}
-    assert band.end("optimistic").usd_per_hour("mi300x alone") == pytest.approx(35.84)
-    assert band.end("pessimistic").usd_per_hour("mi300x alone") >= 4 * 35.84 - 1e-6
-    assert [band.end(e).usd_per_hour("hgx-h100 alone") for e in ("pessimistic", "central", "optimistic")] == (
+    assert band.winners == {"pessimistic": "hgx-h100 alone, unlimited", "central": "mi300x alone, unlimited", "optimistic": "mi300x alone, unlimited"}
+    assert band.end("optimistic").usd_per_hour("mi300x alone, unlimited") == pytest.approx(35.84)
+    assert band.end("pessimistic").usd_per_hour("mi300x alone, unlimited") >= 4 * 35.84 - 1e-6
+    assert [band.end(e).usd_per_hour("hgx-h100 alone, unlimited") for e in ("pessimistic", "central", "optimistic")] == (
         pytest.approx([41.60] * 3))
     (contrast,) = band.contrasts
     assert (contrast.topic, contrast.option, contrast.against, contrast.holds) == (
-        "runner-up", "mi300x alone", "hgx-h100 alone", False)
+        "runner-up", "mi300x alone, unlimited", "hgx-h100 alone, unlimited", False)
     assert contrast.saving["central"] == pytest.approx(41.60 - 35.84) and contrast.saving["pessimistic"] < 0
     findings = "\n".join(result.findings)
-    assert ("hgx-h100 alone at the pessimistic end (confidence 0.9), $41.60/hour; mi300x alone at the optimistic "
-            "end (confidence 0.1), $35.84/hour; mi300x alone at confidence 0.8, $35.84/hour.") in findings
+    assert ("hgx-h100 alone, unlimited at the pessimistic end (confidence 0.9), $41.60/hour; mi300x alone, unlimited at the optimistic "
+            "end (confidence 0.1), $35.84/hour; mi300x alone, unlimited at confidence 0.8, $35.84/hour.") in findings
     assert "The verdict flips across the band (the pessimistic end plans every engine on the 10% quantile" in findings
-    assert ("mi300x alone against the runner-up hgx-h100 alone flips across the band: it costs $"
+    assert ("mi300x alone, unlimited against the runner-up hgx-h100 alone, unlimited flips across the band: it costs $"
             in findings) and "saves $5.76/hour at confidence 0.8, saves $5.76/hour at the optimistic end" in findings
     assert result.to_dict()["band"]["holds"] is False
 
@@ -368,11 +442,12 @@ def test_no_band_skips_the_re_plans(monkeypatch: pytest.MonkeyPatch, capsys: pyt
         return outcome
 
     monkeypatch.setattr(optimizer.compare, "run_variant", counted)
-    args = ["compare", str(DATA), "--options", "fleet", "systems", "--systems", *SYSTEMS, "--time-limit", "10"]
+    args = ["compare", str(DATA), "--options", "fleet", "systems", "--systems", *SYSTEMS, "--time-limit", "10",
+            "--unlimited-systems"]
     assert main([*args, "--no-band", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["band"] is None and not any("band" in f for f in payload["findings"])
-    assert calls == [("own fleet", 0.8), ("hgx-h200 alone", 0.8), ("gb200-nvl72 alone", 0.8)]
+    assert calls == [("own fleet", 0.8), ("hgx-h200 alone, unlimited", 0.8), ("gb200-nvl72 alone, unlimited", 0.8)]
     calls.clear()
     assert main(args) == 0  # control: without --no-band each option is planned at 0.8, 0.9 and 0.1
     assert "across the performance band" in capsys.readouterr().out

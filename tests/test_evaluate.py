@@ -116,10 +116,11 @@ def test_scenarios_are_weighted_and_prices_give_margin_and_roi():
     assert tenants["acme"].margin_usd_per_hour == approx(54 - 64 * 15 / 23)
     assert tenants["acme"].margin == approx((54 - 64 * 15 / 23) / 54)
     assert tenants["bolt"].revenue_usd_per_hour is None
-    # ROI: $54 x 8760 revenue a year over capital ($64 - $5.536) x 8760 a year
+    # ROI over the same tenants: only acme has a price, so its $54 x 8760 revenue a year over
+    # its own all-in cost 64 x 15 / 23 x 8760 a year (not the whole plan's $64, bolt's included)
     assert report.revenue_usd_per_year == approx(54 * 8760)
-    assert report.capital_usd_per_year == approx((64 - 5.536) * 8760)
-    assert report.roi == approx(54 / (64 - 5.536))
+    assert report.priced_cost_usd_per_year == approx(64 * 15 / 23 * 8760)
+    assert report.roi == approx(54 / (64 * 15 / 23))
 
 
 def test_idle_groups_dedicated_engines_and_empty_racks_are_attributed_in_full():

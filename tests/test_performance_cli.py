@@ -74,3 +74,31 @@ def test_batch_query_bad_rows(tmp_path, capsys):
     missing.write_text("model,system\n")
     assert main(["perf", "--query", str(missing)]) == EXIT_BAD_INPUT
     assert "missing column(s) precision" in capsys.readouterr().err
+
+
+def test_rank_orders_every_system_precision_and_mode_by_usd_per_mtok(capsys):
+    """--rank over every catalog system in FP4 and both modes: 9 x 1 x 2 = 18 (system, precision, mode),
+    each either ranked or named with the reason it reaches no point."""
+    args = ["perf", "--rank", "--model", "gpt-oss-120b", "--isl", "1024", "--osl", "1024", "--interactivity", "50",
+            "--precision", "fp4"]
+    assert main([*args, "--json"]) == EXIT_OK
+    payload = json.loads(capsys.readouterr().out)
+    ranked, unreachable = payload["ranked"], payload["unreachable"]
+    assert len(ranked) + len(unreachable) == 18 and len(ranked) > 10
+    assert {(r["system"], r["mode"]) for r in ranked + unreachable} == {
+        (s, m) for s in ("hgx-h100", "hgx-h200", "hgx-b200", "hgx-b300", "gb200-nvl72", "gb300-nvl72", "mi300x",
+                         "mi325x", "mi355x") for m in ("agg", "disagg")}
+    costs = [row["usd_per_mtok"] for row in ranked]
+    assert costs == sorted(costs) and [row["rank"] for row in ranked] == list(range(1, len(ranked) + 1))
+    for row in ranked:
+        # the same money as a single query: $/GPU-hour over tokens/s per GPU x 3600 / 1e6
+        assert row["usd_per_mtok"] == row["usd_per_gpu_hour"] / (row["tput_per_gpu"] * 3600 / 1e6)
+        assert row["interactivity"] >= 50
+    h200 = next(r for r in ranked if (r["system"], r["precision"], r["mode"]) == ("hgx-h200", "fp4", "agg"))
+    assert main(["perf", *GPT_OSS, "--interactivity", "50", "--json"]) == EXIT_OK  # control: the single query
+    single = json.loads(capsys.readouterr().out)
+    assert (h200["tput_per_gpu"], h200["usd_per_mtok"]) == (single["tput_per_gpu"], single["usd_per_mtok"])
+    # tokens/s per MW: an H200 provisions 1.73 kW all-in (catalog)
+    assert h200["tokens_per_s_per_mw"] == h200["tput_per_gpu"] / 1.73 * 1000
+    assert main([*args[:3], "gpt-oss", *args[4:]]) == EXIT_BAD_INPUT  # an unknown model, named
+    assert "did you mean 'gpt-oss-120b'" in capsys.readouterr().err

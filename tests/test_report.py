@@ -11,7 +11,16 @@ from mip_fixtures import make, tenant
 from optimizer.instance import load_instance
 from optimizer.performance import PerformanceModel
 from optimizer.performance.calibrate import PerformanceData, default_data
-from optimizer.report import frontier_curve, throughput_figures, write_report
+from optimizer.catalog import PRECISIONS, builtin_models, builtin_systems
+from optimizer.report import (
+    cost_interactivity_figures,
+    frontier_curve,
+    priced_curves,
+    shape_curves,
+    throughput_figures,
+    write_report,
+)
+from optimizer.report.figures import ROLES, engine_colours, system_colours
 from optimizer.report.html import Figure, Paragraph, Section, Table, html_document, write_page
 from optimizer.report.svg import (
     SVG_NAMESPACE,
@@ -196,7 +205,7 @@ def test_write_report_draws_the_plan_it_is_given(tmp_path: Path) -> None:
     result = get_method("pooled")(instance, time_limit=10, seed=0, threads=1, performance=None)
     written = write_report(instance, result, tmp_path)
     assert [p.name for p in written] == [
-        "report.html", "cost-per-mtok.svg", "rack-map.svg", "demand-vs-capacity.svg", "throughput-llama-3.3-70b.svg",
+        "report.html", "cost-per-mtok.svg", "rack-map.svg", "demand-vs-capacity.svg", "throughput-llama-3.3-70b-1024-1024.svg", "usd-per-mtok-llama-3.3-70b-1024-1024.svg",
     ]
     racks = ET.parse(tmp_path / "rack-map.svg").getroot()
     cells = [r for r in racks.iter(f"{{{SVG_NAMESPACE}}}rect") if r.find(f"{{{SVG_NAMESPACE}}}title") is not None]
@@ -207,6 +216,17 @@ def test_write_report_draws_the_plan_it_is_given(tmp_path: Path) -> None:
     assert (len(cells), len(stranded)) == (paid, paid - occupied)
     page = (tmp_path / "report.html").read_text()
     assert "http" not in page and f"Plan '{result.plan.method}' for 'two-systems'" in page
+    # a heuristic's plan carries no solve record, and the page says so first
+    assert page.index("How good this plan is") < page.index("Summary")
+    assert "The plan carries no record of how good it is" in page
+    # the evaluator's per-site, per-system and per-rack tables are on the page too
+    tables = [[th.text for th in t.iter("th")] for t in ET.fromstring(page.split("\n", 1)[1]).iter("table")]
+    assert ["site", "racks", "GPUs", "stranded", "$/hour", "kW", "kW cap", "Mtok/h", "$/Mtok"] in tables
+    assert ["rack", "site", "system", "GPUs used", "$/hour", "IT kW", "kW cap", "time", "KV"] in tables
+    # every figure scales to its box from its viewBox, never wider than drawn: no page scrolls for it
+    for svg in ET.fromstring(page.split("\n", 1)[1]).iter("svg"):
+        drawn = float(svg.get("viewBox").split()[2])
+        assert svg.get("width") == "100%" and svg.get("style") == f"max-width:{drawn:.0f}px;height:auto"
 
 
 def test_write_report_refuses_a_result_without_a_plan(tmp_path: Path) -> None:
@@ -226,6 +246,58 @@ def test_frontier_curve_trades_throughput_for_interactivity() -> None:
     rates = [y for _, y in curve]
     assert speeds == sorted(speeds, reverse=True)
     assert rates == sorted(rates) and len(set(rates)) == len(rates)
+
+
+def test_colours_are_one_per_system_and_engine_category_and_the_same_in_every_report() -> None:
+    systems = list(builtin_systems())
+    colours = system_colours(systems)
+    assert len(set(colours.values())) == len(systems)  # 9 catalog systems, 10 palette colours
+    assert system_colours(["gb200-nvl72"]) == {"gb200-nvl72": colours["gb200-nvl72"]}  # not by order of appearance
+    everything = [(m, p, r) for m in builtin_models() for p in PRECISIONS for r in ROLES]
+    all_colours = engine_colours(everything)
+    assert len(set(all_colours.values())) == len(everything) == 36  # no two categories share a colour
+    assert engine_colours([everything[-1]]) == {"qwen3-235b-a22b fp4 decode": all_colours["qwen3-235b-a22b fp4 decode"]}
+
+
+def test_rack_cards_show_whole_labels_and_hover_detail() -> None:
+    """Two ids that agree in their first and last 12 characters stay apart: each is drawn whole."""
+    ids = ("us-east/gb200-nvl72/rack-0001/spare", "us-east/gb200-nvl72/rack-0002/spare")
+    racks = [RackCells(i, (("m fp8 aggregated", "e0"),) * 8, domain_size=8, detail="gb200-nvl72 at us-east")
+             for i in ids]
+    root = ET.fromstring(rack_map("Rack map", racks))
+    for rack_id in ids:
+        group = next(g for g in root.iter("g") if g.find("title").text.startswith(rack_id))
+        assert group.find("title").text == f"{rack_id} (gb200-nvl72 at us-east): 8 of 8 GPUs used"
+        assert "".join(t.text for t in group.iter("text")) == rack_id  # over two lines, every character kept
+
+
+def test_throughput_figures_are_per_request_shape_with_that_shapes_promises_only() -> None:
+    """two-tenants-profiles: chat sends 1k/1k with a 50 tokens/s promise, summaries 8k/1k with 30."""
+    instance = load_instance(Path(__file__).parents[1] / "instances" / "examples" / "two-tenants-profiles.toml")
+    figures = throughput_figures(instance, ("hgx-b200",), PerformanceModel(instance))
+    assert [f.name for f in figures] == ["throughput-gpt-oss-120b-1024-1024", "throughput-gpt-oss-120b-8192-1024"]
+    chat, summaries = (texts(ET.fromstring(f.svg)) for f in figures)
+    assert "chat (50)" in chat and not any("summaries" in t for t in chat)
+    assert "summaries (30)" in summaries and not any("chat" in t for t in summaries)
+
+
+def test_the_inferencex_view_prices_each_frontier_at_the_instances_own_gpu_hour() -> None:
+    """two-systems.toml with its H200 racks at $1.10/GPU-hour (an override) and GB200 at the catalog's
+    $2.21: each (interactivity, tokens/s per GPU) corner becomes (interactivity, price / (tokens/s x 3,600
+    / 10^6)), the same $/Mtok rule the evaluator applies to a plan."""
+    instance = load_instance(COMPARE_DATA)
+    h200 = instance.fleet[0].model_copy(update={"usd_per_gpu_hour": 1.10})
+    instance = instance.model_copy(update={"fleet": (h200, *instance.fleet[1:])})
+    performance = PerformanceModel(instance)
+    (shape,) = shape_curves(instance, ("hgx-h200", "gb200-nvl72"), performance)
+    priced = priced_curves(instance, shape)
+    assert set(priced) == {"hgx-h200 ($1.10/GPU-h)", "gb200-nvl72 ($2.21/GPU-h)"}
+    for label, price in (("hgx-h200 ($1.10/GPU-h)", 1.10), ("gb200-nvl72 ($2.21/GPU-h)", 2.21)):
+        system, points = priced[label]
+        assert points and points == tuple((x, price / (y * 3600 / 1e6)) for x, y in shape.curves[system])
+    (figure,) = cost_interactivity_figures(instance, ("hgx-h200", "gb200-nvl72"), performance, [shape])
+    labels = texts(ET.fromstring(figure.svg))
+    assert "hgx-h200 ($1.10/GPU-h)" in labels and any(label.startswith("big, vault (40)") for label in labels)
 
 
 def test_systems_with_one_curve_share_a_line() -> None:

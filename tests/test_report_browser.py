@@ -6,6 +6,7 @@ reason when it is absent.
 
 from __future__ import annotations
 
+import json
 import re
 from html import unescape
 import struct
@@ -18,7 +19,9 @@ import pytest
 
 from optimizer.compare import compare
 from optimizer.instance import load_instance
-from optimizer.report import write_comparison_report
+from optimizer.methods import get_method
+from optimizer.report import write_comparison_report, write_report
+from optimizer.report.figures import system_colours
 from optimizer.report.sweep import write_sweep_report
 from optimizer.sweep import parse_axis, run_sweep
 
@@ -100,23 +103,25 @@ def test_report_loads_without_errors_and_the_dom_holds_every_figure(report_page:
     page = ET.fromstring(report_page.read_text().split("\n", 1)[1])
     source_titles = [svg.find("title").text for svg in page.iter("svg")]
     dom_titles = [unescape(t) for t in re.findall(r"<svg[^>]*><title>([^<]*)</title>", done.stdout)]
-    # The rack map, the demand chart, the throughput chart and the cost chart, as written.
-    assert len(source_titles) == 4 and dom_titles == source_titles
+    # The cost chart, the rack map, the demand chart, the throughput chart and the $/Mtok-vs-interactivity
+    # chart, as written.
+    assert len(source_titles) == 5 and dom_titles == source_titles
     assert "Which architecture serves 'two-systems' most cheaply" in done.stdout.replace("&#39;", "'")
 
 
 def test_report_screenshot_shows_the_figures(report_page: Path, tmp_path: Path) -> None:
     shot = tmp_path / "report.png"
-    # 1000 x 2400 CSS pixels at half scale: the answer, the table and the first figures, 500 x 1200 pixels.
-    chromium(tmp_path, "--window-size=1000,2400", "--force-device-scale-factor=0.5", "--hide-scrollbars",
+    # 1000 x 3600 CSS pixels at half scale: the answer, the tables and the first figures, 500 x 1800 pixels.
+    chromium(tmp_path, "--window-size=1000,3600", "--force-device-scale-factor=0.5", "--hide-scrollbars",
              f"--screenshot={shot}", report_page.as_uri())
     width, height, rows = png_pixels(shot)
-    assert (width, height) == (500, 1200)
-    # Not blank: plenty of non-white pixels, and the first palette colour (#0072B2, the first
-    # series of every chart) drawn somewhere.
+    assert (width, height) == (500, 1800)
+    # Not blank: plenty of non-white pixels, and a colour of the cost chart (one per system, the same
+    # in every report) drawn somewhere.
     inked = sum(1 for row in rows for i in range(0, len(row), 3) if row[i:i + 3] != b"\xff\xff\xff")
     assert inked > 0.02 * width * height
-    assert any(b"\x00\x72\xb2" in row for row in rows)
+    colours = [bytes.fromhex(c[1:]) for c in system_colours(["hgx-h200", "gb200-nvl72"]).values()]
+    assert any(colour in row for row in rows for colour in colours)
 
 
 def test_sweep_page_loads_without_errors_and_the_dom_holds_both_figures(tmp_path: Path) -> None:
@@ -132,3 +137,56 @@ def test_sweep_page_loads_without_errors_and_the_dom_holds_both_figures(tmp_path
     dom_titles = [unescape(t) for t in re.findall(r"<svg[^>]*><title>([^<]*)</title>", done.stdout)]
     assert source_titles == ["$/Mtok against demand", "Cheapest fleet option per point"]
     assert dom_titles == source_titles
+
+
+FIT_SCRIPT = """<script>addEventListener('load', () => {
+  const clipped = [...document.querySelectorAll('figure, div.table')]
+    .filter(box => box.scrollWidth > box.clientWidth + 1)
+    .map(box => box.id || box.querySelector('th').textContent);
+  const out = document.createElement('pre');
+  out.id = 'fit';
+  out.textContent = JSON.stringify({page: document.documentElement.scrollWidth, window: innerWidth, clipped});
+  document.body.appendChild(out);
+});</script>"""
+"""Measures, once the page has loaded, how wide the page is and which figure or table box is wider than its
+box (scrolls inside it); appended to a copy of the page only (the reports themselves hold no script)."""
+
+
+@pytest.fixture(scope="module")
+def plan_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report of one plan (``pooled``) of the same instance."""
+    instance = load_instance(Path(__file__).parent / "data" / "compare" / "two-systems.toml")
+    result = get_method("pooled")(instance, time_limit=10, seed=0, threads=1, performance=None)
+    out = tmp_path_factory.mktemp("plan")
+    write_report(instance, result, out)
+    return out / "report.html"
+
+
+def fit(page: Path, width: int, tmp_path: Path, change: tuple[str, str] = ("", "")) -> dict[str, object]:
+    """The page's scroll width, the window's width and the clipped boxes, in Chromium at ``width`` CSS px
+    (``change``: a first (old, new) replacement in the page's text, for controls)."""
+    measured = tmp_path / f"fit-{page.parent.name}.html"
+    text = page.read_text().replace(*change, 1) if change[0] else page.read_text()
+    measured.write_text(text.replace("</body>", FIT_SCRIPT + "</body>"))
+    done = chromium(tmp_path, f"--window-size={width},1000", "--virtual-time-budget=5000", "--dump-dom",
+                    measured.as_uri())
+    found = re.search(r'<pre id="fit">([^<]*)</pre>', done.stdout)
+    assert found, done.stdout[-2000:]
+    return json.loads(unescape(found.group(1)))
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+@pytest.mark.parametrize("which", ["report_page", "plan_page"])
+def test_no_page_scrolls_sideways_and_at_1400_px_no_figure_or_table_is_clipped(
+    which: str, width: int, request: pytest.FixtureRequest, tmp_path: Path,
+) -> None:
+    measured = fit(request.getfixturevalue(which), width, tmp_path)
+    assert measured["page"] <= measured["window"], measured
+    if width == 1400:
+        assert measured["clipped"] == [], measured
+
+
+def test_the_fit_check_sees_a_figure_wider_than_its_box(report_page: Path, tmp_path: Path) -> None:
+    """Control: the first figure drawn 2,000 px wide (as figures were before they scaled) is clipped."""
+    measured = fit(report_page, 1400, tmp_path, ('width="100%" style="max-width:', 'width="2000" style="min-width:'))
+    assert measured["clipped"] == ["cost-per-mtok"], measured

@@ -453,6 +453,16 @@ def test_cli_json_carries_result_and_report(tmp_path, capsys) -> None:  # type: 
     assert payload["report"]["usd_per_hour"] == pytest.approx(16.0)
     assert {"bound", "gap", "runtime_s", "plan", "unserved"} <= set(payload)
     assert Plan.load(plan_path).racks == Plan.model_validate(payload["plan"]).racks
+    # the proof travels with the plan: the file's solve record is the run's, and the page says it
+    record = json.loads(plan_path.read_text())["solve"]
+    assert record["status"] == "optimal" and record["objective"] == pytest.approx(16.0)
+    assert record["bound"] == payload["bound"] and record["gap"] == payload["gap"] <= 1e-4
+    assert (record["solver"], record["time_limit_s"], record["seed"], record["confidence"]) == ("highs", 10.0, 0, 0.8)
+    assert record["runtime_s"] <= payload["runtime_s"] and sum(record["bases"].values()) == len(
+        payload["report"]["engines"])
+    assert record["bound_scope"].startswith("the shortlisted candidates")
+    page = (report_dir / "report.html").read_text()
+    assert "Proven optimal, gap " in page and f"bound ${payload['bound']:,.2f}/hour" in page
     # the written plan starts a new run (`--start`): the same optimum
     assert main(["solve", str(source), "--json", "--time-limit", "10", "--start", str(plan_path)]) == 0
     assert json.loads(capsys.readouterr().out)["objective"] == pytest.approx(16.0)

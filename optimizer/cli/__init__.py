@@ -26,7 +26,7 @@ EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
 
 SUBCOMMANDS = (
-    "validate", "schema", "perf", "calibrate", "solve", "evaluate", "stress", "simulate", "compare",
+    "validate", "schema", "catalog", "perf", "calibrate", "solve", "evaluate", "stress", "simulate", "compare",
     "sweep", "generate", "bench", "export", "import-deployment",
 )
 """Subcommands in the order a user meets them (and ``--help`` lists them); each is the module

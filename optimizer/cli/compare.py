@@ -1,6 +1,6 @@
 """``tenantplan compare INSTANCE``: which architecture serves the tenant mix most cheaply, and why.
 
-Plans the instance under each option (each system alone, the own fleet,
+Plans the instance under each option (each fleet system alone, the own fleet,
 aggregated only, siloed tenancy, each tenant's isolation lifted, optionally each
 TCO basis), prints one row per option and the reasons the cheapest wins, and
 with ``--out DIR`` writes ``report.html`` and the figures as SVG files. Every
@@ -46,11 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--systems", nargs="+", metavar="SYSTEM",
-        help="systems for the 'systems' set (default: every catalog system)",
+        help="systems for the 'systems' set (default: the fleet's systems; with --unlimited-systems every "
+        "catalog system)",
     )
     parser.add_argument(
-        "--keep-inventory", action="store_true",
-        help="systems alone keep the fleet's rack limits and prices (default: unlimited racks at catalog prices)",
+        "--unlimited-systems", action="store_true",
+        help="plan each system alone with unlimited racks at catalog prices, a purchase what-if labelled so in "
+        "every row (default: each fleet system alone with its own racks, inventory and prices)",
     )
     parser.add_argument("--method", default=DEFAULT_SOLVER, help=f"planning method (default: {DEFAULT_SOLVER})")
     parser.add_argument("--time-limit", type=seconds, default=30.0, metavar="S",
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     instance = load_instance(args.instance)
     comparison = compare(
         instance, options=args.options, time_limit=args.time_limit, systems=args.systems,
-        method=args.method, keep_inventory=args.keep_inventory, confidence=args.confidence, band=args.band,
+        method=args.method, unlimited_systems=args.unlimited_systems, confidence=args.confidence, band=args.band,
         executor=args.executor, workers=args.workers,
     )
     written = write_comparison_report(comparison, args.out) if args.out else []

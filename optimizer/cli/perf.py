@@ -30,9 +30,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optimizer.catalog import PRECISIONS, Name, Precision, builtin_models, builtin_systems
 from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, print_json
+from optimizer.evaluate import usd_per_mtok_of_gpu
 from optimizer.instance import InstanceError, field_problems, unknown_reason
 from optimizer.performance import PerformanceModel
 from optimizer.performance.calibrate import default_data, load_calibration
+from optimizer.performance.capacity import allin_kw
 from optimizer.performance.estimate import Estimate, Estimator, query_key
 from optimizer.performance.frontier import FRONTIER_INTERACTIVITY
 from optimizer.performance.pareto import pareto_indices
@@ -54,21 +56,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "perf",
         help="predict throughput, TTFT and interactivity of a model on a system",
-        description=__doc__.split("\n\n")[0],
+        usage="tenantplan perf --model M --system S --precision P --isl N --osl N (--interactivity X | --pareto)\n"
+        "                       [--mode agg|disagg] [--ttft T] [--tco-basis B] [--calibration JSON] [--json]\n"
+        "       tenantplan perf --rank --model M --isl N --osl N --interactivity X [--ttft T] [--system S]\n"
+        "                       [--precision P] [--tco-basis B] [--calibration JSON] [--json]\n"
+        "       tenantplan perf --query CSV [--out CSV] [--calibration JSON]",
+        description="Query the performance model: the best operating point of a model on a system at an "
+        "interactivity (and TTFT), its frontier (--pareto), every system ranked for one workload (--rank), or "
+        "one prediction per row of a CSV (--query). "
+        "Every answer says its basis (measured, interpolated or modelled) and its 80% interval.",
+        epilog="Per-GPU rates follow InferenceMAX: tokens/s per GPU counts input and output over all GPUs; "
+        "in disaggregated serving the input rate is per prefill GPU and the output rate per decode GPU, "
+        "so the two do not add up to the total. $/Mtok is at the system's catalog all-in $/GPU-hour.",
     )
-    parser.add_argument("--model", help="catalog model id")
-    parser.add_argument("--system", help="catalog system id")
-    parser.add_argument("--precision", choices=PRECISIONS, help="weight precision")
-    parser.add_argument("--isl", help="input tokens per request (1 to 10 million)")
-    parser.add_argument("--osl", help="output tokens per request (1 to 1 million)")
-    parser.add_argument("--interactivity", help="minimum tokens/s per user (0.001 to 100,000)")
-    parser.add_argument("--mode", choices=MODES, default="agg", help="aggregated or disaggregated serving")
-    parser.add_argument("--ttft", help="maximum median TTFT, s (0.001 to 3,600)")
+    parser.add_argument("--model", metavar="M", help="catalog model id (tenantplan catalog models)")
+    parser.add_argument("--system", metavar="S", help="catalog system id (tenantplan catalog systems)")
+    parser.add_argument("--precision", metavar="P", choices=PRECISIONS, help=f"weight precision: {', '.join(PRECISIONS)}")
+    parser.add_argument("--isl", metavar="N", help="input tokens per request (1 to 10 million)")
+    parser.add_argument("--osl", metavar="N", help="output tokens per request (1 to 1 million)")
+    parser.add_argument("--interactivity", metavar="X", help="minimum tokens/s per user (0.001 to 100,000)")
+    parser.add_argument("--mode", choices=MODES, default="agg", help="aggregated or disaggregated serving (default agg)")
+    parser.add_argument("--ttft", metavar="T", help="maximum median TTFT, s (0.001 to 3,600)")
     parser.add_argument(
-        "--tco-basis", choices=("hyperscaler", "neocloud", "rental-3yr"), default="hyperscaler",
-        help="all-in $/GPU-hour column for $/Mtok",
+        "--tco-basis", metavar="B", choices=("hyperscaler", "neocloud", "rental-3yr"), default="hyperscaler",
+        help="all-in $/GPU-hour column for $/Mtok: hyperscaler (default), neocloud or rental-3yr",
     )
     parser.add_argument("--pareto", action="store_true", help="print the frontier instead of one point")
+    parser.add_argument(
+        "--rank", action="store_true",
+        help="rank every (system, precision, serving mode) for one workload (--model, --isl, --osl, "
+        "--interactivity, optional --ttft; --system and --precision narrow it) by $/Mtok, with tokens/s per MW",
+    )
     parser.add_argument("--query", metavar="CSV", help="batch: one prediction per row of this CSV")
     parser.add_argument("--out", metavar="CSV", help="with --query: write predictions here (default stdout)")
     parser.add_argument("--calibration", metavar="JSON", help="answer from this `tenantplan calibrate` file")
@@ -161,13 +179,15 @@ def _answer_dict(answer: Estimate, query: Query, interactivity: float, usd_per_g
         "anchors": ["/".join(str(v) for v in key) for key in answer.anchors],
         "input_tput_per_gpu": point.input_tput_per_gpu * scale if point is not None else answer.tput_per_gpu * ratio / (1 + ratio),
         "output_tput_per_gpu": point.output_tput_per_gpu * scale if point is not None else answer.tput_per_gpu / (1 + ratio),
-        "usd_per_mtok": usd_per_gpu_hour / (answer.tput_per_gpu * 3600 / 1e6),
+        "usd_per_mtok": usd_per_mtok_of_gpu(usd_per_gpu_hour, answer.tput_per_gpu),
     }
 
 
 def run(args: argparse.Namespace) -> int:
     if args.query:
         return _run_query(args)
+    if args.rank:
+        return _run_rank(args)
     fields = ("model", "system", "precision", "isl", "osl", "interactivity", "mode", "ttft")
     query = _query(
         {name: getattr(args, name) for name in fields}, "--",
@@ -204,6 +224,54 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+RANK_TABLE = (
+    ("rank", "{}"), ("system", "{}"), ("precision", "{}"), ("mode", "{}"), ("config", "{}"), ("gpus", "{}"),
+    ("interactivity", "{:.1f}"), ("tput_per_gpu", "{:.0f}"), ("tput_per_gpu_low", "{:.0f}"),
+    ("tput_per_gpu_high", "{:.0f}"), ("basis_detail", "{}"), ("usd_per_gpu_hour", "{:.2f}"),
+    ("usd_per_mtok", "{:.4f}"), ("tokens_per_s_per_mw", "{:,.0f}"),
+)
+
+
+def _run_rank(args: argparse.Namespace) -> int:
+    """Every (system, precision, mode) for one workload, cheapest $/Mtok first; those reaching no point after."""
+    models, systems = builtin_models(), builtin_systems()
+    if args.model and args.model not in models:
+        raise InstanceError([("--model", unknown_reason("model", args.model, models))])
+    values = {"model": args.model, "isl": args.isl, "osl": args.osl, "interactivity": args.interactivity,
+              "ttft": args.ttft}
+    chosen_systems = [args.system] if args.system else list(systems)
+    precisions = [args.precision] if args.precision else list(models[args.model].precisions) if args.model else []
+    queries = [
+        _query({**values, "system": system, "precision": precision, "mode": mode}, "--",
+               ("model", "isl", "osl", "interactivity"))
+        for system in chosen_systems for precision in precisions or [PRECISIONS[0]] for mode in MODES
+    ]
+    estimator = _estimator(args)
+    ranked, unreachable = [], []
+    for query in queries:
+        assert query.interactivity is not None
+        (answer,) = estimator.estimate(query.key, [query.interactivity], query.ttft)
+        if answer is None:
+            unreachable.append({"system": query.system, "precision": query.precision, "mode": query.mode,
+                                "reason": _no_point_reason(estimator, query)})
+            continue
+        system = systems[query.system]
+        price = system.usd_per_gpu_hour(args.tco_basis)
+        ranked.append({"system": query.system, "precision": query.precision, "usd_per_gpu_hour": price,
+                       **_answer_dict(answer, query, query.interactivity, price),
+                       "tokens_per_s_per_mw": answer.tput_per_gpu / allin_kw(system, 1) * 1000})
+    ranked.sort(key=lambda row: row["usd_per_mtok"])
+    for i, row in enumerate(ranked):
+        row["rank"] = i + 1
+    if args.json:
+        print_json({"ranked": ranked, "unreachable": unreachable})
+    else:
+        _print_table(ranked, RANK_TABLE)
+        for row in unreachable:
+            print(f"  no point: {row['system']} {row['precision']} {row['mode']}: {row['reason']}")
+    return EXIT_OK if ranked else EXIT_INFEASIBLE
+
+
 def _no_point_reason(estimator: Estimator, query: Query) -> str:
     """Why nothing answers: the weights do not fit any engine, or the speed is out of reach."""
     front = estimator.frontier(query.model, query.system, query.precision)
@@ -228,11 +296,11 @@ TABLE = (
 )
 
 
-def _print_table(rows: list[dict[str, Any]]) -> None:
-    cells = [[name for name, _ in TABLE]] + [
-        ["-" if row[name] is None else fmt.format(row[name]) for name, fmt in TABLE] for row in rows
+def _print_table(rows: list[dict[str, Any]], table: tuple[tuple[str, str], ...] = TABLE) -> None:
+    cells = [[name for name, _ in table]] + [
+        ["-" if row[name] is None else fmt.format(row[name]) for name, fmt in table] for row in rows
     ]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(TABLE))]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(table))]
     for r in cells:
         print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)))
 

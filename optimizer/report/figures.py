@@ -7,13 +7,16 @@ usage (:class:`~optimizer.usage.PlanUsage`) or the evaluator's
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
+from optimizer.catalog import PRECISIONS, Precision, builtin_models, builtin_systems
 from optimizer.evaluate import Report
 from optimizer.instance import Instance
 from optimizer.packing import domain_gpus, pack_into_domains
+from optimizer.instance import Role
 from optimizer.plan import Plan, Rack
 from optimizer.report.svg import (
+    PALETTE,
     Bar,
     Guide,
     RackCells,
@@ -21,6 +24,7 @@ from optimizer.report.svg import (
     grouped_bar_chart,
     line_chart,
     rack_map,
+    shaded,
     stacked_bar_chart,
 )
 from optimizer.usage import PlanUsage
@@ -29,6 +33,37 @@ from optimizer.usage import PlanUsage
 def engine_category(model: str, precision: str, role: str) -> str:
     """The colour key of an engine in the rack map: model, precision and role."""
     return f"{model} {precision} {role}"
+
+
+def _catalog_order(names: Iterable[str], catalog: Iterable[str]) -> list[str]:
+    """The built-in catalog's ids in its order, then the other ``names`` by name: an order the same in every report."""
+    order = list(catalog)
+    return order + sorted(set(names) - set(order))
+
+
+def system_colours(systems: Iterable[str]) -> dict[str, str]:
+    """One colour per system, the same in every report: the palette at its place in the catalog."""
+    systems = list(systems)
+    order = _catalog_order(systems, builtin_systems())
+    return {s: PALETTE[order.index(s) % len(PALETTE)] for s in systems}
+
+
+ROLES: tuple[Role, ...] = ("aggregated", "prefill", "decode")
+SHADES = (0.0, 0.45, -0.35, 0.7, -0.6, 0.25, -0.2, 0.85, -0.8)
+"""Per (precision, role) of one model: how far its colour moves from the model's toward white (+) or black (-)."""
+
+
+def engine_colours(engines: Iterable[tuple[str, Precision, Role]]) -> dict[str, str]:
+    """One colour per (model, precision, role) engine category (:func:`engine_category`), the same in every
+    report: the model's palette colour at its place in the catalog, shaded by precision and role."""
+    engines = list(dict.fromkeys(engines))
+    models = _catalog_order((m for m, _, _ in engines), builtin_models())
+    colours = {}
+    for model, precision, role in engines:
+        base = PALETTE[models.index(model) % len(PALETTE)]
+        shade = SHADES[PRECISIONS.index(precision) * len(ROLES) + ROLES.index(role)]
+        colours[engine_category(model, precision, role)] = shaded(base, shade)
+    return colours
 
 
 def rack_cells(instance: Instance, rack: Rack) -> RackCells:
@@ -60,35 +95,41 @@ def rack_cells(instance: Instance, rack: Rack) -> RackCells:
         domain_end = min(domain_start + domain, rack_gpus)
         cells.extend([None] * max(0, domain_end - len(cells)))
     cells.extend([None] * max(0, rack_gpus - len(cells)))
-    return RackCells(rack.id, tuple(cells), domain)
+    return RackCells(rack.id, tuple(cells), domain, f"{rack.system} at {rack.site}")
 
 
 def rack_map_figure(instance: Instance, plan: Plan, title: str) -> str:
-    """Every opened rack of ``plan``, its GPUs coloured by model, precision and role."""
+    """Every opened rack of ``plan``, its GPUs coloured by model, precision and role (:func:`engine_colours`)."""
     racks = [rack_cells(instance, rack) for rack in plan.racks]
     stranded = sum(1 for rack in racks for cell in rack.cells if cell is None)
     total = sum(len(rack.cells) for rack in racks)
+    colours = engine_colours(sorted((g.model, g.precision, g.role) for rack in plan.racks for g in rack.engines))
     return rack_map(
-        title, racks,
+        title, racks, colours,
         description=f"{len(racks)} racks, {total} GPUs paid for, {stranded} stranded (no engine on them)",
     )
 
 
-def cost_bars_figure(rows: Sequence[tuple[str, Report, str]], title: str, colours: Mapping[str, str]) -> str:
-    """$/Mtok of each (label, report, note), stacked by system.
+def cost_bars_figure(rows: Sequence[tuple[str, Report, str, float | None]], title: str,
+                     colours: Mapping[str, str]) -> str:
+    """$/Mtok of each (label, report, note, bound $/hour or None), stacked by system.
 
     A system's segment is its racks' $/hour over the option's total Mtok/hour,
-    so the segments add up to the option's $/Mtok.
+    so the segments add up to the option's $/Mtok; a bound is drawn as a whisker
+    down to the bound's $/Mtok (the best plan of the option costs no less).
     """
     bars = []
-    for label, report, note in rows:
+    for label, report, note, bound in rows:
         mtok_per_hour = (report.input_tokens_per_hour + report.output_tokens_per_hour) / 1e6
         if mtok_per_hour <= 0:
             continue
         segments = tuple((s.name, s.usd_per_hour / mtok_per_hour) for s in report.systems)
-        bars.append(Bar(label, segments, note or f"${report.usd_per_mtok:.3g}"))
+        price = f"${report.usd_per_mtok:.3g}"
+        bars.append(Bar(label, segments, f"{price} {note}" if note else price,
+                        None if bound is None else bound / mtok_per_hour))
     return stacked_bar_chart(title, "$ per million tokens (input + output)", bars, colours=colours,
-                             description="Cost per million tokens of each option, split by the system its racks are")
+                             description="Cost per million tokens of each option, split by the system its racks are; "
+                             "whiskers reach down to what the option's bound proves")
 
 
 def demand_capacity_figure(instance: Instance, plan: Plan, usage: PlanUsage, title: str) -> str:

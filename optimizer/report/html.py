@@ -15,18 +15,20 @@ from optimizer.safe_io import file_stem, path_inside, write_atomic
 from optimizer.report.svg import standalone
 
 _CSS = """
-body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 2em auto; max-width: 1000px;
+body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 2em auto; max-width: 1340px;
        padding: 0 1em; line-height: 1.45; }
+p { max-width: 60em; overflow-wrap: anywhere; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
 p.subtitle { color: #555; margin-top: 0; }
-div.table { overflow-x: auto; margin: 0.8em 0; }
+div.table { max-width: 100%; overflow-x: auto; margin: 0.8em 0; }
 table { border-collapse: collapse; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 th { background: #f2f2f2; }
 td.text, th:first-child { text-align: left; }
 tr.highlight td { background: #eaf4ea; font-weight: bold; }
-figure { margin: 1em 0; overflow-x: auto; }
+figure { margin: 1em 0; max-width: 100%; overflow-x: auto; }
+figure svg { display: block; }
 figcaption { color: #555; font-size: 0.9em; }
 """
 

@@ -2,7 +2,8 @@
 
 Each function takes plain data (numbers and labels) and returns one standalone
 ``<svg>`` element with a ``<title>`` (what screen readers and browsers show) and
-a legend; the report modules turn instances and plans into that data. Colours
+a legend, drawn in a ``viewBox`` and scaled to the width of its box (never wider
+than drawn), so a figure never makes its page scroll; the report modules turn instances and plans into that data. Colours
 come from the Okabe-Ito palette, which colour-blind readers tell apart.
 """
 
@@ -50,6 +51,13 @@ def colour_map(names: Iterable[str]) -> dict[str, str]:
         if name not in colours:
             colours[name] = PALETTE[len(colours) % len(PALETTE)]
     return colours
+
+
+def shaded(colour: str, amount: float) -> str:
+    """``#RRGGBB`` moved toward white (``amount`` > 0) or black (< 0) by that share, -1 to 1."""
+    channels = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    target = 255 if amount > 0 else 0
+    return "#" + "".join(f"{round(c + (target - c) * abs(amount)):02X}" for c in channels)
 
 
 def format_number(value: float) -> str:
@@ -104,7 +112,7 @@ class _Canvas:
     def render(self) -> str:
         head = (
             f'<svg viewBox="0 0 {self.width:.0f} {self.height:.0f}" '
-            f'width="{self.width:.0f}" height="{self.height:.0f}" role="img" {FONT}>'
+            f'width="100%" style="max-width:{self.width:.0f}px;height:auto" role="img" {FONT}>'
             f"<title>{escape(self.title)}</title>"
         )
         desc = f"<desc>{escape(self.description)}</desc>" if self.description else ""
@@ -268,6 +276,8 @@ class Bar:
     label: str
     segments: tuple[tuple[str, float], ...]
     note: str = ""
+    low: float | None = None
+    """a proven lower end of the bar's value (a bound), drawn as a whisker from it to the top; None: none"""
 
 
 def stacked_bar_chart(title: str, y_label: str, bars: Sequence[Bar], width: float | None = None,
@@ -297,6 +307,11 @@ def stacked_bar_chart(title: str, y_label: str, bars: Sequence[Bar], width: floa
                        f'height="{max(0.0, bottom - top):.1f}" fill="{colours[name]}">'
                        f"<title>{escape(bar.label)}, {escape(name)}: {format_number(value)}</title></rect>")
             base += value
+        if bar.low is not None and bar.low < total:
+            low, top = frame.y(bar.low), frame.y(total)
+            canvas.add(f'<path d="M{centre:.1f},{top:.1f}V{low:.1f}M{centre - 6:.1f},{low:.1f}H{centre + 6:.1f}" '
+                       f'stroke="#222" stroke-width="1.5" fill="none"><title>{escape(bar.label)}: proven at least '
+                       f"{format_number(bar.low)}</title></path>")
         canvas.add("</g>")
         note = bar.note or format_number(total)
         canvas.text(centre, frame.y(total) - 5, note, size=11, anchor="middle")
@@ -336,12 +351,9 @@ def grouped_bar_chart(title: str, y_label: str, groups: Sequence[str],
     return canvas.render()
 
 
-def _elide(text: str, columns: int) -> str:
-    """``text`` cut to ``columns`` characters, its middle replaced by an ellipsis when too long."""
-    if len(text) <= columns:
-        return text
-    head = (columns - 1) // 2
-    return text[:head] + "\u2026" + text[len(text) - (columns - 1 - head):]
+def _hard_wrap(text: str, columns: int) -> list[str]:
+    """``text`` in lines of at most ``columns`` characters, every character kept (ids have no spaces)."""
+    return [text[i:i + columns] for i in range(0, len(text), columns)] or [""]
 
 
 def _wrap(text: str, columns: int) -> list[str]:
@@ -369,17 +381,27 @@ class RackCells:
     label: str
     cells: tuple[tuple[str, str] | None, ...]
     domain_size: int
+    detail: str = ""
+    """shown on hover beside the label, e.g. the rack's system and site"""
 
 
-def rack_map(title: str, racks: Sequence[RackCells], columns: int = 8, cell: float = 13,
-             width: float = 900, description: str = "") -> str:
+LABEL_SIZE = 9
+"""Font size of a rack card's label, px."""
+
+
+def rack_map(title: str, racks: Sequence[RackCells], colours: Mapping[str, str] | None = None, columns: int = 8,
+             cell: float = 13, width: float = 900, description: str = "") -> str:
     """Racks as cards of GPU cells, ``columns`` per row, a gap between NVLink domains.
 
-    Occupied cells take their category's colour; stranded cells are white,
-    outlined and struck through, so idle GPUs that are paid for stand out.
+    Occupied cells take their category's colour (``colours`` fixes some); stranded cells are
+    white, outlined and struck through, so idle GPUs that are paid for stand out. Each card
+    shows its whole label, over as many lines as it needs.
     """
-    gap, pad, header = 2.0, 8.0, 18.0
-    categories = colour_map(c[0] for rack in racks for c in rack.cells if c is not None)
+    gap, pad = 2.0, 8.0
+    chars = int((2 * pad + columns * (cell + gap) - 2 * pad + 4) / (LABEL_SIZE * CHAR_WIDTH))
+    header = 6 + 11 * max((len(_hard_wrap(rack.label, chars)) for rack in racks), default=1)
+    found = colour_map(c[0] for rack in racks for c in rack.cells if c is not None)
+    categories = {name: (colours or {}).get(name, colour) for name, colour in found.items()}
     legend_entries = [(name, colour, "box") for name, colour in categories.items()]
     if any(c is None for rack in racks for c in rack.cells):
         legend_entries.append(("stranded GPU (paid for, idle)", STRANDED_COLOUR, "stranded"))
@@ -404,7 +426,7 @@ def rack_map(title: str, racks: Sequence[RackCells], columns: int = 8, cell: flo
         for k, rack in enumerate(racks[row_index * per_row:(row_index + 1) * per_row]):
             left = 10 + k * (card_w + 10)
             _rack_card(canvas, rack, left, y0, card_w, sizes[row_index * per_row + k][1], columns, cell,
-                       gap, pad, header, categories)
+                       gap, pad, header, categories, chars)
         y0 += row_height + 10
     _legend(canvas, 10, y0, width - 20, legend_entries)
     return canvas.render()
@@ -412,14 +434,15 @@ def rack_map(title: str, racks: Sequence[RackCells], columns: int = 8, cell: flo
 
 def _rack_card(canvas: _Canvas, rack: RackCells, left: float, top: float, card_w: float, card_h: float,
                columns: int, cell: float, gap: float, pad: float, header: float,
-               categories: dict[str, str]) -> None:
+               categories: Mapping[str, str], chars: int) -> None:
     stranded = sum(1 for c in rack.cells if c is None)
-    canvas.add(f"<g><title>{escape(rack.label)}: {len(rack.cells) - stranded} of {len(rack.cells)} GPUs used"
-               "</title>")
+    detail = f" ({rack.detail})" if rack.detail else ""
+    canvas.add(f"<g><title>{escape(rack.label)}{escape(detail)}: {len(rack.cells) - stranded} of "
+               f"{len(rack.cells)} GPUs used</title>")
     canvas.add(f'<rect x="{left:.1f}" y="{top:.1f}" width="{card_w:.1f}" height="{card_h:.1f}" rx="4" '
                'fill="#F6F6F6" stroke="#BBB"/>')
-    canvas.text(left + pad - 2, top + 13, _elide(rack.label, int((card_w - 2 * pad + 4) / (9 * CHAR_WIDTH))),
-                size=9, weight="bold")
+    for i, line in enumerate(_hard_wrap(rack.label, chars)):
+        canvas.text(left + pad - 2, top + 13 + 11 * i, line, size=LABEL_SIZE, weight="bold")
     y = top + header + pad
     for index, occupant in enumerate(rack.cells):
         row, col = divmod(index, columns)

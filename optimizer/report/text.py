@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from optimizer.evaluate import Report
+from collections.abc import Sequence
+
+from optimizer.evaluate import Report, Subtotal
+from optimizer.plan import SolveRecord, percent
 
 TEXT_ROWS = 40
 """Rack and engine tables in the text report stop after this many rows (``--json`` has all)."""
@@ -11,6 +14,26 @@ TEXT_ROWS = 40
 def report_text(report: Report) -> str:
     """A readable report: totals, per system and site, per tenant, racks and engines."""
     return "\n".join(_lines(report))
+
+
+NO_RECORD = ("the plan carries no record of how good it is (a heuristic's plan, or a plan file written "
+             "before plan version 2)")
+
+
+def proof_rows(record: SolveRecord) -> list[tuple[str, str]]:
+    """The solve record as (what, value) rows: status, bound, gap, the run's settings, the capacities' bases."""
+    bound = "-" if record.bound is None else f"{_money(record.bound)}/hour"
+    return [
+        ("proof", record.words()),
+        ("status (limit)", f"{record.status.value} ({record.limit.value})"),
+        ("cost, bound, gap", f"{_money(record.objective)}/hour, bound {bound}, gap "
+                             f"{'-' if record.gap is None else percent(record.gap)}"),
+        ("bound holds over", record.bound_scope or "-"),
+        ("solver, seed", f"{record.solver}, seed {record.seed}"),
+        ("time limit, runtime", f"{record.time_limit_s:g} s, {record.runtime_s:.1f} s"),
+        ("capacities", f"at confidence {record.confidence:g}; engine groups by basis: "
+                       + (", ".join(f"{basis} {count}" for basis, count in record.bases.items()) or "-")),
+    ]
 
 
 def _money(value: float | None, digits: int = 2) -> str:
@@ -25,7 +48,8 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def table_lines(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """An aligned text table: the first column left, the others right."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
 
     def line(cells: tuple[str, ...]) -> str:
@@ -44,6 +68,30 @@ def _truncated(rows: list[tuple[str, ...]], what: str) -> tuple[list[tuple[str, 
     return rows[:TEXT_ROWS], [f"... {len(rows) - TEXT_ROWS} more {what} (see --json)"]
 
 
+SUBTOTAL_HEADER = ("name", "racks", "GPUs", "stranded", "$/hour", "kW", "kW cap", "Mtok/h", "$/Mtok")
+RACK_HEADER = ("rack", "site", "system", "GPUs used", "$/hour", "IT kW", "kW cap", "time", "KV")
+
+
+def subtotal_rows(subtotals: Sequence[Subtotal]) -> list[tuple[str, ...]]:
+    """Per system or per site: racks, GPUs, $/hour, provisioned kW against the cap, Mtok/hour, $/Mtok."""
+    return [
+        (s.name, str(s.racks), str(s.gpus), str(s.gpus_stranded), _money(s.usd_per_hour),
+         _number(s.provisioned_kw, ",.1f"), _number(s.power_cap_kw, ",.1f"),
+         _number((s.input_tokens_per_hour + s.output_tokens_per_hour) / 1e6, ",.3f"), _money(s.usd_per_mtok, 4))
+        for s in subtotals
+    ]
+
+
+def rack_rows(r: Report) -> list[tuple[str, ...]]:
+    """Per rack: GPUs used, $/hour, IT kW against its cap, engine-time and KV utilisation in the peak scenario."""
+    return [
+        (k.rack, k.site, k.system, f"{k.gpus_occupied}/{k.gpus}", _money(k.usd_per_hour),
+         f"{k.it_kw:,.1f}", _number(k.rack_power_kw, ",.1f"), _percent(k.time_utilisation),
+         _percent(k.kv_utilisation))
+        for k in r.racks
+    ]
+
+
 def _lines(r: Report) -> list[str]:
     mtok = (r.input_tokens_per_hour + r.output_tokens_per_hour) / 1e6
     lines = [
@@ -52,6 +100,11 @@ def _lines(r: Report) -> list[str]:
         f"({r.gpus_stranded} stranded)",
         f"  convention  {r.convention}",
     ]
+    if r.solve is None:
+        lines.append(f"  proof       {NO_RECORD}")
+    else:
+        rows = proof_rows(r.solve)
+        lines += [f"  proof       {rows[0][1]}"] + [f"              {what}: {value}" for what, value in rows[1:]]
     if r.capital_usd_per_hour is not None:
         lines.append(
             f"              capital + hosting {_money(r.capital_usd_per_hour)}/hour, "
@@ -67,10 +120,10 @@ def _lines(r: Report) -> list[str]:
     ]
     if r.roi is not None:
         lines.append(
-            f"  revenue     {_money(r.revenue_usd_per_year, 0)}/year at tenants' prices; ROI "
-            f"{r.roi:.2f}x of capital {_money(r.capital_usd_per_year, 0)}/year"
+            f"  revenue     {_money(r.revenue_usd_per_year, 0)}/year of the tenants with a price; ROI "
+            f"{r.roi:.2f}x of their all-in cost {_money(r.priced_cost_usd_per_year, 0)}/year"
         )
-    lines += ["", "scenarios"] + _table(
+    lines += ["", "scenarios"] + table_lines(
         ("scenario", "weight", "input tok/h", "output tok/h"),
         [
             (f"{s.scenario}{' (peak)' if s.scenario == r.peak_scenario else ''}", f"{s.weight:.3f}",
@@ -79,17 +132,8 @@ def _lines(r: Report) -> list[str]:
         ],
     )
     for title, subtotals in (("per system", r.systems), ("per site", r.sites)):
-        lines += ["", title] + _table(
-            ("name", "racks", "GPUs", "stranded", "$/hour", "kW", "kW cap", "Mtok/h", "$/Mtok"),
-            [
-                (s.name, str(s.racks), str(s.gpus), str(s.gpus_stranded), _money(s.usd_per_hour),
-                 _number(s.provisioned_kw, ",.1f"), _number(s.power_cap_kw, ",.1f"),
-                 _number((s.input_tokens_per_hour + s.output_tokens_per_hour) / 1e6, ",.3f"),
-                 _money(s.usd_per_mtok, 4))
-                for s in subtotals
-            ],
-        )
-    lines += ["", "per tenant (cost attributed by share of engine-seconds)"] + _table(
+        lines += ["", title] + table_lines(SUBTOTAL_HEADER, subtotal_rows(subtotals))
+    lines += ["", "per tenant (cost attributed by share of engine-seconds)"] + table_lines(
         ("tenant", "model", "isolation", "$/hour", "Mtok/h", "$/Mtok", "price", "margin"),
         [
             (t.tenant, t.model, t.isolation, _money(t.usd_per_hour),
@@ -98,15 +142,8 @@ def _lines(r: Report) -> list[str]:
             for t in r.tenants
         ],
     )
-    rack_rows, more = _truncated([
-        (k.rack, k.site, k.system, f"{k.gpus_occupied}/{k.gpus}", _money(k.usd_per_hour),
-         f"{k.it_kw:,.1f}", _number(k.rack_power_kw, ",.1f"), _percent(k.time_utilisation),
-         _percent(k.kv_utilisation))
-        for k in r.racks
-    ], "racks")
-    lines += ["", f"racks (utilisation in peak scenario {r.peak_scenario})"] + _table(
-        ("rack", "site", "system", "GPUs used", "$/hour", "IT kW", "kW cap", "time", "KV"), rack_rows
-    ) + more
+    rows, more = _truncated(rack_rows(r), "racks")
+    lines += ["", f"racks (utilisation in peak scenario {r.peak_scenario})"] + table_lines(RACK_HEADER, rows) + more
     engine_rows, more = _truncated([
         (e.engine, e.rack, e.model, e.precision, e.role, f"{e.count}x{e.gpus}",
          _percent(e.time_utilisation), _percent(e.kv_utilisation), e.basis,
@@ -114,7 +151,7 @@ def _lines(r: Report) -> list[str]:
         for e in r.engines
     ], "engine groups")
     lines += ["", f"engine groups (capacity planned at confidence {r.confidence:g}; band: 80% interval "
-              "of the capacity delivered over the capacity planned)"] + _table(
+              "of the capacity delivered over the capacity planned)"] + table_lines(
         ("engine", "rack", "model", "precision", "role", "replicas", "time", "KV", "basis", "band", "tenants"),
         engine_rows,
     ) + more
