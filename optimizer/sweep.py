@@ -14,7 +14,9 @@ key                            value                        what it changes
 ``power.<site>``               MW                           that site's ``power_mw``
 ``fleet``                      ``own``, ``aggregated``,     which of :mod:`optimizer.compare`'s options plans the
                                ``siloed`` or a system id    point: the own fleet, it with aggregated engines only,
-                                                            it with siloed tenancy, or that system alone
+                                                            it with siloed tenancy, or that system alone: the
+                                                            fleet's racks of it, or where the fleet has none
+                                                            unlimited racks at catalog prices (labelled so)
 =============================  ===========================  =====================================================
 
 The points are every combination of the values (the first key slowest), or with ``zip`` the
@@ -250,7 +252,8 @@ def point_variant(instance: Instance, point: Point, method: str) -> Variant:
     values = dict(point)
     fleet = str(values.get("fleet", DEFAULT_FLEET))
     option_set, systems = (FLEET_OPTIONS[fleet], None) if fleet in FLEET_OPTIONS else ("systems", [fleet])
-    (variant,) = (v for v in variants(instance, [option_set], systems, method) if v.option_set == option_set)
+    unlimited = systems is not None and all(e.system != fleet for e in instance.fleet)  # a purchase what-if
+    (variant,) = (v for v in variants(instance, [option_set], systems, method, unlimited) if v.option_set == option_set)
     changed = variant.instance
     for key, value in point:
         if key != "fleet":

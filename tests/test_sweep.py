@@ -147,9 +147,11 @@ def test_power_sets_one_site(enterprise_mix: Instance) -> None:
 
 
 def test_fleet_picks_compares_option_and_prices_apply_after_it(tiny: Instance) -> None:
-    """``fleet=hgx-h200``: compare's 'hgx-h200 alone' (catalog prices, $1.41/GPU-hour), then priced."""
+    """``fleet=hgx-h200``, a system tiny's fleet lacks: compare's 'hgx-h200 alone, unlimited' (catalog
+    prices, $1.41/GPU-hour), then priced; ``fleet=hgx-b200``, its own system: the fleet's racks of it."""
+    assert point_variant(tiny, (("fleet", "hgx-b200"),), "highs").name == "hgx-b200 alone"
     alone = point_variant(tiny, (("fleet", "hgx-h200"), ("price.hgx-h200", 0.5)), "highs")
-    assert alone.name == "hgx-h200 alone"
+    assert alone.name == "hgx-h200 alone, unlimited"
     assert [(e.system, e.site) for e in alone.instance.fleet] == [("hgx-h200", "dc1")]
     assert alone.instance.usd_per_gpu_hour(alone.instance.fleet[0]) == pytest.approx(0.5 * 1.41)
     assert point_variant(tiny, (("fleet", "own"),), "highs").name == FLEET
