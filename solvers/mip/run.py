@@ -245,8 +245,11 @@ class _Run:
             return self.infeasible(replace(settings, time_limit=max(0.1, self.time_left(settings))))
         if self.scope == "shortlist":
             self.every_candidate(settings)
-        if lp.bound is not None and settings.progress is not None:
-            settings = replace(settings, progress=_bounded_below(lp.bound, settings.progress))
+        progress = settings.progress
+        if progress is not None and self.all_bound is not None:  # the shortlist's bounds are no bounds over all
+            settings = replace(settings, progress=_bounded_below(self.all_bound, progress, own=False))
+        elif progress is not None and lp.bound is not None:
+            settings = replace(settings, progress=_bounded_below(lp.bound, progress))
         extra = list(self.warm)
         complete: BackendResult | None = None
         if lp.solution is not None:
@@ -276,7 +279,8 @@ class _Run:
             outcome, bound_solver = replace(outcome, bound=lp.bound), "highs"
         if self.every is not None and self.all_bound is not None:
             shortlisted = self.checked_plan(self.f, outcome)
-            extra += self.every_mip(settings, extra + ([] if shortlisted is None else [shortlisted]))
+            widened = None if progress is None else _bounded_below(self.all_bound, progress)
+            extra += self.every_mip(replace(settings, progress=widened), extra + ([] if shortlisted is None else [shortlisted]))
         return self.result(outcome, unserved=(), extra_plans=extra, bound_solver=bound_solver)
 
     def every_mip(self, settings: Settings, plans: list[Plan]) -> list[Plan]:
@@ -293,9 +297,7 @@ class _Run:
         if (relative_gap(cheapest, self.all_bound) or 0.0) <= self.gap or left < WHOLE_MIP_SHARE * settings.time_limit \
                 or self.generates_scenarios(self.every):
             return []
-        outcome = self.backend(self.every, replace(
-            settings, hint=self.mip_start(self.every, plans), time_limit=left, progress=None,
-        ))
+        outcome = self.backend(self.every, replace(settings, hint=self.mip_start(self.every, plans), time_limit=left))
         logger.info("MIP over every candidate: %s, bound %s", outcome.outcome, outcome.bound)
         if outcome.bound is not None and outcome.outcome != "infeasible" and outcome.bound > self.all_bound:
             self.all_bound, self.all_bound_solver = outcome.bound, self.solver
@@ -311,7 +313,7 @@ class _Run:
         above :data:`EVERY_CANDIDATE_MAX_TENANTS` tenants."""
         if len(self.instance.tenants) > EVERY_CANDIDATE_MAX_TENANTS:
             return
-        every = build_formulation(self.instance, self.performance, extra_configs=_routed_configs(self.warm))
+        every = build_formulation(self.instance, self.performance, extra_configs=self.f.extra_configs)
         left_out = _candidate_keys(every) - _candidate_keys(self.f)
         logger.info("every candidate: %s; the shortlist left out %d arcs", every.summary(), len(left_out))
         if not left_out:
@@ -662,12 +664,13 @@ def _routed_configs(plans: list[Plan]) -> tuple[tuple[str, EngineConfig], ...]:
     return tuple(sorted(found, key=repr))
 
 
-def _bounded_below(bound: float, progress: Progress) -> Progress:
+def _bounded_below(bound: float, progress: Progress, own: bool = True) -> Progress:
     """``progress`` reporting at least ``bound`` ($/hour) as the best bound: the LP relaxation's
     holds for the plans found after it, and while the whole MIP runs, whose first log rows show
-    a bound of 0 (the CLI printed "gap 100.00%" for them)."""
+    a bound of 0 (the CLI printed "gap 100.00%" for them). Without ``own`` the backend's bounds
+    (over the shortlist, while ``bound`` is over every candidate) are not reported: ``bound`` is."""
     return lambda incumbent, found, elapsed: progress(
-        incumbent, bound if found is None else max(found, bound), elapsed
+        incumbent, bound if found is None or not own else max(found, bound), elapsed
     )
 
 
