@@ -359,10 +359,9 @@ def update_known_best(
     """Record in ``path`` every valid plan cheaper than the known best, and every higher bound.
 
     A cheaper plan replaces $/hour, method, commit, date and time limit; a bound
-    only ever rises. A run's bound holds over its own candidates (the shortlist and its warm
-    start's engines, which grow with the time limit: medium-02 has 2,032 groups at 60 s and
-    2,048 at 600 s), so the highest is a bound on the plans of such a model, not on every
-    plan. Entries measured under other ``capacities`` (default: the current
+    only ever rises, and only a bound over every candidate (``bound_scope`` ``all``) is taken:
+    a bound over a run's shortlist (which grows with the time limit: medium-02 has 2,032
+    groups at 60 s and 2,048 at 600 s) is no bound on every plan. Entries measured under other ``capacities`` (default: the current
     :func:`capacity_fingerprint`) are not comparable: they are dropped. Returns the
     instances whose row changed.
     """
@@ -382,7 +381,8 @@ def update_known_best(
                 "date": date,
                 "time_limit_s": f"{time_limit:g}",
             })
-        if row.bound is not None and (not updated["bound"] or row.bound > float(updated["bound"])):
+        proven = row.bound is not None and row.bound_scope == "all"
+        if proven and (not updated["bound"] or row.bound > float(updated["bound"])):  # type: ignore[arg-type]
             updated["bound"] = f"{row.bound:.4f}"
         if updated != entry and updated["usd_per_hour"]:
             known[row.instance] = updated
