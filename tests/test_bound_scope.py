@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from optimizer.cli.solve import render
 from optimizer.instance import load_instance
 from optimizer.performance import PerformanceModel
-from optimizer.result import Limit, Status
+from optimizer.result import Limit, Result, Status
 from optimizer.solve import MAX_ARCS_PER_ROLE, solve
 from solvers.heuristics import pooled
 from solvers.mip import run
@@ -61,3 +62,10 @@ def test_survive_bound_over_all_is_the_lp_without_time_for_the_mip(monkeypatch: 
 def test_heuristics_have_no_bound_scope() -> None:
     result = pooled(load_instance(EXAMPLES / "tiny.toml"), time_limit=TIME_LIMIT_S)
     assert result.bound is None and result.bound_scope is None and result.bound_solver is None
+
+
+def test_the_summary_line_says_what_the_bound_covers() -> None:
+    shortlist = Result("highs", Status.FEASIBLE, Limit.TIME, 10.0, 9.0, 1.0, bound_scope="shortlist", bound_solver="scip")
+    assert "bound $9.00/h over the shortlist only (scip), gap 10.00%" in render(shortlist, None)
+    every = Result("highs", Status.FEASIBLE, Limit.TIME, 10.0, 9.0, 1.0, bound_scope="all", bound_solver="highs")
+    assert "bound $9.00/h over all candidates (highs)" in render(every, None)
