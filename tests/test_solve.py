@@ -461,7 +461,7 @@ def test_cli_json_carries_result_and_report(tmp_path, capsys) -> None:  # type: 
     assert (record["solver"], record["time_limit_s"], record["seed"], record["confidence"]) == ("highs", 10.0, 0, 0.8)
     assert record["runtime_s"] <= payload["runtime_s"] and sum(record["bases"].values()) == len(
         payload["report"]["engines"])
-    assert record["bound_scope"].startswith("the shortlisted candidates")
+    assert record["bound_scope"].startswith("every candidate configuration the performance model offers (proved by highs")
     page = (report_dir / "report.html").read_text()
     assert "Proven optimal, gap " in page and f"bound ${payload['bound']:,.2f}/hour" in page
     # the written plan starts a new run (`--start`): the same optimum
