@@ -93,8 +93,9 @@ EVERY_CANDIDATE_SHARE = 0.2
 the shortlist left some out) may start rounds within, after the shortlist's LP relaxation."""
 EVERY_CANDIDATE_MAX_TENANTS = 200
 """Tenants above which no bound over every candidate is attempted: large-01 (1000 tenants) has
-237,012 arcs over every candidate against 7,658 shortlisted, 26.8 s to build (/tmp/big.py in
-the bounds branch's log), an LP a 60-s run cannot start."""
+237,012 arcs over every candidate against 7,658 shortlisted, 26.8 s to build
+(``build_formulation(load_instance("instances/bench/large/large-01.json"))`` after the
+shortlist's, which had filled the performance model's caches), an LP a 60-s run cannot start."""
 ROUTING_TOLERANCE = 1e-7
 """Unserved demand below this share of a tenant's demand counts as routed (checker: 1e-6)."""
 
