@@ -64,6 +64,10 @@ class BenchRow:
     runtime_s: float
     unserved: int
     """tenants the method reports it could not serve"""
+    bound_scope: str | None = None
+    """what ``bound`` holds over: ``all`` candidates or the ``shortlist`` (:class:`~optimizer.result.Result`)"""
+    bound_solver: str | None = None
+    """the solver that proved ``bound``"""
 
     @property
     def valid(self) -> bool:
@@ -124,7 +128,7 @@ def _row(
     if result.plan is None:
         return BenchRow(
             instance.name, method, result.status.value, None, None, None, None, None, None,
-            result.bound, None, runtime, len(result.unserved),
+            result.bound, None, runtime, len(result.unserved), result.bound_scope, result.bound_solver,
         )
     report = evaluate(instance, result.plan, performance)
     violations = [v for v in check(instance, result.plan, performance) if v.severity == "error"]
@@ -144,6 +148,8 @@ def _row(
         gap=relative_gap(cost, result.bound),
         runtime_s=runtime,
         unserved=len(result.unserved),
+        bound_scope=result.bound_scope,
+        bound_solver=result.bound_solver,
     )
 
 
@@ -245,16 +251,23 @@ def _cell(value: object, digits: int = 2) -> str:
 
 def format_rows(rows: Sequence[BenchRow]) -> str:
     """The per-(instance, method) table as Markdown."""
-    header = "| instance | method | status | violations | $/hour | $/Mtok | racks | GPUs | util | bound | gap | runtime s | unserved |"
+    header = ("| instance | method | status | violations | $/hour | $/Mtok | racks | GPUs | util | bound "
+              "| bound over | gap | runtime s | unserved |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in rows:
         lines.append(
             f"| {r.instance} | {r.method} | {r.status} | {_cell(r.violations)} | {_cell(r.usd_per_hour)} "
             f"| {_cell(r.usd_per_mtok, 4)} | {_cell(r.racks)} | {_cell(r.gpus)} "
             f"| {'-' if r.utilisation is None else f'{r.utilisation:.0%}'} | {_cell(r.bound)} "
+            f"| {_bound_over(r.bound_scope, r.bound_solver)} "
             f"| {'-' if r.gap is None else f'{r.gap:.2%}'} | {r.runtime_s:.2f} | {r.unserved} |"
         )
     return "\n".join(lines)
+
+
+def _bound_over(scope: str | None, solver: str | None) -> str:
+    """``all (highs)``: what a bound holds over and the solver that proved it; ``-`` without one."""
+    return "-" if scope is None else f"{scope} ({solver})"
 
 
 def format_summary(summaries: Sequence[MethodSummary]) -> str:
@@ -346,10 +359,9 @@ def update_known_best(
     """Record in ``path`` every valid plan cheaper than the known best, and every higher bound.
 
     A cheaper plan replaces $/hour, method, commit, date and time limit; a bound
-    only ever rises. A run's bound holds over its own candidates (the shortlist and its warm
-    start's engines, which grow with the time limit: medium-02 has 2,032 groups at 60 s and
-    2,048 at 600 s), so the highest is a bound on the plans of such a model, not on every
-    plan. Entries measured under other ``capacities`` (default: the current
+    only ever rises, and only a bound over every candidate (``bound_scope`` ``all``) is taken:
+    a bound over a run's shortlist (which grows with the time limit: medium-02 has 2,032
+    groups at 60 s and 2,048 at 600 s) is no bound on every plan. Entries measured under other ``capacities`` (default: the current
     :func:`capacity_fingerprint`) are not comparable: they are dropped. Returns the
     instances whose row changed.
     """
@@ -369,7 +381,8 @@ def update_known_best(
                 "date": date,
                 "time_limit_s": f"{time_limit:g}",
             })
-        if row.bound is not None and (not updated["bound"] or row.bound > float(updated["bound"])):
+        proven = row.bound is not None and row.bound_scope == "all"
+        if proven and (not updated["bound"] or row.bound > float(updated["bound"])):  # type: ignore[arg-type]
             updated["bound"] = f"{row.bound:.4f}"
         if updated != entry and updated["usd_per_hour"]:
             known[row.instance] = updated

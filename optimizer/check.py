@@ -73,6 +73,7 @@ RULES: dict[str, str] = {
     "group's bandwidth",
     "survive": "after a rack (site) loss its survive promise covers, re-routing serves a tenant less "
     "than survive_share of its demand (optimizer.stress)",
+    "idle-engine": "an engine group no route uses in any scenario, not labelled reserve (warning)",
 }
 
 
@@ -140,6 +141,19 @@ def _duplicate_ids(u: PlanUsage) -> Iterator[Violation]:
             yield Violation(
                 rule="duplicate-id", engine=engine, message=f"engine id '{engine}' appears {n} times"
             )
+
+
+def _idle_engines(u: PlanUsage) -> Iterator[Violation]:
+    routed = {route.engine for route in u.plan.routes}
+    for rack in u.plan.racks:
+        for group in rack.engines:
+            if group.id not in routed and group.purpose != "reserve":
+                yield Violation(
+                    rule="idle-engine", severity="warning", rack=rack.id, engine=group.id,
+                    amount=group.count * group.gpus, unit="GPUs",
+                    message=f"{group.count} x {group.gpus}-GPU replicas carry no route in any scenario "
+                    "and are not labelled reserve",
+                )
 
 
 def _unknown_references(u: PlanUsage) -> Iterator[Violation]:
@@ -597,4 +611,5 @@ _RULE_CHECKS: tuple[Check, ...] = (
     _spread,
     _kv_transfer,
     _survive,
+    _idle_engines,
 )

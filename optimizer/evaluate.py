@@ -99,6 +99,8 @@ class EngineUse(BaseModel):
     """per replica"""
     count: int
     tenants: tuple[str, ...]
+    purpose: str = "serving"
+    """the plan's label: ``serving``, or ``reserve`` (failover capacity, idle in every scenario)"""
     usd_per_hour: float
     """its GPUs at the rack's $/GPU-hour"""
     time_utilisation: float
@@ -347,6 +349,7 @@ class _Evaluation:
                     gpus=group.gpus,
                     count=group.count,
                     tenants=tuple(sorted(self.u.tenants_on(group.id))),
+                    purpose=group.purpose,
                     usd_per_hour=per_gpu * group.gpus * group.count,
                     time_utilisation=self.u.time_used(group.id, peak) / group.count,
                     kv_utilisation=None if kv is None or not kv[1] else kv[0] / kv[1],

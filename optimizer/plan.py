@@ -81,9 +81,15 @@ class EngineGroup(BaseModel):
     source: Literal["model", "profile"] = Field(
         default="model", description="where capacity comes from: the performance model or profiles"
     )
+    purpose: Literal["serving", "reserve"] = Field(
+        default="serving",
+        description="serving: carries routes; reserve: kept for failover (survive), idle in every scenario",
+    )
 
     @classmethod
-    def from_config(cls, group_id: str, config: EngineConfig, count: int) -> EngineGroup:
+    def from_config(
+        cls, group_id: str, config: EngineConfig, count: int, purpose: Literal["serving", "reserve"] = "serving"
+    ) -> EngineGroup:
         """``count`` replicas of ``config`` as engine group ``group_id`` (the inverse of :meth:`config`)."""
         return cls(
             id=group_id,
@@ -96,6 +102,7 @@ class EngineGroup(BaseModel):
             tokens_per_s_per_user=config.tokens_per_s_per_user,
             ttft_s=config.ttft_s,
             source=config.source,
+            purpose=purpose,
         )
 
     def config(self, system: str) -> EngineConfig:

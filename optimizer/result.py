@@ -8,11 +8,15 @@ found. ``OPTIMAL`` under a gap limit means "within the gap", not proven optimal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from optimizer.plan import Limit, Plan, Status
 
-__all__ = ["Limit", "Result", "Status", "Unserved", "relative_gap"]
+__all__ = ["BoundScope", "Limit", "Result", "Status", "Unserved", "relative_gap"]
+
+BoundScope = Literal["all", "shortlist"]
+"""What a bound holds over: ``all``, every candidate the performance model offers; ``shortlist``,
+only the candidates the MIP kept (docs/formulation.md, "What the bound covers")."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,10 @@ class Result:
     runtime_s: float
     plan: Plan | None = None
     unserved: tuple[Unserved, ...] = field(default=())
+    bound_scope: BoundScope | None = None
+    """the candidates ``bound`` holds over (None without a bound)"""
+    bound_solver: str | None = None
+    """the solver that proved ``bound``: "highs" for an LP relaxation, else the MIP backend's name"""
 
     @property
     def gap(self) -> float | None:
@@ -56,13 +64,16 @@ class Result:
         return relative_gap(self.objective, self.bound)
 
     def to_dict(self, include_plan: bool = True) -> dict[str, Any]:
-        """A JSON-ready dict: status, limit, objective, bound, gap, runtime_s, unserved, plan."""
+        """A JSON-ready dict: status, limit, objective, bound, bound_scope, bound_solver, gap,
+        runtime_s, unserved, plan."""
         payload: dict[str, Any] = {
             "method": self.method,
             "status": self.status.value,
             "limit": self.limit.value,
             "objective": self.objective,
             "bound": self.bound,
+            "bound_scope": self.bound_scope,
+            "bound_solver": self.bound_solver,
             "gap": self.gap,
             "runtime_s": self.runtime_s,
             "unserved": [vars(u) for u in self.unserved],

@@ -31,6 +31,13 @@ DEFAULT_GAP = OPTIMAL_GAP
 MAX_ARCS_PER_ROLE = 2
 """Candidate shortlist: ``build_formulation``'s ``max_arcs_per_role`` (docs/formulation.md)."""
 
+BOUND_SCOPE_WORDS = {
+    "all": "every candidate configuration the performance model offers",
+    "shortlist": "the shortlisted candidates only",
+}
+""":attr:`Result.bound_scope` in the words of the plan's solve record."""
+
+
 def solve(
     instance: Instance,
     solver: Solver = DEFAULT_SOLVER,
@@ -89,14 +96,14 @@ def solve(
     )
     if result.plan is None:
         return result
-    scope = "every candidate configuration" if max_arcs_per_role is None else (
-        f"the shortlisted candidates ({max_arcs_per_role} configurations per fleet entry and role; "
-        "docs/formulation.md)")
+    scope = None if result.bound_scope is None else (
+        f"{BOUND_SCOPE_WORDS[result.bound_scope]} (proved by {result.bound_solver}; docs/formulation.md, "
+        "'What the bound covers')")
     report = evaluate(instance, result.plan, performance)
     bases = Counter(engine.basis for engine in report.engines)
     record = SolveRecord(
         status=result.status, limit=result.limit, objective=result.objective, bound=result.bound, gap=result.gap,
-        bound_scope=scope if result.bound is not None else None, solver=solver, time_limit_s=time_limit,
+        bound_scope=scope, solver=solver, time_limit_s=time_limit,
         runtime_s=result.runtime_s, seed=seed, confidence=result.plan.confidence,
         bases={basis: bases[basis] for basis in sorted(bases, key=BASIS_ORDER.index)},
     )

@@ -58,8 +58,10 @@ def pair_file(tmp_path: Path) -> Path:
     return path
 
 
-def row(instance: str, method: str, usd: float | None, violations: int | None = 0, bound: float | None = None) -> BenchRow:
-    return BenchRow(instance, method, "feasible", violations, usd, None, None, None, None, bound, None, 1.0, 0)
+def row(instance: str, method: str, usd: float | None, violations: int | None = 0, bound: float | None = None,
+        scope: str = "all") -> BenchRow:
+    return BenchRow(instance, method, "feasible", violations, usd, None, None, None, None, bound, None, 1.0, 0,
+                    bound_scope=None if bound is None else scope, bound_solver=None if bound is None else "highs")
 
 
 def test_one_row_per_method_priced_and_checked(pair_file: Path):
@@ -102,8 +104,10 @@ def test_known_best_keeps_the_cheapest_valid_plan_and_the_highest_bound(tmp_path
     changed = update_known_best(path, [row("a", "siloed", 200.0), row("a", "pooled", 100.0)], "abc1234", "2026-01-01", 60)
     assert changed == ["a"]
     assert read_known_best(path)["a"]["usd_per_hour"] == "100.0000"
-    # a dearer plan, a broken cheaper plan and a bound: only the bound is taken
-    later = [row("a", "x", 150.0), row("a", "y", 50.0, violations=2), row("a", "mip", None, None, bound=95.0)]
+    # a dearer plan, a broken cheaper plan, a bound and a higher bound over a shortlist only: only
+    # the bound is taken
+    later = [row("a", "x", 150.0), row("a", "y", 50.0, violations=2), row("a", "mip", None, None, bound=95.0),
+             row("a", "mip", None, None, bound=99.0, scope="shortlist")]  # no bound over every plan
     update_known_best(path, later, "def5678", "2026-01-02", 60)
     entry = read_known_best(path)["a"]
     assert (entry["usd_per_hour"], entry["method"], entry["commit"], entry["bound"]) == (

@@ -57,11 +57,15 @@ def instance_hash() -> Case:
     return Case(instance, good, good.model_copy(update={"instance_sha256": "0" * 64}))
 
 
+def _reserve(group: EngineGroup) -> EngineGroup:
+    return group.model_copy(update={"purpose": "reserve"})
+
+
 def duplicate_id() -> Case:
     instance = shop()
     return Case(
         instance,
-        _pooled_with(instance, rack("r2", agg("spare", 1))),
+        _pooled_with(instance, rack("r2", _reserve(agg("spare", 1)))),
         _pooled_with(instance, rack("r2", agg("pool", 1))),
     )
 
@@ -191,9 +195,10 @@ def capacity_kv() -> Case:
 
 
 def nvlink_domain_engine() -> Case:
-    # an idle 16-GPU replica cannot sit in an 8-GPU HGX domain; two 8-GPU replicas can
+    # an idle 16-GPU replica cannot sit in an 8-GPU HGX domain; two 8-GPU replicas can (idle
+    # capacity: labelled reserve in the good plan, so the checker accepts it without a warning)
     instance = shop()
-    return Case(instance, _pooled_with(instance, rack("r2", agg("big", 2))),
+    return Case(instance, _pooled_with(instance, rack("r2", _reserve(agg("big", 2)))),
                 _pooled_with(instance, rack("r2", agg("big", 1, gpus=16))))
 
 
@@ -203,7 +208,7 @@ def nvlink_domain_packing() -> Case:
     instance = shop()
     return Case(
         instance,
-        _pooled_with(instance, rack("r2", agg("six", 4, gpus=6), agg("two", 1, gpus=2))),
+        _pooled_with(instance, rack("r2", _reserve(agg("six", 4, gpus=6)), _reserve(agg("two", 1, gpus=2)))),
         _pooled_with(instance, rack("r2", agg("six", 4, gpus=6), agg("four", 1, gpus=4))),
     )
 
@@ -214,7 +219,7 @@ def rack_gpus() -> Case:
     routes = list(pooled_plan(instance).routes)
     return Case(
         instance,
-        make_plan(instance, [rack("r1", agg("pool", 2), agg("idle", 2))], routes),
+        make_plan(instance, [rack("r1", agg("pool", 2), _reserve(agg("idle", 2)))], routes),
         make_plan(instance, [rack("r1", agg("pool", 2), agg("idle", 3))], routes),
     )
 
@@ -305,6 +310,13 @@ def survive() -> Case:
     return Case(instance, two_racks_plan(instance, 2), pooled_plan(instance))
 
 
+def idle_engine() -> Case:
+    # a spare replica no route uses: a warning unless the plan labels it reserve
+    instance = shop()
+    spare = agg("spare", 1)
+    return Case(instance, _pooled_with(instance, rack("r2", _reserve(spare))), _pooled_with(instance, rack("r2", spare)))
+
+
 CASES: dict[str, tuple[str, Callable[[], Case]]] = {
     "instance-hash": ("instance-hash", instance_hash),
     "duplicate-id": ("duplicate-id", duplicate_id),
@@ -334,6 +346,7 @@ CASES: dict[str, tuple[str, Callable[[], Case]]] = {
     "spread": ("spread", spread),
     "kv-transfer": ("kv-transfer", kv_transfer),
     "survive": ("survive", survive),
+    "idle-engine": ("idle-engine", idle_engine),
 }
 
 

@@ -133,7 +133,7 @@ def test_idle_groups_dedicated_engines_and_empty_racks_are_attributed_in_full():
         [rack("r1", agg("pool", 2), agg("spare", 1)), rack("r2", agg("carl", 1)), rack("r3")],
         [route("acme", "pool", 3.0), route("bolt", "pool", 1.0), route("carl", "carl", 0.5)],
     )
-    assert check(instance, plan) == []
+    assert [(v.rule, v.severity, v.engine) for v in check(instance, plan)] == [("idle-engine", "warning", "spare")]
     report = evaluate(instance, plan)
     assert report.usd_per_hour == approx(192.0)  # 3 racks x $64
     # r1: the idle 'spare' group's GPUs are paid by 'pool', the one loaded group: acme $48, bolt $16.

@@ -452,6 +452,7 @@ def test_cli_json_carries_result_and_report(tmp_path, capsys) -> None:  # type: 
     assert payload["status"] == "optimal" and payload["objective"] == pytest.approx(16.0)  # 2 racks
     assert payload["report"]["usd_per_hour"] == pytest.approx(16.0)
     assert {"bound", "gap", "runtime_s", "plan", "unserved"} <= set(payload)
+    assert (payload["bound_scope"], payload["bound_solver"]) == ("all", "highs")  # one profile: nothing left out
     assert Plan.load(plan_path).racks == Plan.model_validate(payload["plan"]).racks
     # the proof travels with the plan: the file's solve record is the run's, and the page says it
     record = json.loads(plan_path.read_text())["solve"]
@@ -460,7 +461,7 @@ def test_cli_json_carries_result_and_report(tmp_path, capsys) -> None:  # type: 
     assert (record["solver"], record["time_limit_s"], record["seed"], record["confidence"]) == ("highs", 10.0, 0, 0.8)
     assert record["runtime_s"] <= payload["runtime_s"] and sum(record["bases"].values()) == len(
         payload["report"]["engines"])
-    assert record["bound_scope"].startswith("the shortlisted candidates")
+    assert record["bound_scope"].startswith("every candidate configuration the performance model offers (proved by highs")
     page = (report_dir / "report.html").read_text()
     assert "Proven optimal, gap " in page and f"bound ${payload['bound']:,.2f}/hour" in page
     # the written plan starts a new run (`--start`): the same optimum

@@ -174,6 +174,15 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _bound_over(result: Result) -> str:
+    """`` over all candidates (highs)`` or `` over the shortlist only (...)``: what the bound
+    holds over and the solver that proved it (docs/formulation.md, "What the bound covers")."""
+    if result.bound_scope is None:
+        return ""
+    scope = "all candidates" if result.bound_scope == "all" else "the shortlist only"
+    return f" over {scope} ({result.bound_solver})"
+
+
 def render(result: Result, report: Report | None) -> str:
     """The human summary of a solve."""
     lines = [
@@ -182,10 +191,10 @@ def render(result: Result, report: Report | None) -> str:
     ]
     if result.objective is not None:
         gap = f"{result.gap:.2%}" if result.gap is not None else "-"
-        bound = f"${result.bound:,.2f}/h" if result.bound is not None else "-"
+        bound = f"${result.bound:,.2f}/h{_bound_over(result)}" if result.bound is not None else "-"
         lines.append(f"cost: ${result.objective:,.2f}/hour, bound {bound}, gap {gap}")
     elif result.bound is not None:
-        lines.append(f"no plan; best bound ${result.bound:,.2f}/hour")
+        lines.append(f"no plan; best bound ${result.bound:,.2f}/hour{_bound_over(result)}")
     if report is not None and result.plan is not None:
         mtok = f"${report.usd_per_mtok:.4f}/Mtok" if report.usd_per_mtok is not None else "-"
         lines.append(f"overall: {mtok} (input + output), {report.num_racks} racks, {report.gpus} GPUs, "

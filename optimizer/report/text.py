@@ -48,6 +48,11 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def _idle(purpose: str) -> str:
+    """The tenants cell of an engine group that carries none: ``reserve`` (failover) or ``idle``."""
+    return "reserve (failover)" if purpose == "reserve" else "idle"
+
+
 def table_lines(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     """An aligned text table: the first column left, the others right."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
@@ -147,7 +152,7 @@ def _lines(r: Report) -> list[str]:
     engine_rows, more = _truncated([
         (e.engine, e.rack, e.model, e.precision, e.role, f"{e.count}x{e.gpus}",
          _percent(e.time_utilisation), _percent(e.kv_utilisation), e.basis,
-         f"x{e.band_low:.2f}-{e.band_high:.2f}", ", ".join(e.tenants) or "-")
+         f"x{e.band_low:.2f}-{e.band_high:.2f}", ", ".join(e.tenants) or _idle(e.purpose))
         for e in r.engines
     ], "engine groups")
     lines += ["", f"engine groups (capacity planned at confidence {r.confidence:g}; band: 80% interval "

@@ -6,7 +6,8 @@ model is solved with unserved-demand variables, minimising unserved tokens
 (the *elastic* model); each tenant left unserved there is then attributed to
 every constraint family (inventory, site power, isolation, residency, spread, survive)
 whose relaxation alone lets the elastic model serve it, or to their combination
-when only relaxing all of them does.
+when only relaxing all of them does. The relaxed models are the one solved (its shortlist and
+extra configurations, :func:`~solvers.mip.formulation.rebuild`) with the family dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import replace
 
 from optimizer.result import Unserved
 from solvers.mip.backend import BackendResult, Settings
-from solvers.mip.formulation import RELAXABLE, Formulation, build_formulation
+from solvers.mip.formulation import RELAXABLE, Formulation, rebuild
 from solvers.mip.reconstruct import unserved_by_tenant
 
 logger = logging.getLogger(__name__)
@@ -54,13 +55,13 @@ def diagnose(f: Formulation, backend: Backend, settings: Settings) -> tuple[Unse
     reasons: dict[str, list[str]] = {name: [] for name in unserved if name not in f.no_candidate}
     if reasons:
         for family in RELAXABLE:
-            relaxed = build_formulation(f.instance, f.performance, relax=frozenset({family}))
+            relaxed = rebuild(f, frozenset({family}))
             left, _ = elastic_unserved(relaxed, backend, share)
             for name in reasons:
                 if name not in left:
                     reasons[name].append(family)
         if any(not families for families in reasons.values()):
-            everything = build_formulation(f.instance, f.performance, relax=frozenset(RELAXABLE))
+            everything = rebuild(f, frozenset(RELAXABLE))
             left, _ = elastic_unserved(everything, backend, share)
     found = []
     for name, peak in sorted(unserved.items()):

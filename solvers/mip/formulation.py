@@ -169,6 +169,10 @@ class Formulation:
     no_candidate: dict[str, str] = field(default_factory=dict)
     """tenants with no arc at all -> why (these cannot be served)"""
     relaxed: frozenset[str] = frozenset()
+    extra_configs: tuple[tuple[str, EngineConfig], ...] = ()
+    max_arcs_per_role: int | None = None
+    max_entries_per_tenant: int | None = None
+    """the candidates' rules it was built with (:func:`build_formulation`; :func:`rebuild`)"""
 
     @cached_property
     def representatives(self) -> tuple[Tenant, ...]:
@@ -459,6 +463,9 @@ def build_formulation(
         arcs=tuple(builder.arcs),
         no_candidate=builder.no_candidate,
         relaxed=frozenset(relax),
+        extra_configs=extra_configs,
+        max_arcs_per_role=max_arcs_per_role,
+        max_entries_per_tenant=max_entries_per_tenant,
     )
     logger.debug("formulation: %s", formulation.summary())
     return formulation
@@ -644,6 +651,15 @@ class _Builder:
             if entry.max_racks is not None and "inventory" not in self.relax:
                 racks = min(racks, entry.max_racks)
             self.pools[p] = replace(pool, max_racks=racks)
+
+
+def rebuild(f: Formulation, relax: frozenset[str]) -> Formulation:
+    """``f`` built again under the same candidates' rules (shortlist, extra configurations) with
+    the families in ``relax`` dropped: the model solved, relaxed (diagnosis)."""
+    return build_formulation(
+        f.instance, f.performance, relax=relax, extra_configs=f.extra_configs,
+        max_arcs_per_role=f.max_arcs_per_role, max_entries_per_tenant=f.max_entries_per_tenant,
+    )
 
 
 def restrict(f: Formulation, groups: set[int]) -> Formulation:

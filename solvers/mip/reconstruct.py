@@ -12,12 +12,17 @@ the group's load per replica. A scenario pruned as dominated takes the flows of
 the scenario representing it, scaled per tenant by the ratio of demands.
 Flows are finally scaled per tenant, scenario and side so that each side adds up
 exactly to the served demand (CP-SAT's integer units round demand up).
+Groups no route uses in any scenario are left out (their GPUs stay free: the cost counts
+racks only, so a solver may leave idle replicas in them), except groups a ``survive``
+tenant may fail over to (12), whose replicas may be idle in every scenario and are kept
+as ``reserve``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import replace
 
 import numpy as np
 
@@ -35,6 +40,10 @@ _NEGLIGIBLE = 1e-12
 
 def to_plan(f: Formulation, solution: Solution, method: str) -> Plan:
     """The plan the solution describes (module docstring)."""
+    flows = served_flows(f, solution)
+    shares = member_shares(f)
+    carrying = _carrying(f, flows, shares)
+    solution = _without(solution, ~carrying & ~_failover_groups(f))
     racks: list[Rack] = []
     numbered: dict[str, int] = defaultdict(int)
     pieces: dict[int, list[tuple[str, int]]] = defaultdict(list)  # group -> (engine id, replicas)
@@ -52,10 +61,42 @@ def to_plan(f: Formulation, solution: Solution, method: str) -> Plan:
             engines = []
             for g, count in sorted(content.items()):
                 engine_id = f"{rack_id}/e{len(engines) + 1}"
-                engines.append(EngineGroup.from_config(engine_id, f.groups[g].config, count))
+                purpose = "serving" if carrying[g] else "reserve"
+                engines.append(EngineGroup.from_config(engine_id, f.groups[g].config, count, purpose))
                 pieces[g].append((engine_id, count))
             racks.append(Rack(id=rack_id, site=pool.site, system=pool.system, engines=tuple(engines)))
-    return Plan.new(f.instance, method, tuple(racks), _routes(f, solution, pieces), f.performance.confidence)
+    routes = _routes(f, solution, pieces, flows, shares)
+    return Plan.new(f.instance, method, tuple(racks), routes, f.performance.confidence)
+
+
+def _carrying(f: Formulation, flows: np.ndarray, shares: list[np.ndarray]) -> np.ndarray:
+    """Per group, whether :func:`_routes` gives it a route in some scenario (``flows``:
+    :func:`served_flows`; ``shares``: :func:`member_shares`)."""
+    carrying = np.zeros(len(f.groups), dtype=bool)
+    for a, arc in enumerate(f.arcs):
+        if not carrying[arc.group]:
+            base = np.maximum(f.demand[arc.commodity, f.kept_position], 1.0)  # per instance scenario
+            requests = flows[a, f.kept_position] * shares[arc.commodity]  # (members, instance scenarios)
+            carrying[arc.group] = bool(np.any(requests > _NEGLIGIBLE * base))
+    return carrying
+
+
+def _failover_groups(f: Formulation) -> np.ndarray:
+    """Per group, whether a ``survive`` commodity has an arc into it: its failover flows may use
+    the group's replicas after a loss (12)."""
+    reserve = np.zeros(len(f.groups), dtype=bool)
+    for arc in f.arcs if "survive" not in f.relaxed else ():
+        reserve[arc.group] |= f.representatives[arc.commodity].survive != "none"
+    return reserve
+
+
+def _without(solution: Solution, dropped: np.ndarray) -> Solution:
+    """``solution`` with no replicas in the ``dropped`` groups (nor beside spread ones, (10))."""
+    return replace(
+        solution,
+        replicas=np.where(dropped, 0, solution.replicas),
+        alongside={(g, m): w for (g, m), w in solution.alongside.items() if not dropped[g]},
+    )
 
 
 def served_flows(f: Formulation, solution: Solution) -> np.ndarray:
@@ -114,9 +155,10 @@ def member_shares(f: Formulation) -> list[np.ndarray]:
     return shares
 
 
-def _routes(f: Formulation, solution: Solution, pieces: dict[int, list[tuple[str, int]]]) -> tuple[Route, ...]:
-    flows = served_flows(f, solution)
-    shares = member_shares(f)
+def _routes(
+    f: Formulation, solution: Solution, pieces: dict[int, list[tuple[str, int]]], flows: np.ndarray,
+    shares: list[np.ndarray],
+) -> tuple[Route, ...]:
     routes = []
     for scenario in range(f.instance.num_scenarios):
         kept = f.kept_position[scenario]

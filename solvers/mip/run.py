@@ -33,7 +33,7 @@ from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
 from optimizer.performance import EngineConfig, PerformanceModel
 from optimizer.plan import Plan
-from optimizer.result import Interrupted, Limit, Result, Status, Unserved
+from optimizer.result import BoundScope, Interrupted, Limit, Result, Status, Unserved, relative_gap
 from solvers.heuristics import pooled, pooled_aggregated, pooled_spread_apart, siloed
 from solvers.mip.backend import BackendResult, Progress, Settings, Solution
 from solvers.mip.cpsat import solve_cpsat
@@ -88,6 +88,14 @@ LP_SHARE = 0.3
 """Share of the time limit the LP relaxation's rounds may start within."""
 LP_SHARE_GENERATED = 0.5
 """The same when the MIP would need scenario generation (no whole MIP follows)."""
+EVERY_CANDIDATE_SHARE = 0.2
+"""Share of the time limit the LP relaxation over every candidate (the bound over ``all``, when
+the shortlist left some out) may start rounds within, after the shortlist's LP relaxation."""
+EVERY_CANDIDATE_MAX_TENANTS = 200
+"""Tenants above which no bound over every candidate is attempted: large-01 (1000 tenants) has
+237,012 arcs over every candidate against 7,658 shortlisted, 26.8 s to build
+(``build_formulation(load_instance("instances/bench/large/large-01.json"))`` after the
+shortlist's, which had filled the performance model's caches), an LP a 60-s run cannot start."""
 ROUTING_TOLERANCE = 1e-7
 """Unserved demand below this share of a tenant's demand counts as routed (checker: 1e-6)."""
 
@@ -131,7 +139,8 @@ def run_mip(
         return Result(solver, Status.FEASIBLE, Limit.TIME, usd_per_hour, None, time.perf_counter() - start,
                       plan.model_copy(update={"method": solver}))
     f = _model(instance, performance, warm, max_arcs_per_role)
-    run = _Run(instance, performance, f, backend, solver, start, warm, time_limit)
+    shortlisted = max_arcs_per_role is not None or len(instance.tenants) > ENTRY_SHORTLIST_ABOVE
+    run = _Run(instance, performance, f, backend, solver, start, warm, time_limit, gap, shortlisted)
     try:
         settings = Settings(
             time_limit=max(0.1, time_limit * (1 - FINISH_SHARE) - FINISH_PER_CHECK * check_s - (time.perf_counter() - start)),
@@ -188,15 +197,25 @@ class _Run:
     """One call of :func:`solve`: the pieces its paths share."""
 
     def __init__(self, instance, performance, f: Formulation, backend, solver: str, start: float,  # type: ignore[no-untyped-def]
-                 warm: list[tuple[float, Plan]], time_limit: float):
+                 warm: list[tuple[float, Plan]], time_limit: float, gap: float, shortlisted: bool):
         self.instance, self.performance, self.f = instance, performance, f
         self.backend, self.solver, self.start = backend, solver, start
         self.warm = [plan for _, plan in warm]
         """the warm start's plans, checked, cheapest first"""
         self.time_limit = time_limit
         """seconds, the whole run's"""
+        self.gap = gap
+        """the relative gap asked for"""
+        self.scope: BoundScope = "shortlist" if shortlisted else "all"
+        """what bounds over ``f`` hold over (:meth:`every_candidate` may widen it to ``all``)"""
         self.bound: float | None = None
-        """$/hour, the best bound proven so far: the last LP relaxation round's"""
+        """$/hour, the best bound over ``f`` proven so far: the last LP relaxation round's"""
+        self.all_bound: float | None = None
+        """$/hour, the bound over every candidate proven so far while ``scope`` is ``shortlist``"""
+        self.all_bound_solver = "highs"
+        """the solver that proved ``all_bound``"""
+        self.every: Formulation | None = None
+        """the formulation over every candidate, once built, when the shortlist left some out"""
         self.solve_start = time.perf_counter()
         self._costs: dict[int, tuple[float, Plan]] = {}
         """id(plan) -> ($/hour, the plan, kept so its id stays its own)"""
@@ -225,8 +244,13 @@ class _Run:
         lp, binding = self.relaxation(settings, LP_SHARE if whole else LP_SHARE_GENERATED)
         if lp.outcome == "infeasible":
             return self.infeasible(replace(settings, time_limit=max(0.1, self.time_left(settings))))
-        if lp.bound is not None and settings.progress is not None:
-            settings = replace(settings, progress=_bounded_below(lp.bound, settings.progress))
+        if self.scope == "shortlist":
+            self.every_candidate(settings)
+        progress = settings.progress
+        if progress is not None and self.all_bound is not None:  # the shortlist's bounds are no bounds over all
+            settings = replace(settings, progress=_bounded_below(self.all_bound, progress, own=False))
+        elif progress is not None and lp.bound is not None:
+            settings = replace(settings, progress=_bounded_below(lp.bound, progress))
         extra = list(self.warm)
         complete: BackendResult | None = None
         if lp.solution is not None:
@@ -251,39 +275,95 @@ class _Run:
         )
         if outcome.outcome == "infeasible":
             return self.infeasible(replace(settings, time_limit=max(0.1, self.time_left(settings))))
+        bound_solver = self.solver
         if lp.bound is not None and (outcome.bound is None or lp.bound > outcome.bound):
-            outcome = replace(outcome, bound=lp.bound)
-        return self.result(outcome, unserved=(), extra_plans=extra)
+            outcome, bound_solver = replace(outcome, bound=lp.bound), "highs"
+        if self.every is not None and self.all_bound is not None:
+            shortlisted = self.checked_plan(self.f, outcome)
+            widened = None if progress is None else _bounded_below(self.all_bound, progress)
+            extra += self.every_mip(replace(settings, progress=widened), extra + ([] if shortlisted is None else [shortlisted]))
+        return self.result(outcome, unserved=(), extra_plans=extra, bound_solver=bound_solver)
 
-    def relaxation(self, settings: Settings, share: float) -> tuple[BackendResult, tuple[int, ...]]:
-        """The LP relaxation (HiGHS) by scenario generation, and the scenarios it modelled.
+    def every_mip(self, settings: Settings, plans: list[Plan]) -> list[Plan]:
+        """When the cheapest of ``plans`` is farther than the gap asked for from ``all_bound``
+        and at least :data:`WHOLE_MIP_SHARE` of the time is left, the MIP over every candidate
+        (``every``, solved whole only) for the time left, started from the cheapest of ``plans``
+        that maps onto it: its bound, when higher, becomes ``all_bound``; its plan, if the
+        checker accepts it, is returned. The survive example's shortlist proves $187.20/h
+        optimal, the LP over every candidate only $62.98/h; this MIP proves $187.20/h over all
+        (`solve(load_instance("instances/examples/survive.toml"), time_limit=20)`)."""
+        assert self.every is not None and self.all_bound is not None
+        cheapest = min((self.cost(plan) for plan in plans), default=None)
+        left = self.time_left(settings)
+        if (relative_gap(cheapest, self.all_bound) or 0.0) <= self.gap or left < WHOLE_MIP_SHARE * settings.time_limit \
+                or self.generates_scenarios(self.every):
+            return []
+        outcome = self.backend(self.every, replace(settings, hint=self.mip_start(self.every, plans), time_limit=left))
+        logger.info("MIP over every candidate: %s, bound %s", outcome.outcome, outcome.bound)
+        if outcome.bound is not None and outcome.outcome != "infeasible" and outcome.bound > self.all_bound:
+            self.all_bound, self.all_bound_solver = outcome.bound, self.solver
+        plan = self.checked_plan(self.every, outcome)
+        return [] if plan is None else [plan]
+
+    def every_candidate(self, settings: Settings) -> None:
+        """Widen the bound to every candidate the performance model offers (docs/formulation.md,
+        "What the bound covers"). The formulation without a shortlist is built; when the
+        shortlist left none of its arcs out, bounds over ``f`` hold over all of them (``scope``);
+        else the LP relaxation of that formulation, by scenario generation within
+        :data:`EVERY_CANDIDATE_SHARE` of the time, proves ``all_bound``. Nothing is attempted
+        above :data:`EVERY_CANDIDATE_MAX_TENANTS` tenants."""
+        if len(self.instance.tenants) > EVERY_CANDIDATE_MAX_TENANTS:
+            return
+        every = build_formulation(self.instance, self.performance, extra_configs=self.f.extra_configs)
+        left_out = _candidate_keys(every) - _candidate_keys(self.f)
+        logger.info("every candidate: %s; the shortlist left out %d arcs", every.summary(), len(left_out))
+        if not left_out:
+            self.scope = "all"
+            return
+        self.every = every
+        lp, _ = self.relaxation(settings, EVERY_CANDIDATE_SHARE, every)
+        if lp.outcome != "infeasible":
+            self.all_bound = lp.bound
+        logger.info("LP relaxation over every candidate: bound %s", lp.bound)
+
+    def relaxation(
+        self, settings: Settings, share: float, f: Formulation | None = None
+    ) -> tuple[BackendResult, tuple[int, ...]]:
+        """The LP relaxation (HiGHS) of ``f`` (the run's by default) by scenario generation, and
+        the scenarios it modelled.
 
         Rounds start from the peak scenarios and add the :data:`LP_SCENARIOS_PER_ROUND`
         its fractional engines leave most short, until they route every scenario (then
         it is the whole LP's optimum) or ``share`` of the time is spent. Each
         round relaxes the whole LP, so its bound holds, and adding scenarios only
-        raises it: the last round solved gives the bound and guides the MIP.
+        raises it: the last round solved gives the bound and guides the MIP. For the run's
+        own ``f`` each round's bound is kept in ``bound`` (an interrupt reports it); another
+        ``f``'s routing stops at the rounds' deadline too.
         """
+        own = f is None
+        f = self.f if f is None else f
         deadline = self.solving_time() + settings.time_limit * share
         lp_settings = replace(settings, relax_integrality=True, hint=None, progress=None)
-        active = initial_scenarios(self.f)
+        active = initial_scenarios(f)
         last: tuple[BackendResult, tuple[int, ...]] | None = None
         while True:
             left = max(0.1, deadline - self.solving_time())
-            lp = solve_mathopt(self.f, replace(lp_settings, scenarios=active, time_limit=left), "highs")
+            lp = solve_mathopt(f, replace(lp_settings, scenarios=active, time_limit=left), "highs")
             if lp.solution is None:
                 return last if last is not None and lp.outcome != "infeasible" else (lp, active)
             last = (lp, active)
-            self.bound = lp.bound
-            if len(active) == len(self.f.scenarios):
+            if own:
+                self.bound = lp.bound
+            if len(active) == len(f.scenarios):
                 return last
-            routed, worst = self.route_all(self.f, lp.solution, replace(settings, time_limit=self.time_left(settings)))
+            routing_s = self.time_left(settings) if own else deadline - self.solving_time()
+            routed, worst = self.route_all(f, lp.solution, replace(settings, time_limit=routing_s))
             if routed is not None:
                 return replace(lp, solution=replace(routed, replica_reduced_costs=lp.solution.replica_reduced_costs)), active
             if worst is None or self.solving_time() >= deadline:
                 return last
             logger.info("LP relaxation on scenarios %s: bound $%.2f/h, %d scenarios short",
-                        [self.f.scenarios[s] for s in active], lp.bound or 0.0, len(worst))
+                        [f.scenarios[s] for s in active], lp.bound or 0.0, len(worst))
             active = tuple(sorted(set(active) | set(worst[:LP_SCENARIOS_PER_ROUND])))
 
     def lp_guided(
@@ -361,7 +441,10 @@ class _Run:
         """The cheapest checked plan found so far and the best bound proven by now: what an
         interrupted run returns (limit ``INTERRUPTED``; no plan when none was found yet)."""
         cost, plan = min(self._costs.values(), key=lambda item: item[0], default=(None, None))
-        bound = self.bound if cost is None or self.bound is None else min(self.bound, cost)
+        bound, scope, solver = (
+            (self.all_bound, "all", self.all_bound_solver) if self.all_bound is not None else (self.bound, self.scope, "highs")
+        )
+        bound = bound if cost is None or bound is None else min(bound, cost)
         return Result(
             method=self.solver,
             status=Status.NO_SOLUTION if plan is None else Status.FEASIBLE,
@@ -370,6 +453,8 @@ class _Run:
             bound=bound,
             runtime_s=self.elapsed(),
             plan=None if plan is None else plan.model_copy(update={"method": self.solver}),
+            bound_scope=None if bound is None else scope,  # type: ignore[arg-type]
+            bound_solver=None if bound is None else solver,
         )
 
     def priced(self, plan: Plan, usd_per_hour: float) -> None:
@@ -482,12 +567,17 @@ class _Run:
         )
 
     def result(
-        self, outcome: BackendResult, unserved: tuple[Unserved, ...], extra_plans: list[Plan] | None = None
+        self, outcome: BackendResult, unserved: tuple[Unserved, ...], extra_plans: list[Plan] | None = None,
+        bound_solver: str | None = None,
     ) -> Result:
         """Price the backend's plan with the evaluator; a cheaper ``extra_plans`` one wins.
 
         ``extra_plans`` are complete plans the checker accepted (the warm start,
         the LP-guided MIP's); the result is then as good as the best of them.
+        ``outcome.bound`` holds over ``scope``, proven by ``bound_solver`` (default: the
+        backend); once ``all_bound`` is proven it is the bound reported instead, and an
+        optimal outcome farther from it than the gap asked for is ``FEASIBLE``, limit ``NONE``
+        (the shortlist's search ended; the gap over every candidate stays open).
         """
         plans = [to_plan(self.f, outcome.solution, self.solver)] if outcome.solution is not None else []
         plans += list(extra_plans or ())
@@ -497,24 +587,31 @@ class _Run:
             plan = plan.model_copy(update={"method": self.solver})
         if index > 0 or (outcome.solution is None and plan is not None):
             logger.info("a warm-start or LP-guided plan ($%.2f/h) is the cheapest; kept", cost)
-        bound = outcome.bound
+        bound, scope, bound_solver = outcome.bound, self.scope, bound_solver or self.solver
+        widened = self.scope == "shortlist" and self.all_bound is not None
+        if widened:
+            bound, scope, bound_solver = self.all_bound, "all", self.all_bound_solver
+        limit = outcome.limit
         if plan is None:
             status = Status.NO_SOLUTION
-        elif outcome.outcome == "optimal":
+        elif outcome.outcome == "optimal" and not (widened and (relative_gap(cost, bound) or 0.0) > self.gap):
             status = Status.OPTIMAL
         else:
             status = Status.FEASIBLE
+            limit = Limit.NONE if outcome.outcome == "optimal" else limit
         if bound is not None and cost is not None and bound > cost:
             bound = cost  # a plan cheaper than the solver's bound over its candidates
         return Result(
             method=self.solver,
             status=status,
-            limit=outcome.limit,
+            limit=limit,
             objective=cost,
             bound=bound,
             runtime_s=self.elapsed(),
             plan=plan,
             unserved=unserved,
+            bound_scope=None if bound is None else scope,
+            bound_solver=None if bound is None else bound_solver,
         )
 
 
@@ -541,6 +638,17 @@ def route(f: Formulation, solution: Solution, settings: Settings) -> Solution | 
     return result.solution
 
 
+def _candidate_keys(f: Formulation) -> set[tuple[object, ...]]:
+    """Each arc of ``f`` as (commodity, fleet entry, rack owner, configuration, engine owner),
+    comparable across formulations of one instance."""
+    keys = set()
+    for arc in f.arcs:
+        group = f.groups[arc.group]
+        pool = f.pools[group.pool]
+        keys.add((arc.commodity, pool.entry, pool.owner, group.config, group.owner))
+    return keys
+
+
 def _unserved_tokens(f: Formulation, unserved: np.ndarray) -> np.ndarray:
     """Unserved tokens/s per kept scenario, ignoring amounts below the checker's tolerance."""
     significant = unserved > ROUTING_TOLERANCE * np.maximum(f.demand, 1e-12)
@@ -557,12 +665,13 @@ def _routed_configs(plans: list[Plan]) -> tuple[tuple[str, EngineConfig], ...]:
     return tuple(sorted(found, key=repr))
 
 
-def _bounded_below(bound: float, progress: Progress) -> Progress:
+def _bounded_below(bound: float, progress: Progress, own: bool = True) -> Progress:
     """``progress`` reporting at least ``bound`` ($/hour) as the best bound: the LP relaxation's
     holds for the plans found after it, and while the whole MIP runs, whose first log rows show
-    a bound of 0 (the CLI printed "gap 100.00%" for them)."""
+    a bound of 0 (the CLI printed "gap 100.00%" for them). Without ``own`` the backend's bounds
+    (over the shortlist, while ``bound`` is over every candidate) are not reported: ``bound`` is."""
     return lambda incumbent, found, elapsed: progress(
-        incumbent, bound if found is None else max(found, bound), elapsed
+        incumbent, bound if found is None or not own else max(found, bound), elapsed
     )
 
 
