@@ -18,7 +18,7 @@ from optimizer.evaluate import BASIS_ORDER, evaluate
 from optimizer.instance import Instance
 from optimizer.performance import PerformanceModel
 from optimizer.plan import OPTIMAL_GAP, Plan, SolveRecord
-from optimizer.result import Result
+from optimizer.result import Interrupted, Result
 from solvers.mip.backend import Progress
 from solvers.mip.run import run_mip
 
@@ -88,12 +88,22 @@ def solve(
     if solver == "cp-sat" and any(t.survive != "none" for t in instance.tenants):
         raise ValueError("survive promises are planned by highs and scip (constraint (12)), not cp-sat")
     performance = performance or PerformanceModel(instance)
-    result = run_mip(
-        instance, solver, time_limit=time_limit, gap=gap, threads=threads, seed=seed,
-        allow_unserved=allow_unserved, performance=performance, progress=progress,
-        warm_start=warm_start, max_arcs_per_role=max_arcs_per_role, starts=tuple(starts),
-        start=time.perf_counter(),
-    )
+    try:
+        result = run_mip(
+            instance, solver, time_limit=time_limit, gap=gap, threads=threads, seed=seed,
+            allow_unserved=allow_unserved, performance=performance, progress=progress,
+            warm_start=warm_start, max_arcs_per_role=max_arcs_per_role, starts=tuple(starts),
+            start=time.perf_counter(),
+        )
+    except Interrupted as stop:
+        raise Interrupted(_recorded(stop.result, instance, performance, solver, time_limit, seed), str(stop)) from None
+    return _recorded(result, instance, performance, solver, time_limit, seed)
+
+
+def _recorded(
+    result: Result, instance: Instance, performance: PerformanceModel, solver: str, time_limit: float, seed: int,
+) -> Result:
+    """``result`` with its plan (if any) carrying the run's :class:`SolveRecord`: the proof travels with it."""
     if result.plan is None:
         return result
     scope = None if result.bound_scope is None else (

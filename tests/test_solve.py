@@ -365,6 +365,7 @@ def test_an_interrupted_run_keeps_its_best_plan_and_bound() -> None:
     assert not [v for v in check(instance, result.plan) if v.severity == "error"]
     assert result.objective == pytest.approx(evaluate(instance, result.plan).usd_per_hour)
     assert 0 < result.bound <= result.objective
+    assert result.plan.solve is not None and result.plan.solve.limit == Limit.INTERRUPTED  # the proof travels
 
 
 def test_cli_solve_stopped_by_sigterm_writes_the_best_plan_and_exits_143(

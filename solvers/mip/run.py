@@ -100,7 +100,6 @@ ROUTING_TOLERANCE = 1e-7
 """Unserved demand below this share of a tenant's demand counts as routed (checker: 1e-6)."""
 
 
-
 def backend_for(solver: str):  # type: ignore[no-untyped-def]
     """The backend function ``(formulation, settings) -> BackendResult`` called ``solver``."""
     if solver == "cp-sat":
