@@ -96,6 +96,19 @@ EVERY_CANDIDATE_MAX_TENANTS = 200
 237,012 arcs over every candidate against 7,658 shortlisted, 26.8 s to build
 (``build_formulation(load_instance("instances/bench/large/large-01.json"))`` after the
 shortlist's, which had filled the performance model's caches), an LP a 60-s run cannot start."""
+EVERY_CANDIDATE_FLOWS_PER_SECOND = 20_000
+"""Flow variables per second of :data:`EVERY_CANDIDATE_SHARE` of the time limit above which the
+LP over every candidate is not attempted (the bound stays over the shortlist): at 60 s, small-06's
+234,552 flows gave a bound within its 12 s, while medium-01's 938,736 gave none and medium-03's
+1,874,664 cost the LP-guided MIP its time (the pooled plan, $43,432.48/h, against $37,372.51/h
+at 0d55f27 with no such attempt; ``tenantplan solve instances/bench/medium/medium-03.json
+--time-limit 60``, 2 shared cores)."""
+EVERY_CANDIDATE_GROWTH = 7
+"""About the least ratio of flow variables over every candidate to the shortlist's (7.8x on
+small-04, 8.0x enterprise-mix, up to 12.2x medium-02; ``build_formulation`` with and without
+``max_arcs_per_role=2`` on the small and medium bench sets): a shortlist whose flows times this
+exceed the LP's budget is not widened at all (building the wider model alone took 4 s on
+medium-03, time the LP-guided MIP then lacked)."""
 ROUTING_TOLERANCE = 1e-7
 """Unserved demand below this share of a tenant's demand counts as routed (checker: 1e-6)."""
 
@@ -310,14 +323,20 @@ class _Run:
         shortlist left none of its arcs out, bounds over ``f`` hold over all of them (``scope``);
         else the LP relaxation of that formulation, by scenario generation within
         :data:`EVERY_CANDIDATE_SHARE` of the time, proves ``all_bound``. Nothing is attempted
-        above :data:`EVERY_CANDIDATE_MAX_TENANTS` tenants."""
-        if len(self.instance.tenants) > EVERY_CANDIDATE_MAX_TENANTS:
+        above :data:`EVERY_CANDIDATE_MAX_TENANTS` tenants, and no LP above
+        :data:`EVERY_CANDIDATE_FLOWS_PER_SECOND` flow variables per second of its share."""
+        budget = EVERY_CANDIDATE_FLOWS_PER_SECOND * EVERY_CANDIDATE_SHARE * settings.time_limit
+        if len(self.instance.tenants) > EVERY_CANDIDATE_MAX_TENANTS or _flows(self.f) * EVERY_CANDIDATE_GROWTH > budget:
             return
         every = build_formulation(self.instance, self.performance, extra_configs=self.f.extra_configs)
         left_out = _candidate_keys(every) - _candidate_keys(self.f)
         logger.info("every candidate: %s; the shortlist left out %d arcs", every.summary(), len(left_out))
         if not left_out:
             self.scope = "all"
+            return
+        if _flows(every) > budget:
+            logger.info("%d flow variables over every candidate: too many for %.0f s, the bound stays over the shortlist",
+                        _flows(every), EVERY_CANDIDATE_SHARE * settings.time_limit)
             return
         self.every = every
         lp, _ = self.relaxation(settings, EVERY_CANDIDATE_SHARE, every)
@@ -612,6 +631,11 @@ class _Run:
             bound_scope=None if bound is None else scope,
             bound_solver=None if bound is None else bound_solver,
         )
+
+
+def _flows(f: Formulation) -> int:
+    """Flow variables of ``f``: arcs x scenarios kept."""
+    return len(f.arcs) * len(f.scenarios)
 
 
 def initial_scenarios(f: Formulation) -> tuple[int, ...]:
