@@ -122,7 +122,7 @@ def main() -> int:
         "performance model's answers, which each method computes afresh. Best known values are "
         "kept in `instances/known_best.csv`.",
         "",
-        "Baselines (`solvers/heuristics.py`): `siloed` gives each tenant its own engines at its "
+        "Baselines (`solvers/heuristics/`): `siloed` gives each tenant its own engines at its "
         "cheapest configuration, sized for its own peak; `pooled` shares engines per (model, "
         "precision, latency class, residency), merging neighbouring classes where cheaper, sized "
         "for the peak of the summed demand, disaggregated where cheaper; `pooled-aggregated` is "
