@@ -149,7 +149,7 @@ def test_the_cheapest_option_wins_and_its_figures_come_from_the_evaluator(compar
     assert (report.num_racks, report.gpus, report.gpus_stranded) == (3, 96, 48)
     # Per SLO class: big (chat) and vault (secure) each pay for their own GPUs. vault's rack is
     # its own: $45.12 over 3,072 x 3,600 / 1e6 = 11.0592 Mtok/hour = $4.0799/Mtok.
-    assert winner.usd_per_mtok_by_class()["secure"] == pytest.approx(45.12 / 11.0592)
+    assert report.usd_per_mtok_by_slo_class["secure"] == pytest.approx(45.12 / 11.0592)
 
 
 def test_the_findings_say_why_from_the_figures(comparison: Comparison) -> None:

@@ -89,17 +89,6 @@ class Outcome:
     def usd_per_hour(self) -> float | None:
         return self.report.usd_per_hour if self.report is not None else None
 
-    def usd_per_mtok_by_class(self) -> dict[str, float | None]:
-        """$/Mtok (input + output) per tenant SLO class ('' = unlabelled), from the evaluator's tenant costs."""
-        if self.report is None:
-            return {}
-        cost: dict[str, float] = defaultdict(float)
-        tokens: dict[str, float] = defaultdict(float)
-        for tenant in self.report.tenants:
-            cost[tenant.slo_class] += tenant.usd_per_hour
-            tokens[tenant.slo_class] += tenant.input_tokens_per_hour + tenant.output_tokens_per_hour
-        return {c: cost[c] / (tokens[c] / 1e6) if tokens[c] > 0 else None for c in sorted(cost)}
-
     def why_not(self) -> str:
         """Why this option has no complete plan ('' when it has one)."""
         if self.complete:

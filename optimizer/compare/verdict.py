@@ -272,7 +272,8 @@ def explain(
 def _gpu_figures(report: Report) -> tuple[float, float]:
     """($ per paid GPU-hour, tokens per paid GPU-second) of a report."""
     tokens_per_s = (report.input_tokens_per_hour + report.output_tokens_per_hour) / 3600
-    return report.usd_per_hour / report.gpus, tokens_per_s / report.gpus
+    assert report.usd_per_gpu_hour is not None
+    return report.usd_per_gpu_hour, tokens_per_s / report.gpus
 
 
 def proof(o: Outcome) -> str:
@@ -476,11 +477,10 @@ def _stranding(winner: Outcome) -> list[str]:
     assert report is not None
     if report.gpus == 0 or report.gpus_stranded <= STRANDED_SHARE * report.gpus:
         return [f"Rack granularity costs little: {report.gpus_stranded} of {report.gpus} GPUs are stranded."]
-    paid = sum(r.usd_per_hour * r.gpus_stranded / r.gpus for r in report.racks)
     return [
         f"Rack granularity binds: {report.gpus_stranded} of {report.gpus} GPUs "
         f"({100 * report.gpus_stranded / report.gpus:.0f}%) are stranded in whole racks, "
-        f"${paid:,.2f}/hour paid for GPUs no engine uses."
+        f"${report.stranded_usd_per_hour:,.2f}/hour paid for GPUs no engine uses."
     ]
 
 
@@ -659,7 +659,7 @@ def _outcome_dict(o: Outcome) -> dict[str, object]:
         "violations": o.violations,
         "usd_per_hour": r.usd_per_hour if r else None,
         "usd_per_mtok": r.usd_per_mtok if r else None,
-        "usd_per_mtok_by_slo_class": o.usd_per_mtok_by_class(),
+        "usd_per_mtok_by_slo_class": r.usd_per_mtok_by_slo_class if r else {},
         "racks": r.num_racks if r else None,
         "gpus": r.gpus if r else None,
         "gpus_stranded": r.gpus_stranded if r else None,

@@ -326,7 +326,8 @@ def options_table(comparison: Comparison) -> Table:
                "racks", "GPUs", "stranded", "utilisation", "tokens/s per MW", "ROI", "note")
     rows = []
     for o in comparison.outcomes:
-        r, by_class = o.report, o.usd_per_mtok_by_class()
+        r = o.report
+        by_class = r.usd_per_mtok_by_slo_class if r else {}
         rows.append((
             o.variant.name, status_cell(o), versus_cell(o, comparison.winner), _money(o.usd_per_hour),
             _money(r.usd_per_mtok if r else None, 4),
