@@ -43,7 +43,7 @@ from optimizer.compare import (
     OPTIMISTIC,
     PESSIMISTIC,
     Comparison,
-    Outcome,
+    PricedVariant,
     Variant,
     compare,
     difference_proof,
@@ -183,7 +183,7 @@ def test_the_status_column_says_what_is_proven(comparison: Comparison) -> None:
         "gb200-nvl72 alone, unlimited", "own fleet, vault shared"]
 
 
-def _priced(outcome: Outcome, cost: float, bound: float | None, status: Status = Status.FEASIBLE) -> Outcome:
+def _priced(outcome: PricedVariant, cost: float, bound: float | None, status: Status = Status.FEASIBLE) -> PricedVariant:
     """``outcome`` with its plan re-priced at ``cost`` $/hour and its run's bound set to ``bound``."""
     result = replace(outcome.result, status=status, objective=cost, bound=bound,
                      plan=outcome.result.plan.model_copy(update={"solve": None}))
@@ -437,7 +437,7 @@ def test_no_band_skips_the_re_plans(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     calls: list[tuple[str, float]] = []
     run_variant = optimizer.compare.planning.run_variant
 
-    def counted(variant: Variant, *args: object, **kwargs: object) -> Outcome:
+    def counted(variant: Variant, *args: object, **kwargs: object) -> PricedVariant:
         outcome = run_variant(variant, *args, **kwargs)  # type: ignore[arg-type]
         calls.append((variant.name, outcome.performance.confidence))
         return outcome

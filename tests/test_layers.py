@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ("optimizer", "solvers")
 
-APPLICATION = ("optimizer.solve", "optimizer.methods", "optimizer.bench", "optimizer.compare",
+APPLICATION = ("optimizer.solve", "optimizer.methods", "optimizer.harness", "optimizer.compare",
                "optimizer.sweep", "optimizer.executor", "optimizer.generate", "optimizer.report", "optimizer.deploy",
                "optimizer.cli", "optimizer.__main__")
 """Modules (and packages) of the application layer; the rest of ``optimizer`` is the base."""

@@ -1,6 +1,6 @@
 """The options of a comparison and their planning: option sets, the instance variants they
 make, and each variant planned, priced by the evaluator and checked by the checker
-(:class:`Outcome`), round after round so a variant starts from the plans of those it relaxes.
+(:class:`PricedVariant`), round after round so a variant starts from the plans of those it relaxes.
 
 The option sets and why each is planned as it is: :mod:`optimizer.compare`.
 """
@@ -63,7 +63,7 @@ class Variant:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class PricedVariant:
     """One variant planned, priced and checked."""
 
     variant: Variant
@@ -250,22 +250,22 @@ def performance_model(variant: Variant, confidence: float = DEFAULT_CONFIDENCE) 
     return model_class(variant.instance, confidence=confidence)
 
 
-def judge(variant: Variant, result: Result, performance: PerformanceModel) -> Outcome:
+def judge(variant: Variant, result: Result, performance: PerformanceModel) -> PricedVariant:
     """``variant``'s planning ``result`` priced and checked at ``performance``'s confidence."""
     if result.plan is None:
-        return Outcome(variant, result, None, 0, performance)
+        return PricedVariant(variant, result, None, 0, performance)
     if result.plan.confidence != performance.confidence:
         # a start made at another confidence, returned as it is: it was checked at this one
         result = replace(result, plan=result.plan.model_copy(update={"confidence": performance.confidence}))
     report = evaluate(variant.instance, result.plan, performance)
     errors = [v for v in check(variant.instance, result.plan, performance) if v.severity == "error"]
-    return Outcome(variant, result, report, len(errors), performance)
+    return PricedVariant(variant, result, report, len(errors), performance)
 
 
 def run_variant(
     variant: Variant, time_limit: float, planner: Planner, starts: Sequence[Plan] = (),
     confidence: float = DEFAULT_CONFIDENCE,
-) -> Outcome:
+) -> PricedVariant:
     """Plan, price and check one variant at ``confidence``, starting from ``starts``."""
     performance = performance_model(variant, confidence)
     logger.info("compare: planning '%s' with %s at confidence %g", variant.name, variant.method, confidence)
@@ -282,7 +282,7 @@ class Planning:
 
 
 def _plan_elsewhere(planning: Planning, job: tuple[Variant, Sequence[Plan]]) -> Result:
-    """One variant planned in a worker; its :class:`Outcome` (whose performance model does not
+    """One variant planned in a worker; its :class:`PricedVariant` (whose performance model does not
     pickle) is made where the result arrives (:func:`judge`)."""
     variant, starts = job
     return planning.planner(variant, performance_model(variant, planning.confidence), planning.time_limit, starts)
@@ -290,12 +290,12 @@ def _plan_elsewhere(planning: Planning, job: tuple[Variant, Sequence[Plan]]) -> 
 
 
 def plan_variants(
-    chosen: Sequence[Variant], planning: Planning, pool: Executor, earlier: dict[str, Outcome] | None = None,
-) -> dict[str, Outcome]:
+    chosen: Sequence[Variant], planning: Planning, pool: Executor, earlier: dict[str, PricedVariant] | None = None,
+) -> dict[str, PricedVariant]:
     """Each of ``chosen`` planned at ``planning.confidence``, each after the variant it relaxes and
     starting from that one's plan and from its own plan in ``earlier`` (made at another confidence);
     the variants of one round (:func:`_rounds`) together on ``pool``."""
-    done: dict[str, Outcome] = {}
+    done: dict[str, PricedVariant] = {}
     for round_ in _rounds(chosen):
         jobs = []
         for v in round_:

@@ -20,7 +20,7 @@ from optimizer.plan import OPTIMAL_GAP, percent, proof_words
 from optimizer.result import Status
 from optimizer.usage import PlanUsage
 
-from .planning import COMPETING, FLEET, Outcome, Planner, Planning, plan_variants
+from .planning import COMPETING, FLEET, Planner, Planning, PricedVariant, plan_variants
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ class Comparison:
     """Every option's outcome, the cheapest, and the reasons."""
 
     instance: Instance
-    outcomes: tuple[Outcome, ...]
-    winner: Outcome | None
+    outcomes: tuple[PricedVariant, ...]
+    winner: PricedVariant | None
     findings: tuple[str, ...] = field(default=())
     """sentences explaining the winner, each derived from evaluated figures"""
     confidence: float = DEFAULT_CONFIDENCE
@@ -57,7 +57,7 @@ class Comparison:
     band: BandVerdict | None = None
     """the competing options re-planned at the band's ends; None when the band check was skipped"""
 
-    def outcome(self, name: str) -> Outcome:
+    def outcome(self, name: str) -> PricedVariant:
         return next(o for o in self.outcomes if o.variant.name == name)
 
     def to_dict(self) -> dict[str, object]:
@@ -79,12 +79,12 @@ class BandEnd:
     name: str
     """one of :data:`ENDS`: ``pessimistic``, ``central`` (the run's confidence) or ``optimistic``"""
     confidence: float
-    outcomes: tuple[Outcome, ...]
+    outcomes: tuple[PricedVariant, ...]
     """the competing options, in the comparison's order"""
-    winner: Outcome | None
+    winner: PricedVariant | None
     """the cheapest complete one (:func:`cheapest`)"""
 
-    def outcome(self, name: str) -> Outcome | None:
+    def outcome(self, name: str) -> PricedVariant | None:
         return next((o for o in self.outcomes if o.variant.name == name), None)
 
     def usd_per_hour(self, name: str) -> float | None:
@@ -173,7 +173,7 @@ class BandVerdict:
 
 
 def band_verdict(
-    outcomes: Sequence[Outcome], time_limit: float, planner: Planner, confidence: float = DEFAULT_CONFIDENCE,
+    outcomes: Sequence[PricedVariant], time_limit: float, planner: Planner, confidence: float = DEFAULT_CONFIDENCE,
     pool: Executor | None = None,
 ) -> BandVerdict:
     """The competing options of ``outcomes`` (planned at ``confidence``) planned again at the
@@ -208,7 +208,7 @@ def band_verdict(
 
 
 
-def ranked(outcomes: Iterable[Outcome]) -> tuple[Outcome, ...]:
+def ranked(outcomes: Iterable[PricedVariant]) -> tuple[PricedVariant, ...]:
     """``outcomes`` by $/Mtok, cheapest first: the competing options, then those that change the question
     (isolation, TCO); within each, those without a complete plan last, in the order given."""
     listed = list(outcomes)
@@ -219,7 +219,7 @@ def ranked(outcomes: Iterable[Outcome]) -> tuple[Outcome, ...]:
     )))
 
 
-def proven_cheaper(cheap: Outcome, dear: Outcome) -> bool:
+def proven_cheaper(cheap: PricedVariant, dear: PricedVariant) -> bool:
     """Whether ``cheap``'s plan costs less than any plan of ``dear`` can: below ``dear``'s bound.
 
     Otherwise the difference lies within the gaps: the best plan of ``dear`` may cost less
@@ -227,7 +227,7 @@ def proven_cheaper(cheap: Outcome, dear: Outcome) -> bool:
     return cheap.usd_per_hour is not None and dear.result.bound is not None and cheap.usd_per_hour < dear.result.bound
 
 
-def cheapest(outcomes: Sequence[Outcome]) -> Outcome | None:
+def cheapest(outcomes: Sequence[PricedVariant]) -> PricedVariant | None:
     """The lowest-$/hour complete outcome among the competing option sets (ties: first listed)."""
     candidates = [o for o in outcomes if o.variant.option_set in COMPETING and o.complete]
     return min(candidates, key=lambda o: o.usd_per_hour, default=None)  # type: ignore[arg-type,return-value]
@@ -238,7 +238,7 @@ def cheapest(outcomes: Sequence[Outcome]) -> Outcome | None:
 
 
 def explain(
-    instance: Instance, outcomes: Sequence[Outcome], winner: Outcome | None, band: BandVerdict | None = None,
+    instance: Instance, outcomes: Sequence[PricedVariant], winner: PricedVariant | None, band: BandVerdict | None = None,
 ) -> list[str]:
     """Sentences that say why ``winner`` is cheapest and what binds in its plan, and with
     ``band`` which of those conclusions hold across the performance band (:attr:`BandVerdict.findings`).
@@ -276,7 +276,7 @@ def _gpu_figures(report: Report) -> tuple[float, float]:
     return report.usd_per_gpu_hour, tokens_per_s / report.gpus
 
 
-def proof(o: Outcome) -> str:
+def proof(o: PricedVariant) -> str:
     """What ``o``'s run proves about its plan, in words (:func:`~optimizer.plan.proof_words`)."""
     plan = o.result.plan
     if plan is not None and plan.solve is not None:
@@ -284,7 +284,7 @@ def proof(o: Outcome) -> str:
     return proof_words(o.result.status, o.result.limit, o.result.gap)
 
 
-def proven_optimal(o: Outcome) -> bool:
+def proven_optimal(o: PricedVariant) -> bool:
     """The solver proved ``o``'s plan optimal (within :data:`~optimizer.plan.OPTIMAL_GAP`)."""
     gap = o.result.gap
     return o.result.status == Status.OPTIMAL and gap is not None and gap <= OPTIMAL_GAP
@@ -294,7 +294,7 @@ def _signed(usd: float) -> str:
     return f"-${-usd:,.2f}" if usd < 0 else f"${usd:,.2f}"
 
 
-def difference_proof(dear: Outcome, cheap: Outcome) -> str:
+def difference_proof(dear: PricedVariant, cheap: PricedVariant) -> str:
     """How far the $/hour difference between the best plans of ``dear`` and ``cheap`` is proven:
     exact when both are proven optimal, else the range their bounds leave."""
     if proven_optimal(dear) and proven_optimal(cheap):
@@ -309,7 +309,7 @@ def difference_proof(dear: Outcome, cheap: Outcome) -> str:
             f"the difference between the best plans lies between {_signed(low)} and {_signed(high)}/hour")
 
 
-def _versus_runner_up(outcomes: Sequence[Outcome], winner: Outcome) -> str:
+def _versus_runner_up(outcomes: Sequence[PricedVariant], winner: PricedVariant) -> str:
     others = sorted(
         (o for o in outcomes if o.variant.option_set in COMPETING and o.complete and o is not winner),
         key=lambda o: o.usd_per_hour,  # type: ignore[arg-type,return-value]
@@ -344,7 +344,7 @@ def _versus_runner_up(outcomes: Sequence[Outcome], winner: Outcome) -> str:
     )
 
 
-def _binding_resources(winner: Outcome) -> list[str]:
+def _binding_resources(winner: PricedVariant) -> list[str]:
     report = winner.report
     assert report is not None
     engines = report.engines
@@ -387,7 +387,7 @@ def _gpu_seconds_per_request(config: EngineConfig, performance: PerformanceModel
     return seconds * config.gpus if seconds > 0 else None
 
 
-def _slo_costs(winner: Outcome) -> list[str]:
+def _slo_costs(winner: PricedVariant) -> list[str]:
     """Tenants whose latency promise makes their engines run far from the throughput-optimal point."""
     plan = winner.result.plan
     assert plan is not None
@@ -427,7 +427,7 @@ def _slo_costs(winner: Outcome) -> list[str]:
     return findings[:3]
 
 
-def _domain_sizes(instance: Instance, outcomes: Sequence[Outcome], winner: Outcome) -> list[str]:
+def _domain_sizes(instance: Instance, outcomes: Sequence[PricedVariant], winner: PricedVariant) -> list[str]:
     plan = winner.result.plan
     assert plan is not None
     widest = max((g for r in plan.racks for g in r.engines), key=lambda g: g.gpus, default=None)
@@ -450,7 +450,7 @@ def _domain_sizes(instance: Instance, outcomes: Sequence[Outcome], winner: Outco
     ]
 
 
-def _power_and_inventory(winner: Outcome) -> list[str]:
+def _power_and_inventory(winner: PricedVariant) -> list[str]:
     report = winner.report
     assert report is not None
     findings = []
@@ -472,7 +472,7 @@ def _power_and_inventory(winner: Outcome) -> list[str]:
     return findings
 
 
-def _stranding(winner: Outcome) -> list[str]:
+def _stranding(winner: PricedVariant) -> list[str]:
     report = winner.report
     assert report is not None
     if report.gpus == 0 or report.gpus_stranded <= STRANDED_SHARE * report.gpus:
@@ -484,7 +484,7 @@ def _stranding(winner: Outcome) -> list[str]:
     ]
 
 
-def _unproven(outcomes: Sequence[Outcome]) -> list[str]:
+def _unproven(outcomes: Sequence[PricedVariant]) -> list[str]:
     """A caution when time-limited runs leave gaps larger than some differences between options."""
     gaps = [o.result.gap for o in outcomes if o.complete and o.result.gap is not None and o.result.gap > 1e-3]
     unbounded = [o.variant.name for o in outcomes if o.complete and o.result.bound is None]
@@ -510,7 +510,7 @@ def _usd_change(delta: float) -> str:
     return f"saves ${delta:,.2f}/hour" if delta > 0 else f"costs ${-delta:,.2f}/hour more"
 
 
-def _option_values(outcomes: Sequence[Outcome]) -> list[str]:
+def _option_values(outcomes: Sequence[PricedVariant]) -> list[str]:
     by_name = {o.variant.name: o for o in outcomes}
     reference = by_name.get(FLEET)
     if reference is None or not reference.complete:
@@ -641,7 +641,7 @@ def _band_findings(ends: Sequence[BandEnd], contrasts: Sequence[Contrast]) -> li
 # -- serialising --------------------------------------------------------------------------
 
 
-def _outcome_dict(o: Outcome) -> dict[str, object]:
+def _outcome_dict(o: PricedVariant) -> dict[str, object]:
     r = o.report
     return {
         "option": o.variant.name,
