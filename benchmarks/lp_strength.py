@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from optimizer.bench import capacity_fingerprint, instance_paths, read_known_best
+from optimizer.harness import capacity_fingerprint, instance_paths, read_known_best
 from optimizer.instance import load_instance
 from optimizer.performance import PerformanceModel
 from optimizer.safe_io import write_atomic

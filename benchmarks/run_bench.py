@@ -4,7 +4,7 @@
                                    [--time-limit 60 | --time-limit small=60,medium=60,large=600]
                                    [--out docs/benchmarks.md]
 
-Every method runs through :func:`optimizer.bench.run_bench` (the harness behind
+Every method runs through :func:`optimizer.harness.run_bench` (the harness behind
 ``tenantplan bench``): each plan is re-priced by the evaluator and re-checked by
 the checker. The page names the commit it was measured at (``+dirty`` when the
 working tree had uncommitted changes), the date and the machine.
@@ -18,7 +18,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from optimizer.bench import BenchRow, format_rows, format_summary, instance_paths, run_bench, summarize, update_known_best
+from optimizer.harness import BenchRow, format_rows, format_summary, instance_paths, run_bench, summarize, update_known_best
 from optimizer.instance import load_instance
 from optimizer.safe_io import write_atomic
 from provenance import ROOT, commit, measured_on
@@ -122,7 +122,7 @@ def main() -> int:
         "performance model's answers, which each method computes afresh. Best known values are "
         "kept in `instances/known_best.csv`.",
         "",
-        "Baselines (`solvers/heuristics.py`): `siloed` gives each tenant its own engines at its "
+        "Baselines (`solvers/heuristics/`): `siloed` gives each tenant its own engines at its "
         "cheapest configuration, sized for its own peak; `pooled` shares engines per (model, "
         "precision, latency class, residency), merging neighbouring classes where cheaper, sized "
         "for the peak of the summed demand, disaggregated where cheaper; `pooled-aggregated` is "

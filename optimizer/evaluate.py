@@ -151,6 +151,10 @@ class Subtotal(BaseModel):
     input_tokens_per_hour: float
     output_tokens_per_hour: float
     usd_per_mtok: float | None
+    """$/hour of these racks over the Mtok/hour (input + output) they serve"""
+    usd_per_plan_mtok: float | None
+    """$/hour of these racks over the whole plan's Mtok/hour (input + output): this part's share
+    of the plan's $/Mtok (the shares of all systems, or of all sites, add up to it)"""
 
 
 class Report(BaseModel):
@@ -174,6 +178,13 @@ class Report(BaseModel):
     """$/hour over mean Mtok/hour of input + output tokens"""
     usd_per_m_output_tokens: float | None
     """alternative convention: $/hour over mean M output tokens/hour"""
+    usd_per_mtok_by_slo_class: dict[str, float | None]
+    """$/Mtok (input + output) per tenant SLO class ('' = unlabelled), sorted by class: the
+    class's tenant costs over its tenants' tokens; None for a class that served none"""
+    usd_per_gpu_hour: float | None
+    """$/hour over every GPU paid for (stranded ones included); None without GPUs"""
+    stranded_usd_per_hour: float
+    """$/hour paid for stranded GPUs: each rack's $/hour x its stranded share of its GPUs"""
     scenarios: tuple[ScenarioTokens, ...]
     peak_scenario: int
     num_racks: int
@@ -196,6 +207,11 @@ class Report(BaseModel):
     engines: tuple[EngineUse, ...]
     solve: SolveRecord | None = None
     """the plan's record of how good it is proven to be (:attr:`Plan.solve`); None: not recorded"""
+
+    def usd_per_mtok_of(self, usd_per_hour: float) -> float | None:
+        """$/Mtok of ``usd_per_hour`` (e.g. a bound) over this plan's Mtok/hour (input + output);
+        None when the plan serves no tokens."""
+        return _per_million(usd_per_hour, self.input_tokens_per_hour + self.output_tokens_per_hour)
 
 
 def evaluate(instance: Instance, plan: Plan, performance: PerformanceModel | None = None) -> Report:
@@ -396,8 +412,9 @@ class _Evaluation:
             ))
         return tuple(rows)
 
-    def subtotals(self, racks: tuple[RackUse, ...], by: str) -> tuple[Subtotal, ...]:
-        """Totals per system (``by="system"``) or per site (``by="site"``)."""
+    def subtotals(self, racks: tuple[RackUse, ...], by: str, plan_tokens_per_hour: float) -> tuple[Subtotal, ...]:
+        """Totals per system (``by="system"``) or per site (``by="site"``); ``plan_tokens_per_hour``
+        is the whole plan's mean input + output tokens/hour."""
         keys_by_rack: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
         for key in self.u.served:
             keys_by_rack[self.u.groups[key[2]][0].id].append(key)
@@ -422,8 +439,19 @@ class _Evaluation:
                 input_tokens_per_hour=tokens_in,
                 output_tokens_per_hour=tokens_out,
                 usd_per_mtok=_per_million(cost, tokens_in + tokens_out),
+                usd_per_plan_mtok=_per_million(cost, plan_tokens_per_hour),
             ))
         return tuple(rows)
+
+    @staticmethod
+    def usd_per_mtok_by_slo_class(tenants: tuple[TenantCost, ...]) -> dict[str, float | None]:
+        """$/Mtok (input + output) per SLO class, from the tenants' attributed costs, sorted by class."""
+        cost: dict[str, float] = defaultdict(float)
+        tokens: dict[str, float] = defaultdict(float)
+        for tenant in tenants:
+            cost[tenant.slo_class] += tenant.usd_per_hour
+            tokens[tenant.slo_class] += tenant.input_tokens_per_hour + tenant.output_tokens_per_hour
+        return {c: _per_million(cost[c], tokens[c]) for c in sorted(cost)}
 
     # -- the report -----------------------------------------------------------------
 
@@ -453,6 +481,7 @@ class _Evaluation:
         racks = self.racks(engines, peak)
         megawatts = provisioned_kw / 1000
         tenants = self.tenants(revenue)
+        gpus = sum(r.gpus for r in racks)
         revenue_per_year = sum(revenue.values()) * HOURS_PER_YEAR if revenue else None
         priced_cost_per_year = sum(t.usd_per_hour for t in tenants if t.tenant in revenue) * HOURS_PER_YEAR \
             if revenue else None
@@ -468,10 +497,13 @@ class _Evaluation:
             output_tokens_per_hour=tokens_out,
             usd_per_mtok=_per_million(usd_per_hour, tokens_in + tokens_out),
             usd_per_m_output_tokens=_per_million(usd_per_hour, tokens_out),
+            usd_per_mtok_by_slo_class=self.usd_per_mtok_by_slo_class(tenants),
+            usd_per_gpu_hour=usd_per_hour / gpus if gpus else None,
+            stranded_usd_per_hour=sum(r.usd_per_hour * r.gpus_stranded / r.gpus for r in racks if r.gpus),
             scenarios=self.scenarios(),
             peak_scenario=peak,
             num_racks=len(racks),
-            gpus=sum(r.gpus for r in racks),
+            gpus=gpus,
             gpus_stranded=sum(r.gpus_stranded for r in racks),
             provisioned_kw=provisioned_kw,
             tokens_per_s_per_mw=(tokens_in + tokens_out) / 3600 / megawatts if megawatts else None,
@@ -482,8 +514,8 @@ class _Evaluation:
             if revenue_per_year is not None and priced_cost_per_year
             else None,
             tenants=tenants,
-            systems=self.subtotals(racks, "system"),
-            sites=self.subtotals(racks, "site"),
+            systems=self.subtotals(racks, "system", tokens_in + tokens_out),
+            sites=self.subtotals(racks, "site", tokens_in + tokens_out),
             racks=racks,
             engines=engines,
             solve=u.plan.solve,

@@ -54,7 +54,7 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class TenantAfterFailure:
     """One tenant in one scenario after one failure, requests/s."""
 
     failure: Failure
@@ -96,7 +96,7 @@ def stress(
     kinds: tuple[FailureKind, ...] = FAILURE_KINDS,
     performance: PerformanceModel | None = None,
     promised_only: bool = False,
-) -> list[Outcome]:
+) -> list[TenantAfterFailure]:
     """Every tenant's outcome in every scenario after each failure of ``kinds`` (module docstring).
 
     ``promised_only`` re-routes only the tenants whose promise covers the failure and returns
@@ -107,7 +107,7 @@ def stress(
     usage = PlanUsage(instance, plan, performance)
     eligible = _eligible(usage)
     solved: dict[tuple[FailureKind, frozenset[str], int], dict[str, float]] = {}
-    outcomes: list[Outcome] = []
+    outcomes: list[TenantAfterFailure] = []
     for kind in kinds:
         routed = [t for t in instance.tenants if covers(t, kind) or not promised_only]
         usable = {g for t in routed for g in eligible[t.name]}
@@ -118,7 +118,7 @@ def stress(
                 if key not in solved:
                     solved[key] = _reroute(usage, routed, eligible, lost, kind, s, not promised_only)
                 outcomes.extend(
-                    Outcome(
+                    TenantAfterFailure(
                         failure=failure, tenant=t.name, scenario=s, demand=t.demand(s), served=solved[key][t.name],
                         required=t.survive_share * t.demand(s) if covers(t, kind) else 0.0,
                     )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.bench import (
+from optimizer.harness import (
     BenchRow,
     capacity_fingerprint,
     format_rows,

@@ -36,13 +36,14 @@ from pathlib import Path
 
 import pytest
 
-import optimizer.compare
+import optimizer.compare.planning
+import optimizer.compare.verdict
 from optimizer.cli import main
 from optimizer.compare import (
     OPTIMISTIC,
     PESSIMISTIC,
     Comparison,
-    Outcome,
+    PricedVariant,
     Variant,
     compare,
     difference_proof,
@@ -148,7 +149,7 @@ def test_the_cheapest_option_wins_and_its_figures_come_from_the_evaluator(compar
     assert (report.num_racks, report.gpus, report.gpus_stranded) == (3, 96, 48)
     # Per SLO class: big (chat) and vault (secure) each pay for their own GPUs. vault's rack is
     # its own: $45.12 over 3,072 x 3,600 / 1e6 = 11.0592 Mtok/hour = $4.0799/Mtok.
-    assert winner.usd_per_mtok_by_class()["secure"] == pytest.approx(45.12 / 11.0592)
+    assert report.usd_per_mtok_by_slo_class["secure"] == pytest.approx(45.12 / 11.0592)
 
 
 def test_the_findings_say_why_from_the_figures(comparison: Comparison) -> None:
@@ -182,7 +183,7 @@ def test_the_status_column_says_what_is_proven(comparison: Comparison) -> None:
         "gb200-nvl72 alone, unlimited", "own fleet, vault shared"]
 
 
-def _priced(outcome: Outcome, cost: float, bound: float | None, status: Status = Status.FEASIBLE) -> Outcome:
+def _priced(outcome: PricedVariant, cost: float, bound: float | None, status: Status = Status.FEASIBLE) -> PricedVariant:
     """``outcome`` with its plan re-priced at ``cost`` $/hour and its run's bound set to ``bound``."""
     result = replace(outcome.result, status=status, objective=cost, bound=bound,
                      plan=outcome.result.plan.model_copy(update={"solve": None}))
@@ -203,12 +204,12 @@ def test_a_difference_within_the_gaps_is_not_proven(comparison: Comparison) -> N
     assert difference_proof(b, a) == ("not proven: with the plans' gaps (8.65% and 10%) the difference between the "
                                       "best plans lies between -$5.00 and $14.00/hour")
     assert difference_proof(b_far, a).endswith("between $10.00 and $30.00/hour")
-    headline = optimizer.compare._versus_runner_up([a, b], a)
+    headline = optimizer.compare.verdict._versus_runner_up([a, b], a)
     assert headline.startswith("own fleet has the cheapest plan found, $100.00/hour")
     assert ("not proven the cheapest option: gb200-nvl72 alone, unlimited's bound, $95.00/hour, is below it, so its "
             "best plan may cost less.") in headline
     assert "proven: no plan of gb200-nvl72 alone, unlimited costs less than $110.00/hour" in (
-        optimizer.compare._versus_runner_up([a, b_far], a))
+        optimizer.compare.verdict._versus_runner_up([a, b_far], a))
     # the chart draws the unproven one as a tie, with whiskers down to each bound
     bars = cost_bars_figure(optimizer.report._costed([a, b, b_far], a), "t", {})
     assert "(tie)" in bars and bars.count("proven at least") == 3
@@ -434,14 +435,14 @@ def test_the_confidence_reaches_every_model_plan_and_price() -> None:
 
 def test_no_band_skips_the_re_plans(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     calls: list[tuple[str, float]] = []
-    run_variant = optimizer.compare.run_variant
+    run_variant = optimizer.compare.planning.run_variant
 
-    def counted(variant: Variant, *args: object, **kwargs: object) -> Outcome:
+    def counted(variant: Variant, *args: object, **kwargs: object) -> PricedVariant:
         outcome = run_variant(variant, *args, **kwargs)  # type: ignore[arg-type]
         calls.append((variant.name, outcome.performance.confidence))
         return outcome
 
-    monkeypatch.setattr(optimizer.compare, "run_variant", counted)
+    monkeypatch.setattr(optimizer.compare.planning, "run_variant", counted)
     args = ["compare", str(DATA), "--options", "fleet", "systems", "--systems", *SYSTEMS, "--time-limit", "10",
             "--unlimited-systems"]
     assert main([*args, "--no-band", "--json"]) == 0

@@ -53,6 +53,19 @@ def test_pooled_plan_costs_its_whole_rack():
     assert report.output_tokens_per_s_per_mw == approx(4000 / 0.05536)
 
 
+def test_pooled_plan_money_subtotals_come_from_the_evaluator():
+    report = evaluate(shop(), pooled_plan(shop()))
+    # $64/hour over 32 paid GPUs = $2/GPU-hour; 16 of the rack's 32 GPUs stranded: $64 x 16/32 = $32/hour
+    assert report.usd_per_gpu_hour == approx(2.0)
+    assert report.stranded_usd_per_hour == approx(32.0)
+    # one system, one site: each share of the plan's $/Mtok is the whole $64 / 57.6 Mtok/hour
+    assert [s.usd_per_plan_mtok for s in (*report.systems, *report.sites)] == approx([64 / 57.6] * 2)
+    # a $48/hour bound over the same 57.6 Mtok/hour
+    assert report.usd_per_mtok_of(48.0) == approx(48 / 57.6)
+    # acme ($48) and bolt ($16) have no SLO class (''): $64 over their 57.6 Mtok/hour
+    assert report.usd_per_mtok_by_slo_class == approx({"": 64 / 57.6})
+
+
 def test_pooled_plan_splits_cost_by_engine_seconds():
     report = evaluate(shop(), pooled_plan(shop()))
     tenants = {t.tenant: t for t in report.tenants}

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ("optimizer", "solvers")
 
-APPLICATION = ("optimizer.solve", "optimizer.methods", "optimizer.bench", "optimizer.compare",
+APPLICATION = ("optimizer.solve", "optimizer.methods", "optimizer.harness", "optimizer.compare",
                "optimizer.sweep", "optimizer.executor", "optimizer.generate", "optimizer.report", "optimizer.deploy",
                "optimizer.cli", "optimizer.__main__")
 """Modules (and packages) of the application layer; the rest of ``optimizer`` is the base."""
@@ -124,3 +124,30 @@ def test_imports_down_or_across_at_module_level_pass() -> None:
     assert violations("from solvers.mip.run import run_mip\n", "optimizer.solve") == []
     assert violations("from .formulation import Formulation\n", "solvers.mip.cpsat") == []
     assert violations("from .svg import Figure\n", "optimizer.report", is_package=True) == []
+
+
+def layout_rows(readme: str) -> list[str]:
+    """The paths in the first column of the README's "Layout" table, in order."""
+    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    return [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
+
+
+def listed_modules() -> list[str]:
+    """Every module of ``optimizer`` and ``solvers`` the layout table must name (a package's
+    ``__init__`` and ``__main__`` may be left out)."""
+    return sorted(str(p.relative_to(ROOT)) for folder in PROJECT for p in (ROOT / folder).rglob("*.py")
+                  if p.name not in ("__init__.py", "__main__.py"))
+
+
+def test_the_readme_layout_table_names_every_module_and_nothing_that_is_gone() -> None:
+    rows = layout_rows((ROOT / "README.md").read_text())
+    assert [m for m in listed_modules() if m not in rows] == []
+    assert [r for r in rows if not (ROOT / r).exists()] == []
+    assert len(rows) == len(set(rows))
+
+
+def test_a_layout_table_missing_a_module_is_caught() -> None:
+    """Control: the table without its ``optimizer/evaluate.py`` row leaves that module unnamed."""
+    readme = (ROOT / "README.md").read_text()
+    rows = layout_rows("\n".join(line for line in readme.splitlines() if not line.startswith("| `optimizer/evaluate.py`")))
+    assert "optimizer/evaluate.py" in listed_modules() and "optimizer/evaluate.py" not in rows

@@ -6,7 +6,7 @@ import argparse
 import sys
 from dataclasses import asdict
 
-from optimizer.bench import format_rows, format_summary, rows_to_csv, run_bench, summarize
+from optimizer.harness import format_rows, format_summary, rows_to_csv, run_bench, summarize
 from optimizer.cli import EXIT_OK, EXIT_VIOLATIONS, MAX_THREADS, add_executor_options, print_json, seconds, seed
 from optimizer.executor import check_executor
 from optimizer.instance import InstanceError

@@ -16,7 +16,7 @@ from collections import defaultdict
 from optimizer.cli import EXIT_OK, EXIT_VIOLATIONS, print_json, printable
 from optimizer.instance import load_instance
 from optimizer.plan import Plan
-from optimizer.stress import FAILURE_KINDS, Outcome, stress
+from optimizer.stress import FAILURE_KINDS, TenantAfterFailure, stress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,13 +52,13 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_VIOLATIONS if broken else EXIT_OK
 
 
-def _broken(o: Outcome) -> dict:
+def _broken(o: TenantAfterFailure) -> dict:
     return {"kind": o.failure.kind, "failure": o.failure.name, "tenant": o.tenant, "scenario": o.scenario,
             "required_requests_per_s": o.required, "served_requests_per_s": o.served}
 
 
-def _as_json(outcomes: list[Outcome]) -> list[dict]:
-    grouped: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
+def _as_json(outcomes: list[TenantAfterFailure]) -> list[dict]:
+    grouped: dict[tuple[str, str], list[TenantAfterFailure]] = defaultdict(list)
     for o in outcomes:
         grouped[(o.failure.kind, o.failure.name)].append(o)
     return [
@@ -70,9 +70,9 @@ def _as_json(outcomes: list[Outcome]) -> list[dict]:
     ]
 
 
-def _text(outcomes: list[Outcome], broken: list[Outcome]) -> str:
+def _text(outcomes: list[TenantAfterFailure], broken: list[TenantAfterFailure]) -> str:
     """Per failure, each tenant left short: its worst scenario; then every broken promise."""
-    worst: dict[tuple[str, str, str], Outcome] = {}
+    worst: dict[tuple[str, str, str], TenantAfterFailure] = {}
     for o in outcomes:
         key = (o.failure.kind, o.failure.name, o.tenant)
         if o.unserved > 1e-9 and (key not in worst or o.unserved > worst[key].unserved):

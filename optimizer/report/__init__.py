@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from optimizer.compare import CENT, Comparison, Outcome, proven_cheaper, proven_optimal, rack_utilisation
+from optimizer.compare import CENT, Comparison, PricedVariant, proven_cheaper, proven_optimal, rack_utilisation
 from optimizer.evaluate import Report, evaluate, usd_per_mtok_of_gpu
 from optimizer.instance import FleetEntry, Instance
 from optimizer.performance import PerformanceModel
@@ -291,7 +291,7 @@ def write_report(instance: Instance, result_or_plan: Result | Plan, out_dir: str
 # -- a comparison -----------------------------------------------------------------------------
 
 
-def status_cell(outcome: Outcome) -> str:
+def status_cell(outcome: PricedVariant) -> str:
     """'ok' or 'incomplete', with what the run proves: optimal, the gap to its bound, or no bound."""
     result = outcome.result
     if result.plan is None:
@@ -305,7 +305,7 @@ def status_cell(outcome: Outcome) -> str:
     return f"{'ok' if outcome.complete else 'incomplete'} ({proven})"
 
 
-def versus_cell(outcome: Outcome, winner: Outcome | None) -> str:
+def versus_cell(outcome: PricedVariant, winner: PricedVariant | None) -> str:
     """$/hour against the cheapest option's, and whether the bounds prove the difference."""
     if winner is None or not outcome.complete or outcome.usd_per_hour is None or winner.usd_per_hour is None:
         return "-"
@@ -326,7 +326,8 @@ def options_table(comparison: Comparison) -> Table:
                "racks", "GPUs", "stranded", "utilisation", "tokens/s per MW", "ROI", "note")
     rows = []
     for o in comparison.outcomes:
-        r, by_class = o.report, o.usd_per_mtok_by_class()
+        r = o.report
+        by_class = r.usd_per_mtok_by_slo_class if r else {}
         rows.append((
             o.variant.name, status_cell(o), versus_cell(o, comparison.winner), _money(o.usd_per_hour),
             _money(r.usd_per_mtok if r else None, 4),
@@ -391,9 +392,9 @@ def _band_sections(comparison: Comparison) -> list[Section]:
     ))]
 
 
-def _costed(outcomes: Sequence[Outcome], winner: Outcome | None) -> list[tuple[str, Report, str, float | None]]:
+def _costed(outcomes: Sequence[PricedVariant], winner: PricedVariant | None) -> list[tuple[str, Report, str, float | None]]:
     """Each option's bar: its report, 'incomplete', or '(tie)' when not proven dearer than the winner, and its bound."""
-    def note(o: Outcome) -> str:
+    def note(o: PricedVariant) -> str:
         if not o.complete:
             return "incomplete"
         versus = versus_cell(o, winner) if winner is not None and o is not winner else ""

@@ -120,13 +120,12 @@ def cost_bars_figure(rows: Sequence[tuple[str, Report, str, float | None]], titl
     """
     bars = []
     for label, report, note, bound in rows:
-        mtok_per_hour = (report.input_tokens_per_hour + report.output_tokens_per_hour) / 1e6
-        if mtok_per_hour <= 0:
+        if report.usd_per_mtok is None:  # no tokens served
             continue
-        segments = tuple((s.name, s.usd_per_hour / mtok_per_hour) for s in report.systems)
+        segments = tuple((s.name, s.usd_per_plan_mtok or 0.0) for s in report.systems)
         price = f"${report.usd_per_mtok:.3g}"
         bars.append(Bar(label, segments, f"{price} {note}" if note else price,
-                        None if bound is None else bound / mtok_per_hour))
+                        None if bound is None else report.usd_per_mtok_of(bound)))
     return stacked_bar_chart(title, "$ per million tokens (input + output)", bars, colours=colours,
                              description="Cost per million tokens of each option, split by the system its racks are; "
                              "whiskers reach down to what the option's bound proves")

@@ -1,42 +1,7 @@
-"""Baseline planners: ``siloed``, ``pooled`` and ``pooled-aggregated``.
-
-What operators do today, as plans the checker accepts; they bound every
-benchmark table and warm-start the MIP. All three share one pipeline:
-
-1. **Units.** Tenants are grouped into units, each served by engines of its own:
-   ``siloed`` makes one unit per tenant; ``pooled`` one per (model, precision,
-   latency class, residency), where the latency class is a tier of the tenants'
-   (interactivity, TTFT) promises (:func:`latency_class`) and each tenant takes
-   the cheapest precision it allows, then merges neighbouring classes while the
-   merged pool is cheaper; ``dedicated`` and ``dedicated-rack`` tenants always
-   form units of their own (and, in ``pooled-spread-apart``, the MIP's warm start,
-   tenants with ``min_racks`` > 1).
-2. **Design.** For every (system, precision) a unit may use, the cheapest engine
-   set in GPU-hours meeting every member's SLO (``meets_slo``): one aggregated
-   configuration, or (``siloed`` and ``pooled``) a prefill + decode pair where
-   that is cheaper. Replicas are sized for the peak scenario of the members'
-   summed demand, each request charged the larger of its engine time and its
-   share of KV memory (and, for decode, of the scale-out bandwidth its KV needs,
-   so no pair depends on sharing an NVLink domain). A unit with ``min_racks`` =
-   k gets at least k replicas per role.
-3. **Placement.** Units, those pinned to fewer sites first, then biggest
-   engines first, take the cheapest (site, system, precision) option that fits:
-   replicas go first-fit into the NVLink domains of opened racks
-   (:class:`optimizer.packing.RackPacker`), new racks are opened as needed,
-   within rack GPUs, rack power, inventory (``max_racks``) and site power;
-   ``dedicated-rack`` units open racks of their own; a unit with ``min_racks``
-   = k puts at most 1/k of each role's replicas in one rack. A pool that fits
-   nowhere is split into single tenants; a tenant that fits nowhere is reported
-   with the reason.
-4. **Routing.** Per scenario, tenants with ``min_racks`` > 1 are spread over
-   their unit's engine groups in proportion to replicas; the others fill the
-   remaining capacity group by group, so each tenant touches few groups.
-
-The result is priced by :func:`optimizer.evaluate.evaluate`. Every step is
-deterministic; ``seed`` and ``threads`` are accepted for the common method signature
-and not needed. ``time_limit`` holds: the designs (where the time goes: the performance
-model's answers for every unit, system and precision) check the clock, and a run out of
-time returns no plan, limit ``TIME``.
+"""The baselines' pipeline around the designs (steps 1, 3 and 4 of :mod:`solvers.heuristics`):
+tenants grouped into units, each unit's design placed first-fit into racks within rack,
+inventory and site power limits, routed per scenario and priced by the evaluator; the
+planners ``siloed``, ``pooled``, ``pooled-aggregated`` and ``pooled-spread-apart``.
 """
 
 from __future__ import annotations
@@ -45,222 +10,20 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from optimizer.catalog import Precision, System
 from optimizer.evaluate import evaluate
 from optimizer.instance import FleetEntry, Instance, Tenant
 from optimizer.packing import Move, RackPacker, domain_gpus
-from optimizer.performance import EngineConfig, PerformanceModel, TokenLoad, meets_slo
-from optimizer.performance.capacity import allin_kw, it_kw, replica_seconds, scaleout_bytes_per_s, usable_gpus
+from optimizer.performance import PerformanceModel
+from optimizer.performance.capacity import allin_kw, it_kw, usable_gpus
 from optimizer.plan import EngineGroup, Plan, Rack, Route
 from optimizer.result import Limit, Result, Status, Unserved
 
+from .design import Design, Designer, OutOfTime, Stage, Unit, latency_class
+
 logger = logging.getLogger(__name__)
-
-_SIZING_HEADROOM = 1e-7
-"""Replicas are sized for peak load x (1 + this), so routing never exceeds capacity by rounding."""
-
-INTERACTIVITY_TIERS: tuple[float, ...] = (10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 150.0, 200.0)
-"""Upper bounds (tokens/s per user) of the interactivity tiers pooled planning groups by."""
-TTFT_TIERS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 6.0, 15.0, 30.0, 60.0)
-"""Lower bounds (s) of the TTFT tiers pooled planning groups by."""
-
-
-def latency_class(tenant: Tenant) -> tuple[int, int]:
-    """(interactivity tier, TTFT tier) of ``tenant``: pools share engines within one class.
-
-    Tier i of interactivity holds promises up to ``INTERACTIVITY_TIERS[i]`` (the
-    last tier everything above); tier j of TTFT holds promises from
-    ``TTFT_TIERS_S[j]`` up to the next bound (tier 0 everything below). A pool
-    runs at the strictest promise of its members.
-    """
-    speed = sum(tenant.min_tokens_per_s_per_user > bound for bound in INTERACTIVITY_TIERS)
-    ttft = max(sum(tenant.ttft_s >= bound for bound in TTFT_TIERS_S) - 1, 0)
-    return speed, ttft
-
-
-# -- units and designs ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Unit:
-    """Tenants served together by engines of their own, on one site and system."""
-
-    id: str
-    tenants: tuple[Tenant, ...]
-    precisions: tuple[Precision, ...]
-    """precisions every member allows"""
-    sites: tuple[str, ...]
-    """sites every member allows"""
-
-    @property
-    def model(self) -> str:
-        """The model every member uses."""
-        return self.tenants[0].model
-
-    @property
-    def spread(self) -> int:
-        """Racks each role's replicas spread over at least: the largest member ``min_racks``."""
-        return max(t.min_racks for t in self.tenants)
-
-    @property
-    def rack_owner(self) -> str | None:
-        """The tenant whose racks these are, for a ``dedicated-rack`` unit."""
-        first = self.tenants[0]
-        return first.name if first.isolation == "dedicated-rack" else None
-
-
-@dataclass(frozen=True)
-class _Stage:
-    """One role of a design: ``replicas`` of ``config``."""
-
-    config: EngineConfig
-    replicas: int
-    per_request: tuple[float, ...]
-    """replicas one request/s of each member occupies (the binding resource)"""
-
-    @property
-    def gpus(self) -> int:
-        return self.config.gpus * self.replicas
-
-
-@dataclass(frozen=True)
-class _Design:
-    """How a unit is served on one system in one precision."""
-
-    system: str
-    precision: Precision
-    stages: tuple[_Stage, ...]
-    """(aggregated,) or (prefill, decode)"""
-
-    @property
-    def gpus(self) -> int:
-        return sum(stage.gpus for stage in self.stages)
-
-
-class _OutOfTime(Exception):
-    """The run's deadline passed while designing."""
-
-
-class _Designer:
-    """Cheapest designs per (unit, system, precision), with the performance model's answers cached."""
-
-    def __init__(self, instance: Instance, performance: PerformanceModel, disaggregation: bool, deadline: float):
-        self.instance = instance
-        self.performance = performance
-        self.disaggregation = disaggregation
-        self.deadline = deadline
-        """``time.perf_counter()`` value after which :meth:`design` raises :class:`_OutOfTime`"""
-        scenarios = range(instance.num_scenarios)
-        self.demand = {t.name: np.array([t.demand(s) for s in scenarios]) for t in instance.tenants}
-        self._designs: dict[tuple[tuple[str, ...], str, Precision], _Design | None] = {}
-        self._demand_matrices: dict[tuple[str, ...], np.ndarray] = {}
-
-    def demand_matrix(self, unit: _Unit) -> np.ndarray:
-        """Requests/s per (scenario, member)."""
-        key = tuple(t.name for t in unit.tenants)
-        if key not in self._demand_matrices:
-            self._demand_matrices[key] = np.stack([self.demand[name] for name in key], axis=1)
-        return self._demand_matrices[key]
-
-    def candidates(self, unit: _Unit, system: str, precision: Precision, role: str) -> list[EngineConfig]:
-        """Configurations of ``role`` offered for any member's request shape, in a fixed order.
-
-        Operating points that cannot keep the strictest member's promise (run
-        below its interactivity, or a prefill TTFT target above its TTFT) are
-        left out before their loads are asked for.
-        """
-        shapes = sorted({(t.input_tokens, t.output_tokens) for t in unit.tenants})
-        speed = max(t.min_tokens_per_s_per_user for t in unit.tenants)
-        ttft = min(t.ttft_s for t in unit.tenants)
-        found: dict[EngineConfig, None] = {}
-        for isl, osl in shapes:
-            for config in self.performance.configs(unit.model, system, precision, role, isl, osl):  # type: ignore[arg-type]
-                too_slow = config.tokens_per_s_per_user is not None and config.tokens_per_s_per_user < speed
-                too_late = config.role == "prefill" and config.ttft_s is not None and config.ttft_s > ttft
-                if not (too_slow or too_late):
-                    found.setdefault(config)
-        for isl, osl in shapes:  # every member's loads on them in one vectorised pass, for :meth:`loads`
-            self.performance.loads(list(found), isl, osl)
-        return list(found)
-
-    def loads(self, unit: _Unit, config: EngineConfig) -> list[TokenLoad] | None:
-        """Each member's load on ``config``; None when some member has none."""
-        loads = [self.performance.tenant_load(t, config) for t in unit.tenants]
-        return None if any(load is None for load in loads) else loads  # type: ignore[return-value]
-
-    def stage(self, unit: _Unit, config: EngineConfig, loads: Sequence[TokenLoad]) -> _Stage:
-        """Replicas of ``config`` for the peak of the members' summed demand."""
-        system = self.instance.system(config.system)
-        kv_capacity = self.performance.kv_capacity_bytes(config)
-        bandwidth = scaleout_bytes_per_s(system, config.gpus)
-        kv_per_token = self.performance.kv_bytes_per_token(config)
-        per_request = []
-        for tenant, load in zip(unit.tenants, loads, strict=True):
-            isl, osl = tenant.input_tokens, tenant.output_tokens
-            time_used = replica_seconds(load, isl, osl)
-            kv_used = 0.0 if config.role == "prefill" else osl * load.kv_bytes_per_output_rate / kv_capacity
-            network = isl * kv_per_token / bandwidth if config.role == "decode" else 0.0
-            per_request.append(max(time_used, kv_used, network))
-        demand = self.demand_matrix(unit)
-        peak = float((demand @ np.array(per_request)).max())
-        replicas = math.ceil(peak * (1 + _SIZING_HEADROOM))
-        if demand.any():
-            replicas = max(replicas, unit.spread)
-        return _Stage(config, replicas, tuple(per_request))
-
-    def design(self, unit: _Unit, system: str, precision: Precision) -> _Design | None:
-        """The design with the fewest GPUs meeting every member's SLO; None when there is none."""
-        key = (tuple(t.name for t in unit.tenants), system, precision)
-        if key not in self._designs:
-            if time.perf_counter() > self.deadline:
-                raise _OutOfTime
-            self._designs[key] = self._cheapest(unit, system, precision)
-        return self._designs[key]
-
-    def _cheapest(self, unit: _Unit, system: str, precision: Precision) -> _Design | None:
-        best: _Design | None = None
-        for config in self.candidates(unit, system, precision, "aggregated"):
-            loads = self.loads(unit, config)
-            if loads is None or not all(meets_slo(t, l) for t, l in zip(unit.tenants, loads, strict=True)):
-                continue
-            option = _Design(system, precision, (self.stage(unit, config, loads),))
-            if best is None or option.gpus < best.gpus:
-                best = option
-        if self.disaggregation:
-            pair = self._disaggregated(unit, system, precision)
-            if pair is not None and (best is None or pair.gpus < best.gpus):
-                best = pair
-        return best
-
-    def _disaggregated(self, unit: _Unit, system: str, precision: Precision) -> _Design | None:
-        """The cheapest prefill + decode pair meeting every member's SLO."""
-        prefills = []
-        for config in self.candidates(unit, system, precision, "prefill"):
-            loads = self.loads(unit, config)
-            if loads is not None:
-                prefills.append((self.stage(unit, config, loads), loads))
-        prefills.sort(key=lambda item: item[0].gpus)
-        best: _Design | None = None
-        for config in self.candidates(unit, system, precision, "decode"):
-            decode_loads = self.loads(unit, config)
-            if decode_loads is None:
-                continue
-            decode = self.stage(unit, config, decode_loads)
-            for prefill, prefill_loads in prefills:  # cheapest first: the first that meets the SLO
-                if best is not None and prefill.gpus + decode.gpus >= best.gpus:
-                    break
-                if all(
-                    meets_slo(t, p, d)
-                    for t, p, d in zip(unit.tenants, prefill_loads, decode_loads, strict=True)
-                ):
-                    best = _Design(system, precision, (prefill, decode))
-                    break
-        return best
 
 
 # -- racks ----------------------------------------------------------------------------
@@ -291,7 +54,7 @@ class _Placer:
         """Provisioned power of the racks opened at ``site`` (kW)."""
         return sum(len(r.packer.racks) * r.kw_per_rack for (s, _), r in self.sets.items() if s == site)
 
-    def place(self, unit: _Unit, design: _Design, site: str) -> str | None:
+    def place(self, unit: Unit, design: Design, site: str) -> str | None:
         """Place ``unit``'s replicas at ``site``; None on success, else why it does not fit."""
         rack_set = self.sets[(site, design.system)]
         packer, entry = rack_set.packer, rack_set.entry
@@ -321,8 +84,8 @@ class _Placer:
 # -- the pipeline ----------------------------------------------------------------------
 
 
-def _single(tenant: Tenant, instance: Instance) -> _Unit:
-    return _Unit(
+def _single(tenant: Tenant, instance: Instance) -> Unit:
+    return Unit(
         id=tenant.name,
         tenants=(tenant,),
         precisions=instance.allowed_precisions(tenant),
@@ -330,14 +93,14 @@ def _single(tenant: Tenant, instance: Instance) -> _Unit:
     )
 
 
-def _silo_units(instance: Instance) -> list[_Unit]:
+def _silo_units(instance: Instance) -> list[Unit]:
     return [_single(tenant, instance) for tenant in instance.tenants]
 
 
-def _options(designer: _Designer, unit: _Unit) -> list[tuple[float, str, _Design]]:
+def _options(designer: Designer, unit: Unit) -> list[tuple[float, str, Design]]:
     """(USD/hour of the design's GPUs, site, design) per (site, system, precision), cheapest first."""
     instance = designer.instance
-    designs: dict[tuple[str, Precision], _Design | None] = {}
+    designs: dict[tuple[str, Precision], Design | None] = {}
     options = []
     for entry in instance.fleet:
         if entry.site not in unit.sites:
@@ -353,7 +116,7 @@ def _options(designer: _Designer, unit: _Unit) -> list[tuple[float, str, _Design
     return options
 
 
-def _pool_units(instance: Instance, designer: _Designer, spread_apart: bool) -> list[_Unit]:
+def _pool_units(instance: Instance, designer: Designer, spread_apart: bool) -> list[Unit]:
     """Pools per (model, precision, latency class, residency), merged where cheaper; isolated
     tenants, and with ``spread_apart`` tenants with ``min_racks`` > 1, alone.
 
@@ -398,18 +161,18 @@ def _pool_units(instance: Instance, designer: _Designer, spread_apart: bool) -> 
 
 def _pool(
     instance: Instance, label: str, members: tuple[Tenant, ...], precision: Precision, sites: tuple[str, ...]
-) -> _Unit:
+) -> Unit:
     where = "" if len(sites) == len(instance.sites) else ":" + "+".join(sites)
-    return _Unit(f"pool:{members[0].model}:{label}{where}:{precision}", members, (precision,), sites)
+    return Unit(f"pool:{members[0].model}:{label}{where}:{precision}", members, (precision,), sites)
 
 
 def _merge_classes(
     instance: Instance,
-    designer: _Designer,
+    designer: Designer,
     classes: list[tuple[str, tuple[Tenant, ...]]],
     precision: Precision,
     sites: tuple[str, ...],
-) -> list[_Unit]:
+) -> list[Unit]:
     """Pools of one model, precision and residency, neighbouring latency classes merged while cheaper.
 
     Classes are taken strictest first (interactivity, then TTFT); each is merged
@@ -417,7 +180,7 @@ def _merge_classes(
     than both apart, else it starts a new pool.
     """
 
-    def cost(unit: _Unit) -> float:
+    def cost(unit: Unit) -> float:
         options = _options(designer, unit)
         return options[0][0] if options else math.inf
 
@@ -425,7 +188,7 @@ def _merge_classes(
         members = item[1]
         return (-max(t.min_tokens_per_s_per_user for t in members), min(t.ttft_s for t in members), item[0])
 
-    merged: list[tuple[_Unit, float]] = []
+    merged: list[tuple[Unit, float]] = []
     for label, members in sorted(classes, key=strictness):
         unit = _pool(instance, label, members, precision, sites)
         alone = cost(unit)
@@ -441,7 +204,7 @@ def _merge_classes(
     return [unit for unit, _ in merged]
 
 
-def _no_design_reason(unit: _Unit, instance: Instance) -> str:
+def _no_design_reason(unit: Unit, instance: Instance) -> str:
     tenant = unit.tenants[0]
     systems = sorted({e.system for e in instance.fleet if e.site in unit.sites})
     return (
@@ -454,13 +217,13 @@ def _no_design_reason(unit: _Unit, instance: Instance) -> str:
 
 @dataclass(frozen=True)
 class _Placed:
-    unit: _Unit
-    design: _Design
+    unit: Unit
+    design: Design
     site: str
 
 
 def _place_all(
-    units: list[_Unit], designer: _Designer, placer: _Placer
+    units: list[Unit], designer: Designer, placer: _Placer
 ) -> tuple[list[_Placed], list[Unserved]]:
     """Units in :func:`_size_key` order, each on its cheapest option that fits.
 
@@ -471,7 +234,7 @@ def _place_all(
     placed: list[_Placed] = []
     unserved: list[Unserved] = []
 
-    def place(unit: _Unit, options: list[tuple[float, str, _Design]]) -> None:
+    def place(unit: Unit, options: list[tuple[float, str, Design]]) -> None:
         reasons = []
         for _, site, design in options:
             reason = placer.place(unit, design, site)
@@ -493,7 +256,7 @@ def _place_all(
     return placed, unserved
 
 
-def _size_key(item: tuple[_Unit, list]) -> tuple:
+def _size_key(item: tuple[Unit, list]) -> tuple:
     """Units pinned to fewer sites first (they have fewer places to go), then biggest engines first."""
     unit, options = item
     if not options:
@@ -502,13 +265,13 @@ def _size_key(item: tuple[_Unit, list]) -> tuple:
     return (0, len(unit.sites), -max(s.config.gpus for s in design.stages), -design.gpus, unit.id)
 
 
-def _unserved(unit: _Unit, reason: str, designer: _Designer) -> Unserved:
+def _unserved(unit: Unit, reason: str, designer: Designer) -> Unserved:
     tenant = unit.tenants[0]
     return Unserved(tenant.name, reason, float(designer.demand[tenant.name].max()))
 
 
 def _build_plan(
-    instance: Instance, method: str, placed: list[_Placed], placer: _Placer, designer: _Designer
+    instance: Instance, method: str, placed: list[_Placed], placer: _Placer, designer: Designer
 ) -> Plan:
     """Racks with their engine groups, and routes for every tenant and scenario."""
     racks: list[Rack] = []
@@ -534,7 +297,7 @@ def _build_plan(
     return Plan.new(instance, method, tuple(racks), tuple(routes), designer.performance.confidence)
 
 
-def _routes(unit: _Unit, stage: _Stage, groups: list[tuple[str, int]], designer: _Designer) -> list[Route]:
+def _routes(unit: Unit, stage: Stage, groups: list[tuple[str, int]], designer: Designer) -> list[Route]:
     """Routes of ``unit``'s tenants to the engine groups of one stage (module docstring, step 4)."""
     if not groups:
         return []  # no demand in any scenario
@@ -604,12 +367,12 @@ class Baseline:
         and ``threads`` are not needed (deterministic)."""
         start = time.perf_counter()
         performance = performance if performance is not None else PerformanceModel(instance)
-        designer = _Designer(instance, performance, self.disaggregation, deadline=start + time_limit)
+        designer = Designer(instance, performance, self.disaggregation, deadline=start + time_limit)
         try:
             units = _pool_units(instance, designer, self.spread_apart) if self.pooling else _silo_units(instance)
             placer = _Placer(instance)
             placed, unserved = _place_all(units, designer, placer)
-        except _OutOfTime:
+        except OutOfTime:
             logger.info("%s: out of time after %.1f s, no plan", self.name, time.perf_counter() - start)
             return Result(self.name, Status.NO_SOLUTION, Limit.TIME, None, None, time.perf_counter() - start)
         if unserved:

@@ -1,78 +1,28 @@
-"""Which architecture serves this tenant mix most cheaply, and why.
-
-:func:`compare` builds variants of one instance, plans each with one method,
-prices each with the one evaluator (:func:`optimizer.evaluate.evaluate`),
-checks each with the one checker, and explains the winner from the figures
-(:func:`explain`). The option sets (``options``):
-
-- ``systems``: each system of the instance's fleet alone: its own entries of that
-  system, with their inventory, prices and rack power caps, at the instance's sites
-  and power budgets (what the provider may open); with ``unlimited_systems``, each
-  catalog system alone at the instance's sites and budgets with unlimited racks at
-  catalog prices and no rack power cap (a purchase what-if, labelled so in its name);
-- ``fleet``: the instance's own mixed fleet, as written (the reference);
-- ``aggregated``: the own fleet with aggregated engines only (no prefill/decode split);
-- ``tenancy``: the own fleet with every tenant on engines of its own (the
-  ``siloed`` heuristic: the value of pooling is its cost minus the reference's);
-- ``isolation``: for each ``dedicated`` or ``dedicated-rack`` tenant, the own
-  fleet with that tenant ``shared`` (its isolation's price is the reference's
-  cost minus this one's);
-- ``tco``: the own fleet priced at each other TCO basis (catalog prices; fleet
-  price overrides kept).
-
-``isolation`` and ``tco`` are measured against the own fleet, so ``fleet`` is planned
-whenever either is asked for, and the verdict (the cheapest option) is the own fleet's.
-
-An option that only lifts rules of others (the own fleet those of ``aggregated`` and of each
-fleet system alone, a part of the fleet; each ``isolation`` variant those of the own fleet) is
-planned after them and its MIP starts from their plans, so a time-limited run cannot price a
-rule at less than nothing, nor find a part of the fleet cheaper than the whole.
-
-The cheapest option is chosen among those that serve the same tenants on the
-same terms at the instance's TCO basis (``systems``, ``fleet``, ``aggregated``,
-``tenancy``); isolation and TCO variants change the question and are reported
-beside it. A plan the checker rejects, or one that leaves demand unserved,
-never wins.
-
-Every option is planned at one ``confidence`` (default
-:data:`~optimizer.performance.DEFAULT_CONFIDENCE`: each engine's capacity is the throughput it
-reaches with that probability). With ``band`` (the default), the competing options are then
-planned again at the two ends of the performance model's 80% interval: at confidence
-:data:`PESSIMISTIC` (each engine at the 10% quantile of its band) and :data:`OPTIMISTIC` (the 90%
-quantile), each starting from its plan at the run's confidence (the MIP sets a start aside where
-it breaks the capacity rules of the other confidence), and :class:`BandVerdict` says which
-conclusions hold across the band and which flip. That triples the planning time.
+"""The verdict of a comparison: the options ranked by $/Mtok, the cheapest, what each plan's
+bound proves, the band verdict (which conclusions hold across the performance model's 80%
+interval) and the sentences that explain the winner, each from evaluated figures.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from functools import partial
-from typing import get_args
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
-from optimizer.catalog import Precision, TcoBasis
-from optimizer.check import check
-from optimizer.evaluate import Report, evaluate
+from optimizer.evaluate import Report
 from optimizer.executor import Executor
-from optimizer.instance import FleetEntry, Instance, InstanceError, unknown_reason
-from optimizer.methods import get_method
-from optimizer.performance import DEFAULT_CONFIDENCE, EngineConfig, PerformanceModel, Role
+from optimizer.instance import Instance
+from optimizer.performance import DEFAULT_CONFIDENCE, EngineConfig, PerformanceModel
 from optimizer.performance.capacity import replica_seconds
 from optimizer.performance.estimate import INTERVAL
-from optimizer.plan import OPTIMAL_GAP, Plan, percent, proof_words
-from optimizer.result import Result, Status
-from optimizer.solve import DEFAULT_SOLVER, SOLVERS
+from optimizer.plan import OPTIMAL_GAP, percent, proof_words
+from optimizer.result import Status
 from optimizer.usage import PlanUsage
 
-logger = logging.getLogger(__name__)
+from .planning import COMPETING, FLEET, Planner, Planning, PricedVariant, plan_variants
 
-OPTION_SETS: tuple[str, ...] = ("systems", "fleet", "aggregated", "tenancy", "isolation", "tco")
-DEFAULT_OPTIONS: tuple[str, ...] = ("systems", "fleet", "aggregated", "tenancy", "isolation")
-COMPETING: frozenset[str] = frozenset({"systems", "fleet", "aggregated", "tenancy"})
-"""Option sets whose variants serve the same promises at the same prices: they compete for cheapest."""
+logger = logging.getLogger(__name__)
 
 BINDING_UTILISATION = 0.9
 """A resource binds when its peak-scenario utilisation reaches this share of its capacity."""
@@ -92,97 +42,14 @@ CENT = 0.005
 """$/hour differences below this are no difference."""
 
 
-class AggregatedOnly(PerformanceModel):
-    """The instance's performance model with the disaggregated roles withdrawn."""
-
-    def configs(
-        self, model: str, system: str, precision: Precision, role: Role, isl: int, osl: int
-    ) -> tuple[EngineConfig, ...]:
-        if role != "aggregated":
-            return ()
-        return super().configs(model, system, precision, role, isl, osl)
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One architecture option: an instance variant and how to plan it."""
-
-    name: str
-    option_set: str
-    instance: Instance
-    method: str
-    """planning method, a name in :data:`optimizer.methods.METHODS`"""
-    aggregated_only: bool = False
-    tenant: str = ""
-    """the tenant whose isolation is lifted (``isolation`` set only)"""
-    note: str = ""
-    relaxes: tuple[str, ...] = ()
-    """the variants whose plans are plans of this one too (it adds no rule): planned first,
-    their plans start this one's MIP, so this one is never dearer than any of them"""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One variant planned, priced and checked."""
-
-    variant: Variant
-    result: Result
-    report: Report | None
-    """None when the method returned no plan"""
-    violations: int
-    """rules the plan breaks (the checker's errors); 0 without a plan"""
-    performance: PerformanceModel = field(repr=False, compare=False)
-    """the performance model the variant was planned, priced and checked with"""
-
-    @property
-    def complete(self) -> bool:
-        """A plan that serves every tenant and breaks no rule."""
-        return (
-            self.report is not None
-            and self.violations == 0
-            and not self.result.unserved
-            and self.result.status in (Status.OPTIMAL, Status.FEASIBLE)
-        )
-
-    @property
-    def usd_per_hour(self) -> float | None:
-        return self.report.usd_per_hour if self.report is not None else None
-
-    def usd_per_mtok_by_class(self) -> dict[str, float | None]:
-        """$/Mtok (input + output) per tenant SLO class ('' = unlabelled), from the evaluator's tenant costs."""
-        if self.report is None:
-            return {}
-        cost: dict[str, float] = defaultdict(float)
-        tokens: dict[str, float] = defaultdict(float)
-        for tenant in self.report.tenants:
-            cost[tenant.slo_class] += tenant.usd_per_hour
-            tokens[tenant.slo_class] += tenant.input_tokens_per_hour + tenant.output_tokens_per_hour
-        return {c: cost[c] / (tokens[c] / 1e6) if tokens[c] > 0 else None for c in sorted(cost)}
-
-    def why_not(self) -> str:
-        """Why this option has no complete plan ('' when it has one)."""
-        if self.complete:
-            return ""
-        if self.result.unserved:
-            by_reason: dict[str, list[str]] = defaultdict(list)
-            for u in self.result.unserved:
-                by_reason[u.reason].append(u.tenant)
-            return "; ".join(
-                f"{reason} ({', '.join(names[:3])}{f' and {len(names) - 3} more' if len(names) > 3 else ''})"
-                for reason, names in by_reason.items()
-            )
-        if self.report is None:
-            return f"no plan ({self.result.status.value}, limit {self.result.limit.value})"
-        return f"plan breaks {self.violations} rule(s)"
-
 
 @dataclass(frozen=True)
 class Comparison:
     """Every option's outcome, the cheapest, and the reasons."""
 
     instance: Instance
-    outcomes: tuple[Outcome, ...]
-    winner: Outcome | None
+    outcomes: tuple[PricedVariant, ...]
+    winner: PricedVariant | None
     findings: tuple[str, ...] = field(default=())
     """sentences explaining the winner, each derived from evaluated figures"""
     confidence: float = DEFAULT_CONFIDENCE
@@ -190,7 +57,7 @@ class Comparison:
     band: BandVerdict | None = None
     """the competing options re-planned at the band's ends; None when the band check was skipped"""
 
-    def outcome(self, name: str) -> Outcome:
+    def outcome(self, name: str) -> PricedVariant:
         return next(o for o in self.outcomes if o.variant.name == name)
 
     def to_dict(self) -> dict[str, object]:
@@ -212,12 +79,12 @@ class BandEnd:
     name: str
     """one of :data:`ENDS`: ``pessimistic``, ``central`` (the run's confidence) or ``optimistic``"""
     confidence: float
-    outcomes: tuple[Outcome, ...]
+    outcomes: tuple[PricedVariant, ...]
     """the competing options, in the comparison's order"""
-    winner: Outcome | None
+    winner: PricedVariant | None
     """the cheapest complete one (:func:`cheapest`)"""
 
-    def outcome(self, name: str) -> Outcome | None:
+    def outcome(self, name: str) -> PricedVariant | None:
         return next((o for o in self.outcomes if o.variant.name == name), None)
 
     def usd_per_hour(self, name: str) -> float | None:
@@ -304,253 +171,9 @@ class BandVerdict:
         }
 
 
-# -- variants -----------------------------------------------------------------------------
-
-
-FLEET = "own fleet"
-AGGREGATED = f"{FLEET}, aggregated only"
-
-
-UNLIMITED = "unlimited racks at catalog prices"
-"""The label of every ``systems`` option planned with ``unlimited_systems``."""
-
-
-def alone_name(system: str, unlimited: bool = False) -> str:
-    """The option name of ``system`` alone; an unlimited one says so."""
-    return f"{system} alone, unlimited" if unlimited else f"{system} alone"
-
-
-def system_alone(instance: Instance, system: str, unlimited: bool = False) -> Instance:
-    """``instance`` with a fleet of ``system`` only (module docstring: inventory and prices).
-
-    Raises:
-        InstanceError: without ``unlimited``, the instance's fleet has no ``system``.
-    """
-    if unlimited:
-        fleet = tuple(FleetEntry(system=system, site=site.name) for site in instance.sites)
-    else:
-        fleet = tuple(e for e in instance.fleet if e.system == system)
-        if not fleet:
-            raise InstanceError([("systems", f"the fleet has no '{system}' racks; plan it at catalog prices "
-                                             "with unlimited systems (--unlimited-systems)")])
-    name = alone_name(system, unlimited)
-    return instance.model_copy(update={"fleet": fleet, "name": f"{instance.name} / {name}"})
-
-
-def with_tenant_shared(instance: Instance, tenant: str) -> Instance:
-    """``instance`` with ``tenant``'s isolation relaxed to ``shared``."""
-    tenants = tuple(t.model_copy(update={"isolation": "shared"}) if t.name == tenant else t for t in instance.tenants)
-    return instance.model_copy(update={"tenants": tenants, "name": f"{instance.name} / {tenant} shared"})
-
-
-def at_tco_basis(instance: Instance, basis: TcoBasis) -> Instance:
-    """``instance`` priced at the catalog's ``basis`` column."""
-    economics = instance.economics.model_copy(update={"tco_basis": basis})
-    return instance.model_copy(update={"economics": economics, "name": f"{instance.name} / {basis}"})
-
-
-def variants(
-    instance: Instance,
-    options: Sequence[str] = DEFAULT_OPTIONS,
-    systems: Sequence[str] | None = None,
-    method: str = DEFAULT_SOLVER,
-    unlimited_systems: bool = False,
-) -> list[Variant]:
-    """The variants of ``options`` (module docstring), in a stable order.
-
-    ``systems`` restricts the ``systems`` set (default: the fleet's systems, or with
-    ``unlimited_systems`` every catalog system).
-
-    Raises:
-        InstanceError: an unknown option set or system, or without ``unlimited_systems`` a
-            system the fleet has no racks of.
-    """
-    unknown = [o for o in options if o not in OPTION_SETS]
-    if unknown:
-        raise InstanceError([("options", f"unknown option set '{o}' (known: {', '.join(OPTION_SETS)})") for o in unknown])
-    catalog = instance.system_catalog
-    own = list(dict.fromkeys(e.system for e in instance.fleet))
-    chosen = list(systems) if systems is not None else list(catalog) if unlimited_systems else own
-    bad = [s for s in chosen if s not in catalog]
-    if bad:
-        raise InstanceError([("systems", unknown_reason("system", s, catalog)) for s in bad])
-    found: list[Variant] = []
-    # isolation and TCO variants are priced against the own fleet, so it is planned with them
-    reference = "fleet" in options or "isolation" in options or "tco" in options
-    if reference:
-        # the own fleet lifts the rules of aggregated only, and of each fleet system alone (a part of it)
-        alone = [alone_name(s) for s in chosen] if "systems" in options and not unlimited_systems else []
-        found.append(Variant(FLEET, "fleet", instance, method, note="the instance as written",
-                             relaxes=(*([AGGREGATED] if "aggregated" in options else []), *alone)))
-    if "systems" in options:
-        for system in chosen:
-            found.append(Variant(
-                alone_name(system, unlimited_systems), "systems", system_alone(instance, system, unlimited_systems),
-                method, note=UNLIMITED if unlimited_systems else "the fleet's own racks of it: inventory and prices",
-            ))
-    if "aggregated" in options:
-        found.append(Variant(AGGREGATED, "aggregated", instance, method, aggregated_only=True,
-                             note="no prefill/decode disaggregation"))
-    if "tenancy" in options:
-        found.append(Variant(f"{FLEET}, siloed tenancy", "tenancy", instance, "siloed",
-                             note="every tenant on engines of its own (heuristic)"))
-    if "isolation" in options:
-        for tenant in instance.tenants:
-            if tenant.isolation != "shared":
-                found.append(Variant(
-                    f"{FLEET}, {tenant.name} shared", "isolation", with_tenant_shared(instance, tenant.name), method,
-                    tenant=tenant.name, note=f"{tenant.name}'s '{tenant.isolation}' isolation lifted",
-                    relaxes=(FLEET,),
-                ))
-    if "tco" in options:
-        for basis in get_args(TcoBasis):
-            if basis != instance.economics.tco_basis:
-                found.append(Variant(f"{FLEET} at {basis} prices", "tco", at_tco_basis(instance, basis), method,
-                                     note=f"catalog $/GPU-hour, '{basis}' column"))
-    return found
-
-
-# -- running ------------------------------------------------------------------------------
-
-
-Planner = Callable[[Variant, PerformanceModel, float, Sequence[Plan]], Result]
-"""Plans one variant with a performance model within a time limit in seconds, starting from
-plans of it (the plan of the variant it relaxes, if any)."""
-
-
-@dataclass(frozen=True)
-class _RegistryPlanner:
-    """:func:`registry_planner`'s planner: a class rather than a closure, so that it pickles."""
-
-    seed: int
-    threads: int
-
-    def __call__(self, variant: Variant, performance: PerformanceModel, time_limit: float,
-                 starts: Sequence[Plan]) -> Result:
-        method = get_method(variant.method)
-        if variant.method in SOLVERS:
-            method = partial(method, starts=starts)
-        return method(variant.instance, time_limit=time_limit, seed=self.seed, threads=self.threads,
-                      performance=performance)
-
-
-def registry_planner(seed: int = 0, threads: int = 1) -> Planner:
-    """A planner that runs the variant's method from :data:`optimizer.methods.METHODS`; the MIP
-    methods start from the given plans, heuristics make their own. It pickles, so it can plan
-    in another process."""
-    return _RegistryPlanner(seed, threads)
-
-
-def performance_model(variant: Variant, confidence: float = DEFAULT_CONFIDENCE) -> PerformanceModel:
-    """The performance model ``variant`` is planned, priced and checked with."""
-    model_class = AggregatedOnly if variant.aggregated_only else PerformanceModel
-    return model_class(variant.instance, confidence=confidence)
-
-
-def judge(variant: Variant, result: Result, performance: PerformanceModel) -> Outcome:
-    """``variant``'s planning ``result`` priced and checked at ``performance``'s confidence."""
-    if result.plan is None:
-        return Outcome(variant, result, None, 0, performance)
-    if result.plan.confidence != performance.confidence:
-        # a start made at another confidence, returned as it is: it was checked at this one
-        result = replace(result, plan=result.plan.model_copy(update={"confidence": performance.confidence}))
-    report = evaluate(variant.instance, result.plan, performance)
-    errors = [v for v in check(variant.instance, result.plan, performance) if v.severity == "error"]
-    return Outcome(variant, result, report, len(errors), performance)
-
-
-def run_variant(
-    variant: Variant, time_limit: float, planner: Planner, starts: Sequence[Plan] = (),
-    confidence: float = DEFAULT_CONFIDENCE,
-) -> Outcome:
-    """Plan, price and check one variant at ``confidence``, starting from ``starts``."""
-    performance = performance_model(variant, confidence)
-    logger.info("compare: planning '%s' with %s at confidence %g", variant.name, variant.method, confidence)
-    return judge(variant, planner(variant, performance, time_limit, starts), performance)
-
-
-@dataclass(frozen=True)
-class _Planning:
-    """What every variant of one round shares: the time limit, s, the planner and the confidence."""
-
-    time_limit: float
-    planner: Planner
-    confidence: float
-
-
-def _plan_elsewhere(planning: _Planning, job: tuple[Variant, Sequence[Plan]]) -> Result:
-    """One variant planned in a worker; its :class:`Outcome` (whose performance model does not
-    pickle) is made where the result arrives (:func:`judge`)."""
-    variant, starts = job
-    return planning.planner(variant, performance_model(variant, planning.confidence), planning.time_limit, starts)
-
-
-def compare(
-    instance: Instance,
-    options: Sequence[str] = DEFAULT_OPTIONS,
-    time_limit: float = 30.0,
-    systems: Sequence[str] | None = None,
-    method: str = DEFAULT_SOLVER,
-    unlimited_systems: bool = False,
-    planner: Planner | None = None,
-    confidence: float = DEFAULT_CONFIDENCE,
-    band: bool = True,
-    executor: str = "local",
-    workers: int = 1,
-) -> Comparison:
-    """Plan every variant of ``options`` at ``confidence`` and explain the cheapest (module docstring).
-
-    ``time_limit`` is per variant and per point of the band, seconds; ``planner`` defaults to
-    the method registry (:func:`registry_planner`). With ``band``, the competing options are
-    planned again at :data:`PESSIMISTIC` and :data:`OPTIMISTIC` (:func:`band_verdict`), which
-    triples the planning time of those options. Variants that do not wait for another's plan
-    go to ``executor`` (:mod:`optimizer.executor`) ``workers`` at a time (``planner`` must then
-    pickle); one worker (the default) plans them here one after another.
-
-    Raises:
-        InstanceError: an unknown option set or system, ``confidence`` outside (0, 1), or an
-            unknown executor.
-    """
-    if not 0 < confidence < 1:
-        raise InstanceError([("confidence", f"out of range: {confidence} (must lie strictly between 0 and 1)")])
-    pool = Executor(executor, workers)
-    planner = planner or registry_planner()
-    chosen = variants(instance, options, systems, method, unlimited_systems)
-    with pool:
-        done = _plan_variants(chosen, _Planning(time_limit, planner, confidence), pool)
-        outcomes = ranked(done[v.name] for v in chosen)
-        winner = cheapest(outcomes)
-        verdict = band_verdict(outcomes, time_limit, planner, confidence, pool) if band else None
-    return Comparison(instance, outcomes, winner, tuple(explain(instance, outcomes, winner, verdict)),
-                      confidence, verdict)
-
-
-def _plan_variants(
-    chosen: Sequence[Variant], planning: _Planning, pool: Executor, earlier: dict[str, Outcome] | None = None,
-) -> dict[str, Outcome]:
-    """Each of ``chosen`` planned at ``planning.confidence``, each after the variant it relaxes and
-    starting from that one's plan and from its own plan in ``earlier`` (made at another confidence);
-    the variants of one round (:func:`_rounds`) together on ``pool``."""
-    done: dict[str, Outcome] = {}
-    for round_ in _rounds(chosen):
-        jobs = []
-        for v in round_:
-            sources = [*(done.get(name) for name in v.relaxes), (earlier or {}).get(v.name)]
-            jobs.append((v, [o.result.plan for o in sources if o is not None and o.complete and o.result.plan is not None]))
-        if pool.serial:  # here, each with the one performance model it is judged by
-            for v, starts in jobs:
-                done[v.name] = run_variant(v, planning.time_limit, planning.planner, starts, planning.confidence)
-            continue
-        logger.info("compare: planning %d option(s) at confidence %g on %s, %d at a time",
-                    len(jobs), planning.confidence, pool.kind, pool.workers)
-        for i, result in pool.as_completed(_plan_elsewhere, planning, jobs):
-            v = jobs[i][0]
-            done[v.name] = judge(v, result, performance_model(v, planning.confidence))
-    return done
-
 
 def band_verdict(
-    outcomes: Sequence[Outcome], time_limit: float, planner: Planner, confidence: float = DEFAULT_CONFIDENCE,
+    outcomes: Sequence[PricedVariant], time_limit: float, planner: Planner, confidence: float = DEFAULT_CONFIDENCE,
     pool: Executor | None = None,
 ) -> BandVerdict:
     """The competing options of ``outcomes`` (planned at ``confidence``) planned again at the
@@ -574,7 +197,7 @@ def band_verdict(
             done = central
         else:
             logger.info("compare: planning the competing options at the band's %s end (confidence %g)", name, level)
-            done = _plan_variants([o.variant for o in competing], _Planning(time_limit, planner, level),
+            done = plan_variants([o.variant for o in competing], Planning(time_limit, planner, level),
                                   pool or Executor(workers=1), central)
         planned = tuple(done[o.variant.name] for o in competing)
         ends.append(BandEnd(name, level, planned, cheapest(planned)))
@@ -584,18 +207,8 @@ def band_verdict(
     return BandVerdict(triple, contrasts, tuple(_band_findings(triple, contrasts)))
 
 
-def _rounds(chosen: Sequence[Variant]) -> list[list[Variant]]:
-    """``chosen`` in rounds, each variant a round after the ones it relaxes, otherwise as listed."""
-    by_name = {v.name: v for v in chosen}
 
-    def depth(v: Variant) -> int:
-        return 1 + max((depth(by_name[name]) for name in v.relaxes if name in by_name), default=-1)
-
-    depths = [depth(v) for v in chosen]
-    return [[v for v, d in zip(chosen, depths, strict=True) if d == level] for level in range(max(depths, default=-1) + 1)]
-
-
-def ranked(outcomes: Iterable[Outcome]) -> tuple[Outcome, ...]:
+def ranked(outcomes: Iterable[PricedVariant]) -> tuple[PricedVariant, ...]:
     """``outcomes`` by $/Mtok, cheapest first: the competing options, then those that change the question
     (isolation, TCO); within each, those without a complete plan last, in the order given."""
     listed = list(outcomes)
@@ -606,7 +219,7 @@ def ranked(outcomes: Iterable[Outcome]) -> tuple[Outcome, ...]:
     )))
 
 
-def proven_cheaper(cheap: Outcome, dear: Outcome) -> bool:
+def proven_cheaper(cheap: PricedVariant, dear: PricedVariant) -> bool:
     """Whether ``cheap``'s plan costs less than any plan of ``dear`` can: below ``dear``'s bound.
 
     Otherwise the difference lies within the gaps: the best plan of ``dear`` may cost less
@@ -614,17 +227,18 @@ def proven_cheaper(cheap: Outcome, dear: Outcome) -> bool:
     return cheap.usd_per_hour is not None and dear.result.bound is not None and cheap.usd_per_hour < dear.result.bound
 
 
-def cheapest(outcomes: Sequence[Outcome]) -> Outcome | None:
+def cheapest(outcomes: Sequence[PricedVariant]) -> PricedVariant | None:
     """The lowest-$/hour complete outcome among the competing option sets (ties: first listed)."""
     candidates = [o for o in outcomes if o.variant.option_set in COMPETING and o.complete]
     return min(candidates, key=lambda o: o.usd_per_hour, default=None)  # type: ignore[arg-type,return-value]
+
 
 
 # -- explaining ---------------------------------------------------------------------------
 
 
 def explain(
-    instance: Instance, outcomes: Sequence[Outcome], winner: Outcome | None, band: BandVerdict | None = None,
+    instance: Instance, outcomes: Sequence[PricedVariant], winner: PricedVariant | None, band: BandVerdict | None = None,
 ) -> list[str]:
     """Sentences that say why ``winner`` is cheapest and what binds in its plan, and with
     ``band`` which of those conclusions hold across the performance band (:attr:`BandVerdict.findings`).
@@ -658,10 +272,11 @@ def explain(
 def _gpu_figures(report: Report) -> tuple[float, float]:
     """($ per paid GPU-hour, tokens per paid GPU-second) of a report."""
     tokens_per_s = (report.input_tokens_per_hour + report.output_tokens_per_hour) / 3600
-    return report.usd_per_hour / report.gpus, tokens_per_s / report.gpus
+    assert report.usd_per_gpu_hour is not None
+    return report.usd_per_gpu_hour, tokens_per_s / report.gpus
 
 
-def proof(o: Outcome) -> str:
+def proof(o: PricedVariant) -> str:
     """What ``o``'s run proves about its plan, in words (:func:`~optimizer.plan.proof_words`)."""
     plan = o.result.plan
     if plan is not None and plan.solve is not None:
@@ -669,7 +284,7 @@ def proof(o: Outcome) -> str:
     return proof_words(o.result.status, o.result.limit, o.result.gap)
 
 
-def proven_optimal(o: Outcome) -> bool:
+def proven_optimal(o: PricedVariant) -> bool:
     """The solver proved ``o``'s plan optimal (within :data:`~optimizer.plan.OPTIMAL_GAP`)."""
     gap = o.result.gap
     return o.result.status == Status.OPTIMAL and gap is not None and gap <= OPTIMAL_GAP
@@ -679,7 +294,7 @@ def _signed(usd: float) -> str:
     return f"-${-usd:,.2f}" if usd < 0 else f"${usd:,.2f}"
 
 
-def difference_proof(dear: Outcome, cheap: Outcome) -> str:
+def difference_proof(dear: PricedVariant, cheap: PricedVariant) -> str:
     """How far the $/hour difference between the best plans of ``dear`` and ``cheap`` is proven:
     exact when both are proven optimal, else the range their bounds leave."""
     if proven_optimal(dear) and proven_optimal(cheap):
@@ -694,7 +309,7 @@ def difference_proof(dear: Outcome, cheap: Outcome) -> str:
             f"the difference between the best plans lies between {_signed(low)} and {_signed(high)}/hour")
 
 
-def _versus_runner_up(outcomes: Sequence[Outcome], winner: Outcome) -> str:
+def _versus_runner_up(outcomes: Sequence[PricedVariant], winner: PricedVariant) -> str:
     others = sorted(
         (o for o in outcomes if o.variant.option_set in COMPETING and o.complete and o is not winner),
         key=lambda o: o.usd_per_hour,  # type: ignore[arg-type,return-value]
@@ -729,7 +344,7 @@ def _versus_runner_up(outcomes: Sequence[Outcome], winner: Outcome) -> str:
     )
 
 
-def _binding_resources(winner: Outcome) -> list[str]:
+def _binding_resources(winner: PricedVariant) -> list[str]:
     report = winner.report
     assert report is not None
     engines = report.engines
@@ -772,7 +387,7 @@ def _gpu_seconds_per_request(config: EngineConfig, performance: PerformanceModel
     return seconds * config.gpus if seconds > 0 else None
 
 
-def _slo_costs(winner: Outcome) -> list[str]:
+def _slo_costs(winner: PricedVariant) -> list[str]:
     """Tenants whose latency promise makes their engines run far from the throughput-optimal point."""
     plan = winner.result.plan
     assert plan is not None
@@ -812,7 +427,7 @@ def _slo_costs(winner: Outcome) -> list[str]:
     return findings[:3]
 
 
-def _domain_sizes(instance: Instance, outcomes: Sequence[Outcome], winner: Outcome) -> list[str]:
+def _domain_sizes(instance: Instance, outcomes: Sequence[PricedVariant], winner: PricedVariant) -> list[str]:
     plan = winner.result.plan
     assert plan is not None
     widest = max((g for r in plan.racks for g in r.engines), key=lambda g: g.gpus, default=None)
@@ -835,7 +450,7 @@ def _domain_sizes(instance: Instance, outcomes: Sequence[Outcome], winner: Outco
     ]
 
 
-def _power_and_inventory(winner: Outcome) -> list[str]:
+def _power_and_inventory(winner: PricedVariant) -> list[str]:
     report = winner.report
     assert report is not None
     findings = []
@@ -857,20 +472,19 @@ def _power_and_inventory(winner: Outcome) -> list[str]:
     return findings
 
 
-def _stranding(winner: Outcome) -> list[str]:
+def _stranding(winner: PricedVariant) -> list[str]:
     report = winner.report
     assert report is not None
     if report.gpus == 0 or report.gpus_stranded <= STRANDED_SHARE * report.gpus:
         return [f"Rack granularity costs little: {report.gpus_stranded} of {report.gpus} GPUs are stranded."]
-    paid = sum(r.usd_per_hour * r.gpus_stranded / r.gpus for r in report.racks)
     return [
         f"Rack granularity binds: {report.gpus_stranded} of {report.gpus} GPUs "
         f"({100 * report.gpus_stranded / report.gpus:.0f}%) are stranded in whole racks, "
-        f"${paid:,.2f}/hour paid for GPUs no engine uses."
+        f"${report.stranded_usd_per_hour:,.2f}/hour paid for GPUs no engine uses."
     ]
 
 
-def _unproven(outcomes: Sequence[Outcome]) -> list[str]:
+def _unproven(outcomes: Sequence[PricedVariant]) -> list[str]:
     """A caution when time-limited runs leave gaps larger than some differences between options."""
     gaps = [o.result.gap for o in outcomes if o.complete and o.result.gap is not None and o.result.gap > 1e-3]
     unbounded = [o.variant.name for o in outcomes if o.complete and o.result.bound is None]
@@ -896,7 +510,7 @@ def _usd_change(delta: float) -> str:
     return f"saves ${delta:,.2f}/hour" if delta > 0 else f"costs ${-delta:,.2f}/hour more"
 
 
-def _option_values(outcomes: Sequence[Outcome]) -> list[str]:
+def _option_values(outcomes: Sequence[PricedVariant]) -> list[str]:
     by_name = {o.variant.name: o for o in outcomes}
     reference = by_name.get(FLEET)
     if reference is None or not reference.complete:
@@ -1027,7 +641,7 @@ def _band_findings(ends: Sequence[BandEnd], contrasts: Sequence[Contrast]) -> li
 # -- serialising --------------------------------------------------------------------------
 
 
-def _outcome_dict(o: Outcome) -> dict[str, object]:
+def _outcome_dict(o: PricedVariant) -> dict[str, object]:
     r = o.report
     return {
         "option": o.variant.name,
@@ -1045,7 +659,7 @@ def _outcome_dict(o: Outcome) -> dict[str, object]:
         "violations": o.violations,
         "usd_per_hour": r.usd_per_hour if r else None,
         "usd_per_mtok": r.usd_per_mtok if r else None,
-        "usd_per_mtok_by_slo_class": o.usd_per_mtok_by_class(),
+        "usd_per_mtok_by_slo_class": r.usd_per_mtok_by_slo_class if r else {},
         "racks": r.num_racks if r else None,
         "gpus": r.gpus if r else None,
         "gpus_stranded": r.gpus_stranded if r else None,
