@@ -8,12 +8,12 @@ capacity of ``count`` replica-seconds per second, run by continuous batching at 
 operating point (the performance model's :class:`~optimizer.performance.TokenLoad`
 for the request's shape):
 
-- a request holds a share ``w = S / D`` of one replica for ``D`` seconds, where ``S`` is its
-  replica-seconds (:func:`~optimizer.performance.capacity.replica_seconds`) and ``D`` its
-  time in the batch: the operating point's TTFT then ``osl / tokens_per_s_per_user`` of decode
+- a request holds a share ``w = S / D`` of one replica for ``D`` seconds, where ``S`` is the
+  replica-seconds it keeps busy (:func:`~optimizer.performance.capacity.busy_seconds`: the
+  checker's, less the queueing headroom the planner charges) and ``D`` its time in the batch: the operating point's TTFT then ``osl / tokens_per_s_per_user`` of decode
   (aggregated), the TTFT (prefill), the first step then decode (decode); so a full group runs
   ``D / S`` requests per replica, the operating point's batch, and its throughput is
-  the checker's ``1 / S`` requests/s per replica;
+  ``1 / S`` requests/s per replica (the checker's capacity over the load's ``utilisation``);
 - a request waits first-come first-served until its share fits (queueing is where load
   shows: the batch is held at its operating size, so interactivity is the operating point's);
 - between prefill and decode the KV cache crosses the scale-out network at one decode
@@ -39,7 +39,7 @@ import numpy as np
 from optimizer.instance import Instance
 from optimizer.packing import domain_gpus
 from optimizer.performance import PerformanceModel
-from optimizer.performance.capacity import replica_seconds, scaleout_bytes_per_s
+from optimizer.performance.capacity import batch_hold_s, busy_seconds, scaleout_bytes_per_s
 from optimizer.plan import Plan
 from optimizer.usage import PlanUsage
 
@@ -230,9 +230,8 @@ class _Scenario:
             load = self.u.load(tenant.name, engine)
             isl = tenant.input_tokens if role != "decode" else 0
             osl = tenant.output_tokens if role != "prefill" else 0
-            seconds = replica_seconds(load, isl, osl)  # type: ignore[arg-type]
-            in_batch = load.ttft_s + (osl / load.tokens_per_s_per_user if osl else 0.0)  # type: ignore[union-attr]
-            in_batch = max(in_batch, seconds)
+            seconds = busy_seconds(load, isl, osl)  # type: ignore[arg-type]
+            in_batch = max(batch_hold_s(load, osl), seconds)  # type: ignore[arg-type]
             share.append(np.full(chosen.size, seconds / in_batch))
             hold.append(np.full(chosen.size, in_batch))
             first_token.append(load.ttft_s)  # type: ignore[union-attr]

@@ -119,7 +119,7 @@ class FleetEntry(BaseModel):
     )
 
 
-DIGEST_SKIPS_AT_DEFAULT = {"survive": "none", "survive_share": 1.0}
+DIGEST_SKIPS_AT_DEFAULT = {"survive": "none", "survive_share": 1.0, "ttft_attainment": 0.95}
 """Tenant fields added after plans recorded digests: at these values they leave the digest as it was."""
 
 
@@ -148,6 +148,11 @@ class Tenant(BaseModel):
     min_tokens_per_s_per_user: float = Field(
         ge=1e-3, le=1e5, strict=True,
         description="promised median interactivity (1 / TPOT), tokens/s per user (0.001 to 100,000)",
+    )
+    ttft_attainment: float = Field(
+        default=0.95, gt=0.5, le=0.999, strict=True,
+        description="share of requests that must meet ttft_s under random (Poisson) arrivals, for which "
+        "the planner leaves queueing headroom (above 0.5, at most 0.999)",
     )
     isolation: Isolation = Field(
         default="shared",

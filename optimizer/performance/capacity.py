@@ -1,9 +1,11 @@
 """What racks and replicas hold: power per rack, GPUs a rack power cap leaves, scale-out
-bandwidth and replica-seconds. The one home of each formula; planners, evaluator and checker call it."""
+bandwidth, replica-seconds and the queueing headroom a latency promise needs. The one home of each formula; planners, evaluator and checker call it."""
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from optimizer.catalog import System
 from optimizer.performance.contract import TokenLoad
@@ -38,10 +40,58 @@ def replica_seconds(load: TokenLoad, input_tokens: float, output_tokens: float) 
     return input_tokens * load.sec_per_input_token + output_tokens * load.sec_per_output_token
 
 
+def busy_seconds(load: TokenLoad, input_tokens: float, output_tokens: float) -> float:
+    """Replica-seconds ``input_tokens`` and ``output_tokens`` keep an engine of ``load`` busy:
+    :func:`replica_seconds` less the queueing headroom (``load.utilisation``) it charges."""
+    return replica_seconds(load, input_tokens, output_tokens) * load.utilisation
+
+
+def batch_hold_s(load: TokenLoad, output_tokens: float) -> float:
+    """Seconds one request stays in a replica's batch: its TTFT, then ``output_tokens`` at the
+    engine's interactivity (TTFT alone on a prefill engine, which writes no output)."""
+    decoding_s = output_tokens / load.tokens_per_s_per_user if load.sec_per_output_token > 0 else 0.0
+    return load.ttft_s + decoding_s
+
+
 def sequences_in_flight(load: TokenLoad, input_tokens: float, output_tokens: float) -> float:
     """Requests of ``input_tokens`` in, ``output_tokens`` out one replica of ``load`` holds at once
     when it is filled with them (Little's law): the requests/s it completes (one over
-    :func:`replica_seconds` per request) times the seconds each stays, its TTFT plus the output
-    at the engine's interactivity (TTFT alone on a prefill engine, which writes no output)."""
-    decoding_s = output_tokens / load.tokens_per_s_per_user if load.sec_per_output_token > 0 else 0.0
-    return (load.ttft_s + decoding_s) / replica_seconds(load, input_tokens, output_tokens)
+    :func:`busy_seconds` per request) times the seconds each stays (:func:`batch_hold_s`)."""
+    return batch_hold_s(load, output_tokens) / busy_seconds(load, input_tokens, output_tokens)
+
+
+_BISECTION_ROUNDS = 60
+"""Halvings of the utilisation bracket in :func:`queue_utilisation`: 2^-60, below float resolution"""
+
+
+def queue_utilisation(slots: np.ndarray, hold_s: np.ndarray, wait_budget_s: np.ndarray,
+                      attainment: np.ndarray) -> np.ndarray:
+    """Largest utilisation of a replica's ``slots`` batch slots at which, under Poisson arrivals,
+    at least ``attainment`` of requests wait at most ``wait_budget_s`` for a slot; 1 where the
+    budget is not positive (the promise is broken at the engine already: ``meets_slo`` rejects it).
+
+    A replica is an M/D/c queue: c = ``slots`` (its batch), each request holding a slot for
+    ``hold_s`` = S seconds. With per-slot utilisation rho, the share that waits at all (Erlang C)
+    is about ``rho^(sqrt(2(c + 1)) - 1)`` (Sakasegawa 1977, exact at c = 1), and a wait is about
+    exponential with mean ``S / (2 c (1 - rho))`` (M/M/c's, times (ca^2 + cs^2) / 2 = 1/2 for
+    deterministic service: Allen-Cunneen). So::
+
+        P(wait > Q) = rho^(sqrt(2(c + 1)) - 1) exp(-2 c (1 - rho) Q / S) <= 1 - attainment
+
+    whose left side rises with rho from 0 to 1, solved for rho by bisection (vectorised). At
+    c = 1 the mean wait is M/D/1's exact ``rho S / (2 (1 - rho))``.
+    """
+    c, hold, budget, miss = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in
+                                                  (slots, hold_s, wait_budget_s, 1.0 - np.asarray(attainment))))
+    exponent = np.sqrt(2 * (np.maximum(c, 1.0) + 1)) - 1
+    decay = 2 * c * np.maximum(budget, 0.0) / hold
+
+    def breaks(rho: np.ndarray) -> np.ndarray:  # log P(wait > Q) above log(miss)
+        return exponent * np.log(rho) - decay * (1 - rho) > np.log(miss)
+
+    lo, hi = np.zeros(c.shape), np.ones(c.shape)
+    for _ in range(_BISECTION_ROUNDS):
+        mid = (lo + hi) / 2
+        over = breaks(mid)
+        hi, lo = np.where(over, mid, hi), np.where(over, lo, mid)
+    return np.where(budget > 0, lo, 1.0)

@@ -58,3 +58,7 @@ class TokenLoad:
     """median time to first token this shape sees on the engine, s"""
     tokens_per_s_per_user: float
     """interactivity this shape sees (inf for prefill engines)"""
+    utilisation: float = 1.0
+    """share of a replica's time this shape may keep busy, the headroom left for queueing
+    (:func:`~optimizer.performance.capacity.queue_utilisation`); ``sec_per_*`` are already divided
+    by it, so a replica planned full is this busy"""

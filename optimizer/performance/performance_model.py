@@ -22,8 +22,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
 
+import numpy as np
+
 from optimizer.catalog import Precision, builtin_models, builtin_systems
 from optimizer.instance import Instance, Tenant
+from optimizer.performance.capacity import batch_hold_s, queue_utilisation, sequences_in_flight
 from optimizer.performance.contract import EngineConfig, Role, TokenLoad
 from optimizer.performance.calibrate import PerformanceData, default_data, load_calibration
 from optimizer.performance.estimate import DEFAULT_CONFIDENCE, INTERVAL, query_key
@@ -73,6 +76,8 @@ class PerformanceModel:
         self.roofline = self.estimator.roofline
         self._loads: dict[tuple[EngineConfig, int, int], TokenLoad | None] = {}
         """(configuration, isl, osl) -> load, filled by :meth:`loads`"""
+        self._tenant_loads: dict[tuple[EngineConfig, int, int, tuple[float, float]], TokenLoad | None] = {}
+        """(configuration, isl, osl, (ttft_s, ttft_attainment)) -> load with headroom, by :meth:`tenant_loads`"""
         self._configs = lru_cache(maxsize=None)(self._compute_configs)
         self._kv_capacity = lru_cache(maxsize=None)(self.roofline.kv_capacity_bytes)
         self._factors = lru_cache(maxsize=None)(self._planning_factor)
@@ -156,12 +161,38 @@ class PerformanceModel:
         return tuple(self._loads[(c, isl, osl)] for c in configs)
 
     def tenant_load(self, tenant: Tenant, config: EngineConfig) -> TokenLoad | None:
-        """The load of ``tenant``'s request shape on ``config`` (see :meth:`load`)."""
-        return self.load(config, tenant.input_tokens, tenant.output_tokens)
+        """The load of ``tenant``'s request shape on ``config``, headroom included (see :meth:`tenant_loads`)."""
+        return self.tenant_loads(tenant, (config,))[0]
 
     def tenant_loads(self, tenant: Tenant, configs: Sequence[EngineConfig]) -> tuple[TokenLoad | None, ...]:
-        """The load of ``tenant``'s request shape on each of ``configs`` (see :meth:`loads`)."""
-        return self.loads(configs, tenant.input_tokens, tenant.output_tokens)
+        """:meth:`loads` of ``tenant``'s request shape on each of ``configs``, with the queueing
+        headroom its TTFT promise needs on aggregated and decode engines: each replica's batch
+        slots are filled only to the :func:`~optimizer.performance.capacity.queue_utilisation` at
+        which ``ttft_attainment`` of its requests wait at most their budget, the promise less the
+        engine's TTFT (aggregated), half that (decode: the prefill queue, budgeted within its own
+        TTFT target by its mean wait, shares the rest). What everything that plans, prices or
+        checks sees; prefill engines keep their loads (their TTFT target holds their wait)."""
+        isl, osl = tenant.input_tokens, tenant.output_tokens
+        promise = (tenant.ttft_s, tenant.ttft_attainment)
+        missing = list(dict.fromkeys(c for c in configs if (c, isl, osl, promise) not in self._tenant_loads))
+        raw = self.loads(missing, isl, osl)
+        queued = [(c, load) for c, load in zip(missing, raw, strict=True)
+                  if load is not None and load.sec_per_output_token > 0 and c.source != "profile"]
+        if queued:
+            budget = np.array([tenant.ttft_s - load.ttft_s for _, load in queued])
+            budget = np.where([c.role == "decode" for c, _ in queued], budget / 2, budget)
+            rho = queue_utilisation(
+                np.array([sequences_in_flight(load, isl, osl) for _, load in queued]),
+                np.array([batch_hold_s(load, osl) for _, load in queued]), budget, tenant.ttft_attainment,
+            )
+            headroom = {c: replace(load, sec_per_input_token=load.sec_per_input_token / r,
+                                   sec_per_output_token=load.sec_per_output_token / r, utilisation=r)
+                        for (c, load), r in zip(queued, rho.tolist(), strict=True)}
+        else:
+            headroom = {}
+        for config, load in zip(missing, raw, strict=True):
+            self._tenant_loads[(config, isl, osl, promise)] = headroom.get(config, load)
+        return tuple(self._tenant_loads[(c, isl, osl, promise)] for c in configs)
 
     def kv_capacity_bytes(self, config: EngineConfig) -> float:
         """KV-cache bytes one replica holds; ``inf`` for profile configurations."""
