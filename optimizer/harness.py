@@ -29,7 +29,7 @@ from optimizer.catalog import Precision
 from optimizer.check import check
 from optimizer.evaluate import evaluate
 from optimizer.executor import Executor
-from optimizer.instance import Instance, InstanceError, load_instance
+from optimizer.instance import Instance, InstanceError, Tenant, load_instance
 from optimizer.methods import get_method
 from optimizer.performance import PerformanceModel, Role
 from optimizer.result import relative_gap
@@ -307,12 +307,15 @@ CAPACITY_PROBES: tuple[tuple[str, str, Precision], ...] = (
 system, a rack-scale one, an older one and another vendor's."""
 PROBE_SHAPES: tuple[tuple[int, int], ...] = ((1024, 1024), (8192, 1024))
 """(input, output) tokens per request of the capacity fingerprint's probes"""
+PROBE_TTFT_S = 1.0
+"""TTFT promise of the probes (1 request/s, default attainment), so the queueing headroom counts"""
 
 
 def capacity_fingerprint(performance: PerformanceModel | None = None) -> str:
     """12 hex digits of what sets every engine's capacity and every rack's price: the answers
     of ``performance`` (default: the catalog's model at the default confidence) on
-    :data:`CAPACITY_PROBES` x roles x :data:`PROBE_SHAPES` (configurations, loads, KV bytes, to
+    :data:`CAPACITY_PROBES` x roles x :data:`PROBE_SHAPES` (configurations, loads with the headroom
+    of a :data:`PROBE_TTFT_S` promise, KV bytes, to
     6 significant digits) and the bundled catalog. Known-best plans and bounds compare only under
     one fingerprint: a refit changes every capacity, a refactor none."""
     performance = performance if performance is not None else PerformanceModel(None)
@@ -321,7 +324,9 @@ def capacity_fingerprint(performance: PerformanceModel | None = None) -> str:
         for role in get_args(Role):
             for isl, osl in PROBE_SHAPES:
                 configs = performance.configs(model, system, precision, role, isl, osl)
-                for config, load in zip(configs, performance.loads(configs, isl, osl), strict=True):
+                probe = Tenant(name="probe", model=model, requests_per_s=1.0, input_tokens=isl, output_tokens=osl,
+                               ttft_s=PROBE_TTFT_S, min_tokens_per_s_per_user=1.0)
+                for config, load in zip(configs, performance.tenant_loads(probe, configs), strict=True):
                     answer = [config.model_dump(), None if load is None else asdict(load),
                               performance.kv_capacity_bytes(config), performance.kv_bytes_per_token(config)]
                     digest.update(_rounded(answer).encode() + b"\0")

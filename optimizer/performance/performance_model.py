@@ -26,7 +26,7 @@ import numpy as np
 
 from optimizer.catalog import Precision, builtin_models, builtin_systems
 from optimizer.instance import Instance, Tenant
-from optimizer.performance.capacity import batch_hold_s, queue_utilisation, sequences_in_flight
+from optimizer.performance.capacity import batch_hold_s, queue_utilisation, replica_seconds, sequences_in_flight
 from optimizer.performance.contract import EngineConfig, Role, TokenLoad
 from optimizer.performance.calibrate import PerformanceData, default_data, load_calibration
 from optimizer.performance.estimate import DEFAULT_CONFIDENCE, INTERVAL, query_key
@@ -76,8 +76,8 @@ class PerformanceModel:
         self.roofline = self.estimator.roofline
         self._loads: dict[tuple[EngineConfig, int, int], TokenLoad | None] = {}
         """(configuration, isl, osl) -> load, filled by :meth:`loads`"""
-        self._tenant_loads: dict[tuple[EngineConfig, int, int, tuple[float, float]], TokenLoad | None] = {}
-        """(configuration, isl, osl, (ttft_s, ttft_attainment)) -> load with headroom, by :meth:`tenant_loads`"""
+        self._tenant_loads: dict[tuple[EngineConfig, int, int, tuple[float, float, float]], TokenLoad | None] = {}
+        """(configuration, isl, osl, (ttft_s, ttft_attainment, least demand)) -> load with headroom, by :meth:`tenant_loads`"""
         self._configs = lru_cache(maxsize=None)(self._compute_configs)
         self._kv_capacity = lru_cache(maxsize=None)(self.roofline.kv_capacity_bytes)
         self._factors = lru_cache(maxsize=None)(self._planning_factor)
@@ -166,14 +166,18 @@ class PerformanceModel:
 
     def tenant_loads(self, tenant: Tenant, configs: Sequence[EngineConfig]) -> tuple[TokenLoad | None, ...]:
         """:meth:`loads` of ``tenant``'s request shape on each of ``configs``, with the queueing
-        headroom its TTFT promise needs on aggregated and decode engines: each replica's batch
-        slots are filled only to the :func:`~optimizer.performance.capacity.queue_utilisation` at
-        which ``ttft_attainment`` of its requests wait at most their budget, the promise less the
+        headroom its TTFT promise needs on aggregated and decode engines: batch slots are filled
+        only to the :func:`~optimizer.performance.capacity.queue_utilisation` at which
+        ``ttft_attainment`` of its requests wait at most their budget. The slots pooled are those of
+        the whole replicas its least positive scenario demand fills (at least one: a router spreads
+        a tenant over the replicas that carry it); the budget is the promise less the
         engine's TTFT (aggregated), half that (decode: the prefill queue, budgeted within its own
         TTFT target by its mean wait, shares the rest). What everything that plans, prices or
         checks sees; prefill engines keep their loads (their TTFT target holds their wait)."""
         isl, osl = tenant.input_tokens, tenant.output_tokens
-        promise = (tenant.ttft_s, tenant.ttft_attainment)
+        profile = tenant.demand_profile or (1.0,)
+        least = tenant.requests_per_s * min((m for m in profile if m > 0), default=0.0)
+        promise = (tenant.ttft_s, tenant.ttft_attainment, least)
         missing = list(dict.fromkeys(c for c in configs if (c, isl, osl, promise) not in self._tenant_loads))
         raw = self.loads(missing, isl, osl)
         queued = [(c, load) for c, load in zip(missing, raw, strict=True)
@@ -181,8 +185,9 @@ class PerformanceModel:
         if queued:
             budget = np.array([tenant.ttft_s - load.ttft_s for _, load in queued])
             budget = np.where([c.role == "decode" for c, _ in queued], budget / 2, budget)
+            replicas = np.array([max(1.0, math.floor(least * replica_seconds(load, isl, osl))) for _, load in queued])
             rho = queue_utilisation(
-                np.array([sequences_in_flight(load, isl, osl) for _, load in queued]),
+                replicas * np.array([sequences_in_flight(load, isl, osl) for _, load in queued]),
                 np.array([batch_hold_s(load, osl) for _, load in queued]), budget, tenant.ttft_attainment,
             )
             headroom = {c: replace(load, sec_per_input_token=load.sec_per_input_token / r,

@@ -1,0 +1,73 @@
+"""The queueing headroom (capacity.queue_utilisation) and the promise it keeps in the simulator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from optimizer.instance import InstanceError, load_instance, parse_instance
+from optimizer.methods import METHODS
+from optimizer.performance.capacity import queue_utilisation
+from optimizer.simulate import simulate
+
+TINY = "instances/examples/tiny.toml"
+
+
+def test_one_slot_with_no_budget_waits_as_often_as_mm1_is_busy():
+    # c = 1, Q -> 0: P(wait > 0) = rho (Erlang C at c = 1), so rho = 1 - attainment = 0.05
+    assert queue_utilisation(1.0, 1.0, 1e-12, 0.95) == pytest.approx(0.05, rel=1e-6)
+
+
+def test_one_slot_closed_form():
+    # c = 1, S = 1 s: P(wait > Q) = rho exp(-2 (1 - rho) Q); at rho = 0.5 that is 0.5 exp(-Q),
+    # equal to 0.05 at Q = ln 10, so a budget of ln 10 s allows exactly rho = 0.5
+    assert queue_utilisation(1.0, 1.0, math.log(10), 0.95) == pytest.approx(0.5, rel=1e-9)
+
+
+def test_four_slots_closed_form():
+    # c = 4, S = 1 s, rho = 0.8: exponent sqrt(10) - 1 = 2.16228, 0.8^2.16228 = 0.61725;
+    # exp(-2 x 4 x 0.2 x Q) = 0.05 / 0.61725 gives Q = ln(12.345) / 1.6 = 1.57066 s
+    q = math.log(0.8 ** (math.sqrt(10) - 1) / 0.05) / 1.6
+    assert q == pytest.approx(1.57066, rel=1e-4)
+    assert queue_utilisation(4.0, 1.0, q, 0.95) == pytest.approx(0.8, rel=1e-9)
+
+
+def test_utilisation_falls_as_the_promise_tightens_and_rises_with_slots():
+    budgets = np.array([4.0, 1.0, 0.25])
+    by_budget = queue_utilisation(8.0, 2.0, budgets, 0.95)
+    assert np.all(np.diff(by_budget) < 0)
+    by_attainment = queue_utilisation(8.0, 2.0, 1.0, np.array([0.6, 0.95, 0.999]))
+    assert np.all(np.diff(by_attainment) < 0)
+    by_slots = queue_utilisation(np.array([1.0, 10.0, 1000.0]), 2.0, 1.0, 0.95)
+    assert np.all(np.diff(by_slots) > 0) and by_slots[-1] > 0.99  # a large batch needs little headroom
+
+
+def test_a_broken_promise_gets_no_headroom():
+    # budget <= 0: the engine's TTFT alone misses the promise, which meets_slo rejects
+    assert queue_utilisation(4.0, 1.0, np.array([0.0, -1.0]), 0.95).tolist() == [1.0, 1.0]
+
+
+def test_attainment_field_bounds_and_digest():
+    tiny = load_instance(TINY)
+    doc = tiny.model_dump(mode="json")
+    doc["tenants"][0]["ttft_attainment"] = 0.95  # the default: the digest plans recorded holds
+    assert parse_instance(doc).digest() == tiny.digest()
+    doc["tenants"][0]["ttft_attainment"] = 0.99
+    assert parse_instance(doc).digest() != tiny.digest()
+    for bad in (0.5, 1.0):
+        doc["tenants"][0]["ttft_attainment"] = bad
+        with pytest.raises(InstanceError, match="ttft_attainment"):
+            parse_instance(doc)
+
+
+def test_tiny_plan_keeps_its_promise_and_breaks_at_one_and_a_half_times_the_requests():
+    tiny = load_instance(TINY)
+    plan = METHODS["highs"](tiny, time_limit=10, seed=0, threads=1, performance=None).plan
+    (stats,), _ = simulate(tiny, plan, [0], 600.0, seed=1)
+    assert stats.slo_attainment >= 0.95
+    doc = tiny.model_dump(mode="json")
+    doc["tenants"][0]["requests_per_s"] = 15.0
+    (more,), _ = simulate(parse_instance(doc), plan, [0], 600.0, seed=1)
+    assert more.slo_attainment < 0.9
