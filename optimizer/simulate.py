@@ -152,6 +152,7 @@ class _Scenario:
         group_stats: dict[str, GroupStats] = {}
         decode: dict[str, list] = defaultdict(list)
         for engine, parts in sorted(first.items()):
+            group = u.groups[engine][1]
             done, stats = self._queue(engine, parts)
             group_stats[engine] = stats
             for (i, chosen, arrival), (start, ready, interactivity) in zip(parts, done, strict=True):
@@ -159,7 +160,7 @@ class _Scenario:
                 ttft[i][chosen] = ready - arrival
                 speed[i][chosen] = interactivity
                 _, _, pick_decode, decode_routes = requests[i]
-                if pick_decode is None:
+                if pick_decode is None or group.role == "aggregated":  # served whole: no decode
                     continue
                 for j, (decode_engine, _) in enumerate(decode_routes):
                     mine = pick_decode[chosen] == j

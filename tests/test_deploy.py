@@ -95,9 +95,10 @@ def test_export_validates_asks_for_the_plans_gpus_routes_every_tenant_and_reads_
     for doc in docs:
         errors = [e.message for e in validator(doc["kind"]).iter_errors(doc)]
         assert errors == [], (doc["kind"], doc["metadata"]["name"], errors)
-    # 10 requests/s: a 1-GPU fp4 replica at 300 tok/s plans 1.289 requests/s (1.470 raw x the 0.877
-    # headroom, tests/test_headroom.py), so ceil(7.76) = 8 replicas; one 8-GPU replica carries all
-    # 10; either way one rack's 8 GPUs (7 before the headroom, at 1.470 each)
+    # 10 requests/s: a 1-GPU fp4 replica at 300 tok/s plans 1.197 requests/s (1.470 raw x the 0.814
+    # headroom: c = 6 replicas x 5.08 slots, S = 0.041 + 1024/300 = 3.455 s, Q = 1 - 0.041 s), so
+    # ceil(8.35) = 9 replicas, more than a rack's 8 GPUs; one 8-GPU replica carries all 10: one rack's
+    # 8 GPUs (7 one-GPU replicas before the headroom, at 1.470 each)
     assert requested_gpus(docs) == plan_gpus(plan) == summary["gpus"] == 8
     tables = [json.loads(d["data"]["routes.json"]) for d in docs if d["metadata"]["name"].startswith("tenantplan-routes")]
     assert [t["scenario"] for t in tables] == [0]

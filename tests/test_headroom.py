@@ -9,7 +9,7 @@ import pytest
 
 from optimizer.instance import InstanceError, load_instance, parse_instance
 from optimizer.methods import METHODS
-from optimizer.performance.capacity import queue_utilisation
+from optimizer.performance.capacity import MAX_UTILISATION, queue_utilisation
 from optimizer.simulate import simulate
 
 TINY = "instances/examples/tiny.toml"
@@ -20,17 +20,17 @@ def test_one_slot_with_no_budget_waits_as_often_as_mm1_is_busy():
     assert queue_utilisation(1.0, 1.0, 1e-12, 0.95) == pytest.approx(0.05, rel=1e-6)
 
 
-def test_one_slot_closed_form():
-    # c = 1, S = 1 s: P(wait > Q) = rho exp(-2 (1 - rho) Q); at rho = 0.5 that is 0.5 exp(-Q),
-    # equal to 0.05 at Q = ln 10, so a budget of ln 10 s allows exactly rho = 0.5
-    assert queue_utilisation(1.0, 1.0, math.log(10), 0.95) == pytest.approx(0.5, rel=1e-9)
+def test_one_slot_is_mm1():
+    # c = 1, S = 1 s: M/M/1's P(wait > Q) = rho exp(-(1 - rho) Q); at rho = 0.5 that is
+    # 0.5 exp(-Q / 2), equal to 0.05 at Q = 2 ln 10, so that budget allows exactly rho = 0.5
+    assert queue_utilisation(1.0, 1.0, 2 * math.log(10), 0.95) == pytest.approx(0.5, rel=1e-9)
 
 
 def test_four_slots_closed_form():
     # c = 4, S = 1 s, rho = 0.8: exponent sqrt(10) - 1 = 2.16228, 0.8^2.16228 = 0.61725;
-    # exp(-2 x 4 x 0.2 x Q) = 0.05 / 0.61725 gives Q = ln(12.345) / 1.6 = 1.57066 s
-    q = math.log(0.8 ** (math.sqrt(10) - 1) / 0.05) / 1.6
-    assert q == pytest.approx(1.57066, rel=1e-4)
+    # exp(-4 x 0.2 x Q) = 0.05 / 0.61725 gives Q = ln(12.345) / 0.8 = 3.14132 s
+    q = math.log(0.8 ** (math.sqrt(10) - 1) / 0.05) / 0.8
+    assert q == pytest.approx(3.14132, rel=1e-4)
     assert queue_utilisation(4.0, 1.0, q, 0.95) == pytest.approx(0.8, rel=1e-9)
 
 
@@ -41,7 +41,9 @@ def test_utilisation_falls_as_the_promise_tightens_and_rises_with_slots():
     by_attainment = queue_utilisation(8.0, 2.0, 1.0, np.array([0.6, 0.95, 0.999]))
     assert np.all(np.diff(by_attainment) < 0)
     by_slots = queue_utilisation(np.array([1.0, 10.0, 1000.0]), 2.0, 1.0, 0.95)
-    assert np.all(np.diff(by_slots) > 0) and by_slots[-1] > 0.99  # a large batch needs little headroom
+    assert np.all(np.diff(by_slots) > 0)
+    # a large batch needs little headroom: 1000 slots reach the cap
+    assert queue_utilisation(1000.0, 2.0, 100.0, 0.95) == pytest.approx(MAX_UTILISATION)
 
 
 def test_a_broken_promise_gets_no_headroom():

@@ -60,36 +60,42 @@ def sequences_in_flight(load: TokenLoad, input_tokens: float, output_tokens: flo
     return batch_hold_s(load, output_tokens) / busy_seconds(load, input_tokens, output_tokens)
 
 
+MAX_UTILISATION = 0.95
+"""Cap on the utilisation :func:`queue_utilisation` allows, however long the wait budget: the
+prefill engines' cap (``roofline.MAX_PREFILL_UTILISATION``), so no engine is planned full"""
 _BISECTION_ROUNDS = 60
 """Halvings of the utilisation bracket in :func:`queue_utilisation`: 2^-60, below float resolution"""
 
 
 def queue_utilisation(slots: np.ndarray, hold_s: np.ndarray, wait_budget_s: np.ndarray,
                       attainment: np.ndarray) -> np.ndarray:
-    """Largest utilisation of a replica's ``slots`` batch slots at which, under Poisson arrivals,
-    at least ``attainment`` of requests wait at most ``wait_budget_s`` for a slot; 1 where the
-    budget is not positive (the promise is broken at the engine already: ``meets_slo`` rejects it).
+    """Largest utilisation, at most :data:`MAX_UTILISATION`, of ``slots`` batch slots at which,
+    under Poisson arrivals, at least ``attainment`` of requests wait at most ``wait_budget_s`` for
+    a slot; 1 where the budget is not positive (the promise is broken at the engine already:
+    ``meets_slo`` rejects it).
 
-    A replica is an M/D/c queue: c = ``slots`` (its batch), each request holding a slot for
-    ``hold_s`` = S seconds. With per-slot utilisation rho, the share that waits at all (Erlang C)
-    is about ``rho^(sqrt(2(c + 1)) - 1)`` (Sakasegawa 1977, exact at c = 1), and a wait is about
-    exponential with mean ``S / (2 c (1 - rho))`` (M/M/c's, times (ca^2 + cs^2) / 2 = 1/2 for
-    deterministic service: Allen-Cunneen). So::
+    The slots are an M/M/c queue: c = ``slots``, each request holding a slot for ``hold_s`` = S
+    seconds on average, exponentially distributed (requests vary in length, and tenants of other
+    shapes share an engine: M/M/c's service variability, which covers the simulator's fixed
+    holds). With per-slot utilisation rho, the share that waits at all (Erlang C) is about
+    ``rho^(sqrt(2(c + 1)) - 1)`` (Sakasegawa 1977, exact at c = 1), and a wait is exponential with
+    mean ``S / (c (1 - rho))``, so::
 
-        P(wait > Q) = rho^(sqrt(2(c + 1)) - 1) exp(-2 c (1 - rho) Q / S) <= 1 - attainment
+        P(wait > Q) = rho^(sqrt(2(c + 1)) - 1) exp(-c (1 - rho) Q / S) <= 1 - attainment
 
-    whose left side rises with rho from 0 to 1, solved for rho by bisection (vectorised). At
-    c = 1 the mean wait is M/D/1's exact ``rho S / (2 (1 - rho))``.
+    (M/M/1's exact tail at c = 1), whose left side rises with rho from 0 to 1, solved for rho by
+    bisection, vectorised.
     """
     c, hold, budget, miss = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in
                                                   (slots, hold_s, wait_budget_s, 1.0 - np.asarray(attainment))))
     exponent = np.sqrt(2 * (np.maximum(c, 1.0) + 1)) - 1
-    decay = 2 * c * np.maximum(budget, 0.0) / hold
+    decay = c * np.maximum(budget, 0.0) / hold
 
     def breaks(rho: np.ndarray) -> np.ndarray:  # log P(wait > Q) above log(miss)
         return exponent * np.log(rho) - decay * (1 - rho) > np.log(miss)
 
-    lo, hi = np.zeros(c.shape), np.ones(c.shape)
+    lo, hi = np.zeros(c.shape), np.full(c.shape, MAX_UTILISATION)
+    lo = np.where(breaks(hi), lo, hi)
     for _ in range(_BISECTION_ROUNDS):
         mid = (lo + hi) / 2
         over = breaks(mid)

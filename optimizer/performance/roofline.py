@@ -538,10 +538,10 @@ def token_loads(
     prefills = [i for i, c in enumerate(configs) if fits[i] and c.role == "prefill" and c.ttft_s is not None]
     if prefills:
         ttft = np.array([configs[i].ttft_s for i in prefills], dtype=float)[:, None]
-        rates, _ = prefill_points(_rows(e, prefills), f, ttft, isl)
-        for i, rate in zip(prefills, rates[:, 0].tolist(), strict=True):
+        rates, utilisation = prefill_points(_rows(e, prefills), f, ttft, isl)
+        for i, rate, rho in zip(prefills, rates[:, 0].tolist(), utilisation[:, 0].tolist(), strict=True):
             if not math.isnan(rate):
-                found[i] = TokenLoad(1.0 / rate, 0.0, 0.0, configs[i].ttft_s, math.inf)
+                found[i] = TokenLoad(1.0 / rate, 0.0, 0.0, configs[i].ttft_s, math.inf, rho)
     for role in ("aggregated", "decode"):
         rows = [i for i, c in enumerate(configs) if fits[i] and c.role == role and c.tokens_per_s_per_user is not None]
         if not rows:

@@ -612,7 +612,8 @@ class _Run:
         limit = outcome.limit
         if plan is None:
             status = Status.NO_SOLUTION
-        elif outcome.outcome == "optimal" and not (widened and (relative_gap(cost, bound) or 0.0) > self.gap):
+        elif outcome.outcome == "optimal" and not (widened and (relative_gap(cost, bound) or 0.0) > self.gap + 1e-12):
+            # 1e-12: a bound over all equal to the cost but for the solver's rounding still proves it
             status = Status.OPTIMAL
         else:
             status = Status.FEASIBLE
