@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from plan_fixtures import pooled_plan, shop
+from plan_fixtures import agg, decode, make_plan, pooled_plan, prefill, rack, route, shop
 
 from optimizer.cli import main
 from optimizer.simulate import Arrivals, simulate
@@ -84,3 +84,17 @@ def test_cli_bad_input_exit_2(tmp_path, capsys, extra, problem):
     assert main(["simulate", str(instance), str(plan), *extra]) == 2
     err = capsys.readouterr().err
     assert problem in err and "Traceback" not in err
+
+
+def test_requests_an_aggregated_engine_served_do_not_go_on_to_decode():
+    # acme (3 requests/s) split: 2 to an aggregated pool, 1 through prefill and decode; the decode
+    # group then sees 1 request/s, 540 counted in 600 s less the 10% warm-up (was all 3/s, 1,620)
+    instance = shop()
+    plan = make_plan(instance, [rack("r1", agg("pool", 2)),
+                                rack("n1", prefill("pre", 1), decode("dec", 1), system="slow-nvl72")],
+                     [route("acme", "pool", 2.0), route("acme", "pre", 1.0, "prefill"),
+                      route("acme", "dec", 1.0, "decode"), route("bolt", "pool", 1.0)])
+    _, groups = simulate(instance, plan, [0], 600.0, seed=3)
+    counts = {g.engine: g.requests for g in groups}
+    assert counts["dec"] == pytest.approx(540, rel=0.15) and counts["pre"] == pytest.approx(540, rel=0.15)
+    assert counts["pool"] == pytest.approx(3 * 540, rel=0.15)  # acme's 2/s and bolt's 1/s
