@@ -140,8 +140,8 @@ class Designer:
                 too_late = config.role == "prefill" and config.ttft_s is not None and config.ttft_s > ttft
                 if not (too_slow or too_late):
                     found.setdefault(config)
-        for isl, osl in shapes:  # every member's loads on them in one vectorised pass, for :meth:`loads`
-            self.performance.loads(list(found), isl, osl)
+        for tenant in unit.tenants:  # each member's loads on them (headroom included) in one vectorised pass, for :meth:`loads`
+            self.performance.tenant_loads(tenant, list(found))
         return list(found)
 
     def loads(self, unit: Unit, config: EngineConfig) -> list[TokenLoad] | None:
