@@ -15,6 +15,6 @@ bundled profiles derived from InferenceMAX) and the calibrated roofline model.
 
 from optimizer.performance.contract import EngineConfig, Role, TokenLoad
 from optimizer.performance.estimate import DEFAULT_CONFIDENCE
-from optimizer.performance.performance_model import PerformanceModel, meets_slo
+from optimizer.performance.performance_model import PerformanceModel, headroom_promise, meets_slo
 
-__all__ = ["DEFAULT_CONFIDENCE", "EngineConfig", "PerformanceModel", "Role", "TokenLoad", "meets_slo"]
+__all__ = ["DEFAULT_CONFIDENCE", "EngineConfig", "PerformanceModel", "Role", "TokenLoad", "headroom_promise", "meets_slo"]

@@ -36,6 +36,14 @@ _SLO_TOLERANCE = 1e-9
 """Relative slack in SLO comparisons, so a target met exactly is not lost to rounding."""
 
 
+def headroom_promise(tenant: Tenant) -> tuple[float, float, float]:
+    """What ``tenant``'s queueing headroom (:meth:`PerformanceModel.tenant_loads`) depends on beyond
+    its request shape: (TTFT promise s, ``ttft_attainment``, least positive scenario demand
+    requests/s, which the headroom pools over). Tenants of one shape equal in these have equal loads."""
+    profile = tenant.demand_profile or (1.0,)
+    return tenant.ttft_s, tenant.ttft_attainment, tenant.requests_per_s * min((m for m in profile if m > 0), default=0.0)
+
+
 def meets_slo(tenant: Tenant, *loads: TokenLoad) -> bool:
     """Whether ``tenant``'s promises hold on one aggregated load or a (prefill, decode) pair.
 
@@ -175,9 +183,8 @@ class PerformanceModel:
         TTFT target by its mean wait, shares the rest). What everything that plans, prices or
         checks sees; prefill engines keep their loads (their TTFT target holds their wait)."""
         isl, osl = tenant.input_tokens, tenant.output_tokens
-        profile = tenant.demand_profile or (1.0,)
-        least = tenant.requests_per_s * min((m for m in profile if m > 0), default=0.0)
-        promise = (tenant.ttft_s, tenant.ttft_attainment, least)
+        promise = headroom_promise(tenant)
+        least = promise[2]
         missing = list(dict.fromkeys(c for c in configs if (c, isl, osl, promise) not in self._tenant_loads))
         raw = self.loads(missing, isl, osl)
         queued = [(c, load) for c, load in zip(missing, raw, strict=True)

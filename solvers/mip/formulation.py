@@ -6,7 +6,8 @@ eligibility rules (E1)-(E6) below are the ones it uses, and every backend cites 
 
 Sets
     K commodities: tenants the model cannot tell apart (``shared``, no spread,
-    same model, request shape, SLO, sites and precisions) merged into one, their
+    same model, request shape, SLO, sites, precisions, survive promise and queueing
+    headroom: ``headroom_promise``) merged into one, their
     demand summed; exact, as each member's requests can take its share of every
     flow. S scenarios kept after dominance pruning (a scenario whose every
     commodity's demand is at most that of another is served by scaling the
@@ -56,7 +57,7 @@ from optimizer.catalog import System
 from optimizer.check import REL_TOL
 from optimizer.instance import FleetEntry, Instance, Tenant
 from optimizer.packing import domain_gpus, domain_sizes
-from optimizer.performance import EngineConfig, PerformanceModel, Role
+from optimizer.performance import EngineConfig, PerformanceModel, Role, headroom_promise
 from optimizer.performance.capacity import allin_kw, replica_seconds, scaleout_bytes_per_s, usable_gpus
 from solvers.mip.candidates import Candidates, Option, isolation, min_racks, owner_of_engines, owner_of_racks, sites
 
@@ -479,7 +480,8 @@ def _commodities(instance: Instance, relax: frozenset[str]) -> tuple[Commodity, 
         if isolation(tenant, relax) == "shared" and min_racks(tenant, relax) == 1:
             key = (tenant.model, tenant.input_tokens, tenant.output_tokens, tenant.ttft_s,
                    tenant.min_tokens_per_s_per_user, sites(instance, tenant, relax),
-                   instance.allowed_precisions(tenant), tenant.survive, tenant.survive_share)
+                   instance.allowed_precisions(tenant), tenant.survive, tenant.survive_share,
+                   headroom_promise(tenant))  # members must have equal loads: the arcs carry the first's
         members.setdefault(key, []).append(i)
     return tuple(Commodity(members=tuple(m), tenant=instance.tenants[m[0]]) for m in members.values())
 
