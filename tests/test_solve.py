@@ -232,6 +232,34 @@ def test_a_plan_is_rebuilt_into_a_start_that_keeps_every_row() -> None:
     assert routed is not None and routed.unserved.max() == pytest.approx(0.0, abs=1e-9)
 
 
+def test_a_start_moves_unspread_replicas_beside_spread_ones_where_there_is_room() -> None:
+    """a (2 requests/s, min_racks = 2) and b (8 requests/s), one request/s per one-GPU replica,
+    8-GPU racks. A plan packs a 1 + b 3, a 1, and b 5 into three racks. Only 3 // 2 = 1 b per
+    copy sits beside a by the plan's own racks: z = 1 + w = 1 fills 2 GPUs of a virtual rack
+    built twice, and the other 6 b need a rack of their own (3 racks). Each copy has room for
+    6 more GPUs, so the start puts w = 4 b beside a (all 8 b in the 2 copies, 5 GPUs each):
+    2 racks, fewer than the plan's, and every row holds."""
+    instance = make([tenant("a", 2.0, min_racks=2), tenant("b", 8.0)])
+    performance = PerformanceModel(instance)
+    f = build_formulation(instance, performance)
+    plan = siloed(instance, performance=performance).plan
+    engine_of = {r.tenant: next(e for rack in plan.racks for e in rack.engines if e.id == r.engine) for r in plan.routes}
+    layout = [{"a": 1, "b": 3}, {"a": 1}, {"b": 5}]
+    racks = [plan.racks[0].model_copy(update={"id": f"dc/hgx-b200/000{i}", "engines": tuple(
+        engine_of[name].model_copy(update={"id": f"dc/hgx-b200/000{i}/{name}/aggregated", "count": count})
+        for name, count in counts.items())}) for i, counts in enumerate(layout)]
+    routes = [r.model_copy(update={"engine": f"dc/hgx-b200/000{i}/{r.tenant}/aggregated",
+                                   "input_tokens_per_s": r.input_tokens_per_s * share,
+                                   "output_tokens_per_s": r.output_tokens_per_s * share})
+              for r in plan.routes for i, counts in enumerate(layout) if r.tenant in counts
+              for share in [counts[r.tenant] / sum(c.get(r.tenant, 0) for c in layout)]]
+    start = from_plan(f, plan.model_copy(update={"racks": tuple(racks), "routes": tuple(routes)}))
+    assert start is not None and start.replicas.sum() == 10 and start.racks.sum() == 2
+    assert sum(start.alongside.values()) == 4
+    routed = route(f, start, Settings(time_limit=TIME_LIMIT_S, gap=0.0, threads=1, seed=0))
+    assert routed is not None and routed.unserved.max() == pytest.approx(0.0, abs=1e-9)
+
+
 def test_disaggregation(solver: str) -> None:
     """(3): prefill 4000 input tokens/s = 8 requests/s per GPU; decode 1000 output tokens/s =
     2 requests/s per GPU. 12 requests/s: ceil(12/8) = 2 prefill + 6 decode = 8 GPUs, one rack,

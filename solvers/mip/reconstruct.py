@@ -203,7 +203,8 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
     replicas are kept, a spread group's rounded up to whole copies (10), with the fewest
     racks (7) and (10) need for them (:func:`virtual_racks`): a heuristic packs its racks
     its own way (medium-01's `pooled-spread-apart` plan: 3 spread groups of an odd number
-    of replicas, 2 pools a rack short), and a start breaking a row is no start to HiGHS.
+    of replicas, 2 pools a rack short), and a start breaking a row is no start to HiGHS;
+    unspread replicas then move beside spread ones where (10) has room (:func:`_fill_alongside`).
     """
     index = {}
     for g, group in enumerate(f.groups):
@@ -248,10 +249,40 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
         )
     alongside = {(g, m): count // m for (g, m), count in beside.items() if count >= m}
     replicas += -replicas % np.array([group.spread for group in f.groups], dtype=int)
+    alongside = _fill_alongside(f, replicas, alongside)
     racks = np.zeros(len(f.pools), dtype=int)
     for (p, m), count in virtual_racks(f, replicas, alongside).items():
         racks[p] += m * count
     return Solution(racks=racks, replicas=replicas, flows=flows, unserved=np.zeros_like(f.demand), alongside=alongside)
+
+
+def _fill_alongside(
+    f: Formulation, replicas: np.ndarray, alongside: dict[tuple[int, int], int]
+) -> dict[tuple[int, int], int]:
+    """``alongside`` with unspread replicas moved beside spread ones wherever the virtual racks
+    (10) have room: a heuristic packs its racks unevenly (medium-03's `pooled-spread-apart`
+    plan: 13 racks, which ``count // m`` per rack mapped onto 14, one over the inventory). A
+    move keeps every virtual rack count and never adds a rack holding no spread replica.
+    Larger replicas move first."""
+    alongside = dict(alongside)
+    placed = placed_replicas(f, replicas, alongside)
+    needed = virtual_racks(f, replicas, alongside)
+    for p, m in f.spread_sets:
+        capacity = f.pools[p].level_capacity
+        slack = {size: capacity(size) * needed[(p, m)] - sum(f.groups[g].config.gpus * int(placed[m][g]) for g in groups)
+                 for size, groups in f.levels(p, m)}
+        movable = [g for g in f.groups_of_pool[p] if f.groups[g].spread == 1 and placed[1][g] >= m]
+        for g in sorted(movable, key=lambda g: -f.groups[g].config.gpus):
+            gpus = f.groups[g].config.gpus
+            room = min((left // gpus for size, left in slack.items() if size <= gpus), default=0)
+            moved = min(int(placed[1][g]) // m, room)
+            if moved > 0:
+                alongside[(g, m)] = alongside.get((g, m), 0) + moved
+                placed[1][g] -= m * moved
+                for size in slack:
+                    if size <= gpus:
+                        slack[size] -= moved * gpus
+    return alongside
 
 
 def _owner(f: Formulation, tenants: set[str], owner_of) -> str | None:  # type: ignore[no-untyped-def]
