@@ -232,19 +232,15 @@ def test_a_plan_is_rebuilt_into_a_start_that_keeps_every_row() -> None:
     assert routed is not None and routed.unserved.max() == pytest.approx(0.0, abs=1e-9)
 
 
-def test_a_start_moves_unspread_replicas_beside_spread_ones_where_there_is_room() -> None:
-    """a (2 requests/s, min_racks = 2) and b (8 requests/s), one request/s per one-GPU replica,
-    8-GPU racks. A plan packs a 1 + b 3, a 1, and b 5 into three racks. Only 3 // 2 = 1 b per
-    copy sits beside a by the plan's own racks: z = 1 + w = 1 fills 2 GPUs of a virtual rack
-    built twice, and the other 6 b need a rack of their own (3 racks). Each copy has room for
-    6 more GPUs, so the start puts w = 4 b beside a (all 8 b in the 2 copies, 5 GPUs each):
-    2 racks, fewer than the plan's, and every row holds."""
-    instance = make([tenant("a", 2.0, min_racks=2), tenant("b", 8.0)])
+def _start_from_layout(a_requests_per_s: float, layout: list[dict[str, int]]):  # type: ignore[no-untyped-def]
+    """(formulation, start) for a (``a_requests_per_s``, min_racks = 2) and b (8 requests/s), one
+    request/s per one-GPU replica on 8-GPU racks, from a plan holding ``layout[i]`` replicas per
+    tenant in rack i, each tenant's routes split over its engines by replicas."""
+    instance = make([tenant("a", a_requests_per_s, min_racks=2), tenant("b", 8.0)])
     performance = PerformanceModel(instance)
     f = build_formulation(instance, performance)
     plan = siloed(instance, performance=performance).plan
     engine_of = {r.tenant: next(e for rack in plan.racks for e in rack.engines if e.id == r.engine) for r in plan.routes}
-    layout = [{"a": 1, "b": 3}, {"a": 1}, {"b": 5}]
     racks = [plan.racks[0].model_copy(update={"id": f"dc/hgx-b200/000{i}", "engines": tuple(
         engine_of[name].model_copy(update={"id": f"dc/hgx-b200/000{i}/{name}/aggregated", "count": count})
         for name, count in counts.items())}) for i, counts in enumerate(layout)]
@@ -253,11 +249,31 @@ def test_a_start_moves_unspread_replicas_beside_spread_ones_where_there_is_room(
                                    "output_tokens_per_s": r.output_tokens_per_s * share})
               for r in plan.routes for i, counts in enumerate(layout) if r.tenant in counts
               for share in [counts[r.tenant] / sum(c.get(r.tenant, 0) for c in layout)]]
-    start = from_plan(f, plan.model_copy(update={"racks": tuple(racks), "routes": tuple(routes)}))
+    return f, from_plan(f, plan.model_copy(update={"racks": tuple(racks), "routes": tuple(routes)}))
+
+
+def test_a_start_moves_unspread_replicas_beside_spread_ones_where_there_is_room() -> None:
+    """a 2 requests/s, b 8 (:func:`_start_from_layout`). A plan packs a 1 + b 3, a 1, and b 5
+    into three racks. Only 3 // 2 = 1 b per copy sits beside a by the plan's own racks: z = 1 +
+    w = 1 fills 2 GPUs of a virtual rack built twice, and the other 6 b need a rack of their
+    own (3 racks). Each copy has room for 6 more GPUs, so the start puts w = 4 b beside a (all
+    8 b in the 2 copies, 5 GPUs each): 2 racks, fewer than the plan's, and every row holds."""
+    f, start = _start_from_layout(2.0, [{"a": 1, "b": 3}, {"a": 1}, {"b": 5}])
     assert start is not None and start.replicas.sum() == 10 and start.racks.sum() == 2
     assert sum(start.alongside.values()) == 4
     routed = route(f, start, Settings(time_limit=TIME_LIMIT_S, gap=0.0, threads=1, seed=0))
     assert routed is not None and routed.unserved.max() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_start_places_unspread_replicas_afresh_when_the_plans_placement_needs_more_racks() -> None:
+    """a 12 requests/s, b 8 (:func:`_start_from_layout`). A plan packs a 4 + b 4, a 4 + b 4,
+    and a 4 into three racks. By its own placement 8 // 2 = 4 b sit beside a per copy: z = 6 +
+    w = 4 = 10 GPUs, 2 virtual racks built twice, 4 racks. From none beside: z = 6 needs one
+    virtual rack (2 racks), its 2 free GPUs per copy take w = 2, and the other 4 b one rack of
+    their own: 3 racks, which the start keeps."""
+    f, start = _start_from_layout(12.0, [{"a": 4, "b": 4}, {"a": 4, "b": 4}, {"a": 4}])
+    assert start is not None and start.replicas.sum() == 20 and start.racks.sum() == 3
+    assert sum(start.alongside.values()) == 2
 
 
 def test_disaggregation(solver: str) -> None:

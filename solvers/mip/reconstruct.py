@@ -204,7 +204,9 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
     racks (7) and (10) need for them (:func:`virtual_racks`): a heuristic packs its racks
     its own way (medium-01's `pooled-spread-apart` plan: 3 spread groups of an odd number
     of replicas, 2 pools a rack short), and a start breaking a row is no start to HiGHS;
-    unspread replicas then move beside spread ones where (10) has room (:func:`_fill_alongside`).
+    unspread replicas then move beside spread ones where (10) has room (:func:`_fill_alongside`),
+    from the plan's placement or from none, whichever needs fewer racks in a pool (medium-01's
+    `siloed` plan: 5 GB300 racks at us-east, 7 from its own placement, over the site's power).
     """
     index = {}
     for g, group in enumerate(f.groups):
@@ -247,13 +249,25 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
         flows[a, position[route.scenario]] += max(
             route.input_tokens_per_s / tenant.input_tokens, route.output_tokens_per_s / tenant.output_tokens
         )
-    alongside = {(g, m): count // m for (g, m), count in beside.items() if count >= m}
     replicas += -replicas % np.array([group.spread for group in f.groups], dtype=int)
-    alongside = _fill_alongside(f, replicas, alongside)
+    # per pool, the fewer racks of two placements: the plan's own (count // m of the unspread
+    # replicas its racks hold beside spread ones), or none beside them; each then filled
+    options = [_fill_alongside(f, replicas, start) for start in (
+        {(g, m): count // m for (g, m), count in beside.items() if count >= m}, {})]
+    racks_of = [_racks(f, replicas, option) for option in options]
+    best = np.argmin(racks_of, axis=0)
+    alongside = {(g, m): w for i, option in enumerate(options) for (g, m), w in option.items()
+                 if best[f.groups[g].pool] == i}
+    return Solution(racks=_racks(f, replicas, alongside), replicas=replicas, flows=flows,
+                    unserved=np.zeros_like(f.demand), alongside=alongside)
+
+
+def _racks(f: Formulation, replicas: np.ndarray, alongside: dict[tuple[int, int], int]) -> np.ndarray:
+    """Racks per pool that (7) and (10) need for ``replicas`` with ``alongside`` (:func:`virtual_racks`)."""
     racks = np.zeros(len(f.pools), dtype=int)
     for (p, m), count in virtual_racks(f, replicas, alongside).items():
         racks[p] += m * count
-    return Solution(racks=racks, replicas=replicas, flows=flows, unserved=np.zeros_like(f.demand), alongside=alongside)
+    return racks
 
 
 def _fill_alongside(
@@ -269,8 +283,10 @@ def _fill_alongside(
     needed = virtual_racks(f, replicas, alongside)
     for p, m in f.spread_sets:
         capacity = f.pools[p].level_capacity
-        slack = {size: capacity(size) * needed[(p, m)] - sum(f.groups[g].config.gpus * int(placed[m][g]) for g in groups)
-                 for size, groups in f.levels(p, m)}
+        slack = {  # GPUs per copy of the virtual racks left free at each packing level
+            size: capacity(size) * needed[(p, m)] - sum(f.groups[g].config.gpus * int(placed[m][g]) for g in groups)
+            for size, groups in f.levels(p, m)
+        }
         movable = [g for g in f.groups_of_pool[p] if f.groups[g].spread == 1 and placed[1][g] >= m]
         for g in sorted(movable, key=lambda g: -f.groups[g].config.gpus):
             gpus = f.groups[g].config.gpus
