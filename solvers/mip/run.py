@@ -403,9 +403,8 @@ class _Run:
         """
         groups = range(len(self.f.groups))
         support = {g for g in groups if relaxed.replicas[g] > 0}
-        warm = self.mip_start(self.f, starts)
-        if warm is not None:  # so the cheapest start maps onto every round
-            support |= {g for g in groups if warm.replicas[g] > 0}
+        if settings.hint is not None:  # the cheapest start (solve()'s hint), so it maps onto every round
+            support |= {g for g in groups if settings.hint.replicas[g] > 0}
         reduced = relaxed.replica_reduced_costs
         ranked = [] if reduced is None else [g for g in np.argsort(reduced, kind="stable").tolist() if g not in support]
         deadline = self.solving_time() + settings.time_limit
