@@ -258,7 +258,7 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
     best = np.argmin(racks_of, axis=0)
     alongside = {(g, m): w for i, option in enumerate(options) for (g, m), w in option.items()
                  if best[f.groups[g].pool] == i}
-    return Solution(racks=_racks(f, replicas, alongside), replicas=replicas, flows=flows,
+    return Solution(racks=np.min(racks_of, axis=0), replicas=replicas, flows=flows,  # pools pack apart
                     unserved=np.zeros_like(f.demand), alongside=alongside)
 
 
