@@ -71,8 +71,9 @@ SEQUENCES_PER_SCHEDULER = {"aggregated": 256, "decode": 1280}
 attention), by role: the most any serving software ran per attention rank in the measurements
 (``inferencemax_points.csv``: aggregated engines 128 with vLLM, SGLang and ATOM, 256 with
 TensorRT-LLM; disaggregated decode workers 512 with SGLang, 1280 with TensorRT-LLM;
-``tests/test_performance_model.py`` re-derives them). The fitted step time has no term that
-bends the curve beyond what it saw, so the model does not extrapolate past the data."""
+``tests/optimizer/performance/test_performance_model.py`` re-derives them). The fitted step
+time has no term that bends the curve beyond what it saw, so the model does not extrapolate
+past the data."""
 
 MAX_BATCH = 65536.0
 """Upper end of the batch search, sequences per replica."""

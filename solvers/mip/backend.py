@@ -41,7 +41,7 @@ class Settings:
     fixed: Solution | None = None
     """fix racks and replicas to this solution's (routing only: an LP)"""
     relax_integrality: bool = False
-    """racks and replicas continuous: the LP relaxation (MathOpt backends only)"""
+    """racks and replicas continuous: the LP relaxation (MathOpt backends; CP-SAT refuses it)"""
 
     def active(self, count: int) -> tuple[int, ...]:
         """Positions of the modelled scenarios among ``count`` kept ones."""

@@ -252,7 +252,10 @@ class _Progress(cp_model.CpSolverSolutionCallback):
 
 
 def solve_cpsat(f: Formulation, settings: Settings) -> BackendResult:
-    """Solve ``f`` with CP-SAT under ``settings``."""
+    """Solve ``f`` with CP-SAT under ``settings``; raises ``ValueError`` for
+    ``relax_integrality`` (CP-SAT has no continuous variables: MathOpt solves LPs)."""
+    if settings.relax_integrality:
+        raise ValueError("CP-SAT cannot solve the LP relaxation (relax_integrality): use solve_mathopt")
     start = time.perf_counter()
     model = cp_model.CpModel()
     variables = Variables(model, f, settings)

@@ -1,23 +1,26 @@
-"""How :func:`optimizer.solve` runs the MIP: warm start, LP relaxation, LP-guided and full MIP.
+"""How :func:`optimizer.solve` runs the MIP, in named phases under one :class:`TimeBudget`.
 
-Steps: warm start from the heuristics' plans (the cheapest is the incumbent, the
-cheapest that maps onto the model starts the MIP), build the formulation (with
-their engines among the candidates),
-solve the LP relaxation by scenario generation (its bound holds), a MIP restricted
-to the groups the LP uses (a good plan fast; widened by the groups of least reduced
-cost while its rounds solve to optimality), then, when the model is small enough
-to solve whole, the whole MIP within the time limit; every plan is priced by the evaluator
-and the cheapest the checker accepts is returned. When no plan serves all demand
-the result is ``INFEASIBLE`` and names each tenant left out with the binding
-reason; with ``allow_unserved`` the cheapest plan serving the most demand is
-returned instead, in two phases (most demand served, then cheapest with each
-tenant's unserved demand capped at the first phase's).
+1. **Warm start** (:func:`~solvers.mip.warm_start.warm_start_plans`): the checked plans of the
+   caller and the heuristics; their engines join the candidates, the cheapest is the incumbent
+   and the cheapest that maps onto the model starts the MIP.
+2. **LP relaxation by scenario generation** (:meth:`_Run.lp_relaxation`): its bound holds; with
+   a shortlist, also the LP over every candidate (:meth:`_Run.bound_over_every_candidate`).
+3. **LP-guided rounds** (:meth:`_Run.lp_guided_rounds`): MIPs restricted to the groups the LP
+   uses, widened by the groups of least reduced cost while each round solves to optimality.
+4. **Whole MIP** (:meth:`_Run.whole_mip`), when the model is small enough to solve whole, for
+   the time left; over every candidate too when its LP left the gap open.
+5. **Routing** (:mod:`solvers.mip.routing`), inside 2-4: every scenario routed with the engines
+   found, the scenarios left short added to the next round.
 
-Determinism: candidates, pools and arcs are built in instance order and the
-backends run with a fixed seed (CP-SAT with several workers interleaves them
-deterministically), so the same input, seed and threads give the same plan
-whenever the run ends by the gap or optimality; a run stopped by the time limit
-may end on a different incumbent.
+Every plan is priced by the evaluator and the cheapest the checker accepts is returned. When
+no plan serves all demand the result is ``INFEASIBLE`` and names each tenant left out with the
+binding reason; with ``allow_unserved`` the cheapest plan serving the most demand is returned
+instead, in two MIPs (most demand served, then cheapest with each tenant's unserved demand
+capped at the first's). ``docs/formulation.md``, "Solving", writes the phases out.
+
+Determinism: candidates, pools and arcs are built in instance order and the backends run with
+a fixed seed, so the same input, seed and threads give the same plan whenever the run ends by
+the gap or optimality; a run stopped by the time limit may end on a different incumbent.
 """
 
 from __future__ import annotations
@@ -34,83 +37,22 @@ from optimizer.instance import Instance
 from optimizer.performance import EngineConfig, PerformanceModel
 from optimizer.plan import Plan
 from optimizer.result import BoundScope, Interrupted, Limit, Result, Status, Unserved, relative_gap
-from solvers.heuristics import pooled, pooled_aggregated, pooled_spread_apart, siloed
 from solvers.mip.backend import BackendResult, Progress, Settings, Solution
+from solvers.mip.budget import ModelSize, TimeBudget
 from solvers.mip.cpsat import solve_cpsat
 from solvers.mip.diagnose import diagnose, elastic_unserved
 from solvers.mip.formulation import Formulation, build_formulation, restrict
 from solvers.mip.mathopt import solve_mathopt
 from solvers.mip.reconstruct import from_plan, to_plan, unserved_by_tenant
+from solvers.mip.routing import initial_scenarios, route_all
+from solvers.mip.warm_start import warm_start_plans
 
 logger = logging.getLogger(__name__)
 
-WARM_START_ALWAYS = (pooled, pooled_spread_apart)
-"""Heuristics the warm start always runs: ``pooled``, the plan to beat, and, where some tenant
-spreads, ``pooled-spread-apart``, a plan that maps onto the model and so can start the MIP
-(``pooled`` plans pool spread tenants, which (E5) does not allow: they map onto no medium or
-large instance). The second takes 1-2 s on medium instances after the first's 9 s: the
-performance model's answers are cached."""
-WARM_START_IF_TIME = (pooled_aggregated, siloed)
-"""Heuristics the warm start runs after those, in order, while :data:`WARM_START_SHARE` of the
-time limit lasts."""
-WARM_START_SHARE = 0.1
-"""Once this share of the time limit has gone, no :data:`WARM_START_IF_TIME` heuristic is started."""
-FINISH_SHARE = 0.05
-"""Share of the time limit kept for turning solutions into priced, checked plans after solving."""
-FINISH_PER_CHECK = 8.0
-"""... and this many times the seconds the checker took on the warm start, kept besides: the
-LP-guided plan is built, checked and priced (and mapped into the whole MIP's start) after its
-MIP, and it has more routes than the heuristic's (large-02 at 600 s, 3988104: 81.5 s for that
-against the warm start's 10.8 s check, 7.5 times; with 3 times the run ended at 620-636 s)."""
-SCENARIO_GENERATION_ABOVE = 200_000
-"""Flow variables (arcs x scenarios) above which scenarios are generated rather than all modelled:
-at 600 s the whole MIP of medium-03 (175k) finished its root and raised the bound; that of
-large-01 (198-211k) found no plan in any of the five runs logged (61-211 s each) and left the
-LP's rounds and the LP-guided MIP less time (docs/formulation.md, step 4)."""
-WHOLE_FLOWS_PER_SECOND = 2_000
-"""... and above this many per second of the time limit: a whole MIP HiGHS cannot finish the
-root of in the time gives neither plan nor bound (medium-03, 175k flow variables, at 60 s: gap
-13.5% whole against 7.1% by generation)."""
-ENTRY_SHORTLIST_ABOVE = 200
-"""Tenants above which each tenant keeps only its cheapest ``MAX_ENTRIES_PER_TENANT`` fleet entries."""
-MAX_ENTRIES_PER_TENANT = 3
-WHOLE_MIP_SHARE = 0.1
-"""Least share of the time limit left for the whole MIP to be attempted."""
-LP_GUIDED_SHARE = 0.3
-"""Share of the time limit the MIP restricted to the LP relaxation's support may use."""
-ROUND_SHARE = 0.5
-"""Share of the time left a round of scenario generation may use while scenarios are missing."""
-SCENARIOS_PER_ROUND = 2
-"""Scenarios added per round of scenario generation (the ones leaving most tokens unserved)."""
-LP_SCENARIOS_PER_ROUND = 4
-"""The same for the LP relaxation, whose rounds are cheaper."""
-LP_SHARE = 0.3
-"""Share of the time limit the LP relaxation's rounds may start within."""
-LP_SHARE_GENERATED = 0.5
-"""The same when the MIP would need scenario generation (no whole MIP follows)."""
-EVERY_CANDIDATE_SHARE = 0.2
-"""Share of the time limit the LP relaxation over every candidate (the bound over ``all``, when
-the shortlist left some out) may start rounds within, after the shortlist's LP relaxation."""
-EVERY_CANDIDATE_MAX_TENANTS = 200
-"""Tenants above which no bound over every candidate is attempted: large-01 (1000 tenants) has
-237,012 arcs over every candidate against 7,658 shortlisted, 26.8 s to build
-(``build_formulation(load_instance("instances/bench/large/large-01.json"))`` after the
-shortlist's, which had filled the performance model's caches), an LP a 60-s run cannot start."""
-EVERY_CANDIDATE_FLOWS_PER_SECOND = 20_000
-"""Flow variables per second of :data:`EVERY_CANDIDATE_SHARE` of the time limit above which the
-LP over every candidate is not attempted (the bound stays over the shortlist): at 60 s, small-06's
-234,552 flows gave a bound within its 12 s, while medium-01's 938,736 gave none and medium-03's
-1,874,664 cost the LP-guided MIP its time (the pooled plan, $43,432.48/h, against $37,372.51/h
-at 0d55f27 with no such attempt; ``tenantplan solve instances/bench/medium/medium-03.json
---time-limit 60``, 2 shared cores)."""
-EVERY_CANDIDATE_GROWTH = 7
-"""About the least ratio of flow variables over every candidate to the shortlist's (7.8x on
-small-04, 8.0x enterprise-mix, up to 12.2x medium-02; ``build_formulation`` with and without
-``max_arcs_per_role=2`` on the small and medium bench sets): a shortlist whose flows times this
-exceed the LP's budget is not widened at all (building the wider model alone took 4 s on
-medium-03, time the LP-guided MIP then lacked)."""
-ROUTING_TOLERANCE = 1e-7
-"""Unserved demand below this share of a tenant's demand counts as routed (checker: 1e-6)."""
+BUDGET = TimeBudget()
+"""How every run spends its time limit."""
+SIZES = ModelSize()
+"""Which models every run solves whole, shortlists or bounds over every candidate."""
 
 
 def backend_for(solver: str):  # type: ignore[no-untyped-def]
@@ -141,21 +83,19 @@ def run_mip(
     """The body of :func:`optimizer.solve` (arguments checked there)."""
     backend = backend_for(solver)
     performance = performance if performance is not None else PerformanceModel(instance)
-    warm, check_s = _warm_start(
-        instance, performance, time_limit * WARM_START_SHARE, time_limit * (1 - FINISH_SHARE), seed, starts, warm_start,
-    )
-    if warm and time.perf_counter() - start > (1 - WHOLE_MIP_SHARE) * time_limit:
+    warm, check_s = warm_start_plans(instance, performance, BUDGET, time_limit, seed, starts, warm_start)
+    if warm and not BUDGET.builds_model(time_limit, time.perf_counter() - start):
         usd_per_hour, plan = warm[0]
         logger.info("the warm start took %.1f of %g s: its plan is kept, the model is not built",
                     time.perf_counter() - start, time_limit)
         return Result(solver, Status.FEASIBLE, Limit.TIME, usd_per_hour, None, time.perf_counter() - start,
                       plan.model_copy(update={"method": solver}))
     f = _model(instance, performance, warm, max_arcs_per_role)
-    shortlisted = max_arcs_per_role is not None or len(instance.tenants) > ENTRY_SHORTLIST_ABOVE
+    shortlisted = max_arcs_per_role is not None or SIZES.shortlists_entries(len(instance.tenants))
     run = _Run(instance, performance, f, backend, solver, start, warm, time_limit, gap, shortlisted)
     try:
         settings = Settings(
-            time_limit=max(0.1, time_limit * (1 - FINISH_SHARE) - FINISH_PER_CHECK * check_s - (time.perf_counter() - start)),
+            time_limit=BUDGET.solve_s(time_limit, time.perf_counter() - start, check_s),
             gap=gap,
             threads=threads,
             seed=seed,
@@ -184,9 +124,7 @@ def formulation_for(
     """The model :func:`optimizer.solve` builds for ``instance`` under ``time_limit`` seconds,
     the warm start's engines among its candidates; and the warm start's ($/hour, plan),
     cheapest first, and the most seconds the checker took on one of them."""
-    warm, check_s = _warm_start(
-        instance, performance, time_limit * WARM_START_SHARE, time_limit * (1 - FINISH_SHARE), seed, starts, warm_start,
-    )
+    warm, check_s = warm_start_plans(instance, performance, BUDGET, time_limit, seed, starts, warm_start)
     return _model(instance, performance, warm, max_arcs_per_role), warm, check_s
 
 
@@ -199,14 +137,18 @@ def _model(
         performance,
         extra_configs=_routed_configs([plan for _, plan in warm]),
         max_arcs_per_role=max_arcs_per_role,
-        max_entries_per_tenant=MAX_ENTRIES_PER_TENANT if len(instance.tenants) > ENTRY_SHORTLIST_ABOVE else None,
+        max_entries_per_tenant=SIZES.entries_per_tenant if SIZES.shortlists_entries(len(instance.tenants)) else None,
     )
     logger.info("formulation: %s", f.summary())
     return f
 
 
+_SKIPPED = BackendResult("no-solution", Limit.TIME, solution=None, objective=None, bound=None, runtime_s=0.0)
+"""The outcome of a phase not run."""
+
+
 class _Run:
-    """One call of :func:`solve`: the pieces its paths share."""
+    """One call of :func:`optimizer.solve`: its phases and the plans and bounds they share."""
 
     def __init__(self, instance, performance, f: Formulation, backend, solver: str, start: float,  # type: ignore[no-untyped-def]
                  warm: list[tuple[float, Plan]], time_limit: float, gap: float, shortlisted: bool):
@@ -219,7 +161,7 @@ class _Run:
         self.gap = gap
         """the relative gap asked for"""
         self.scope: BoundScope = "shortlist" if shortlisted else "all"
-        """what bounds over ``f`` hold over (:meth:`every_candidate` may widen it to ``all``)"""
+        """what bounds over ``f`` hold over (:meth:`bound_over_every_candidate` may widen it to ``all``)"""
         self.bound: float | None = None
         """$/hour, the best bound over ``f`` proven so far: the last LP relaxation round's"""
         self.all_bound: float | None = None
@@ -238,49 +180,34 @@ class _Run:
         return time.perf_counter() - self.start
 
     def cheapest(self, settings: Settings) -> Result:
-        """The cheapest plan serving all demand, or INFEASIBLE with reasons.
+        """The cheapest plan serving all demand, or INFEASIBLE with reasons: phases 2-4 in turn.
 
-        The LP relaxation comes first: its bound holds, and its support guides a
-        small MIP (:meth:`lp_guided`). A model solved whole then gets the whole MIP,
-        started from the cheapest plan so far, for the time left (skipped when less
-        than :data:`WHOLE_MIP_SHARE` of it is left: building it alone would overrun),
-        unless the LP-guided MIP's rounds grew to every group, which was the whole MIP.
-        A model solved by scenario generation does not: on large-02 its first round
-        found no plan in 5 s (raising the bound 2.0%), and even solved whole the MIP of
-        large-01 found none in 207-211 s; so there the LP gets
-        :data:`LP_SHARE_GENERATED` of the time for its bound and the LP-guided MIP the rest. The LP's replicas rounded up are not priced as a
-        plan: on medium-01 $25,649/h against the LP's $21,464/h, breaking inventory
-        and site power.
+        A model solved by scenario generation (:meth:`generates_scenarios`) gets no whole MIP:
+        its LP relaxation gets the budget's ``lp_generated`` share and the LP-guided rounds the
+        rest. The LP's replicas rounded up are never priced as a plan (they break inventory and
+        site power).
         """
         whole = not self.generates_scenarios(self.f)
-        lp, binding = self.relaxation(settings, LP_SHARE if whole else LP_SHARE_GENERATED)
+        lp, binding = self.lp_relaxation(settings, BUDGET.lp_share(whole))
         if lp.outcome == "infeasible":
             return self.infeasible(replace(settings, time_limit=max(0.1, self.time_left(settings))))
         if self.scope == "shortlist":
-            self.every_candidate(settings)
+            self.bound_over_every_candidate(settings)
         progress = settings.progress
         if progress is not None and self.all_bound is not None:  # the shortlist's bounds are no bounds over all
             settings = replace(settings, progress=_bounded_below(self.all_bound, progress, own=False))
         elif progress is not None and lp.bound is not None:
             settings = replace(settings, progress=_bounded_below(lp.bound, progress))
-        extra = list(self.warm)
-        complete: BackendResult | None = None
+        plans = list(self.warm)
+        outcome: BackendResult | None = None
         if lp.solution is not None:
-            share = LP_GUIDED_SHARE if whole else 1.0
-            guided = replace(settings, time_limit=min(settings.time_limit * share, self.time_left(settings)))
-            plans, complete = self.lp_guided(lp.solution, extra, guided, binding, self.time_left(settings))
-            extra += plans
-        left = self.time_left(settings)
-        if complete is not None:
-            outcome = complete
-        elif not whole or left < WHOLE_MIP_SHARE * settings.time_limit:
-            logger.info("%.1f s left: the whole MIP is skipped", left)
-            outcome = BackendResult("no-solution", Limit.TIME, solution=None, objective=None, bound=None, runtime_s=0.0)
-        else:
-            start = self.mip_start(self.f, extra)
-            if start is not None:
-                settings = replace(settings, hint=start)
-            outcome = self.backend(self.f, replace(settings, time_limit=self.time_left(settings)))
+            guided_s = min(settings.time_limit * BUDGET.lp_guided_share(whole), self.time_left(settings))
+            found, outcome = self.lp_guided_rounds(
+                lp.solution, plans, replace(settings, time_limit=guided_s), binding, self.time_left(settings),
+            )
+            plans += found
+        if outcome is None:
+            outcome = self.whole_mip(settings, plans) if whole else _SKIPPED
         logger.info(
             "%s: %s after %.1f s, objective %s, bound %s (LP bound %s)",
             self.solver, outcome.outcome, outcome.runtime_s, outcome.objective, outcome.bound, lp.bound,
@@ -293,21 +220,32 @@ class _Run:
         if self.every is not None and self.all_bound is not None:
             shortlisted = self.checked_plan(self.f, outcome)
             widened = None if progress is None else _bounded_below(self.all_bound, progress)
-            extra += self.every_mip(replace(settings, progress=widened), extra + ([] if shortlisted is None else [shortlisted]))
-        return self.result(outcome, unserved=(), extra_plans=extra, bound_solver=bound_solver)
+            plans += self.whole_mip_over_every_candidate(
+                replace(settings, progress=widened), plans + ([] if shortlisted is None else [shortlisted]),
+            )
+        return self.result(outcome, unserved=(), extra_plans=plans, bound_solver=bound_solver)
 
-    def every_mip(self, settings: Settings, plans: list[Plan]) -> list[Plan]:
-        """When the cheapest of ``plans`` is farther than the gap asked for from ``all_bound``
-        and at least :data:`WHOLE_MIP_SHARE` of the time is left, the MIP over every candidate
-        (``every``, solved whole only) for the time left, started from the cheapest of ``plans``
-        that maps onto it: its bound, when higher, becomes ``all_bound``; its plan, if the
-        checker accepts it, is returned. The survive example's shortlist proves $187.20/h
-        optimal, the LP over every candidate only $62.98/h; this MIP proves $187.20/h over all
-        (`solve(load_instance("instances/examples/survive.toml"), time_limit=20)`)."""
+    def whole_mip(self, settings: Settings, plans: list[Plan]) -> BackendResult:
+        """Phase 4: the whole MIP for the time left, started from the cheapest of ``plans`` that
+        maps onto it (else ``settings.hint``); not run (no solution) when less than the budget's
+        ``whole_mip`` share of the solve time is left."""
+        if not BUDGET.whole_mip_fits(self.time_left(settings), settings.time_limit):
+            logger.info("%.1f s left: the whole MIP is skipped", self.time_left(settings))
+            return _SKIPPED
+        start = self.mip_start(self.f, plans)
+        hint = start if start is not None else settings.hint
+        return self.backend(self.f, replace(settings, hint=hint, time_limit=self.time_left(settings)))
+
+    def whole_mip_over_every_candidate(self, settings: Settings, plans: list[Plan]) -> list[Plan]:
+        """Phase 4 over every candidate: when the cheapest of ``plans`` is farther than the gap
+        asked for from ``all_bound`` and the budget's ``whole_mip`` share is left, the MIP over
+        ``every`` (solved whole only) for the time left, started from the cheapest of ``plans``
+        that maps onto it. Its bound, when higher, becomes ``all_bound``; its plan, if the
+        checker accepts it, is returned."""
         assert self.every is not None and self.all_bound is not None
         cheapest = min((self.cost(plan) for plan in plans), default=None)
         left = self.time_left(settings)
-        if (relative_gap(cheapest, self.all_bound) or 0.0) <= self.gap or left < WHOLE_MIP_SHARE * settings.time_limit \
+        if (relative_gap(cheapest, self.all_bound) or 0.0) <= self.gap or not BUDGET.whole_mip_fits(left, settings.time_limit) \
                 or self.generates_scenarios(self.every):
             return []
         outcome = self.backend(self.every, replace(settings, hint=self.mip_start(self.every, plans), time_limit=left))
@@ -317,16 +255,18 @@ class _Run:
         plan = self.checked_plan(self.every, outcome)
         return [] if plan is None else [plan]
 
-    def every_candidate(self, settings: Settings) -> None:
-        """Widen the bound to every candidate the performance model offers (docs/formulation.md,
-        "What the bound covers"). The formulation without a shortlist is built; when the
-        shortlist left none of its arcs out, bounds over ``f`` hold over all of them (``scope``);
-        else the LP relaxation of that formulation, by scenario generation within
-        :data:`EVERY_CANDIDATE_SHARE` of the time, proves ``all_bound``. Nothing is attempted
-        above :data:`EVERY_CANDIDATE_MAX_TENANTS` tenants, and no LP above
-        :data:`EVERY_CANDIDATE_FLOWS_PER_SECOND` flow variables per second of its share."""
-        budget = EVERY_CANDIDATE_FLOWS_PER_SECOND * EVERY_CANDIDATE_SHARE * settings.time_limit
-        if len(self.instance.tenants) > EVERY_CANDIDATE_MAX_TENANTS or _flows(self.f) * EVERY_CANDIDATE_GROWTH > budget:
+    def bound_over_every_candidate(self, settings: Settings) -> None:
+        """Phase 2 over every candidate the performance model offers (docs/formulation.md, "What
+        the bound covers"). The formulation without a shortlist is built; when the shortlist left
+        none of its arcs out, bounds over ``f`` hold over all of them (``scope``); else the LP
+        relaxation of that formulation, by scenario generation within the budget's
+        ``every_candidate`` share, proves ``all_bound``. Nothing is attempted above
+        ``SIZES.every_candidate_max_tenants`` tenants, nor an LP above
+        ``SIZES.every_candidate_flows_per_second`` flow variables per second of its share."""
+        share = BUDGET.every_candidate
+        budget = SIZES.every_candidate_flows_per_second * share * settings.time_limit
+        if len(self.instance.tenants) > SIZES.every_candidate_max_tenants \
+                or _flows(self.f) * SIZES.every_candidate_growth > budget:
             return
         every = build_formulation(self.instance, self.performance, extra_configs=self.f.extra_configs)
         left_out = _candidate_keys(every) - _candidate_keys(self.f)
@@ -336,23 +276,23 @@ class _Run:
             return
         if _flows(every) > budget:
             logger.info("%d flow variables over every candidate: too many for %.0f s, the bound stays over the shortlist",
-                        _flows(every), EVERY_CANDIDATE_SHARE * settings.time_limit)
+                        _flows(every), share * settings.time_limit)
             return
         self.every = every
-        lp, _ = self.relaxation(settings, EVERY_CANDIDATE_SHARE, every)
+        lp, _ = self.lp_relaxation(settings, share, every)
         if lp.outcome != "infeasible":
             self.all_bound = lp.bound
         logger.info("LP relaxation over every candidate: bound %s", lp.bound)
 
-    def relaxation(
+    def lp_relaxation(
         self, settings: Settings, share: float, f: Formulation | None = None
     ) -> tuple[BackendResult, tuple[int, ...]]:
-        """The LP relaxation (HiGHS) of ``f`` (the run's by default) by scenario generation, and
-        the scenarios it modelled.
+        """Phase 2: the LP relaxation (HiGHS) of ``f`` (the run's by default) by scenario
+        generation, and the scenarios it modelled.
 
-        Rounds start from the peak scenarios and add the :data:`LP_SCENARIOS_PER_ROUND`
+        Rounds start from the peak scenarios and add the ``SIZES.lp_scenarios_per_round``
         its fractional engines leave most short, until they route every scenario (then
-        it is the whole LP's optimum) or ``share`` of the time is spent. Each
+        it is the whole LP's optimum) or ``share`` of the solve time is spent. Each
         round relaxes the whole LP, so its bound holds, and adding scenarios only
         raises it: the last round solved gives the bound and guides the MIP. For the run's
         own ``f`` each round's bound is kept in ``bound`` (an interrupt reports it); another
@@ -375,19 +315,19 @@ class _Run:
             if len(active) == len(f.scenarios):
                 return last
             routing_s = self.time_left(settings) if own else deadline - self.solving_time()
-            routed, worst = self.route_all(f, lp.solution, replace(settings, time_limit=routing_s))
+            routed, worst = route_all(f, lp.solution, replace(settings, time_limit=routing_s))
             if routed is not None:
                 return replace(lp, solution=replace(routed, replica_reduced_costs=lp.solution.replica_reduced_costs)), active
             if worst is None or self.solving_time() >= deadline:
                 return last
             logger.info("LP relaxation on scenarios %s: bound $%.2f/h, %d scenarios short",
                         [f.scenarios[s] for s in active], lp.bound or 0.0, len(worst))
-            active = tuple(sorted(set(active) | set(worst[:LP_SCENARIOS_PER_ROUND])))
+            active = tuple(sorted(set(active) | set(worst[:SIZES.lp_scenarios_per_round])))
 
-    def lp_guided(
+    def lp_guided_rounds(
         self, relaxed: Solution, starts: list[Plan], settings: Settings, binding: tuple[int, ...], whole_s: float
     ) -> tuple[list[Plan], BackendResult | None]:
-        """Plans from MIPs restricted to the groups the LP relaxation (or the warm start) uses,
+        """Phase 3: plans from MIPs restricted to the groups the LP relaxation (or the warm start) uses,
         widened by the groups the LP prices cheapest; and, when a round took every group, its
         outcome: that round was the whole MIP, given ``whole_s`` seconds from the start instead
         of ``settings.time_limit``, and its bound holds for the whole model.
@@ -396,8 +336,7 @@ class _Run:
         for the whole model, which keeps its own bound. Once a round is solved to optimality
         (its groups can give no cheaper plan), the next adds the groups not yet in whose
         replicas have the least reduced cost in the LP: as many as the support has, then
-        twice as many, and so on, for the time left. On small-06 at 60 s the LP's 47 groups
-        gave $2,041/h, rounds of 94 and 141 groups $1,994 and $1,914/h (docs/formulation.md).
+        twice as many, and so on, for the time left.
         Each round starts from the cheapest of ``starts`` and the rounds' plans that maps onto
         it; plans the checker rejects are dropped.
         """
@@ -483,10 +422,10 @@ class _Run:
         """``f`` solved whole, or, when large (:meth:`generates_scenarios`), by
         scenario generation from the scenarios the LP relaxation modelled (``binding``).
 
-        Smaller models are solved whole (measured faster to a good plan on the small set).
+        Smaller models are solved whole (faster to a good plan on the small set: docs/decisions.md).
         A MIP over a subset of scenarios is a relaxation, so its bound holds for the
         whole problem; once its engines route every scenario (an LP with racks and
-        replicas fixed, :func:`route`) its plan is feasible and the loop stops.
+        replicas fixed, :func:`~solvers.mip.routing.route`) its plan is feasible and the loop stops.
         """
         if not self.generates_scenarios(f):
             return self.backend(f, settings)
@@ -497,14 +436,14 @@ class _Run:
         while True:
             left = deadline - self.solving_time()
             if len(active) < len(f.scenarios):
-                left *= ROUND_SHARE
+                left *= BUDGET.scenario_round
             outcome = self.backend(f, replace(settings, scenarios=active, hint=hint, time_limit=max(0.1, left)))
             if outcome.bound is not None:  # each round relaxes the whole problem
                 best_bound = max(outcome.bound, best_bound) if best_bound is not None else outcome.bound
             outcome = replace(outcome, bound=best_bound)
             if outcome.solution is None or len(active) == len(f.scenarios):
                 return outcome
-            routed, worst = self.route_all(f, outcome.solution, replace(settings, time_limit=deadline - self.solving_time()))
+            routed, worst = route_all(f, outcome.solution, replace(settings, time_limit=deadline - self.solving_time()))
             if routed is not None:
                 return replace(outcome, solution=routed)
             if worst is None or self.solving_time() >= deadline:
@@ -514,30 +453,12 @@ class _Run:
                 "scenarios %s: plan at $%.2f/h routes all but %d of %d scenarios",
                 [f.scenarios[s] for s in active], outcome.objective or 0.0, len(worst), len(f.scenarios),
             )
-            active = tuple(sorted(set(active) | set(worst[:SCENARIOS_PER_ROUND])))
+            active = tuple(sorted(set(active) | set(worst[:SIZES.scenarios_per_round])))
             hint = outcome.solution
 
     def generates_scenarios(self, f: Formulation) -> bool:
-        """Whether ``f`` is large enough to be solved by scenario generation: above
-        :data:`SCENARIO_GENERATION_ABOVE` flow variables, or :data:`WHOLE_FLOWS_PER_SECOND`
-        per second of the run's time limit."""
-        return len(f.arcs) * len(f.scenarios) > min(SCENARIO_GENERATION_ABOVE, WHOLE_FLOWS_PER_SECOND * self.time_limit)
-
-    @staticmethod
-    def route_all(
-        f: Formulation, solution: Solution, settings: Settings
-    ) -> tuple[Solution | None, list[int] | None]:
-        """``solution``'s engines with flows for every scenario (:func:`route`), or None and the
-        scenarios left short, those leaving most tokens unserved first; (None, None) when the
-        routing LP did not finish within ``settings.time_limit``."""
-        routed = route(f, solution, settings)
-        if routed is None:
-            return None, None
-        unserved = _unserved_tokens(f, routed.unserved)
-        short = sorted(np.flatnonzero(unserved > 0).tolist(), key=lambda s: -unserved[s])
-        if short:
-            return None, short
-        return replace(routed, unserved=np.zeros_like(routed.unserved)), []
+        """Whether ``f`` is large enough to be solved by scenario generation (:class:`ModelSize`)."""
+        return SIZES.generates_scenarios(_flows(f), self.time_limit)
 
     def time_left(self, settings: Settings) -> float:
         """Seconds of ``settings.time_limit`` not yet used."""
@@ -639,29 +560,6 @@ def _flows(f: Formulation) -> int:
     return len(f.arcs) * len(f.scenarios)
 
 
-def initial_scenarios(f: Formulation) -> tuple[int, ...]:
-    """Positions of the scenarios to start from: the peak of all tokens and of each model's."""
-    tokens = f.demand * f.token_weights[:, None]
-    chosen = {int(np.argmax(tokens.sum(axis=0)))}
-    for model in sorted({t.model for t in f.representatives}):
-        rows = [k for k, t in enumerate(f.representatives) if t.model == model]
-        chosen.add(int(np.argmax(tokens[rows].sum(axis=0))))
-    return tuple(sorted(chosen))
-
-
-def route(f: Formulation, solution: Solution, settings: Settings) -> Solution | None:
-    """Flows for every scenario with the solution's racks and replicas fixed (an LP), least
-    unserved; None when it stops at its time limit without a solution."""
-    routing = Settings(
-        time_limit=max(1.0, settings.time_limit), gap=0.0, threads=1, seed=settings.seed,
-        objective="unserved", allow_unserved=True, fixed=solution,
-    )
-    result = solve_mathopt(f, routing, "highs")
-    if result.solution is None and result.limit != Limit.TIME:
-        raise RuntimeError(f"routing LP ended {result.outcome}")
-    return result.solution
-
-
 def _candidate_keys(f: Formulation) -> set[tuple[object, ...]]:
     """Each arc of ``f`` as (commodity, fleet entry, rack owner, configuration, engine owner),
     comparable across formulations of one instance."""
@@ -671,12 +569,6 @@ def _candidate_keys(f: Formulation) -> set[tuple[object, ...]]:
         pool = f.pools[group.pool]
         keys.add((arc.commodity, pool.entry, pool.owner, group.config, group.owner))
     return keys
-
-
-def _unserved_tokens(f: Formulation, unserved: np.ndarray) -> np.ndarray:
-    """Unserved tokens/s per kept scenario, ignoring amounts below the checker's tolerance."""
-    significant = unserved > ROUTING_TOLERANCE * np.maximum(f.demand, 1e-12)
-    return (np.where(significant, unserved, 0.0) * f.token_weights[:, None]).sum(axis=0)
 
 
 def _routed_configs(plans: list[Plan]) -> tuple[tuple[str, EngineConfig], ...]:
@@ -703,49 +595,3 @@ def _since(start: float, progress: Progress) -> Progress:
     """``progress`` with the elapsed seconds counted from ``start`` (each backend's log counts
     from its own start)."""
     return lambda incumbent, bound, _: progress(incumbent, bound, time.perf_counter() - start)
-
-
-def _warm_start(
-    instance: Instance, performance: PerformanceModel, share_s: float, limit_s: float, seed: int,
-    starts: tuple[Plan, ...], heuristics: bool,
-) -> tuple[list[tuple[float, Plan]], float]:
-    """($/hour, plan) of the plans the checker accepts among ``starts`` and, with ``heuristics``,
-    the heuristics' plans that serve all, cheapest first; and the most seconds the checker took
-    on one plan.
-
-    Heuristics: :data:`WARM_START_ALWAYS` (``pooled-spread-apart`` only where some tenant
-    spreads: else it is ``pooled``), then :data:`WARM_START_IF_TIME`. Once a plan is found, a
-    heuristic starts only within ``share_s`` seconds (:data:`WARM_START_IF_TIME`) or half of
-    ``limit_s`` (the whole run's seconds); each stops when ``limit_s`` have passed.
-    """
-    found: list[tuple[float, Plan]] = []
-    longest = 0.0
-
-    def consider(plan: Plan, name: str, usd_per_hour: float | None = None) -> None:
-        nonlocal longest
-        begun = time.perf_counter()
-        rejected = any(v.severity == "error" for v in check(instance, plan, performance))
-        longest = max(longest, time.perf_counter() - begun)
-        if rejected:
-            logger.warning("warm start: %s is a plan the checker rejects; not used", name)
-        else:
-            if usd_per_hour is None:
-                usd_per_hour = evaluate(instance, plan, performance).usd_per_hour
-            found.append((usd_per_hour, plan))
-
-    start = time.perf_counter()
-    for plan in starts:
-        consider(plan, "a given start")
-    spreads = any(t.min_racks > 1 for t in instance.tenants)
-    for method in WARM_START_ALWAYS + WARM_START_IF_TIME if heuristics else ():
-        elapsed = time.perf_counter() - start
-        late = found and elapsed > (share_s if method in WARM_START_IF_TIME else limit_s / 2)
-        if late or (method.spread_apart and not spreads):
-            continue
-        result = method(instance, time_limit=limit_s - elapsed, seed=seed, threads=1, performance=performance)
-        if result.plan is not None and not result.unserved and result.objective is not None:
-            consider(result.plan, method.name, result.objective)
-    found.sort(key=lambda item: item[0])
-    if found:
-        logger.info("warm start: $%.2f/h (checking a plan took up to %.1f s)", found[0][0], longest)
-    return found, longest

@@ -16,13 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from repo_paths import DATA, EXAMPLES
+
 from optimizer.cli import main
 from optimizer.instance import InstanceError, parse_instance
 from optimizer.plan import Plan
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "instances" / "examples"
 TINY = json.loads((EXAMPLES / "tiny.json").read_text())
-PLAN = json.loads((Path(__file__).resolve().parent / "data" / "hostile" / "plan-valid.json").read_text())
+PLAN = json.loads((DATA / "hostile" / "plan-valid.json").read_text())
 
 # tenant field -> (lowest, highest) of its documented range; integers where the field is one
 TENANT_RANGES = {

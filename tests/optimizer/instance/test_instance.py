@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from repo_paths import DATA, EXAMPLES
+
 from optimizer.cli import main
 from optimizer.instance import (
     MAX_FILE_BYTES,
@@ -19,8 +21,6 @@ from optimizer.instance import (
     read_document,
 )
 
-DATA = Path(__file__).resolve().parent / "data"
-EXAMPLES = Path(__file__).resolve().parent.parent / "instances" / "examples"
 
 BASE, BASE_JSON, PROFILES = "base.toml", "base.json", "profiles.toml"
 

@@ -16,6 +16,8 @@ import pytest
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")
 
+from repo_paths import DATA, EXAMPLES
+
 from optimizer.cli import main  # noqa: E402
 from optimizer.deploy import ExportOptions, export_plan, import_plan  # noqa: E402
 from optimizer.deploy import manifests  # noqa: E402
@@ -27,14 +29,13 @@ from optimizer.plan import EngineGroup, Parallelism, Plan, Rack, Route  # noqa: 
 from optimizer.safe_io import write_folder_atomic  # noqa: E402
 from tests.plan_fixtures import shop  # noqa: E402
 
-SCHEMAS = Path(__file__).resolve().parent / "data" / "schemas"
+SCHEMAS = DATA / "schemas"
 KIND_SCHEMA = {
     "Deployment": "deployment.json", "Service": "service.json", "ConfigMap": "configmap.json",
     "Namespace": "namespace.json", "LeaderWorkerSet": "leaderworkerset.json",
     "DynamoGraphDeployment": "dynamographdeployment.json", "InferencePool": "inferencepool.json",
     "InferenceModel": "inferencemodel.json",
 }
-EXAMPLES = Path(__file__).resolve().parent.parent / "instances" / "examples"
 
 
 def validator(kind: str) -> jsonschema.Draft202012Validator:

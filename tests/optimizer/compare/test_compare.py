@@ -35,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from repo_paths import DATA, EXAMPLES
 
 import optimizer.compare.planning
 import optimizer.compare.verdict
@@ -61,8 +62,8 @@ from optimizer.report import options_table, versus_cell
 from optimizer.report.figures import cost_bars_figure
 from optimizer.result import Result, Status
 
-DATA = Path(__file__).parent / "data" / "compare" / "two-systems.toml"
-TINY = Path(__file__).parents[1] / "instances" / "examples" / "tiny.toml"
+DATA = DATA / "compare" / "two-systems.toml"
+TINY = EXAMPLES / "tiny.toml"
 SYSTEMS = ("hgx-h200", "gb200-nvl72")
 
 

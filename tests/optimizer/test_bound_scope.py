@@ -3,9 +3,11 @@ docs/formulation.md, "What the bound covers"."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
+
+from repo_paths import EXAMPLES
 
 from optimizer.cli.solve import render
 from optimizer.instance import load_instance
@@ -16,7 +18,6 @@ from solvers.heuristics import pooled
 from solvers.mip import run
 from solvers.mip.formulation import build_formulation
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "instances" / "examples"
 TIME_LIMIT_S = 10.0
 
 
@@ -38,7 +39,7 @@ def test_tiny_bound_holds_over_every_candidate() -> None:
 
 
 def test_survive_bound_over_all_is_the_lp_without_time_for_the_mip(monkeypatch: pytest.MonkeyPatch) -> None:
-    """survive.toml: the shortlist's MIP proves $187.20/h (3 hgx-b200 racks, tests/test_solve.py)
+    """survive.toml: the shortlist's MIP proves $187.20/h (3 hgx-b200 racks, tests/optimizer/test_solve.py)
     but holds over the shortlist only. Over every candidate the LP relaxation proves less
     ($62.98/h, measured): the bound reported is that one, below the shortlist's, and the plan
     is no longer called optimal. Given time, the MIP over every candidate proves $187.20/h."""
@@ -48,9 +49,9 @@ def test_survive_bound_over_all_is_the_lp_without_time_for_the_mip(monkeypatch: 
     assert (proven.status, proven.bound_scope, proven.bound_solver) == (Status.OPTIMAL, "all", "highs")
     assert proven.objective == pytest.approx(187.2) and proven.bound == pytest.approx(187.2)
 
-    monkeypatch.setattr(run, "WHOLE_MIP_SHARE", 2.0)  # never time left for the MIP over all
+    monkeypatch.setattr(run, "BUDGET", replace(run.BUDGET, whole_mip=2.0))  # never time left for the MIP over all
     lp_only = solve(survive, time_limit=TIME_LIMIT_S, gap=0.0, performance=performance)
-    monkeypatch.setattr(run, "EVERY_CANDIDATE_MAX_TENANTS", 0)  # no bound over all attempted
+    monkeypatch.setattr(run, "SIZES", replace(run.SIZES, every_candidate_max_tenants=0))  # no bound over all attempted
     shortlist = solve(survive, time_limit=TIME_LIMIT_S, gap=0.0, performance=performance)
     assert shortlist.bound_scope == "shortlist" and shortlist.bound == pytest.approx(187.2)
     assert lp_only.bound_scope == "all" and lp_only.bound is not None

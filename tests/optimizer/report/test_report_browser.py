@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from repo_paths import DATA, EXAMPLES
+
 from optimizer.compare import compare
 from optimizer.instance import load_instance
 from optimizer.methods import get_method
@@ -90,7 +92,7 @@ def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
 def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The comparison report of the tiny two-system instance of test_compare.py, planned by the
     ``pooled`` heuristic (fast; what is tested here is the page, not the plans)."""
-    instance = load_instance(Path(__file__).parent / "data" / "compare" / "two-systems.toml")
+    instance = load_instance(DATA / "compare" / "two-systems.toml")
     comparison = compare(instance, systems=("hgx-h200", "gb200-nvl72"), method="pooled", time_limit=10)
     out = tmp_path_factory.mktemp("report")
     write_comparison_report(comparison, out)
@@ -126,7 +128,7 @@ def test_report_screenshot_shows_the_figures(report_page: Path, tmp_path: Path) 
 
 def test_sweep_page_loads_without_errors_and_the_dom_holds_both_figures(tmp_path: Path) -> None:
     """A 2 x 2 sweep of the tiny instance (pooled, fast): the $/Mtok curves and the cheapest fleet."""
-    sweep = run_sweep(load_instance(Path(__file__).parents[1] / "instances" / "examples" / "tiny.toml"),
+    sweep = run_sweep(load_instance(EXAMPLES / "tiny.toml"),
                       [parse_axis("demand=1,40"), parse_axis("fleet=own,hgx-h200")], method="pooled",
                       time_limit=5, workers=1)
     page_path = write_sweep_report(sweep, tmp_path / "out")
@@ -155,7 +157,7 @@ box (scrolls inside it); appended to a copy of the page only (the reports themse
 @pytest.fixture(scope="module")
 def plan_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The report of one plan (``pooled``) of the same instance."""
-    instance = load_instance(Path(__file__).parent / "data" / "compare" / "two-systems.toml")
+    instance = load_instance(DATA / "compare" / "two-systems.toml")
     result = get_method("pooled")(instance, time_limit=10, seed=0, threads=1, performance=None)
     out = tmp_path_factory.mktemp("plan")
     write_report(instance, result, out)

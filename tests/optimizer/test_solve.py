@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 
 from mip_fixtures import fleet, make, profile, system, tenant
+from repo_paths import BENCH, EXAMPLES
+
 from optimizer.check import check
 from optimizer.cli import EXIT_BAD_INPUT, EXIT_INFEASIBLE, main
 from optimizer.cli.solve import _ProgressLines
@@ -43,10 +45,10 @@ from solvers.mip.cpsat import FLOW_STEPS, solve_cpsat
 from solvers.mip.formulation import build_formulation
 from solvers.mip.mathopt import solve_mathopt
 from solvers.mip.reconstruct import from_plan
-from solvers.mip.run import WARM_START_ALWAYS, route
+from solvers.mip.routing import route
+from solvers.mip.warm_start import WARM_START_ALWAYS
 
 TIME_LIMIT_S = 20.0
-BENCH = Path(__file__).resolve().parent.parent / "instances" / "bench"
 
 
 def backend_objective(instance: Instance, solver: str) -> float | None:
@@ -364,7 +366,7 @@ def test_given_starts_are_checked_and_the_cheapest_starts_the_mip(caplog: pytest
     optimum = solve(instance, time_limit=TIME_LIMIT_S)
     other = solve(make([tenant("b", 1.0)]), time_limit=TIME_LIMIT_S)
     assert optimum.plan is not None and other.plan is not None
-    with caplog.at_level("INFO", logger="solvers.mip.run"):
+    with caplog.at_level("INFO", logger="solvers.mip"):
         result = solve(instance, time_limit=TIME_LIMIT_S, starts=[other.plan, optimum.plan], warm_start=False)
     assert result.objective == pytest.approx(16.0)
     assert "warm start: a given start is a plan the checker rejects; not used" in caplog.text
@@ -586,7 +588,7 @@ def test_bundled_survive_example_costs_three_racks_against_one() -> None:
     2 racks; bolt-api keeps half of its 6 requests/s after losing dc1, so dc2 has 1: 3 hgx-b200
     racks x 32 GPUs x $1.95 = $187.20/h. Without survive both fit one rack, $62.40/h (tiny's
     10 requests/s need 7 one-GPU replicas, 16 need 11 of the rack's 32 GPUs)."""
-    instance = load_instance(Path(__file__).resolve().parent.parent / "instances" / "examples" / "survive.toml")
+    instance = load_instance(EXAMPLES / "survive.toml")
     assert_survives(instance, 187.2, 62.4)
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from repo_paths import EXAMPLES
+
 from optimizer.cli import main
 from optimizer.compare import AGGREGATED, FLEET
 from optimizer.evaluate import evaluate
@@ -36,7 +38,7 @@ from optimizer.sweep import (
 )
 from solvers.heuristics import pooled
 
-TINY = Path(__file__).parents[1] / "instances" / "examples" / "tiny.toml"
+TINY = EXAMPLES / "tiny.toml"
 
 
 def rows(text: str) -> list[dict[str, str]]:

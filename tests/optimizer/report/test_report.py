@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from mip_fixtures import make, tenant
+from repo_paths import DATA, EXAMPLES
 
 from optimizer.instance import load_instance
 from optimizer.performance import PerformanceModel
@@ -196,7 +197,7 @@ def test_write_page_writes_the_page_and_each_figure_as_a_standalone_svg(tmp_path
 
 # -- reports of plans ---------------------------------------------------------------------------
 
-COMPARE_DATA = Path(__file__).parent / "data" / "compare" / "two-systems.toml"
+COMPARE_DATA = DATA / "compare" / "two-systems.toml"
 
 
 def test_write_report_draws_the_plan_it_is_given(tmp_path: Path) -> None:
@@ -273,7 +274,7 @@ def test_rack_cards_show_whole_labels_and_hover_detail() -> None:
 
 def test_throughput_figures_are_per_request_shape_with_that_shapes_promises_only() -> None:
     """two-tenants-profiles: chat sends 1k/1k with a 50 tokens/s promise, summaries 8k/1k with 30."""
-    instance = load_instance(Path(__file__).parents[1] / "instances" / "examples" / "two-tenants-profiles.toml")
+    instance = load_instance(EXAMPLES / "two-tenants-profiles.toml")
     figures = throughput_figures(instance, ("hgx-b200",), PerformanceModel(instance))
     assert [f.name for f in figures] == ["throughput-gpt-oss-120b-1024-1024", "throughput-gpt-oss-120b-8192-1024"]
     chat, summaries = (texts(ET.fromstring(f.svg)) for f in figures)

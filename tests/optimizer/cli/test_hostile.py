@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from repo_paths import DATA
+
 from optimizer.cli import main
 
-HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"
+HOSTILE = DATA / "hostile"
 TINY = "{d}/valid-tiny.toml"
 
 # case -> (command line, exit code, fragment of stderr, or of stdout with --json)

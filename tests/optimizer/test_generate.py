@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from repo_paths import BENCH
+
 from optimizer.cli import main
 from optimizer.generate import DEFAULT_SYSTEMS, generate_instance, instance_to_compact_json
 from optimizer.instance import load_instance, parse_instance
 
-BENCH = Path(__file__).resolve().parent.parent / "instances" / "bench"
 
 
 def test_same_arguments_give_the_same_instance_and_another_seed_another():

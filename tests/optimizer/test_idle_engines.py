@@ -6,12 +6,13 @@ profile here serves 1.8 (at 100 tokens/s per user); racks of 8 GPUs at $1/GPU-ho
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mip_fixtures import make, profile, tenant
+from repo_paths import EXAMPLES
+
 from optimizer.check import check
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance, load_instance
@@ -64,7 +65,7 @@ def test_idle_failover_capacity_stays_as_reserve() -> None:
 def test_survive_example_labels_its_reserve_in_plan_and_report() -> None:
     """survive.toml (3 racks, test_solve.py): its plan's groups without routes are all reserve,
     and the text report names them so."""
-    instance = load_instance(Path(__file__).resolve().parent.parent / "instances" / "examples" / "survive.toml")
+    instance = load_instance(EXAMPLES / "survive.toml")
     plan = solve(instance, time_limit=10.0).plan
     assert plan is not None
     routed = {route.engine for route in plan.routes}

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import itertools
 import random
-from pathlib import Path
 
 import pytest
 from mip_fixtures import fleet, make, profile, system, tenant
+from repo_paths import EXAMPLES
 
 from optimizer.instance import load_instance
 from optimizer.performance import EngineConfig, PerformanceModel, TokenLoad, meets_slo
 from solvers.mip.backend import Settings
 from solvers.mip.candidates import _disaggregated_sets
+from solvers.mip.cpsat import solve_cpsat
 from solvers.mip.formulation import Pool, build_formulation, rebuild
 from solvers.mip.mathopt import solve_mathopt
 from solvers.mip.reconstruct import member_shares
@@ -247,10 +248,18 @@ def test_covers_raise_the_lp_bound_to_a_whole_rack() -> None:
     assert lp.bound == pytest.approx(8.0)
 
 
+def test_cp_sat_refuses_the_lp_relaxation_rather_than_solving_the_mip() -> None:
+    """CP-SAT has no continuous variables: asked for the LP relaxation, it says so (the MathOpt
+    backend above solves it), instead of returning the MIP's $8/h as a relaxation's bound."""
+    f = build_formulation(make([tenant("a", 0.3)]))
+    with pytest.raises(ValueError, match="relax_integrality"):
+        solve_cpsat(f, Settings(time_limit=10, gap=0.0, threads=1, seed=0, relax_integrality=True))
+
+
 def test_rebuild_keeps_the_shortlist_the_model_was_solved_with():
     """Diagnosis relaxes the model solved: tiny shortlisted keeps 6 of its 50 arcs (one rack,
     nothing to relax changes its candidates), and rebuilt with inventory relaxed it keeps the same 6."""
-    tiny = load_instance(Path(__file__).resolve().parent.parent / "instances" / "examples" / "tiny.toml")
+    tiny = load_instance(EXAMPLES / "tiny.toml")
     shortlist = build_formulation(tiny, max_arcs_per_role=2)
     relaxed = rebuild(shortlist, frozenset({"inventory"}))
     assert len(build_formulation(tiny, performance=shortlist.performance).arcs) == 50

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
+
+from repo_paths import ROOT
 
 from optimizer.cli import EXIT_BAD_INPUT, main
 from optimizer.instance import closest, unknown_reason
 from optimizer.methods import get_method
 
-CATALOG = Path(__file__).resolve().parent.parent / "instances" / "catalog"
+CATALOG = ROOT / "instances" / "catalog"
 
 
 def _ids(name: str) -> list[str]:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from repo_paths import DATA, EXAMPLES, ROOT
+
 from optimizer.cli import main
 from optimizer.cli.schema import field_tables
 from optimizer.instance import Instance
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "instances" / "examples"
-BAD = ROOT / "tests" / "data" / "bad"
+BAD = DATA / "bad"
 
 
 def test_validate_summarises_a_good_instance(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from repo_paths import BENCH
+
 from optimizer.check import check
 from optimizer.instance import Instance, load_instance, parse_instance
 from optimizer.performance import PerformanceModel
@@ -23,7 +25,7 @@ from optimizer.result import Limit, Status
 from solvers.heuristics import latency_class, pooled, pooled_aggregated, siloed
 from optimizer.methods import METHODS, get_method
 
-SMALL = sorted((Path(__file__).resolve().parent.parent / "instances" / "bench" / "small").glob("*.json"))
+SMALL = sorted((BENCH / "small").glob("*.json"))
 RACK_USD = 72 * 2.21  # one GB200 NVL72 rack, $/hour
 
 _SHAPE = {"model": "gpt-oss-120b", "system": "gb200-nvl72", "precision": "fp4",
