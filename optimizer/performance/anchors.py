@@ -38,7 +38,7 @@ from typing import Literal
 
 import numpy as np
 
-from optimizer.catalog import Precision, System
+from optimizer.catalog import System
 from optimizer.performance.measurements import MeasuredPoint
 from optimizer.performance.pareto import pareto_indices
 

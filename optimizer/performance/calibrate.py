@@ -80,9 +80,9 @@ def held_out_residuals(
 
     Held out in turn: each interior point of a measured frontier (interpolated from its two
     neighbours, as the estimator would), each system's groups at each request shape (the rest
-    of the system stays), each system, each vendor, each model, and the last two months of runs (fit on the
-    earlier ones; where a configuration was measured before, the truth is at least the earlier
-    frontier); and the roofline alone. The roofline's factors are ``calibration``'s
+    of the system stays), each system, each vendor, each model, and the last two months of runs
+    (fit on the earlier ones, judged on their own frontier as ``benchmarks/perf_accuracy.py``
+    judges a time split: later runs were sometimes slower); and the roofline alone. The roofline's factors are ``calibration``'s
     throughout (not refitted per split), so the bands are a little narrower than a refit's.
     """
     models = models or builtin_models()
@@ -91,20 +91,12 @@ def held_out_residuals(
     residuals: dict[str, list[float]] = defaultdict(list)
     roofline = RooflineModel(systems, models, calibration)
 
-    def judge(train: Sequence[MeasuredPoint], test: Sequence[MeasuredPoint], known_stays: bool = False) -> None:
-        """Residuals of ``test``'s frontier points under an estimator of ``train``. With
-        ``known_stays`` (later runs judged against earlier ones) the truth at a point is the
-        better of the later run and the earlier frontier there: a configuration measured
-        before is still there, and a later run sampled at a few concurrencies off the frontier
-        does not make it slower."""
-        known = frontiers(train)
-        estimator = Estimator(roofline, known, Bands({}, {}))
+    def judge(train: Sequence[MeasuredPoint], test: Sequence[MeasuredPoint]) -> None:
+        """Residuals of ``test``'s frontier points under an estimator of ``train``."""
+        estimator = Estimator(roofline, frontiers(train), Bands({}, {}))
         for key, frontier in frontiers(test).items():
-            truth = frontier.tput_per_gpu
-            if known_stays and key in known:
-                before = known[key]
-                truth = np.where(before.inside(frontier.interactivity), np.maximum(truth, before.at(frontier.interactivity)), truth)
-            for answer, measured in zip(estimator.estimate(key, frontier.interactivity, configurations=False), truth, strict=True):
+            answers = estimator.estimate(key, frontier.interactivity, configurations=False)
+            for answer, measured in zip(answers, frontier.tput_per_gpu, strict=True):
                 if answer is not None:
                     residuals[answer.detail].append(math.log(measured / answer.tput_per_gpu))
 
@@ -124,7 +116,7 @@ def held_out_residuals(
         judge([p for p in points if systems[p.system].vendor != vendor], [p for p in points if systems[p.system].vendor == vendor])
     months = sorted({p.date[:7] for p in points})
     for month in months[1:][-2:]:
-        judge([p for p in points if p.date[:7] < month], [p for p in points if p.date[:7] == month], known_stays=True)
+        judge([p for p in points if p.date[:7] < month], [p for p in points if p.date[:7] == month])
     judge([], points)
     return dict(residuals)
 

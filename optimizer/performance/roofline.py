@@ -16,8 +16,7 @@ token each, attending to ``ctx`` tokens of context) and ``Np`` prompt tokens
 - compute: ``2 x active params`` FLOPs per token at the weight precision's
   tensor rate x ``flops_efficiency`` (decode tokens' share added to the weight reads,
   not hidden under them: :func:`step_time`), attention ``4 x layers x q_heads x head_dim``
-  FLOPs per (token, context token) at the BF16 rate (prompt attention x the prefill
-  efficiency, decode attention x :data:`DECODE_ATTENTION_EFFICIENCY`);
+  FLOPs per (token, context token) at the BF16 rate x :data:`ATTENTION_EFFICIENCY`;
 - communication: per layer two all-reduces over the attention TP group and,
   when experts are spread wider than that group (DP attention with expert
   parallelism), two all-to-alls; each costs ``collective_latency_s`` plus its
@@ -88,14 +87,15 @@ REQUEST = 5
 OVERHEADS = slice(3, 5)
 """``kernel_overhead_s`` and ``collective_latency_s`` in :meth:`Factors.as_array`: the serving software's fixed costs."""
 
-DECODE_ATTENTION_EFFICIENCY = 0.67
-"""Achieved fraction of the BF16 tensor peak in compute-bound decode attention; not fitted.
-FlashMLA (deepseek-ai/FlashMLA README, 2025-04-22 update) reaches 660 TFLOPS in its
-compute-bound configuration on H800 SXM5, whose dense BF16 peak is 989 TFLOPS: 0.67. Decode
-attention is one kernel whose M is q_heads x tokens per request (128 for MLA without
-MTP), so it runs near the peak like a large GEMM, not at the fitted small-M grouped-GEMM
-efficiency of the decode weight GEMMs. It binds only where attention is compute-bound (MLA's
-absorbed form at long context and large batch); GQA decode stays bound by its KV reads."""
+ATTENTION_EFFICIENCY = 0.67
+"""Achieved fraction of the BF16 tensor peak in compute-bound attention kernels, prompt and
+decode; not fitted. FlashMLA (deepseek-ai/FlashMLA README, 2025-04-22 update) reaches 660
+TFLOPS in its compute-bound decode configuration on H800 SXM5, whose dense BF16 peak is 989
+TFLOPS: 0.67; FlashAttention-3 (Shah et al. 2024, fig. 5) runs causal BF16 prefill attention at
+head dims 128-256 and 4k-16k tokens at 610-740 TFLOPS on H100 SXM5, 0.62-0.75. An attention
+kernel's M is the query tokens x heads, so it runs near the peak like a large GEMM, not at the
+fitted efficiencies of the weight GEMMs. Decode attention binds only where it is compute-bound
+(MLA's absorbed form at long context and large batch); GQA decode stays bound by its KV reads."""
 
 MAX_PREFILL_UTILISATION = 0.95
 """Cap on the utilisation a prefill engine or the prefill share of an aggregated engine runs at."""
@@ -110,7 +110,7 @@ class Factors:
     decode_flops_efficiency: float
     """achieved fraction of dense tensor peak in the decode weight GEMMs: small-M (grouped MoE)
     GEMMs, which reach far less of the peak than prefill, and whose per-token time adds to the
-    step's weight reads (decode attention runs at :data:`DECODE_ATTENTION_EFFICIENCY`)"""
+    step's weight reads (attention runs at :data:`ATTENTION_EFFICIENCY`)"""
     hbm_efficiency: float
     """achieved fraction of HBM bandwidth"""
     kernel_overhead_s: float
@@ -351,14 +351,14 @@ def step_time(
     prompt_step = np.maximum(prompt_share * (dense_bytes + e.expert_bytes / e.gpus) / bandwidth, prompt_s)
     gemm = (1.0 - prompt_share) * decode_reads + prompt_step + decode_s
     # attention kernels run apart from the GEMMs: decode reads the KV cache (or is bound by its
-    # FLOPs at DECODE_ATTENTION_EFFICIENCY, as MLA can be); prompt attention is compute-bound
+    # FLOPs at ATTENTION_EFFICIENCY, as MLA can be); prompt attention is compute-bound
     kv_read = batch * context * e.kv_bytes_per_token / e.kv_shards / bandwidth
     decode_attention = np.maximum(
         kv_read,
-        e.decode_attention_flops * batch * context / e.gpus / (e.bf16_flops * DECODE_ATTENTION_EFFICIENCY),
+        e.decode_attention_flops * batch * context / e.gpus / (e.bf16_flops * ATTENTION_EFFICIENCY),
     )
     prompt_attention = (
-        e.prefill_attention_flops * prompt_tokens * prompt_context / e.gpus / (e.bf16_flops * prefill_eff)
+        e.prefill_attention_flops * prompt_tokens * prompt_context / e.gpus / (e.bf16_flops * ATTENTION_EFFICIENCY)
     )
 
     link = e.link_bytes_per_s * NETWORK_EFFICIENCY
@@ -430,7 +430,7 @@ def prompt_alone_s(e: Engines, f: np.ndarray, isl: float | np.ndarray) -> np.nda
     gives it when the prompt tokens of a step are spread over all ranks)."""
     tokens = np.asarray(isl, dtype=float)
     spread = step_time(e, f, np.zeros(1), np.zeros(1), tokens, tokens / 2)
-    attention = e.prefill_attention_flops * tokens * tokens / 2 / e.gpus / (e.bf16_flops * f[0])
+    attention = e.prefill_attention_flops * tokens * tokens / 2 / e.gpus / (e.bf16_flops * ATTENTION_EFFICIENCY)
     return spread + attention * (e.attention_ranks - 1)
 
 

@@ -101,7 +101,7 @@ def test_kv_reads_add_per_sequence():
     one = rl.step_time(e, f, np.ones(1), ZERO, ZERO, ZERO)
     ten = rl.step_time(e, f, np.full(1, 10.0), np.full(1, 1000.0), ZERO, ZERO)
     # attention FLOPs: 4 x 80 layers x 64 heads x 128 = 2.62e6 per (token, context token);
-    # 10 x 1000 x 2.62e6 / (989e12 x DECODE_ATTENTION_EFFICIENCY 0.67) = 0.040 ms, below the
+    # 10 x 1000 x 2.62e6 / (989e12 x ATTENTION_EFFICIENCY 0.67) = 0.040 ms, below the
     # 0.978 ms of KV reads
     token = 2 * 70.6e9 / (1979e12 * 0.5)
     assert (ten - one)[0, 0] == pytest.approx(10 * 1000 * 163840 / 1.675e12 + 9 * token, rel=1e-9)
@@ -306,8 +306,10 @@ def test_planner_loads_are_the_rooflines_scaled_to_the_estimate_at_the_confidenc
 
 def test_prefill_load_meets_its_ttft_target():
     perf = PerformanceModel(None)
+    # two 4000-token prompts per 8192-token pass of Llama-70B FP8 on 4 H100s take about 2 s at the
+    # fitted prompt-GEMM efficiency (7% of peak on Hopper), so 3 s is the tighter target left
     relaxed = perf.load(config("prefill", ttft_s=5.0), 4000, 500)
-    tight = perf.load(config("prefill", ttft_s=2.0), 4000, 500)
+    tight = perf.load(config("prefill", ttft_s=3.0), 4000, 500)
     assert relaxed.ttft_s == 5.0 and relaxed.tokens_per_s_per_user == math.inf
     assert relaxed.sec_per_output_token == 0.0
     assert tight.sec_per_input_token > relaxed.sec_per_input_token  # a tighter target: lower utilisation
@@ -412,9 +414,10 @@ def test_saturated_prefill_pools_are_fitted():
     """Each disaggregated deployment contributes its fastest-input point when its TTFT (>= 1 s) shows
     requests queueing for prefill: gpt-oss 1k/1k on GB200 with one 1-GPU prefill worker and three
     DEP4 decode workers reached 115501 input tokens/s per prefill GPU at concurrency 3072 (TTFT 17.5 s).
-    The fitted model's 1-GPU prefill capacity is within 40% of it (73,834: since the fit takes
-    the 2026 H100, MI3xx and 1k/8k points too, one shared prefill efficiency sits lower; the
-    estimator scales the frontier back to what was measured)."""
+    The fitted model's 1-GPU prefill capacity is below it but within a factor of two (59,572:
+    one shared prompt-GEMM efficiency serves the aggregated engines' steps and the prefill
+    workers, and the saturated pools run a median 1.63x faster than the model's; the estimator
+    scales the frontier back to what was measured; docs/decisions.md)."""
     points = measured_points()
     saturated = calibration._saturated_prefill(points)
     assert all(p.disaggregated and p.ttft_s >= calibration.SATURATED_TTFT_S for p in saturated)
@@ -422,7 +425,7 @@ def test_saturated_prefill_pools_are_fitted():
     assert gpt.input_tput_per_gpu == pytest.approx(115501, abs=1) and gpt.prefill.gpus == 1
     obs = calibration.observations([gpt])
     capacity = calibration.predicted_prefill_rate(obs, default_data().calibration)[0, 0]
-    assert capacity == pytest.approx(gpt.input_tput_per_gpu, rel=0.4)
+    assert gpt.input_tput_per_gpu / 2 < capacity < gpt.input_tput_per_gpu
 
 
 def test_shipped_factors_are_the_fit():
