@@ -96,11 +96,10 @@ def test_export_validates_asks_for_the_plans_gpus_routes_every_tenant_and_reads_
     for doc in docs:
         errors = [e.message for e in validator(doc["kind"]).iter_errors(doc)]
         assert errors == [], (doc["kind"], doc["metadata"]["name"], errors)
-    # 10 requests/s: a 1-GPU fp4 replica at 300 tok/s plans 1.197 requests/s (1.470 raw x the 0.814
-    # headroom: c = 6 replicas x 5.08 slots, S = 0.041 + 1024/300 = 3.455 s, Q = 1 - 0.041 s), so
-    # ceil(8.35) = 9 replicas, more than a rack's 8 GPUs; one 8-GPU replica carries all 10: one rack's
-    # 8 GPUs (7 one-GPU replicas before the headroom, at 1.470 each)
-    assert requested_gpus(docs) == plan_gpus(plan) == summary["gpus"] == 8
+    # 10 requests/s of 1k/1k on the plan's one 4-GPU fp4 replica at 200 tok/s per user: 1024 x
+    # 3.63 us + 1024 x 59.27 us = 64.4 ms of replica time per request (PerformanceModel.tenant_loads,
+    # with the 0.899 queueing headroom in it), so one replica carries 15.5 requests/s: 4 GPUs
+    assert requested_gpus(docs) == plan_gpus(plan) == summary["gpus"] == 4
     tables = [json.loads(d["data"]["routes.json"]) for d in docs if d["metadata"]["name"].startswith("tenantplan-routes")]
     assert [t["scenario"] for t in tables] == [0]
     assert [t["tenant"] for t in tables[0]["tenants"]] == ["acme-chat"]
