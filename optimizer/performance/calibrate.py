@@ -82,8 +82,9 @@ def held_out_residuals(
     neighbours, as the estimator would), each system's groups at each request shape (the rest
     of the system stays), each system, each vendor, each model, and the last two months of runs
     (fit on the earlier ones, judged on their own frontier as ``benchmarks/perf_accuracy.py``
-    judges a time split: later runs were sometimes slower); and the roofline alone. The roofline's factors are ``calibration``'s
-    throughout (not refitted per split), so the bands are a little narrower than a refit's.
+    judges a time split: later runs were sometimes slower); and the roofline alone. The
+    roofline's factors are ``calibration``'s throughout (not refitted per split), so the bands
+    are a little narrower than a refit's.
     """
     models = models or builtin_models()
     systems = systems or builtin_systems()

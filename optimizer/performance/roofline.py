@@ -91,8 +91,8 @@ ATTENTION_EFFICIENCY = 0.67
 """Achieved fraction of the BF16 tensor peak in compute-bound attention kernels, prompt and
 decode; not fitted. FlashMLA (deepseek-ai/FlashMLA README, 2025-04-22 update) reaches 660
 TFLOPS in its compute-bound decode configuration on H800 SXM5, whose dense BF16 peak is 989
-TFLOPS: 0.67; FlashAttention-3 (Shah et al. 2024, fig. 5) runs causal BF16 prefill attention at
-head dims 128-256 and 4k-16k tokens at 610-740 TFLOPS on H100 SXM5, 0.62-0.75. An attention
+TFLOPS: 0.67; FlashAttention-3 (Shah et al. 2024) reaches up to 740 TFLOPS in BF16 forward
+(prefill) attention on H100 SXM5, 0.75 of its 989; 0.67 is kept for both. An attention
 kernel's M is the query tokens x heads, so it runs near the peak like a large GEMM, not at the
 fitted efficiencies of the weight GEMMs. Decode attention binds only where it is compute-bound
 (MLA's absorbed form at long context and large batch); GQA decode stays bound by its KV reads."""
@@ -106,7 +106,8 @@ class Factors:
     """The fitted efficiency factors (``instances/catalog/calibration.json`` holds the values in use)."""
 
     prefill_flops_efficiency: float
-    """achieved fraction of dense tensor peak in prompt work: large-M GEMMs and prompt attention"""
+    """achieved fraction of dense tensor peak in the prompt weight GEMMs (prompt attention runs at
+    :data:`ATTENTION_EFFICIENCY`)"""
     decode_flops_efficiency: float
     """achieved fraction of dense tensor peak in the decode weight GEMMs: small-M (grouped MoE)
     GEMMs, which reach far less of the peak than prefill, and whose per-token time adds to the
