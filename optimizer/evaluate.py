@@ -75,6 +75,9 @@ class TenantCost(BaseModel):
     slo_class: str
     isolation: str
     usd_per_hour: float
+    busy_usd_per_hour: float
+    """the part of ``usd_per_hour`` its engines spend busy (:meth:`_Evaluation.tenant_costs`); the
+    rest pays for idle engine time: peaks, isolation, whole replicas, failover reserve"""
     input_tokens_per_hour: float
     """scenario-weighted mean"""
     output_tokens_per_hour: float
@@ -274,9 +277,16 @@ class _Evaluation:
             tokens[tenant] += self.weights[s] * (i + o)
         return seconds if sum(seconds.values()) > 0 else tokens
 
-    def tenant_costs(self) -> dict[str, float]:
-        """$/hour attributed to each tenant (module docstring); sums to the plan's $/hour."""
+    def tenant_costs(self) -> tuple[dict[str, float], dict[str, float]]:
+        """($/hour attributed to each tenant (module docstring), which sums to the plan's $/hour;
+        $/hour of the engine time each keeps busy).
+
+        A tenant's busy $/hour is its share of each group's own GPUs' cost (the rack's $/GPU-hour)
+        times that group's scenario-weighted mean time utilisation (1 for a group whose load is
+        unknown): what it would pay were its engines never idle and no GPU stranded.
+        """
         cost = dict.fromkeys((t.name for t in self.instance.tenants), 0.0)
+        busy = dict.fromkeys(cost, 0.0)
         unattributed = 0.0
         for rack in self.u.plan.racks:
             shares = {g.id: self.engine_seconds(g.id) for g in rack.engines}
@@ -288,16 +298,20 @@ class _Evaluation:
             for group in loaded:
                 group_cost = self.rack_cost[id(rack)] * group.gpus * group.count / loaded_gpus
                 total = sum(shares[group.id].values())
+                seconds = sum(self.weights[s] * self.u.time_used(group.id, s) for s in range(len(self.weights)))
+                utilisation = min(seconds / group.count, 1.0) if seconds > 0 else 1.0
+                own_cost = self.rack_cost[id(rack)] * group.gpus * group.count / self.u.rack_gpus(rack)
                 for tenant, amount in shares[group.id].items():
                     cost[tenant] += group_cost * amount / total
+                    busy[tenant] += own_cost * utilisation * amount / total
         attributed = sum(cost.values())
         for tenant in cost:
             share = cost[tenant] / attributed if attributed > 0 else 1 / len(cost)
             cost[tenant] += unattributed * share
-        return cost
+        return cost, busy
 
     def tenants(self, revenue: dict[str, float]) -> tuple[TenantCost, ...]:
-        costs = self.tenant_costs()
+        costs, busy = self.tenant_costs()
         keys_by_tenant: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
         for key in self.u.served:
             keys_by_tenant[key[0]].append(key)
@@ -312,6 +326,7 @@ class _Evaluation:
                 slo_class=tenant.slo_class,
                 isolation=tenant.isolation,
                 usd_per_hour=cost,
+                busy_usd_per_hour=busy[tenant.name],
                 input_tokens_per_hour=tokens_in,
                 output_tokens_per_hour=tokens_out,
                 usd_per_mtok=_per_million(cost, tokens_in + tokens_out),

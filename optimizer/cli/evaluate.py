@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             "violations": [v.model_dump(mode="json") for v in violations],
         })
     else:
-        sys.stdout.write(report_text(report) + "\n\n" + render_violations(violations))
+        sys.stdout.write(report_text(report, instance) + "\n\n" + render_violations(violations))
     errors = [v for v in violations if v.severity == "error"]
     return EXIT_VIOLATIONS if errors else EXIT_OK
 

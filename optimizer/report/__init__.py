@@ -30,6 +30,7 @@ from optimizer.report.figures import (
 from optimizer.report.html import Figure, Paragraph, Section, Table, write_page
 from optimizer.report.svg import Guide, Series, line_chart
 from optimizer.report.text import NO_RECORD, RACK_HEADER, SUBTOTAL_HEADER, proof_rows, rack_rows, subtotal_rows
+from optimizer.report.why import tenant_reasons
 from optimizer.result import Limit, Result
 from optimizer.usage import PlanUsage
 
@@ -203,6 +204,12 @@ def _tenant_table(report: Report) -> Table:
     )
 
 
+def _why_table(instance: Instance, report: Report) -> tuple[Table, ...]:
+    """Why each tenant whose $/Mtok stands out costs what it does (:mod:`optimizer.report.why`); none when none does."""
+    reasons = tenant_reasons(instance, report)
+    return (Table(("tenant", "why its $/Mtok stands out"), tuple(reasons.items())),) if reasons else ()
+
+
 def _summary_table(report: Report) -> Table:
     rows = [
         ("cost", f"{_money(report.usd_per_hour)}/hour"),
@@ -234,7 +241,7 @@ def _plan_sections(instance: Instance, plan: Plan, report: Report, performance: 
         Section("Throughput per GPU against interactivity", tuple(throughput_figures(instance, systems, performance, shapes))),
         Section("Cost per million tokens against interactivity",
                 tuple(cost_interactivity_figures(instance, systems, performance, shapes))),
-        Section(f"Tenants in {what}", (_tenant_table(report), Paragraph(report.convention))),
+        Section(f"Tenants in {what}", (_tenant_table(report), Paragraph(report.convention), *_why_table(instance, report))),
         Section(f"Sites, systems and racks of {what}", (
             Paragraph("Provisioned (all-in) kW against each site's budget; each rack's IT kW against its cap; "
                       f"utilisation of engine time and KV memory in the peak scenario {report.peak_scenario}."),

@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from optimizer.evaluate import Report, Subtotal
+from optimizer.instance import Instance
 from optimizer.plan import SolveRecord, percent
+from optimizer.report.why import tenant_reasons
 
 TEXT_ROWS = 40
 """Rack and engine tables in the text report stop after this many rows (``--json`` has all)."""
 
 
-def report_text(report: Report) -> str:
-    """A readable report: totals, per system and site, per tenant, racks and engines."""
-    return "\n".join(_lines(report))
+def report_text(report: Report, instance: Instance) -> str:
+    """A readable report: totals, per system and site, per tenant and why a tenant's $/Mtok stands
+    out, racks and engines (``instance``: the one ``report`` priced)."""
+    return "\n".join(_lines(report, instance))
 
 
 NO_RECORD = ("the plan carries no record of how good it is (a heuristic's plan, or a plan file written "
@@ -97,7 +100,7 @@ def rack_rows(r: Report) -> list[tuple[str, ...]]:
     ]
 
 
-def _lines(r: Report) -> list[str]:
+def _lines(r: Report, instance: Instance) -> list[str]:
     mtok = (r.input_tokens_per_hour + r.output_tokens_per_hour) / 1e6
     lines = [
         f"plan '{r.method}' for instance '{r.instance}'",
@@ -147,6 +150,9 @@ def _lines(r: Report) -> list[str]:
             for t in r.tenants
         ],
     )
+    reasons = tenant_reasons(instance, r)
+    if reasons:
+        lines += ["", "why these tenants' $/Mtok stand out"] + [f"  {name}: {why}" for name, why in reasons.items()]
     rows, more = _truncated(rack_rows(r), "racks")
     lines += ["", f"racks (utilisation in peak scenario {r.peak_scenario})"] + table_lines(RACK_HEADER, rows) + more
     engine_rows, more = _truncated([

@@ -214,7 +214,7 @@ def test_kv_utilisation_when_the_model_charges_kv():
 def test_report_is_json_and_text():
     report = evaluate(shop(), disaggregated_plan(shop()))
     assert Report.model_validate_json(report.model_dump_json()) == report
-    text = report_text(report)
+    text = report_text(report, shop())
     expected_parts = ("$144.00/hour", "$2.5000", "per system", "per site", "per tenant", "acme", "dec")
     for expected in expected_parts:
         assert expected in text

@@ -71,4 +71,4 @@ def test_survive_example_labels_its_reserve_in_plan_and_report() -> None:
     routed = {route.engine for route in plan.routes}
     idle = [group for rack in plan.racks for group in rack.engines if group.id not in routed]
     assert idle and all(group.purpose == "reserve" for group in idle)
-    assert "reserve (failover)" in report_text(evaluate(instance, plan))
+    assert "reserve (failover)" in report_text(evaluate(instance, plan), instance)
