@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
+from optimizer.instance import Instance, Tenant
 from optimizer.result import Unserved
 from solvers.mip.backend import BackendResult, Settings
 from solvers.mip.formulation import RELAXABLE, Formulation, rebuild
@@ -25,14 +26,40 @@ logger = logging.getLogger(__name__)
 
 Backend = Callable[[Formulation, Settings], BackendResult]
 
-REASONS = {
-    "inventory": "inventory: the racks it needs exceed max_racks at its allowed sites",
-    "site-power": "site power: the racks it needs exceed the power budget of its allowed sites",
-    "isolation": "isolation: its {isolation} engines or racks do not fit the racks and power left",
-    "residency": "residency: its allowed sites ({sites}) cannot hold it",
-    "spread": "spread: min_racks = {min_racks} cannot be met with the racks available",
-    "survive": "survive: the reserve its survive = {survive} promise needs does not fit the racks available",
-}
+MAX_LISTED = 4
+"""Fleet entries or sites listed by value in a reason; the rest are counted."""
+
+
+def reason(instance: Instance, tenant: Tenant, families: list[str]) -> str:
+    """Why ``tenant`` cannot be served, given the families whose relaxation alone lets it be: the
+    one that binds, or the alternatives, each with its values (the tenant's own where it sets them,
+    else other tenants': the elastic model relaxes a family for every tenant at once)."""
+    sites = instance.allowed_sites(tenant)
+    mine = [e for e in instance.fleet if e.site in sites] + [e for e in instance.fleet if e.site not in sites]
+    stock = [f"{e.system} at {e.site} {e.max_racks}" for e in mine if e.max_racks is not None]
+    ordered = [s for s in instance.sites if s.name in sites] + [s for s in instance.sites if s.name not in sites]
+    budgets = [f"{s.name} {s.power_mw:g} MW" for s in ordered if s.power_mw is not None]
+    limits = {
+        "inventory": f"inventory (max_racks: {_listed(stock)})",
+        "site-power": f"site power ({_listed(budgets)})",
+        "isolation": f"isolation (its {tenant.isolation} engines)" if tenant.isolation != "shared"
+        else "isolation (other tenants' engines or racks of their own)",
+        "residency": f"residency (its sites {', '.join(sites)})" if tenant.sites
+        else "residency (other tenants' sites)",
+        "spread": f"spread (its min_racks = {tenant.min_racks})" if tenant.min_racks > 1
+        else "spread (other tenants' min_racks)",
+        "survive": f"survive (its reserve for a {tenant.survive} failure)" if tenant.survive != "none"
+        else "survive (other tenants' failover reserves)",
+    }
+    named = [limits[family] for family in families]
+    if len(named) == 1:
+        return f"{named[0]} binds: relaxing it alone would let it be served"
+    return "any one of these limits, relaxed alone, would let it be served: " + "; ".join(named)
+
+
+def _listed(items: list[str]) -> str:
+    shown = ", ".join(items[:MAX_LISTED])
+    return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
 
 
 def elastic_unserved(f: Formulation, backend: Backend, settings: Settings) -> tuple[dict[str, float], BackendResult]:
@@ -67,20 +94,12 @@ def diagnose(f: Formulation, backend: Backend, settings: Settings) -> tuple[Unse
     for name, peak in sorted(unserved.items()):
         tenant = f.instance.tenant(name)
         if name in f.no_candidate:
-            reason = f.no_candidate[name]
+            why = f.no_candidate[name]
         elif reasons[name]:
-            reason = "; ".join(
-                REASONS[family].format(
-                    isolation=tenant.isolation,
-                    sites=", ".join(f.instance.allowed_sites(tenant)),
-                    min_racks=tenant.min_racks,
-                    survive=tenant.survive,
-                )
-                for family in reasons[name]
-            )
+            why = reason(f.instance, tenant, reasons[name])
         elif name not in left:
-            reason = "inventory, site power, isolation, residency and spread together leave no room for it"
+            why = "inventory, site power, isolation, residency, spread and survive together leave no room for it"
         else:
-            reason = "no engine meeting its SLO fits the racks (rack power cap) at its allowed sites"
-        found.append(Unserved(tenant=name, reason=reason, requests_per_s=peak))
+            why = "no engine meeting its SLO fits the racks (rack power cap) at its allowed sites"
+        found.append(Unserved(tenant=name, reason=why, requests_per_s=peak))
     return tuple(found)

@@ -332,6 +332,23 @@ def test_inventory_binds(solver: str) -> None:
     assert {v.rule for v in check(instance, partial.plan) if v.severity == "error"} == {"demand"}
 
 
+def test_alternative_limits_are_named_with_their_values(solver: str) -> None:
+    """'big' may use site a only, where one 8-GPU rack (8 requests/s) is in stock; site b has
+    stock to spare. Relaxing inventory alone, or residency alone, serves its 12 requests/s: the
+    reason names both, as alternatives, with the tenant's values."""
+    instance = make(
+        [tenant("big", 12.0, sites=["a"])],
+        fleet_entries=[fleet(site="a", max_racks=1), fleet(site="b")],
+        sites=[{"name": "a"}, {"name": "b"}],
+    )
+    result = solve(instance, solver, time_limit=TIME_LIMIT_S)
+    assert result.status == Status.INFEASIBLE
+    assert [u.reason for u in result.unserved] == [
+        "any one of these limits, relaxed alone, would let it be served: inventory (max_racks: "
+        "hgx-b200 at a 1); residency (its sites a)"
+    ]
+
+
 def test_site_power_binds(solver: str) -> None:
     """A 10 kW site cannot power one 17.36 kW rack: infeasible by site power."""
     instance = make([tenant("a", 1.0)], sites=[{"name": "dc", "power_mw": 0.01}])
