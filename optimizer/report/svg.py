@@ -102,11 +102,13 @@ class _Canvas:
         self.parts.append(element)
 
     def text(self, x: float, y: float, text: str, size: float = 12, anchor: str = "start",
-             weight: str = "normal", rotate: bool = False, colour: str = "#222") -> None:
+             weight: str = "normal", rotate: bool = False, colour: str = "#222", halo: bool = False) -> None:
+        """``halo``: a white outline under the glyphs, so a label drawn over curves and markers stays legible."""
         transform = f' transform="rotate(-90 {x:.1f} {y:.1f})"' if rotate else ""
+        outline = ' stroke="white" stroke-width="3" stroke-linejoin="round" paint-order="stroke"' if halo else ""
         self.add(
             f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
-            f'font-weight="{weight}" fill="{colour}"{transform}>{escape(text)}</text>'
+            f'font-weight="{weight}" fill="{colour}"{outline}{transform}>{escape(text)}</text>'
         )
 
     def render(self) -> str:
@@ -254,13 +256,14 @@ def line_chart(title: str, x_label: str, y_label: str, series: Sequence[Series],
             canvas.add(f'<line x1="{x:.1f}" y1="{frame.top:.1f}" x2="{x:.1f}" y2="{frame.top + frame.height:.1f}" '
                        f'stroke="{GUIDE_COLOUR}" stroke-width="1.5" stroke-dasharray="3 3"/>')
             # written upwards along the line, ending at the top of the plot
-            canvas.text(x + 10, frame.top + 4, guide.label, size=10, anchor="end", rotate=True, colour=GUIDE_COLOUR)
+            canvas.text(x + 10, frame.top + 4, guide.label, size=10, anchor="end", rotate=True, colour=GUIDE_COLOUR,
+                        halo=True)
         if guide.y is not None:
             y = frame.y(guide.y)
             canvas.add(f'<line x1="{frame.left:.1f}" y1="{y:.1f}" x2="{frame.left + frame.width:.1f}" y2="{y:.1f}" '
                        f'stroke="{GUIDE_COLOUR}" stroke-width="1.5" stroke-dasharray="3 3"/>')
             canvas.text(frame.left + frame.width - 3, y - 4, guide.label, size=10, anchor="end",
-                        colour=GUIDE_COLOUR)
+                        colour=GUIDE_COLOUR, halo=True)
     entries = [(s.name, colours[s.name], "dash" if s.dashed else "line") for s in series]
     _legend(canvas, frame.left, height - 10, legend_width, entries)
     return canvas.render()

@@ -95,6 +95,11 @@ def test_line_chart_draws_every_series_point_and_guide_where_the_axes_say() -> N
     # The SLO guide at x = 50: 70 + 0.5 * 670 = 405.
     guide = [line for line in root.iter("line") if line.get("stroke-dasharray") == "3 3"]
     assert [float(line.get("x1")) for line in guide] == pytest.approx([405.0])
+    # Its label is drawn after every marker, on a white halo, so markers it crosses never hide it.
+    elements = list(root.iter())
+    label = next(e for e in elements if e.tag.endswith("text") and e.text == "chat SLO")
+    assert (label.get("stroke"), label.get("paint-order")) == ("white", "stroke")
+    assert elements.index(label) > max(elements.index(c) for c in circles)
 
 
 def test_stacked_bars_stack_segments_in_proportion_and_colour_them_by_name() -> None:
