@@ -42,7 +42,7 @@ def reason(instance: Instance, tenant: Tenant, families: list[str]) -> str:
     limits = {
         "inventory": f"inventory (max_racks: {_listed(stock)})",
         "site-power": f"site power ({_listed(budgets)})",
-        "isolation": f"isolation (its {tenant.isolation} engines)" if tenant.isolation != "shared"
+        "isolation": f"isolation (its {tenant.isolation} promise)" if tenant.isolation != "shared"
         else "isolation (other tenants' engines or racks of their own)",
         "residency": f"residency (its sites {', '.join(sites)})" if tenant.sites
         else "residency (other tenants' sites)",

@@ -53,6 +53,7 @@ from optimizer.compare import (
     system_alone,
     variants,
 )
+from optimizer.compare.planning import COMPETING
 from optimizer.evaluate import evaluate
 from optimizer.instance import InstanceError, load_instance
 from optimizer.performance import DEFAULT_CONFIDENCE, PerformanceModel
@@ -118,6 +119,22 @@ def test_by_default_the_winner_is_one_the_fleet_may_open() -> None:
     assert [o.variant.name for o in result.outcomes] == ["own fleet", "gb200-nvl72 alone", "hgx-h200 alone"]
     # each fleet system alone is a part of the fleet: planned first, its plan starts the own fleet's MIP
     assert result.outcome("own fleet").variant.relaxes == ("hgx-h200 alone", "gb200-nvl72 alone")
+
+
+def test_the_bundled_architecture_example_is_answered_with_proof() -> None:
+    """instances/examples/architecture.toml is small enough that every competing option with a bound
+    is solved to proven optimality well inside its time limit: the winner costs less than the
+    runner-up's bound, so the headline says "proven", and the price of the bank's isolation is
+    the difference of two proven optima."""
+    comparison = compare(load_instance(EXAMPLES / "architecture.toml"), band=False)
+    winner = comparison.winner
+    assert winner is not None and winner.variant.name == "own fleet"
+    bounded = [o for o in comparison.outcomes if o.complete and o.result.bound is not None]
+    assert all(o.result.status == Status.OPTIMAL for o in bounded)
+    runner = min((o for o in bounded if o is not winner and o.variant.option_set in COMPETING), key=lambda o: o.usd_per_hour)
+    assert proven_cheaper(winner, runner)
+    assert comparison.findings[0].startswith("own fleet is cheapest at") and ", proven: no plan of" in comparison.findings[0]
+    assert any("'dedicated-rack' isolation costs" in f and "both plans proven optimal" in f for f in comparison.findings)
 
 
 def test_unknown_option_sets_and_systems_are_refused() -> None:
