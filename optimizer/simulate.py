@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.instance import Instance
+from optimizer.instance import Instance, Tenant
 from optimizer.packing import domain_gpus
 from optimizer.performance import PerformanceModel
 from optimizer.performance.capacity import batch_hold_s, busy_seconds, scaleout_bytes_per_s
@@ -57,6 +57,11 @@ class Arrivals:
 
     kind: str = "poisson"
     cv: float = 1.0
+
+    @staticmethod
+    def of(tenant: Tenant) -> Arrivals:
+        """The process a tenant's ``arrival_cv`` declares: Poisson at 1, else gamma with that CV."""
+        return Arrivals() if tenant.arrival_cv == 1.0 else Arrivals("gamma", tenant.arrival_cv)
 
     def gaps(self, rng: np.random.Generator, rate: float, count: int) -> np.ndarray:
         """``count`` inter-arrival times of mean ``1 / rate`` seconds."""
@@ -107,11 +112,12 @@ def simulate(
     plan: Plan,
     scenarios: list[int],
     duration_s: float,
-    arrivals: Arrivals = Arrivals(),
+    arrivals: Arrivals | None = None,
     seed: int = 0,
     performance: PerformanceModel | None = None,
 ) -> tuple[list[TenantStats], list[GroupStats]]:
-    """Each scenario of ``scenarios`` simulated for ``duration_s`` seconds (module docstring).
+    """Each scenario of ``scenarios`` simulated for ``duration_s`` seconds (module docstring), every
+    tenant's requests arriving as ``arrivals`` says, or (None) as its ``arrival_cv`` does.
 
     Raises:
         ValueError: more than :data:`MAX_REQUESTS` requests expected.
@@ -130,7 +136,7 @@ def simulate(
 
 
 class _Scenario:
-    def __init__(self, u: PlanUsage, s: int, duration_s: float, arrivals: Arrivals, rng: np.random.Generator):
+    def __init__(self, u: PlanUsage, s: int, duration_s: float, arrivals: Arrivals | None, rng: np.random.Generator):
         self.u, self.s, self.duration, self.arrivals, self.rng = u, s, duration_s, arrivals, rng
         self.warm_up = WARM_UP_SHARE * duration_s
 
@@ -139,7 +145,7 @@ class _Scenario:
         first: dict[str, list] = defaultdict(list)  # group -> [(tenant index, request ids, arrival times)]
         requests = []  # per tenant: arrivals, first group per request, decode group per request
         for i, tenant in enumerate(u.instance.tenants):
-            arrival = self._arrivals(tenant.demand(s))
+            arrival = self._arrivals(tenant.demand(s), self.arrivals or Arrivals.of(tenant))
             routes = self._routes(tenant.name)
             pick_first = self._pick(routes["first"], arrival.size)
             pick_decode = self._pick(routes["decode"], arrival.size) if routes["decode"] else None
@@ -176,14 +182,14 @@ class _Scenario:
         tenant_stats = [self._tenant_stats(i, requests[i][0], ttft[i], speed[i]) for i in range(len(requests))]
         return tenant_stats, [group_stats[g] for g in sorted(group_stats)]
 
-    def _arrivals(self, rate: float) -> np.ndarray:
+    def _arrivals(self, rate: float, process: Arrivals) -> np.ndarray:
         """Arrival times in [0, duration) of one tenant, s."""
         if rate <= 0:
             return np.zeros(0)
-        count = int(rate * self.duration + 6 * math.sqrt(rate * self.duration) * max(1.0, self.arrivals.cv) + 10)
-        times = np.cumsum(self.arrivals.gaps(self.rng, rate, count))
+        count = int(rate * self.duration + 6 * math.sqrt(rate * self.duration) * max(1.0, process.cv) + 10)
+        times = np.cumsum(process.gaps(self.rng, rate, count))
         while times[-1] < self.duration:  # a heavy tail ran short: draw on
-            times = np.concatenate([times, times[-1] + np.cumsum(self.arrivals.gaps(self.rng, rate, count))])
+            times = np.concatenate([times, times[-1] + np.cumsum(process.gaps(self.rng, rate, count))])
         return times[times < self.duration]
 
     def _routes(self, tenant: str) -> dict[str, list[tuple[str, float]]]:

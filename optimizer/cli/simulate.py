@@ -4,8 +4,9 @@
 A discrete-event simulation (:mod:`optimizer.simulate`) per scenario: per tenant the requests,
 TTFT p50, p95 and p99, interactivity p50 and p10 and ``slo_attainment`` (the share of requests
 meeting both promises); per engine group utilisation and queue length. Exit 0 when every
-tenant's attainment reaches ``--target`` (default 0.95) in every scenario simulated, 1 naming
-each tenant and scenario below it, 2 on bad input (more than 10 million requests included).
+tenant's attainment reaches ``--target`` (default 0.95) and every ``ttft_p99_s`` promise holds in
+every scenario simulated, 1 naming each tenant and scenario that misses, 2 on bad input (more
+than 10 million requests included).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 import sys
 
 from optimizer.cli import EXIT_OK, EXIT_VIOLATIONS, MAX_SEED, MAX_TIME_LIMIT_S, print_json, printable, seconds, seed
-from optimizer.instance import InstanceError, load_instance
+from optimizer.instance import Instance, InstanceError, load_instance
 from optimizer.plan import Plan
 from optimizer.simulate import MAX_CV, MAX_REQUESTS, Arrivals, GroupStats, TenantStats, simulate
 
@@ -46,8 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "scenario's demand, routed as the plan routes, each group run by continuous batching at its "
         "operating point (docs/simulate.md). Reports per tenant requests, TTFT p50/p95/p99, "
         "interactivity p50/p10 and slo_attainment; per engine group utilisation and queue length. "
-        "Exit 0 when every tenant's attainment reaches --target, 1 naming each tenant and scenario "
-        f"below it, 2 on bad input (including more than {MAX_REQUESTS:,} requests expected).",
+        "Exit 0 when every tenant's attainment reaches --target and every ttft_p99_s promise holds, 1 "
+        f"naming each tenant and scenario that misses, 2 on bad input (including more than {MAX_REQUESTS:,} "
+        "requests expected).",
     )
     parser.add_argument("instance", metavar="INSTANCE", help="instance file (.toml or .json)")
     parser.add_argument("plan", metavar="PLAN", help="plan file (.json)")
@@ -57,8 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--duration", type=seconds, default=600.0, metavar="S",
                         help=f"simulated seconds per scenario (default 600, at most {MAX_TIME_LIMIT_S:g}; "
                         f"at most {MAX_REQUESTS:,} requests in all)")
-    parser.add_argument("--arrivals", type=arrivals, default=Arrivals(), metavar="poisson|gamma:CV",
-                        help="inter-arrival times: exponential (default) or gamma with coefficient of variation CV")
+    parser.add_argument("--arrivals", type=arrivals, default=None, metavar="poisson|gamma:CV",
+                        help="every tenant's inter-arrival times: exponential or gamma with coefficient of "
+                        "variation CV (default: each tenant's arrival_cv, Poisson unless the instance says)")
     parser.add_argument("--seed", type=seed, default=0, metavar="N", help=f"random seed, 0 to {MAX_SEED} (default 0)")
     parser.add_argument("--target", type=float, default=DEFAULT_TARGET, metavar="P",
                         help=f"least slo_attainment every tenant must reach (default {DEFAULT_TARGET})")
@@ -85,15 +88,23 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise InstanceError([("--duration", str(error))], "command line") from None
     short = [t for t in tenants if t.slo_attainment < args.target]
+    tail = [t for t in tenants if _tail_broken(instance, t)]
     if args.json:
         print_json({
             "instance": instance.name, "scenarios": scenarios, "duration_s": args.duration,
-            "arrivals": dataclasses.asdict(args.arrivals), "seed": args.seed, "target": args.target,
-            "meets_target": not short, "tenants": [_finite(t) for t in tenants], "groups": [_finite(g) for g in groups],
+            "arrivals": None if args.arrivals is None else dataclasses.asdict(args.arrivals), "seed": args.seed,
+            "target": args.target, "meets_target": not short, "meets_tail_promises": not tail,
+            "tenants": [_finite(t) for t in tenants], "groups": [_finite(g) for g in groups],
         })
     else:
-        sys.stdout.write(_text(tenants, groups, short, args.target))
-    return EXIT_VIOLATIONS if short else EXIT_OK
+        sys.stdout.write(_text(instance, tenants, groups, short, tail, args.target))
+    return EXIT_VIOLATIONS if short or tail else EXIT_OK
+
+
+def _tail_broken(instance: Instance, stats: TenantStats) -> bool:
+    """Whether the tenant promised a ``ttft_p99_s`` that its simulated TTFT p99 exceeds."""
+    promise = instance.tenant(stats.tenant).ttft_p99_s
+    return promise is not None and not stats.ttft_p99_s <= promise
 
 
 def _finite(stats: TenantStats | GroupStats) -> dict:
@@ -101,7 +112,8 @@ def _finite(stats: TenantStats | GroupStats) -> dict:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in dataclasses.asdict(stats).items()}
 
 
-def _text(tenants: list[TenantStats], groups: list[GroupStats], short: list[TenantStats], target: float) -> str:
+def _text(instance: Instance, tenants: list[TenantStats], groups: list[GroupStats], short: list[TenantStats],
+          tail: list[TenantStats], target: float) -> str:
     lines = [f"{'tenant':<24} {'scen':>4} {'requests':>9} {'TTFT p50':>9} {'p95':>8} {'p99':>8} "
              f"{'tok/s/u p50':>11} {'p10':>7} {'attain':>7}"]
     lines += [
@@ -119,4 +131,8 @@ def _text(tenants: list[TenantStats], groups: list[GroupStats], short: list[Tena
         lines += [f"  tenant {printable(t.tenant)}, scenario {t.scenario}: {t.slo_attainment:.1%}" for t in short]
     else:
         lines.append(f"\nslo_attainment: every tenant at least {target:.0%}")
+    if tail:
+        lines.append("\nTTFT p99 above the tenant's ttft_p99_s promise:")
+        lines += [f"  tenant {printable(t.tenant)}, scenario {t.scenario}: {t.ttft_p99_s:.3g} s > "
+                  f"{instance.tenant(t.tenant).ttft_p99_s:g} s" for t in tail]
     return "\n".join(lines) + "\n"

@@ -119,7 +119,9 @@ class FleetEntry(BaseModel):
     )
 
 
-DIGEST_SKIPS_AT_DEFAULT = {"survive": "none", "survive_share": 1.0, "ttft_attainment": 0.95}
+DIGEST_SKIPS_AT_DEFAULT = {
+    "survive": "none", "survive_share": 1.0, "ttft_attainment": 0.95, "ttft_p99_s": None, "arrival_cv": 1.0,
+}
 """Tenant fields added after plans recorded digests: at these values they leave the digest as it was."""
 
 
@@ -153,6 +155,16 @@ class Tenant(BaseModel):
         default=0.95, gt=0.5, le=0.999, strict=True,
         description="share of requests that must meet ttft_s under random (Poisson) arrivals, for which "
         "the planner leaves queueing headroom (above 0.5, at most 0.999)",
+    )
+    ttft_p99_s: float | None = Field(
+        default=None, ge=1e-3, le=3600, strict=True,
+        description="promised 99th-percentile time to first token under the tenant's arrivals, s "
+        "(0.001 to 3,600); the planner leaves the queueing headroom for it; absent = no tail promise",
+    )
+    arrival_cv: float = Field(
+        default=1.0, gt=0.0, le=10.0, strict=True,
+        description="coefficient of variation of the tenant's request inter-arrival times that the "
+        "queueing headroom is sized for and simulate draws: 1 = Poisson, above 1 = bursty (above 0, at most 10)",
     )
     isolation: Isolation = Field(
         default="shared",
@@ -203,6 +215,13 @@ class Tenant(BaseModel):
     slo_class: str = Field(
         default="", max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$", description="free label grouping tenants in reports, e.g. chat, reasoning, batch"
     )
+
+    @model_validator(mode="after")
+    def _tail_after_median(self) -> Tenant:
+        if self.ttft_p99_s is not None and self.ttft_p99_s < self.ttft_s:
+            raise ValueError(f"ttft_p99_s ({self.ttft_p99_s:g} s) is below ttft_s ({self.ttft_s:g} s): "
+                             "a 99th percentile cannot be below the median")
+        return self
 
     def demand(self, scenario: int) -> float:
         """Request rate in ``scenario``, requests/s."""

@@ -68,11 +68,11 @@ _BISECTION_ROUNDS = 60
 
 
 def queue_utilisation(slots: np.ndarray, hold_s: np.ndarray, wait_budget_s: np.ndarray,
-                      attainment: np.ndarray) -> np.ndarray:
-    """Largest utilisation, at most :data:`MAX_UTILISATION`, of ``slots`` batch slots at which,
-    under Poisson arrivals, at least ``attainment`` of requests wait at most ``wait_budget_s`` for
-    a slot; 1 where the budget is not positive (the promise is broken at the engine already:
-    ``meets_slo`` rejects it).
+                      attainment: np.ndarray, arrival_cv: np.ndarray | float = 1.0) -> np.ndarray:
+    """Largest utilisation, at most :data:`MAX_UTILISATION`, of ``slots`` batch slots at which, under
+    arrivals whose inter-arrival times have coefficient of variation ``arrival_cv`` (1: Poisson),
+    at least ``attainment`` of requests wait at most ``wait_budget_s`` for a slot; 1 where the
+    budget is not positive (the promise is broken at the engine already: ``meets_slo`` rejects it).
 
     The slots are an M/M/c queue: c = ``slots``, each request holding a slot for ``hold_s`` = S
     seconds on average, exponentially distributed (requests vary in length, and tenants of other
@@ -84,12 +84,14 @@ def queue_utilisation(slots: np.ndarray, hold_s: np.ndarray, wait_budget_s: np.n
         P(wait > Q) = rho^(sqrt(2(c + 1)) - 1) exp(-c (1 - rho) Q / S) <= 1 - attainment
 
     (M/M/1's exact tail at c = 1), whose left side rises with rho from 0 to 1, solved for rho by
-    bisection, vectorised.
+    bisection, vectorised. Burstier arrivals stretch the wait by Allen and Cunneen's G/G/c factor
+    ``(cv^2 + 1) / 2`` (the holds' squared coefficient of variation is 1, as above): the mean wait
+    ``S / (c (1 - rho))`` becomes ``S (cv^2 + 1) / (2 c (1 - rho))``.
     """
-    c, hold, budget, miss = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in
-                                                  (slots, hold_s, wait_budget_s, 1.0 - np.asarray(attainment))))
+    c, hold, budget, miss, cv = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (
+        slots, hold_s, wait_budget_s, 1.0 - np.asarray(attainment), arrival_cv)))
     exponent = np.sqrt(2 * (np.maximum(c, 1.0) + 1)) - 1
-    decay = c * np.maximum(budget, 0.0) / hold
+    decay = c * np.maximum(budget, 0.0) / (hold * (cv**2 + 1) / 2)
 
     def breaks(rho: np.ndarray) -> np.ndarray:  # log P(wait > Q) above log(miss)
         return exponent * np.log(rho) - decay * (1 - rho) > np.log(miss)

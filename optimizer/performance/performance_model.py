@@ -36,12 +36,18 @@ _SLO_TOLERANCE = 1e-9
 """Relative slack in SLO comparisons, so a target met exactly is not lost to rounding."""
 
 
-def headroom_promise(tenant: Tenant) -> tuple[float, float, float]:
+TAIL_ATTAINMENT = 0.99
+"""Share of requests a ``ttft_p99_s`` promise covers."""
+
+
+def headroom_promise(tenant: Tenant) -> tuple[float, float, float, float | None, float]:
     """What ``tenant``'s queueing headroom (:meth:`PerformanceModel.tenant_loads`) depends on beyond
     its request shape: (TTFT promise s, ``ttft_attainment``, least positive scenario demand
-    requests/s, which the headroom pools over). Tenants of one shape equal in these have equal loads."""
+    requests/s, which the headroom pools over, ``ttft_p99_s``, ``arrival_cv``). Tenants of one
+    shape equal in these have equal loads."""
     profile = tenant.demand_profile or (1.0,)
-    return tenant.ttft_s, tenant.ttft_attainment, tenant.requests_per_s * min((m for m in profile if m > 0), default=0.0)
+    least = tenant.requests_per_s * min((m for m in profile if m > 0), default=0.0)
+    return tenant.ttft_s, tenant.ttft_attainment, least, tenant.ttft_p99_s, tenant.arrival_cv
 
 
 def meets_slo(tenant: Tenant, *loads: TokenLoad) -> bool:
@@ -176,7 +182,8 @@ class PerformanceModel:
         """:meth:`loads` of ``tenant``'s request shape on each of ``configs``, with the queueing
         headroom its TTFT promise needs on aggregated and decode engines: batch slots are filled
         only to the :func:`~optimizer.performance.capacity.queue_utilisation` at which
-        ``ttft_attainment`` of its requests wait at most their budget. The slots pooled are those of
+        ``ttft_attainment`` of its requests wait at most their budget, and, with a ``ttft_p99_s``
+        promise, 99% at most that one's, under arrivals of its ``arrival_cv``. The slots pooled are those of
         the whole replicas its least positive scenario demand fills (at least one: a router spreads
         a tenant over the replicas that carry it); the budget is the promise less the
         engine's TTFT (aggregated), half that (decode: the prefill queue, budgeted within its own
@@ -190,13 +197,19 @@ class PerformanceModel:
         queued = [(c, load) for c, load in zip(missing, raw, strict=True)
                   if load is not None and load.sec_per_output_token > 0 and c.source != "profile"]
         if queued:
-            budget = np.array([tenant.ttft_s - load.ttft_s for _, load in queued])
-            budget = np.where([c.role == "decode" for c, _ in queued], budget / 2, budget)
+            engine_ttft = np.array([load.ttft_s for _, load in queued])
+            decode = np.array([c.role == "decode" for c, _ in queued])
             replicas = np.array([max(1.0, math.floor(least * replica_seconds(load, isl, osl))) for _, load in queued])
-            rho = queue_utilisation(
-                replicas * np.array([sequences_in_flight(load, isl, osl) for _, load in queued]),
-                np.array([batch_hold_s(load, osl) for _, load in queued]), budget, tenant.ttft_attainment,
-            )
+            slots = replicas * np.array([sequences_in_flight(load, isl, osl) for _, load in queued])
+            hold = np.array([batch_hold_s(load, osl) for _, load in queued])
+
+            def allowed(promise_s: float, attainment: float) -> np.ndarray:
+                budget = np.where(decode, (promise_s - engine_ttft) / 2, promise_s - engine_ttft)
+                return queue_utilisation(slots, hold, budget, attainment, tenant.arrival_cv)
+
+            rho = allowed(tenant.ttft_s, tenant.ttft_attainment)
+            if tenant.ttft_p99_s is not None:
+                rho = np.minimum(rho, allowed(tenant.ttft_p99_s, TAIL_ATTAINMENT))
             headroom = {c: replace(load, sec_per_input_token=load.sec_per_input_token / r,
                                    sec_per_output_token=load.sec_per_output_token / r, utilisation=r)
                         for (c, load), r in zip(queued, rho.tolist(), strict=True)}

@@ -98,3 +98,30 @@ def test_requests_an_aggregated_engine_served_do_not_go_on_to_decode():
     counts = {g.engine: g.requests for g in groups}
     assert counts["dec"] == pytest.approx(540, rel=0.15) and counts["pre"] == pytest.approx(540, rel=0.15)
     assert counts["pool"] == pytest.approx(3 * 540, rel=0.15)  # acme's 2/s and bolt's 1/s
+
+
+def test_a_tenants_arrival_cv_is_its_arrivals_unless_the_run_says_otherwise():
+    # acme declares CV 4: by default it arrives in bursts (its tail far longer than under Poisson,
+    # as above), and --arrivals poisson overrides every tenant's
+    plan = pooled_plan(shop())
+    bursty = shop(acme={"requests_per_s": 3.0 * 0.8, "arrival_cv": 4.0}, bolt={"requests_per_s": 1.0 * 0.8})
+    declared, _ = simulate(bursty, plan, [0], 600.0, seed=1)
+    poisson, _ = simulate(bursty, plan, [0], 600.0, Arrivals(), seed=1)
+    assert poisson == simulate(scaled(0.8), plan, [0], 600.0, seed=1)[0]
+    assert declared[0].ttft_p99_s > 2 * poisson[0].ttft_p99_s
+
+
+def test_cli_exit_1_names_a_broken_ttft_p99_promise(tmp_path, capsys):
+    # light load: TTFT p99 is the engines' 0.5 s, within a 1-s tail promise; at 1.5x the queue
+    # grows without bound and p99 runs to minutes (--target 0 leaves the attainment rule out)
+    plan = tmp_path / "plan.json"
+    pooled_plan(shop()).save(plan)
+    light, heavy = tmp_path / "light.json", tmp_path / "heavy.json"
+    light.write_text(shop(acme={"requests_per_s": 0.3, "ttft_p99_s": 1.0}, bolt={"requests_per_s": 0.1}).to_json())
+    heavy.write_text(shop(acme={"requests_per_s": 4.5, "ttft_p99_s": 1.0}, bolt={"requests_per_s": 1.5}).to_json())
+    assert main(["simulate", str(light), str(plan), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["meets_tail_promises"] is True
+    assert main(["simulate", str(heavy), str(plan), "--target", "0"]) == 1
+    out = capsys.readouterr().out
+    assert "TTFT p99 above the tenant's ttft_p99_s promise:" in out and "tenant acme, scenario 0:" in out
+    assert "tenant bolt" not in out.split("ttft_p99_s promise:")[1]  # bolt promised no tail

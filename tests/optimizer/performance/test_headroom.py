@@ -9,8 +9,10 @@ import pytest
 
 from optimizer.instance import InstanceError, load_instance, parse_instance
 from optimizer.methods import METHODS
+from optimizer.performance import PerformanceModel
 from optimizer.performance.capacity import MAX_UTILISATION, queue_utilisation
 from optimizer.simulate import simulate
+from optimizer.usage import PlanUsage
 
 TINY = "instances/examples/tiny.toml"
 
@@ -77,3 +79,44 @@ def test_tiny_plan_keeps_its_promise_and_breaks_once_its_replica_would_be_overlo
     doc["tenants"][0]["requests_per_s"] = 17.5
     (more,), _ = simulate(parse_instance(doc), plan, [0], 600.0, seed=1)
     assert more.slo_attainment < 0.9
+
+
+def test_bursty_arrivals_stretch_the_wait_by_allen_cunneen():
+    # CV sqrt(3): (3 + 1) / 2 = 2x the wait, so M/M/1's rho = 0.5 at Q = 2 ln 10 (above) now
+    # needs Q = 4 ln 10; CV 1 is the Poisson case unchanged
+    assert queue_utilisation(1.0, 1.0, 4 * math.log(10), 0.95, math.sqrt(3)) == pytest.approx(0.5, rel=1e-9)
+    assert queue_utilisation(4.0, 1.0, 2.0, 0.95, 1.0) == queue_utilisation(4.0, 1.0, 2.0, 0.95)
+
+
+def test_a_tail_promise_and_bursts_leave_more_headroom_on_the_same_engine():
+    """tiny's tenant on its plan's engine: a 99th-percentile promise at the median's 1 s, or arrivals
+    of CV 2, each fill the replica less; a tail promise so loose that the median's binds changes nothing."""
+    tiny = load_instance(TINY)
+    plan = METHODS["highs"](tiny, time_limit=10, seed=0, threads=1, performance=None).plan
+    (group,) = [g for rack in plan.racks for g in rack.engines]
+    config = PlanUsage(tiny, plan).config(group.id)
+
+    def utilisation(**fields) -> float:
+        doc = tiny.model_dump(mode="json")
+        doc["tenants"][0].update(fields)
+        instance = parse_instance(doc)
+        return PerformanceModel(instance).tenant_load(instance.tenants[0], config).utilisation
+
+    base = utilisation()
+    assert utilisation(ttft_p99_s=1.0) < base and utilisation(arrival_cv=2.0) < base
+    assert utilisation(ttft_p99_s=3600.0) == base
+
+
+def test_tail_and_burst_fields_bounds_and_digest():
+    tiny = load_instance(TINY)
+    doc = tiny.model_dump(mode="json")
+    doc["tenants"][0].update(ttft_p99_s=None, arrival_cv=1.0)  # the defaults: digests plans recorded hold
+    assert parse_instance(doc).digest() == tiny.digest()
+    doc["tenants"][0].update(ttft_p99_s=2.0, arrival_cv=1.5)
+    assert parse_instance(doc).digest() != tiny.digest()
+    for field, bad, says in (("ttft_p99_s", 0.5, "below ttft_s"), ("arrival_cv", 0.0, "arrival_cv"),
+                             ("arrival_cv", 11.0, "arrival_cv")):
+        bad_doc = tiny.model_dump(mode="json")
+        bad_doc["tenants"][0][field] = bad
+        with pytest.raises(InstanceError, match=says):
+            parse_instance(bad_doc)
