@@ -35,10 +35,10 @@ def reason(instance: Instance, tenant: Tenant, families: list[str]) -> str:
     one that binds, or the alternatives, each with its values (the tenant's own where it sets them,
     else other tenants': the elastic model relaxes a family for every tenant at once)."""
     sites = instance.allowed_sites(tenant)
-    mine = [e for e in instance.fleet if e.site in sites] + [e for e in instance.fleet if e.site not in sites]
-    stock = [f"{e.system} at {e.site} {e.max_racks}" for e in mine if e.max_racks is not None]
-    ordered = [s for s in instance.sites if s.name in sites] + [s for s in instance.sites if s.name not in sites]
-    budgets = [f"{s.name} {s.power_mw:g} MW" for s in ordered if s.power_mw is not None]
+    fleet = sorted(instance.fleet, key=lambda e: e.site not in sites)  # its own sites' first
+    stock = [f"{e.system} at {e.site} {e.max_racks}" for e in fleet if e.max_racks is not None]
+    budgets = [f"{s.name} {s.power_mw:g} MW" for s in sorted(instance.sites, key=lambda s: s.name not in sites)
+               if s.power_mw is not None]
     limits = {
         "inventory": f"inventory (max_racks: {_listed(stock)})",
         "site-power": f"site power ({_listed(budgets)})",
