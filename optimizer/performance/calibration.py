@@ -12,8 +12,8 @@ prefill pool was saturated (its input rate per prefill GPU; each group of those
 weighted like one group of steps):
 a coarse grid, then Levenberg-Marquardt (NumPy only) on logit/log-transformed
 factors so fractions stay in (0, 1) (HBM efficiency in (0, 0.9): :data:`CEILING`)
-and times positive. The request overhead in TTFT is then the median excess of
-measured over modelled TTFT at low concurrency.
+and times and the GEMM half-efficiency rows positive. The request overhead in TTFT is then
+the median excess of measured over modelled TTFT at low concurrency.
 
 The serving software sets the fixed costs: at the same engine and batch, gpt-oss TP8 on
 B200 steps in 2.2 ms with TensorRT-LLM and 2.9 ms with vLLM. Each software (:data:`SOFTWARE`)
@@ -78,29 +78,27 @@ class Calibration:
     software_overhead: dict[str, float]
     """multiplier of the kernel overhead and collective latency per :data:`SOFTWARE` name"""
     family_efficiency: dict[str, tuple[float, float, float]] = field(default_factory=dict)
-    """per hardware family (``System.efficiency_family``), multipliers of the prefill FLOPS, decode
-    FLOPS and HBM efficiencies (each capped at :data:`CEILING`)"""
+    """per hardware family (``System.efficiency_family``), multipliers of the GEMM FLOPS and HBM
+    efficiencies (each capped at :data:`CEILING`) and of the GEMM half-efficiency rows"""
 
     def overhead(self, software: str) -> float:
         """``software``'s multiplier; 1 (the average) for one not fitted."""
         return self.software_overhead.get(software, 1.0)
 
     def efficiency(self, family: str) -> np.ndarray:
-        """``family``'s three efficiency multipliers; 1 (the average) for one not fitted."""
-        return np.asarray(self.family_efficiency.get(family, (1.0, 1.0, 1.0)))
+        """``family``'s :data:`FAMILY_FACTORS` multipliers; 1 (the average) for one not fitted."""
+        return np.asarray(self.family_efficiency.get(family, (1.0,) * FAMILY_FACTORS))
 
     def for_system(self, system: System, framework: str | None = None) -> Factors:
         """The factors of ``system``'s family, run with InferenceMAX's ``framework`` (None: the
         average software, what the planner assumes)."""
         scale = 1.0 if framework is None else self.overhead(SOFTWARE[framework])
         f = self.factors
-        fractions = np.minimum(
-            np.array([f.prefill_flops_efficiency, f.decode_flops_efficiency, f.hbm_efficiency])
-            * self.efficiency(system.efficiency_family), CEILING,
-        )
+        scaled = np.array([f.gemm_flops_efficiency, f.hbm_efficiency, f.gemm_half_rows])
+        gemm, hbm, half_rows = scaled * self.efficiency(system.efficiency_family)
         return replace(
-            f, prefill_flops_efficiency=float(fractions[0]), decode_flops_efficiency=float(fractions[1]),
-            hbm_efficiency=float(fractions[2]), kernel_overhead_s=f.kernel_overhead_s * scale,
+            f, gemm_flops_efficiency=float(min(gemm, CEILING[0])), hbm_efficiency=float(min(hbm, CEILING[1])),
+            gemm_half_rows=float(half_rows), kernel_overhead_s=f.kernel_overhead_s * scale,
             collective_latency_s=f.collective_latency_s * scale,
         )
 
@@ -111,8 +109,9 @@ class Calibration:
         :meth:`Factors.as_array`)."""
         rows = np.repeat(self.factors.as_array()[:, None, None], software.shape[0], axis=1)
         rows[rl.OVERHEADS] *= np.array([self.overhead(n) for n in names])[software][:, None]
-        multipliers = np.array([self.efficiency(n) for n in families]).reshape(-1, FRACTIONS)[family]
-        rows[:FRACTIONS] = np.minimum(rows[:FRACTIONS] * multipliers.T[:, :, None], CEILING[:, None, None])
+        multipliers = np.array([self.efficiency(n) for n in families]).reshape(-1, FAMILY_FACTORS)[family]
+        rows[:FAMILY_FACTORS] *= multipliers.T[:, :, None]
+        rows[:FRACTIONS] = np.minimum(rows[:FRACTIONS], CEILING[:, None, None])
         return rows
 
 
@@ -247,15 +246,20 @@ def predicted_step_s(obs: Observations, calibration: Calibration) -> np.ndarray:
     return rl.step_time(obs.engines, f, obs.batch, obs.context, obs.prompt_tokens, obs.prompt_context)
 
 
-FRACTIONS = 3
-"""The first three factors are fractions (fitted as logits), the two other step factors times (fitted as logs)."""
+FRACTIONS = 2
+"""The first two factors are fractions (fitted as logits), the three other step factors the GEMM
+half-efficiency rows and two times (fitted as logs)."""
+
+FAMILY_FACTORS = 3
+"""Each hardware family multiplies the first three factors: GEMM FLOPS efficiency, HBM efficiency and
+the GEMM half-efficiency rows (tile shapes and SM counts differ by generation)."""
 
 STEP_FACTORS = 5
 """Fit coordinates of the step factors; one log multiplier per software follows them."""
 
-CEILING = np.array([1.0, 1.0, 0.9])
-"""Upper bounds of the three fractions in the fit (each fitted as ``CEILING x logistic``): the
-tensor efficiencies at most the peak, HBM efficiency at most 0.9. Not fitted: streaming copies
+CEILING = np.array([1.0, 0.9])
+"""Upper bounds of the two fractions in the fit (each fitted as ``CEILING x logistic``): the
+GEMM efficiency at most the peak, HBM efficiency at most 0.9. Not fitted: streaming copies
 reach about 90% of the datasheet HBM bandwidth (H100 SXM5 D2D copy and STREAM triad ~3.0-3.1 of
 3.35 TB/s) and coalesced weight loads in LLM decode 78-84% (Nsight Compute on H100,
 mikamirai.com/blog/gpu-memory-bandwidth, 2026-03-28); the reference data's note puts decode at
@@ -266,13 +270,13 @@ where weight reads and the kernel floor trade off) ran to 100% of the bandwidth.
 def _calibration(
     theta: np.ndarray, names: Sequence[str], families: Sequence[str], request_overhead_s: float = 0.0
 ) -> Calibration:
-    """Calibration from fit coordinates (logits of the fractions, logs of the times and multipliers:
-    one per software, then three per family)."""
+    """Calibration from fit coordinates (logits of the fractions, logs of the rows, times and
+    multipliers: one per software, then :data:`FAMILY_FACTORS` per family)."""
     fractions = CEILING / (1 + np.exp(-theta[:FRACTIONS]))
-    times = np.exp(theta[FRACTIONS:STEP_FACTORS])
-    factors = Factors(*(float(v) for v in (*fractions, *times)), request_overhead_s=request_overhead_s)
+    positive = np.exp(theta[FRACTIONS:STEP_FACTORS])
+    factors = Factors(*(float(v) for v in (*fractions, *positive)), request_overhead_s=request_overhead_s)
     software = np.exp(theta[STEP_FACTORS:STEP_FACTORS + len(names)])
-    family = np.exp(theta[STEP_FACTORS + len(names):]).reshape(-1, FRACTIONS)
+    family = np.exp(theta[STEP_FACTORS + len(names):]).reshape(-1, FAMILY_FACTORS)
     return Calibration(
         factors, dict(zip(names, software.tolist(), strict=True)),
         {name: tuple(float(v) for v in row) for name, row in zip(families, family, strict=True)},
@@ -325,9 +329,9 @@ def _levenberg_marquardt(theta: np.ndarray, obs: Observations, iterations: int =
 
 
 GRID = (
-    (0.3, 0.6),  # prefill FLOPS efficiency
-    (0.05, 0.15, 0.4),  # decode FLOPS efficiency
+    (0.15, 0.5),  # GEMM FLOPS efficiency
     (0.5, 0.75),  # HBM efficiency
+    (4.0, 32.0, 256.0),  # GEMM half-efficiency rows: a few rows up to a 256-row tile
     (2e-6, 8e-6),  # kernel overhead, s
     (5e-6, 20e-6),  # collective latency, s
 )
@@ -351,7 +355,7 @@ def fit(
         r = _residuals(theta, obs)
         return float(r @ r)
 
-    multipliers = len(obs.software_names) + FRACTIONS * len(obs.family_names)
+    multipliers = len(obs.software_names) + FAMILY_FACTORS * len(obs.family_names)
     start = min((_to_theta(values, multipliers) for values in itertools.product(*GRID)), key=cost)
     theta = _levenberg_marquardt(start, obs)
     f = _calibration(theta, obs.software_names, obs.family_names).row_factors(

@@ -14,8 +14,10 @@ token each, attending to ``ctx`` tokens of context) and ``Np`` prompt tokens
   (uniform routing: a fraction ``1 - (1 - top_k/experts)^tokens`` of them)
   split over every GPU, and the KV cache of the GPU's sequences;
 - compute: ``2 x active params`` FLOPs per token at the weight precision's
-  tensor rate x ``flops_efficiency`` (decode tokens' share added to the weight reads,
-  not hidden under them: :func:`step_time`), attention ``4 x layers x q_heads x head_dim``
+  tensor rate x a GEMM efficiency that grows with the rows each GEMM runs
+  (:func:`gemm_s`: the dense GEMMs' tokens per attention rank, the routed experts' tokens
+  per touched expert; decode tokens' share added to the weight reads, not hidden under
+  them: :func:`step_time`), attention ``4 x layers x q_heads x head_dim``
   FLOPs per (token, context token) at the BF16 rate x :data:`ATTENTION_EFFICIENCY`;
 - communication: per layer two all-reduces over the attention TP group and,
   when experts are spread wider than that group (DP attention with expert
@@ -105,15 +107,14 @@ MAX_PREFILL_UTILISATION = 0.95
 class Factors:
     """The fitted efficiency factors (``instances/catalog/calibration.json`` holds the values in use)."""
 
-    prefill_flops_efficiency: float
-    """achieved fraction of dense tensor peak in the prompt weight GEMMs (prompt attention runs at
-    :data:`ATTENTION_EFFICIENCY`)"""
-    decode_flops_efficiency: float
-    """achieved fraction of dense tensor peak in the decode weight GEMMs: small-M (grouped MoE)
-    GEMMs, which reach far less of the peak than prefill, and whose per-token time adds to the
-    step's weight reads (attention runs at :data:`ATTENTION_EFFICIENCY`)"""
+    gemm_flops_efficiency: float
+    """achieved fraction of dense tensor peak in a weight GEMM of many rows (the limit of
+    :func:`gemm_s`'s curve; attention runs at :data:`ATTENTION_EFFICIENCY`)"""
     hbm_efficiency: float
     """achieved fraction of HBM bandwidth"""
+    gemm_half_rows: float
+    """rows (tokens) at which a weight GEMM reaches half of ``gemm_flops_efficiency``: a GEMM of
+    ``m`` rows computes as if it had ``m + gemm_half_rows`` (:func:`gemm_s`)"""
     kernel_overhead_s: float
     """fixed time per weight-GEMM or attention kernel per layer per step (launch, ramp-up and tail,
     and the small elementwise kernels between them), s; a layer runs :func:`kernels_per_layer` of them"""
@@ -125,7 +126,7 @@ class Factors:
 
     def as_array(self) -> np.ndarray:
         return np.array([
-            self.prefill_flops_efficiency, self.decode_flops_efficiency, self.hbm_efficiency,
+            self.gemm_flops_efficiency, self.hbm_efficiency, self.gemm_half_rows,
             self.kernel_overhead_s, self.collective_latency_s, self.request_overhead_s,
         ])
 
@@ -154,7 +155,11 @@ class Engines:
     """weights every attention group reads in full (attention, shared experts, embeddings)"""
     expert_bytes: np.ndarray
     """all routed-expert weights (0 for dense models)"""
-    active_params: np.ndarray
+    dense_params: np.ndarray
+    """parameters every token runs through outside the routed experts (attention, dense FFN,
+    shared experts, embeddings)"""
+    expert_params: np.ndarray
+    """routed-expert parameters one token runs through (top_k x one expert's; 0 for dense models)"""
     decode_attention_flops: np.ndarray
     """FLOPs per (decode token, context token): 2 x full-attention layers x q_heads x (qk + v dims)"""
     prefill_attention_flops: np.ndarray
@@ -227,13 +232,20 @@ MXFP4 stores 4 bits plus one 8-bit scale per 32 values (NVFP4: per 16, 4.5 bits;
 is used so the dense part is not underestimated)."""
 
 
+def _param_split(model: Model) -> tuple[float, float]:
+    """(dense parameters, routed-expert parameters per token): total = dense + experts x per_expert
+    and active = dense + top_k x per_expert give per_expert = (total - active) / (experts - top_k)."""
+    if not model.is_moe:
+        return model.active_params_b * 1e9, 0.0
+    per_expert = (model.total_params_b - model.active_params_b) / (model.experts - model.top_k) * 1e9
+    return model.active_params_b * 1e9 - model.top_k * per_expert, model.top_k * per_expert
+
+
 def _weight_split(model: Model, precision: Precision) -> tuple[float, float]:
     """(dense bytes, all routed-expert bytes) of the checkpoint in ``precision``.
 
-    total = dense + experts x per_expert and active = dense + top_k x per_expert
-    give the parameter split, per_expert = (total - active) / (experts - top_k).
-    Quantised MoE checkpoints keep attention and embeddings wider than the
-    experts. Where the catalog names the FP4 checkpoint's dense precision
+    The parameter split is :func:`_param_split`'s. Quantised MoE checkpoints keep attention and
+    embeddings wider than the experts. Where the catalog names the FP4 checkpoint's dense precision
     (``fp4_dense_precision``: gpt-oss BF16, DeepSeek-R1 FP8) the dense part is its
     parameters at that width and the experts the rest of the checkpoint; otherwise
     the experts take their nominal bytes and the dense part the rest, at most BF16.
@@ -243,8 +255,8 @@ def _weight_split(model: Model, precision: Precision) -> tuple[float, float]:
     total = weights * 1e9
     if not model.is_moe:
         return total, 0.0
-    per_expert = (model.total_params_b - model.active_params_b) / (model.experts - model.top_k) * 1e9
-    dense_params = model.active_params_b * 1e9 - model.top_k * per_expert
+    dense_params, expert_params = _param_split(model)
+    per_expert = expert_params / model.top_k
     if precision == "fp4" and model.fp4_dense_precision is not None:
         dense = min(dense_params * EXPERT_BYTES_PER_PARAM[model.fp4_dense_precision], total)
     else:
@@ -267,6 +279,7 @@ def engines(
         if model.weights_gb(precision) is None:
             raise ValueError(f"{model.id} has no {precision} weights")
         dense_bytes, expert_bytes = _weight_split(model, precision)
+        dense_params, expert_params = _param_split(model)
         decode_attention, prefill_attention = _attention_flops(model)
         split = 1 if dp_attention else min(tp, gpus)
         kv_heads = 1 if model.head_dim is None else model.kv_heads
@@ -283,7 +296,8 @@ def engines(
             "experts": model.experts,
             "dense_bytes": dense_bytes,
             "expert_bytes": expert_bytes,
-            "active_params": model.active_params_b * 1e9,
+            "dense_params": dense_params,
+            "expert_params": expert_params,
             "decode_attention_flops": decode_attention,
             "prefill_attention_flops": prefill_attention,
             "kv_bytes_per_token": model.kv_bytes_per_token(precision),
@@ -311,6 +325,28 @@ def latency_steps(participants: np.ndarray) -> np.ndarray:
     return np.log2(np.maximum(participants, 2.0))
 
 
+def gemm_s(
+    e: Engines, tokens: np.ndarray, touched: np.ndarray, steps: np.ndarray, efficiency: np.ndarray,
+    half_rows: np.ndarray,
+) -> np.ndarray:
+    """Seconds per GPU of the weight GEMMs' tensor work for ``tokens`` tokens per step (a mean over
+    steps), run in a share ``steps`` of the steps; ``touched`` is the share of routed experts they reach.
+
+    A GEMM of ``m`` rows runs at ``efficiency x m / (m + half_rows)`` of the tensor peak ``F``:
+    tensor-core GEMMs compute tiles of a fixed number of rows (CUTLASS thread-block tiles of 64-256
+    in M) and fill the GPU's SMs in waves of tiles, so a few-row GEMM pays for rows it does not
+    have and one of thousands of rows reaches ``efficiency``. Rows: a dense GEMM (attention
+    projections, dense FFN, shared experts) has the tokens of its attention rank,
+    ``tokens / (steps x attention_ranks)``; a touched routed expert
+    ``tokens x top_k / (steps x experts x touched)``. ``2 P tokens / (gpus F e(m))`` is then
+    ``2 P / (gpus F efficiency) x (tokens + steps x half_rows x tokens / m)``: every dense GEMM on
+    each attention rank and every touched expert computes ``half_rows`` rows more than it has.
+    """
+    dense_rows = tokens + steps * half_rows * e.attention_ranks
+    expert_rows = tokens + steps * half_rows * touched * e.experts / np.maximum(e.top_k, 1)
+    return 2 * (e.dense_params * dense_rows + e.expert_params * expert_rows) / (e.gpus * e.flops * efficiency)
+
+
 def step_time(
     e: Engines, f: np.ndarray, batch: np.ndarray, context: np.ndarray,
     prompt_tokens: np.ndarray, prompt_context: np.ndarray,
@@ -323,13 +359,14 @@ def step_time(
     column per engine (shape ``(6, engines, 1)``).
     All arguments broadcast against the engine arrays (shape ``(engines, 1)``).
     """
-    prefill_eff, decode_eff, hbm_eff, kernel_overhead, collective_latency = f[:REQUEST]
+    gemm_eff, hbm_eff, half_rows, kernel_overhead, collective_latency = f[:REQUEST]
     tokens = batch + prompt_tokens
     # prompts arrive in whole prefill batches (PREFILL_BATCH_TOKENS, which touch every routed
     # expert): a share ``prompt_share`` of steps carries one, the rest decode alone, so the step's
     # weight reads average a decode-only step's and a prompt step's; a prompt step takes its
     # weight reads or its tensor work, whichever is longer. Decode tokens (a few rows per expert)
-    # and prompt tokens (large M) reach different fractions of the tensor peak.
+    # and prompt tokens (thousands of rows per GEMM) reach different fractions of the tensor peak
+    # on one curve of the rows per GEMM (gemm_s).
     # The decode tokens' work adds to the weight reads instead of hiding under them (a max, as a
     # roofline of one GEMM has it): an MoE layer runs per-token kernels in stream order around its
     # grouped GEMMs (TensorRT-LLM's CutlassMoeFCRunner: expandInputRowsKernel, which permutes and
@@ -345,9 +382,8 @@ def step_time(
     prompt_share = np.minimum(1.0, prompt_tokens / PREFILL_BATCH_TOKENS)
     dense_bytes = e.dense_bytes / e.attention_split
     bandwidth = e.hbm_bytes_per_s * hbm_eff
-    token_flops_s = 2 * e.active_params / e.gpus / e.flops  # one token's weight GEMMs at peak
-    decode_s = token_flops_s * batch / decode_eff
-    prompt_s = token_flops_s * prompt_tokens / prefill_eff
+    decode_s = gemm_s(e, batch, decode_touch, (batch > 0).astype(float), gemm_eff, half_rows)
+    prompt_s = gemm_s(e, prompt_tokens, np.ones(1), prompt_share, gemm_eff, half_rows)
     decode_reads = (dense_bytes + e.expert_bytes * decode_touch / e.gpus) / bandwidth  # decode-only steps
     prompt_step = np.maximum(prompt_share * (dense_bytes + e.expert_bytes / e.gpus) / bandwidth, prompt_s)
     gemm = (1.0 - prompt_share) * decode_reads + prompt_step + decode_s

@@ -28,9 +28,10 @@ def frontier(model: str, system: str, precision: str) -> Frontier:
     """The shipped roofline's frontier (the family's factors)."""
     return PERF.roofline.frontier(model, system, precision)
 
-# Factors chosen for round hand arithmetic (not the fitted ones).
+# Factors chosen for round hand arithmetic (not the fitted ones); no GEMM half-efficiency rows, so
+# every GEMM runs at 0.5 of the peak whatever its rows (test_gemm_efficiency_grows_with_its_rows).
 ROUND = rl.Factors(
-    prefill_flops_efficiency=0.5, decode_flops_efficiency=0.5, hbm_efficiency=0.5, kernel_overhead_s=2e-6,
+    gemm_flops_efficiency=0.5, hbm_efficiency=0.5, gemm_half_rows=0.0, kernel_overhead_s=2e-6,
     collective_latency_s=20e-6, request_overhead_s=0.05,
 )
 
@@ -111,17 +112,17 @@ def test_mla_decode_attention_runs_at_the_attention_kernel_efficiency():
     """DeepSeek-R1 FP8 with DP attention over 8 B200s, HBM unbounded, no kernel floor or latency:
     256 sequences at 8000 tokens of context add only their absorbed-MLA attention FLOPs,
     2 x 61 layers x 128 heads x (576 + 512) = 16.990e6 per (token, context token):
-    256 x 8000 x 16.990e6 / 8 GPUs / (2250e12 x 0.67) = 2.885 ms, whatever the decode GEMM
+    256 x 8000 x 16.990e6 / 8 GPUs / (2250e12 x 0.67) = 2.885 ms, whatever the GEMM
     efficiency (FlashMLA's 660 of 989 TFLOPS, not the small-M grouped-GEMM fraction)."""
     e = engine("deepseek-r1", "hgx-b200", "fp8", 8, dp_attention=True)
     batch = np.full(1, 256.0)
     expected = 2 * 61 * 128 * (576 + 512) * 256 * 8000 / 8 / (2250e12 * 0.67)
     assert expected == pytest.approx(2.885e-3, rel=1e-3)
-    for decode_eff in (0.05, 0.5):
+    for gemm_eff in (0.05, 0.5):
         f = dataclasses.replace(
-            ROUND, decode_flops_efficiency=decode_eff, kernel_overhead_s=0.0, collective_latency_s=0.0
+            ROUND, gemm_flops_efficiency=gemm_eff, kernel_overhead_s=0.0, collective_latency_s=0.0
         ).as_array()
-        f[2] = 1e9  # HBM "efficiency" 1e9: weight and KV reads take ~0 s
+        f[1] = 1e9  # HBM "efficiency" 1e9: weight and KV reads take ~0 s
         long = rl.step_time(e, f, batch, np.full(1, 8000.0), ZERO, ZERO)
         short = rl.step_time(e, f, batch, ZERO, ZERO, ZERO)
         assert (long - short)[0, 0] == pytest.approx(expected, rel=1e-6)
@@ -139,7 +140,7 @@ def test_moe_reads_only_the_experts_a_batch_touches():
     assert dense == pytest.approx(2 * (5.13e9 - 4 * per_expert))
     assert dense + experts == pytest.approx(65.2e9)
     e = engine("gpt-oss-120b", "hgx-b200", "fp4", 1)
-    f = np.array([1e9, 1e9, 0.5, 0.0, 0.0, 0.0])  # unbounded FLOPS, no overheads: memory only
+    f = np.array([1e9, 0.5, 0.0, 0.0, 0.0, 0.0])  # unbounded FLOPS, no overheads: memory only
     t = rl.step_time(e, f, np.ones(1), ZERO, ZERO, ZERO)
     assert t[0, 0] == pytest.approx((dense + experts * 4 / 128) / (8e12 * 0.5), rel=1e-9)
     full = rl.step_time(e, f, np.full(1, 1000.0), ZERO, ZERO, ZERO)
@@ -175,18 +176,43 @@ def test_kernel_floor_counts_each_layers_kernels():
     assert added[0, 0] == pytest.approx(61 * 12 * 2e-6, rel=1e-9)
 
 
-def test_prompt_and_decode_tokens_reach_different_tensor_rates():
-    """Llama FP8 on one B200 (4500 TFLOPS), weights read in 71e9 / (8e12 x 1e9) ~ 0 s (HBM unbounded):
-    2000 decode tokens at 25% of peak take 2 x 70.6e9 x 2000 / (4500e12 x 0.25) = 251.0 ms,
-    2000 prompt tokens at 50% half that, 125.5 ms (attention at 0 context: none)."""
-    f = dataclasses.replace(ROUND, decode_flops_efficiency=0.25, kernel_overhead_s=0.0).as_array()
-    f[2] = 1e9  # HBM "efficiency" 1e9: weight reads take ~0 s
+def test_gemm_efficiency_grows_with_its_rows():
+    """Llama FP8 on one B200 (4500 TFLOPS), weights read in ~0 s (HBM unbounded), no kernel floor, a
+    GEMM of m rows at 0.5 x m / (m + 2048) of the peak. 2000 decode tokens run GEMMs of 2000 rows at
+    0.5 x 2000 / 4048 = 0.247: 2 x 70.6e9 x 2000 / (4500e12 x 0.247) = 254.0 ms. 2000 prompt tokens
+    come in batches of 8192 (a quarter of a step carries one), GEMMs of 8192 rows at
+    0.5 x 8192 / 10240 = 0.4: 2 x 70.6e9 x 2000 / (4500e12 x 0.4) = 156.9 ms (attention at 0 context:
+    none)."""
+    f = dataclasses.replace(ROUND, gemm_half_rows=2048.0, kernel_overhead_s=0.0).as_array()
+    f[1] = 1e9  # HBM "efficiency" 1e9: weight reads take ~0 s
     e = engine("llama-3.3-70b", "hgx-b200", "fp8", 1)
     tokens = np.full(1, 2000.0)
     decode = rl.step_time(e, f, tokens, ZERO, ZERO, ZERO)
     prompt = rl.step_time(e, f, ZERO, ZERO, tokens, ZERO)
-    assert decode[0, 0] == pytest.approx(2 * 70.6e9 * 2000 / (4500e12 * 0.25), rel=1e-9)
-    assert prompt[0, 0] == pytest.approx(decode[0, 0] / 2, rel=1e-9)
+    assert decode[0, 0] == pytest.approx(2 * 70.6e9 * 2000 / (4500e12 * 0.5 * 2000 / 4048), rel=1e-9)
+    assert prompt[0, 0] == pytest.approx(2 * 70.6e9 * 2000 / (4500e12 * 0.4), rel=1e-9)
+    assert decode[0, 0] * 1e3 == pytest.approx(254.0, abs=0.1) and prompt[0, 0] * 1e3 == pytest.approx(156.9, abs=0.1)
+
+
+def test_routed_experts_run_gemms_of_their_own_rows():
+    """gpt-oss-120b FP4 on one B200 (9000 TFLOPS), HBM unbounded, no kernel floor, GEMMs at
+    0.5 x m / (m + 31.25). Per token 1.527e9 dense and 4 x 0.9008e9 = 3.603e9 routed-expert params
+    (test_moe_reads_only_the_experts_a_batch_touches). One decode token: the dense GEMMs and each of
+    the 4 experts it touches run 1 row, computed as 1 + 31.25: 2 x 5.13e9 x 32.25 / (9000e12 x 0.5)
+    = 73.5 us. 1000 tokens touch every expert (1 - (124/128)^1000 ~ 1), 1000 x 4 / 128 = 31.25 rows
+    each, at half the efficiency: 2 x (1.527e9 x 1031.25 + 3.603e9 x 2000) / 4.5e15 = 3.903 ms, where
+    a dense model of the same active parameters would take 2 x 5.13e9 x 1031.25 / 4.5e15 = 2.351 ms."""
+    f = dataclasses.replace(ROUND, gemm_half_rows=31.25, kernel_overhead_s=0.0).as_array()
+    f[1] = 1e9  # HBM "efficiency" 1e9: weight reads take ~0 s
+    e = engine("gpt-oss-120b", "hgx-b200", "fp4", 1)
+    dense, experts = rl._param_split(MODELS["gpt-oss-120b"])
+    assert dense == pytest.approx(1.527e9, rel=1e-3) and experts == pytest.approx(3.603e9, rel=1e-3)
+    one = rl.step_time(e, f, np.ones(1), ZERO, ZERO, ZERO)
+    assert one[0, 0] == pytest.approx(2 * 5.13e9 * 32.25 / 4.5e15, rel=1e-9)
+    assert one[0, 0] * 1e6 == pytest.approx(73.5, abs=0.1)
+    many = rl.step_time(e, f, np.full(1, 1000.0), ZERO, ZERO, ZERO)
+    assert many[0, 0] == pytest.approx(2 * (dense * 1031.25 + experts * 2000) / 4.5e15, rel=1e-6)  # reads ~1e-11 s
+    assert many[0, 0] * 1e3 == pytest.approx(3.903, abs=1e-3)
 
 
 def test_prompt_batches_add_to_the_decode_steps():
@@ -307,7 +333,7 @@ def test_planner_loads_are_the_rooflines_scaled_to_the_estimate_at_the_confidenc
 def test_prefill_load_meets_its_ttft_target():
     perf = PerformanceModel(None)
     # two 4000-token prompts per 8192-token pass of Llama-70B FP8 on 4 H100s take about 2 s at the
-    # fitted prompt-GEMM efficiency (7% of peak on Hopper), so 3 s is the tighter target left
+    # fitted GEMM efficiency (8% of peak on Hopper at 8000 rows per GEMM), so 3 s is the tighter target left
     relaxed = perf.load(config("prefill", ttft_s=5.0), 4000, 500)
     tight = perf.load(config("prefill", ttft_s=3.0), 4000, 500)
     assert relaxed.ttft_s == 5.0 and relaxed.tokens_per_s_per_user == math.inf
@@ -414,10 +440,10 @@ def test_saturated_prefill_pools_are_fitted():
     """Each disaggregated deployment contributes its fastest-input point when its TTFT (>= 1 s) shows
     requests queueing for prefill: gpt-oss 1k/1k on GB200 with one 1-GPU prefill worker and three
     DEP4 decode workers reached 115501 input tokens/s per prefill GPU at concurrency 3072 (TTFT 17.5 s).
-    The fitted model's 1-GPU prefill capacity is below it but within a factor of two (59,572:
-    one shared prompt-GEMM efficiency serves the aggregated engines' steps and the prefill
-    workers, and the saturated pools run a median 1.63x faster than the model's; the estimator
-    scales the frontier back to what was measured; docs/decisions.md)."""
+    The fitted model's 1-GPU prefill capacity is below it but within a factor of two (63,590:
+    one GEMM efficiency curve serves the aggregated engines' steps and the prefill workers, and
+    the saturated pools run a median 1.52x faster than the model's; the estimator scales the
+    frontier back to what was measured; docs/decisions.md)."""
     points = measured_points()
     saturated = calibration._saturated_prefill(points)
     assert all(p.disaggregated and p.ttft_s >= calibration.SATURATED_TTFT_S for p in saturated)
