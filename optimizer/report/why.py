@@ -21,7 +21,7 @@ from optimizer.instance import Instance
 
 STANDS_OUT = 2.0
 """A tenant's $/Mtok stands out at 2x the plan's or more, or at half or less (a choice: on the bundled
-example it names the 6 tenants at the two ends of a 40x range; docs/reports.md)."""
+example's 30-s plan it names 5 of its 12 tenants, the two ends of a 58x range; docs/reports.md)."""
 
 NOTABLE = 1.25
 """A factor is named when it is 1.25x the plan's or more, or 0.8x or less; a tenant that stands out
