@@ -327,7 +327,7 @@ def _versus_runner_up(outcomes: Sequence[PricedVariant], winner: PricedVariant) 
     saving = 1 - w.usd_per_hour / r.usd_per_hour
     figures = (f"${w.usd_per_hour:,.2f}/hour (${w.usd_per_mtok:.4f}/Mtok; {proof(winner)}), {100 * saving:.1f}% "
                f"below the runner-up {runner.variant.name} (${r.usd_per_hour:,.2f}/hour; {proof(runner)})")
-    if abs(saving * r.usd_per_hour) < CENT and proven_optimal(winner) and proven_optimal(runner):
+    if abs(r.usd_per_hour - w.usd_per_hour) < CENT and proven_optimal(winner) and proven_optimal(runner):
         head = (f"{winner.variant.name} and {runner.variant.name} tie at ${w.usd_per_hour:,.2f}/hour "
                 f"(${w.usd_per_mtok:.4f}/Mtok), both plans proven optimal")
     elif proven_cheaper(winner, runner):
