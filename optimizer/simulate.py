@@ -241,7 +241,7 @@ class _Scenario:
             in_batch = max(batch_hold_s(load, osl), seconds)  # type: ignore[arg-type]
             share.append(np.full(chosen.size, seconds / in_batch))
             hold.append(np.full(chosen.size, in_batch))
-            first_token.append(load.ttft_s)  # type: ignore[union-attr]
+            first_token.append(load.ttft_s - load.queue_wait_s)  # type: ignore[union-attr]
             speeds.append(load.tokens_per_s_per_user)  # type: ignore[union-attr]
         order = np.argsort(arrival, kind="stable")
         start = np.empty(arrival.size)

@@ -47,10 +47,11 @@ def busy_seconds(load: TokenLoad, input_tokens: float, output_tokens: float) -> 
 
 
 def batch_hold_s(load: TokenLoad, output_tokens: float) -> float:
-    """Seconds one request stays in a replica's batch: its TTFT, then ``output_tokens`` at the
-    engine's interactivity (TTFT alone on a prefill engine, which writes no output)."""
+    """Seconds one request stays in a replica's batch: its TTFT less the queueing wait that TTFT
+    holds, then ``output_tokens`` at the engine's interactivity (that TTFT alone on a prefill
+    engine, which writes no output)."""
     decoding_s = output_tokens / load.tokens_per_s_per_user if load.sec_per_output_token > 0 else 0.0
-    return load.ttft_s + decoding_s
+    return load.ttft_s - load.queue_wait_s + decoding_s
 
 
 def sequences_in_flight(load: TokenLoad, input_tokens: float, output_tokens: float) -> float:

@@ -62,3 +62,6 @@ class TokenLoad:
     """share of a replica's time this shape may keep busy, the headroom left for queueing
     (:func:`~optimizer.performance.capacity.queue_utilisation`); ``sec_per_*`` are already divided
     by it, so a replica planned full is this busy"""
+    queue_wait_s: float = 0.0
+    """seconds of ``ttft_s`` left for waiting in the engine's own queue: a prefill engine's TTFT
+    target less its request overhead and service (0 where ``ttft_s`` is an idle engine's)"""

@@ -178,7 +178,7 @@ class Frontier:
             rate = rl.prefill_batch(e, np.asarray(float(isl))) * isl / service * rho / e.gpus
             ttft = self.f[rl.REQUEST] + service * (1 + rho / (2 * (1 - rho)))
             return np.broadcast_to(rate, (len(self.options), ttft_s.size)), np.broadcast_to(ttft, (len(self.options), ttft_s.size))
-        rate, _ = rl.prefill_points(e, self.f, ttft_s[None, :], isl)
+        rate, _, _ = rl.prefill_points(e, self.f, ttft_s[None, :], isl)
         return rate / e.gpus, np.broadcast_to(ttft_s[None, :], rate.shape)
 
     def _disaggregated(self, xs: np.ndarray, isl: int, osl: int, ttft_s: float | None) -> list[OperatingPoint | None]:
@@ -296,8 +296,10 @@ class RooflineModel:
         configs.sort(key=lambda c: (-(c.tokens_per_s_per_user or math.inf), c.ttft_s or 0.0))
         return spread(configs, MAX_CONFIGS_PER_ROLE)
 
-    def loads(self, configs: Sequence[EngineConfig], isl: int, osl: int) -> list[TokenLoad | None]:
-        """See :func:`roofline.token_loads`; None where the precision has no weights."""
+    def loads(self, configs: Sequence[EngineConfig], isl: int, osl: int,
+              speed: Sequence[float] | None = None) -> list[TokenLoad | None]:
+        """See :func:`roofline.token_loads` (``speed``: per configuration, default 1); None where
+        the precision has no weights."""
         found: list[TokenLoad | None] = [None] * len(configs)
         by_system: dict[str, list[int]] = {}
         for i, c in enumerate(configs):
@@ -307,7 +309,8 @@ class RooflineModel:
             chosen = [configs[i] for i in rows]
             e = rl.config_engines(chosen, self.models, self.systems)
             f = self.factors(system).as_array()
-            for i, load in zip(rows, rl.token_loads(e, f, chosen, isl, osl), strict=True):
+            fast = None if speed is None else np.array([speed[i] for i in rows])
+            for i, load in zip(rows, rl.token_loads(e, f, chosen, isl, osl, fast), strict=True):
                 found[i] = load
         return found
 

@@ -159,13 +159,8 @@ class PerformanceModel:
         """:meth:`load` of each of ``configs``: the roofline's not yet known in one vectorised pass."""
         missing = list(dict.fromkeys(c for c in configs if (c, isl, osl) not in self._loads))
         roofline = [c for c in missing if c.source != "profile" and c.model in self.models and c.system in self.systems]
-        for config, load in zip(roofline, self.roofline.loads(roofline, isl, osl), strict=True):
-            if load is not None:
-                factor, _ = self._factors(config, isl, osl)
-                load = replace(
-                    load, sec_per_input_token=load.sec_per_input_token / factor,
-                    sec_per_output_token=load.sec_per_output_token / factor,
-                )
+        speed = [self._factors(config, isl, osl)[0] for config in roofline]
+        for config, load in zip(roofline, self.roofline.loads(roofline, isl, osl, speed), strict=True):
             self._loads[(config, isl, osl)] = load
         for config in missing:
             if config.source == "profile":
@@ -180,38 +175,46 @@ class PerformanceModel:
 
     def tenant_loads(self, tenant: Tenant, configs: Sequence[EngineConfig]) -> tuple[TokenLoad | None, ...]:
         """:meth:`loads` of ``tenant``'s request shape on each of ``configs``, with the queueing
-        headroom its TTFT promise needs on aggregated and decode engines: batch slots are filled
-        only to the :func:`~optimizer.performance.capacity.queue_utilisation` at which
-        ``ttft_attainment`` of its requests wait at most their budget, and, with a ``ttft_p99_s``
-        promise, 99% at most that one's, under arrivals of its ``arrival_cv``. The slots pooled are those of
-        the whole replicas its least positive scenario demand fills (at least one: a router spreads
-        a tenant over the replicas that carry it); the budget is the promise less the
-        engine's TTFT (aggregated), half that (decode: the prefill queue, budgeted within its own
-        TTFT target by its mean wait, shares the rest). What everything that plans, prices or
-        checks sees; prefill engines keep their loads (their TTFT target holds their wait)."""
+        headroom its TTFT promise needs: batch slots are filled only to the
+        :func:`~optimizer.performance.capacity.queue_utilisation` at which ``ttft_attainment`` of
+        its requests wait at most their budget, and, with a ``ttft_p99_s`` promise, 99% at most
+        that one's, under arrivals of its ``arrival_cv``. The slots pooled are those of the whole
+        replicas its least positive scenario demand fills, at least one (a router spreads a tenant
+        over the replicas that carry it) and at most one rack's (an engine group, which queues on
+        its own, lives in one rack). The budget is the promise less the engine's
+        TTFT (aggregated); half that (decode: the prefill queue shares the rest); on a prefill
+        engine the wait its TTFT target leaves (``queue_wait_s``, plus what a ``ttft_p99_s``
+        promise adds over ``ttft_s``), where the tail rule may allow less than the target's
+        M/D/1 mean-wait utilisation, never more. What everything that plans, prices or checks
+        sees; profile loads are measured and kept as they are."""
         isl, osl = tenant.input_tokens, tenant.output_tokens
         promise = headroom_promise(tenant)
         least = promise[2]
         missing = list(dict.fromkeys(c for c in configs if (c, isl, osl, promise) not in self._tenant_loads))
         raw = self.loads(missing, isl, osl)
-        queued = [(c, load) for c, load in zip(missing, raw, strict=True)
-                  if load is not None and load.sec_per_output_token > 0 and c.source != "profile"]
+        queued = [(c, load) for c, load in zip(missing, raw, strict=True) if load is not None and c.source != "profile"]
         if queued:
+            role = np.array([c.role for c, _ in queued])
             engine_ttft = np.array([load.ttft_s for _, load in queued])
-            decode = np.array([c.role == "decode" for c, _ in queued])
-            replicas = np.array([max(1.0, math.floor(least * replica_seconds(load, isl, osl))) for _, load in queued])
+            planned = np.array([load.utilisation for _, load in queued])
+            planned_wait = np.array([load.queue_wait_s for _, load in queued])
+            replicas = np.array([min(max(1.0, math.floor(least * replica_seconds(load, isl, osl))),
+                                     self.systems[c.system].gpus_per_rack // c.gpus) for c, load in queued])
             slots = replicas * np.array([sequences_in_flight(load, isl, osl) for _, load in queued])
             hold = np.array([batch_hold_s(load, osl) for _, load in queued])
 
             def allowed(promise_s: float, attainment: float) -> np.ndarray:
-                budget = np.where(decode, (promise_s - engine_ttft) / 2, promise_s - engine_ttft)
+                budget = np.select([role == "prefill", role == "decode"],
+                                   [planned_wait + promise_s - tenant.ttft_s, (promise_s - engine_ttft) / 2],
+                                   promise_s - engine_ttft)
                 return queue_utilisation(slots, hold, budget, attainment, tenant.arrival_cv)
 
-            rho = allowed(tenant.ttft_s, tenant.ttft_attainment)
+            rho = np.minimum(planned, allowed(tenant.ttft_s, tenant.ttft_attainment))
             if tenant.ttft_p99_s is not None:
                 rho = np.minimum(rho, allowed(tenant.ttft_p99_s, TAIL_ATTAINMENT))
-            headroom = {c: replace(load, sec_per_input_token=load.sec_per_input_token / r,
-                                   sec_per_output_token=load.sec_per_output_token / r, utilisation=r)
+            headroom = {c: replace(load, sec_per_input_token=load.sec_per_input_token * load.utilisation / r,
+                                   sec_per_output_token=load.sec_per_output_token * load.utilisation / r,
+                                   utilisation=r)
                         for (c, load), r in zip(queued, rho.tolist(), strict=True)}
         else:
             headroom = {}

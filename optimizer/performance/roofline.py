@@ -535,18 +535,22 @@ def decode_points(
     return DecodePoint(batch, rate(batch), served, rate(served), share, ttft)
 
 
-def prefill_points(e: Engines, f: np.ndarray, ttft_s: np.ndarray, isl: float) -> tuple[np.ndarray, np.ndarray]:
-    """(input tokens/s per replica, utilisation) of prefill engines kept within a TTFT target.
+def prefill_points(
+    e: Engines, f: np.ndarray, ttft_s: np.ndarray, isl: float, speed: np.ndarray | float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(input tokens/s per replica, utilisation, wait budget s) of prefill engines kept within a
+    TTFT target, their service taking ``1 / speed`` of the modelled seconds (the calibration's
+    measured over modelled throughput).
 
-    TTFT = request overhead + service + M/D/1 wait; NaN throughput where even
-    an idle engine misses the target.
+    TTFT = request overhead + service + M/D/1 wait, the wait budget the target less the other
+    two; NaN throughput where even an idle engine misses the target.
     """
     isl_arr = np.asarray(float(isl))
-    service = prefill_service_s(e, f, isl_arr)
+    service = prefill_service_s(e, f, isl_arr) / speed
     budget = ttft_s - f[REQUEST] - service
     utilisation = md1_utilisation(service, budget)
     rate = prefill_batch(e, isl_arr) * isl_arr / service * utilisation
-    return np.where(budget > 0, rate, np.nan), utilisation
+    return np.where(budget > 0, rate, np.nan), utilisation, budget
 
 
 def config_engines(configs: Sequence[EngineConfig], models: dict[str, Model], systems: dict[str, System]) -> Engines:
@@ -555,10 +559,11 @@ def config_engines(configs: Sequence[EngineConfig], models: dict[str, Model], sy
 
 
 def token_loads(
-    e: Engines, f: np.ndarray, configs: Sequence[EngineConfig], isl: int, osl: int
+    e: Engines, f: np.ndarray, configs: Sequence[EngineConfig], isl: int, osl: int, speed: np.ndarray | None = None,
 ) -> list[TokenLoad | None]:
     """The linear load of requests of ``isl``/``osl`` tokens on one replica of each of
-    ``configs`` (row i of ``e`` is ``configs[i]``'s engine), one vectorised pass per role.
+    ``configs`` (row i of ``e`` is ``configs[i]``'s engine), one vectorised pass per role, each
+    replica ``speed[i]`` times as fast as modelled (default 1: the calibration's planning factor).
 
     Aggregated and decode: at TPOT ``1/X`` the shape alone sustains a batch
     ``B`` (time limit, at most :data:`SEQUENCES_PER_SCHEDULER` per scheduler),
@@ -567,19 +572,22 @@ def token_loads(
     ``sec_per_output = (1 - p) / R``, so a replica filled with this shape is
     exactly busy. KV held per output token/s = TPOT x (isl + osl/2) x KV bytes
     per token (Little's law). Prefill: ``1 / rate`` s per input token at the
-    utilisation the TTFT target allows. None when the weights or one sequence's
-    KV do not fit, or the target cannot be met.
+    utilisation the TTFT target allows, with its service ``1 / speed`` of the modelled (so the
+    target leaves less for waiting where the engine is slower). None when the weights or one
+    sequence's KV do not fit, or the target cannot be met.
     """
+    speed = np.ones(len(configs)) if speed is None else np.asarray(speed, dtype=float)
     found: list[TokenLoad | None] = [None] * len(configs)
     kv_per_token = e.kv_bytes_per_token[:, 0]
     fits = e.kv_capacity_bytes[:, 0] >= (isl + osl) * kv_per_token
     prefills = [i for i, c in enumerate(configs) if fits[i] and c.role == "prefill" and c.ttft_s is not None]
     if prefills:
         ttft = np.array([configs[i].ttft_s for i in prefills], dtype=float)[:, None]
-        rates, utilisation = prefill_points(_rows(e, prefills), f, ttft, isl)
-        for i, rate, rho in zip(prefills, rates[:, 0].tolist(), utilisation[:, 0].tolist(), strict=True):
+        rates, utilisation, wait = prefill_points(_rows(e, prefills), f, ttft, isl, speed[prefills][:, None])
+        for i, rate, rho, wait_s in zip(prefills, rates[:, 0].tolist(), utilisation[:, 0].tolist(),
+                                        wait[:, 0].tolist(), strict=True):
             if not math.isnan(rate):
-                found[i] = TokenLoad(1.0 / rate, 0.0, 0.0, configs[i].ttft_s, math.inf, rho)
+                found[i] = TokenLoad(1.0 / rate, 0.0, 0.0, configs[i].ttft_s, math.inf, rho, wait_s)
     for role in ("aggregated", "decode"):
         rows = [i for i, c in enumerate(configs) if fits[i] and c.role == role and c.tokens_per_s_per_user is not None]
         if not rows:
@@ -589,7 +597,7 @@ def token_loads(
         for j, (i, x) in enumerate(zip(rows, speeds, strict=True)):
             if math.isnan(point.batch[j, 0]):
                 continue
-            output_rate = float(point.batch_output_tokens_per_s[j, 0])
+            output_rate = float(point.batch_output_tokens_per_s[j, 0] * speed[i])
             kv = float((isl + osl / 2) * kv_per_token[i] / x)
             ttft = float(point.ttft_s[j, 0])
             if role == "decode":

@@ -9,7 +9,7 @@ import pytest
 
 from optimizer.instance import InstanceError, load_instance, parse_instance
 from optimizer.methods import METHODS
-from optimizer.performance import PerformanceModel
+from optimizer.performance import EngineConfig, PerformanceModel
 from optimizer.performance.capacity import MAX_UTILISATION, queue_utilisation
 from optimizer.simulate import simulate
 from optimizer.usage import PlanUsage
@@ -120,3 +120,32 @@ def test_tail_and_burst_fields_bounds_and_digest():
         bad_doc["tenants"][0][field] = bad
         with pytest.raises(InstanceError, match=says):
             parse_instance(bad_doc)
+
+
+def test_a_prefill_engine_is_filled_no_further_than_its_wait_tail_allows():
+    """Llama-70B FP8 prefill on 4 H100s at a 5-s TTFT target, 4000-token prompts: a pass of two
+    prompts takes 3.23 s at the planning speed (test_performance_model.py), so the target leaves
+    Q = 1.74 s of wait and M/D/1's mean wait allows 2Q / (S + 2Q) = 0.52. A tenant of 0.1
+    requests/s fills one replica, two slots (a pass of two prompts, each slot busy 3.23 / 2 s per
+    request) held 3.26 s (overhead and pass): at 0.52 a wait is longer than Q for
+    rho^(sqrt 6 - 1) exp(-2 (1 - rho) Q / 3.26) = 0.23 of requests, more than 5%, so the tail rule
+    plans less (0.23). 1,000 requests/s pool 3,134 replicas (3.13 replica-seconds a request), whose wait tail allows the
+    0.95 cap, and the mean-wait rule binds."""
+    config = EngineConfig(model="llama-3.3-70b", system="hgx-h100", precision="fp8", role="prefill", gpus=4, tp=4,
+                          ttft_s=5.0)
+    doc = load_instance(TINY).model_dump(mode="json")
+    doc["tenants"][0].update(model="llama-3.3-70b", input_tokens=4000, output_tokens=500, ttft_s=6.0)
+
+    def tenant_load(requests_per_s: float):
+        doc["tenants"][0]["requests_per_s"] = requests_per_s
+        instance = parse_instance(doc)
+        return PerformanceModel(instance).tenant_load(instance.tenants[0], config)
+
+    planned = PerformanceModel(None).load(config, 4000, 500)
+    assert planned.utilisation == pytest.approx(0.52, abs=0.01) and planned.queue_wait_s == pytest.approx(1.74, abs=0.01)
+    light, heavy = tenant_load(0.1), tenant_load(1000.0)
+    tail = queue_utilisation((planned.ttft_s - planned.queue_wait_s) / (3.23 / 2), 3.26, 1.74, 0.95)
+    assert light.utilisation == pytest.approx(float(tail), rel=0.01) and light.utilisation < 0.25
+    assert light.sec_per_input_token == pytest.approx(planned.sec_per_input_token * planned.utilisation
+                                                      / light.utilisation)
+    assert heavy == planned

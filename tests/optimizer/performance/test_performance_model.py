@@ -333,9 +333,12 @@ def test_planner_loads_are_the_rooflines_scaled_to_the_estimate_at_the_confidenc
 def test_prefill_load_meets_its_ttft_target():
     perf = PerformanceModel(None)
     # two 4000-token prompts per 8192-token pass of Llama-70B FP8 on 4 H100s take about 2 s at the
-    # fitted GEMM efficiency (8% of peak on Hopper at 8000 rows per GEMM), so 3 s is the tighter target left
+    # fitted GEMM efficiency (8% of peak on Hopper at 8000 rows per GEMM); the planner plans on 0.60
+    # of the roofline's speed there (its planning factor on the roofline basis), so a pass takes
+    # 3.2 s, 4 s is the tighter target left and 3 s out of reach
     relaxed = perf.load(config("prefill", ttft_s=5.0), 4000, 500)
-    tight = perf.load(config("prefill", ttft_s=3.0), 4000, 500)
+    tight = perf.load(config("prefill", ttft_s=4.0), 4000, 500)
+    assert perf.load(config("prefill", ttft_s=3.0), 4000, 500) is None
     assert relaxed.ttft_s == 5.0 and relaxed.tokens_per_s_per_user == math.inf
     assert relaxed.sec_per_output_token == 0.0
     assert tight.sec_per_input_token > relaxed.sec_per_input_token  # a tighter target: lower utilisation
