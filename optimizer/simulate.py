@@ -1,37 +1,40 @@
 """A discrete-event simulation of a plan's engines under random arrivals.
 
 Requests of each tenant arrive at its demand rate in a scenario (Poisson, or gamma
-inter-arrival times with a coefficient of variation: bursts) and take an engine group
-at random in proportion to the requests/s the plan routes there (prefill and decode
-chosen apart for a disaggregated tenant). Each engine group is its replicas' pooled
-capacity of ``count`` replica-seconds per second, run by continuous batching at its
-operating point (the performance model's :class:`~optimizer.performance.TokenLoad`
-for the request's shape):
+inter-arrival times with a coefficient of variation: bursts) and a router sends each, as it
+arrives, to the least loaded of the engine groups the plan routes that tenant to in that
+scenario (load: the shares running and waiting, with its own, over the group's replicas; a
+disaggregated request takes a prefill group, then, once prefilled, a decode group, alike).
+Each engine group is its replicas' pooled capacity of ``count`` replica-seconds per second,
+run by continuous batching at its operating point (the performance model's
+:class:`~optimizer.performance.TokenLoad` for the request's shape):
 
 - a request holds a share ``w = S / D`` of one replica for ``D`` seconds, where ``S`` is the
   replica-seconds it keeps busy (:func:`~optimizer.performance.capacity.busy_seconds`: the
-  checker's, less the queueing headroom the planner charges) and ``D`` its time in the batch: the operating point's TTFT then ``osl / tokens_per_s_per_user`` of decode
-  (aggregated), the TTFT (prefill), the first step then decode (decode); so a full group runs
+  checker's, less the queueing headroom the planner charges) and ``D`` its time in the batch:
+  the operating point's TTFT then ``osl / tokens_per_s_per_user`` of decode (aggregated), the
+  TTFT less its planned wait (prefill), the first step then decode (decode); so a full group runs
   ``D / S`` requests per replica, the operating point's batch, and its throughput is
   ``1 / S`` requests/s per replica (the checker's capacity over the load's ``utilisation``);
 - a request waits first-come first-served until its share fits (queueing is where load
   shows: the batch is held at its operating size, so interactivity is the operating point's);
-- between prefill and decode the KV cache crosses the scale-out network at one decode
-  replica's bandwidth (no time within one NVLink-domain rack).
+- a decode group admits a request, then pulls its KV cache across the scale-out network at
+  one decode replica's bandwidth (no time within one NVLink-domain rack).
 
 A request's TTFT is its waits plus the TTFT of its engines (and the KV transfer); it meets its
 promise when that TTFT is at most the tenant's ``ttft_s`` and its interactivity at least
 ``min_tokens_per_s_per_user``. Requests arriving in the first :data:`WARM_UP_SHARE` of the run
 are simulated but not counted. Demand a scenario's routes do not carry is sent to no engine:
 those requests miss. Arrivals are drawn with NumPy per tenant and scenario from one seeded
-generator (deterministic per seed); each group's queue is a heap-based event loop.
+generator (deterministic per seed); each stage (first engines, then decode) is one event loop
+over its arrivals in time order, with a heap of the requests running in every group.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections import defaultdict
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,48 +142,34 @@ class _Scenario:
     def __init__(self, u: PlanUsage, s: int, duration_s: float, arrivals: Arrivals | None, rng: np.random.Generator):
         self.u, self.s, self.duration, self.arrivals, self.rng = u, s, duration_s, arrivals, rng
         self.warm_up = WARM_UP_SHARE * duration_s
+        self.engines = sorted(u.groups)
+        self.capacity = [float(u.groups[e][1].count) for e in self.engines]
 
     def run(self) -> tuple[list[TenantStats], list[GroupStats]]:
-        u, s = self.u, self.s
-        first: dict[str, list] = defaultdict(list)  # group -> [(tenant index, request ids, arrival times)]
-        requests = []  # per tenant: arrivals, first group per request, decode group per request
-        for i, tenant in enumerate(u.instance.tenants):
-            arrival = self._arrivals(tenant.demand(s), self.arrivals or Arrivals.of(tenant))
-            routes = self._routes(tenant.name)
-            pick_first = self._pick(routes["first"], arrival.size)
-            pick_decode = self._pick(routes["decode"], arrival.size) if routes["decode"] else None
-            requests.append((arrival, pick_first, pick_decode, routes["decode"]))
-            for j, engine in enumerate(routes["first"]):
-                chosen = np.flatnonzero(pick_first == j)
-                first[engine[0]].append((i, chosen, arrival[chosen]))
-        ttft = [np.full(arrival.size, np.inf) for arrival, *_ in requests]
-        speed = [np.zeros(arrival.size) for arrival, *_ in requests]
-        group_stats: dict[str, GroupStats] = {}
-        decode: dict[str, list] = defaultdict(list)
-        for engine, parts in sorted(first.items()):
-            group = u.groups[engine][1]
-            done, stats = self._queue(engine, parts)
-            group_stats[engine] = stats
-            for (i, chosen, arrival), (start, ready, interactivity) in zip(parts, done, strict=True):
-                tenant = u.instance.tenants[i]
-                ttft[i][chosen] = ready - arrival
-                speed[i][chosen] = interactivity
-                _, _, pick_decode, decode_routes = requests[i]
-                if pick_decode is None or group.role == "aggregated":  # served whole: no decode
-                    continue
-                for j, (decode_engine, _) in enumerate(decode_routes):
-                    mine = pick_decode[chosen] == j
-                    transfer = self._transfer(tenant.input_tokens, engine, decode_engine)
-                    decode[decode_engine].append((i, chosen[mine], ready[mine] + transfer))
-        for engine, parts in sorted(decode.items()):
-            done, stats = self._queue(engine, parts)
-            group_stats[engine] = stats
-            for (i, chosen, _), (_, ready, interactivity) in zip(parts, done, strict=True):
-                arrival = requests[i][0][chosen]
-                ttft[i][chosen] = ready - arrival
-                speed[i][chosen] = np.minimum(interactivity, np.where(speed[i][chosen] > 0, speed[i][chosen], np.inf))
-        tenant_stats = [self._tenant_stats(i, requests[i][0], ttft[i], speed[i]) for i in range(len(requests))]
-        return tenant_stats, [group_stats[g] for g in sorted(group_stats)]
+        tenants = self.u.instance.tenants
+        arrivals = [self._arrivals(t.demand(self.s), self.arrivals or Arrivals.of(t)) for t in tenants]
+        routes = [self._routes(t.name) for t in tenants]
+        owner = np.concatenate([np.full(a.size, i) for i, a in enumerate(arrivals)]).astype(int)
+        arrival = np.concatenate(arrivals)
+        first = _Stage(self, arrival, owner, [[self._option(i, e) for e in r["first"]] for i, r in enumerate(routes)])
+        # a request a prefill group served goes on to a decode group; one an aggregated group served is done
+        prefilled = np.flatnonzero(np.isin(first.group, self._indexes("prefill")))
+        pairs = sorted({(int(owner[r]), int(first.group[r])) for r in prefilled})
+        pair_index = {pair: k for k, pair in enumerate(pairs)}
+        decode = _Stage(
+            self, first.ready[prefilled], np.array([pair_index[(int(owner[r]), int(first.group[r]))] for r in prefilled], dtype=int),
+            [[self._option(i, e, self.engines[p]) for e in routes[i]["decode"]] for i, p in pairs],
+        )
+        ready, speed = first.ready.copy(), first.speed.copy()
+        ready[prefilled], speed[prefilled] = decode.ready, np.minimum(decode.speed, speed[prefilled])
+        ttft = ready - arrival
+        tenant_stats = [self._tenant_stats(i, arrival[owner == i], ttft[owner == i], speed[owner == i])
+                        for i in range(len(tenants))]
+        group_stats = first.stats() + decode.stats()
+        return tenant_stats, sorted(group_stats, key=lambda g: g.engine)
+
+    def _indexes(self, role: str) -> list[int]:
+        return [g for g, e in enumerate(self.engines) if self.u.groups[e][1].role == role]
 
     def _arrivals(self, rate: float, process: Arrivals) -> np.ndarray:
         """Arrival times in [0, duration) of one tenant, s."""
@@ -192,28 +181,30 @@ class _Scenario:
             times = np.concatenate([times, times[-1] + np.cumsum(process.gaps(self.rng, rate, count))])
         return times[times < self.duration]
 
-    def _routes(self, tenant: str) -> dict[str, list[tuple[str, float]]]:
-        """(engine, requests/s) the plan routes in this scenario: aggregated or prefill ("first"), decode."""
-        found: dict[str, list[tuple[str, float]]] = {"first": [], "decode": []}
-        t = self.u.instance.tenant(tenant)
+    def _routes(self, tenant: str) -> dict[str, list[str]]:
+        """Engines the plan routes ``tenant`` to in this scenario: aggregated or prefill ("first"), decode."""
+        found: dict[str, list[str]] = {"first": [], "decode": []}
         for (name, s, engine), (i, o) in sorted(self.u.flows.items()):
-            if name != tenant or s != self.s or self.u.load(tenant, engine) is None:
+            if name != tenant or s != self.s or self.u.load(tenant, engine) is None or i + o <= 0:
                 continue
-            role = self.u.groups[engine][1].role
-            if role == "decode":
-                found["decode"].append((engine, o / t.output_tokens))
-            else:
-                found["first"].append((engine, i / t.input_tokens))
-        if not found["decode"] and any(self.u.groups[e][1].role == "prefill" for e, _ in found["first"]):
+            found["decode" if self.u.groups[engine][1].role == "decode" else "first"].append(engine)
+        if not found["decode"] and any(self.u.groups[e][1].role == "prefill" for e in found["first"]):
             found["first"] = []  # prefill with no decode serves nothing
         return found
 
-    def _pick(self, routes: list[tuple[str, float]], count: int) -> np.ndarray:
-        """For each request, the index of its route, in proportion to requests/s; -1: no route."""
-        rates = np.array([r for _, r in routes])
-        if count == 0 or rates.sum() <= 0:
-            return np.full(count, -1)
-        return self.rng.choice(len(routes), size=count, p=rates / rates.sum())
+    def _option(self, i: int, engine: str, prefill: str | None = None) -> _Option:
+        """Tenant ``i``'s requests on ``engine`` (a decode engine: after ``prefill``)."""
+        tenant = self.u.instance.tenants[i]
+        load = self.u.load(tenant.name, engine)
+        role = self.u.groups[engine][1].role
+        isl = tenant.input_tokens if role != "decode" else 0
+        osl = tenant.output_tokens if role != "prefill" else 0
+        seconds = busy_seconds(load, isl, osl)  # type: ignore[arg-type]
+        in_batch = max(batch_hold_s(load, osl), seconds)  # type: ignore[arg-type]
+        g = self.engines.index(engine)
+        transfer = 0.0 if prefill is None else self._transfer(tenant.input_tokens, prefill, engine)
+        return _Option(g, min(seconds / in_batch, self.capacity[g]), in_batch,
+                       transfer + load.ttft_s - load.queue_wait_s, load.tokens_per_s_per_user)  # type: ignore[union-attr]
 
     def _transfer(self, input_tokens: int, prefill: str, decode: str) -> float:
         """Seconds the KV cache of one request takes from ``prefill`` to ``decode``."""
@@ -224,46 +215,6 @@ class _Scenario:
             return 0.0
         kv_bytes = input_tokens * self.u.performance.kv_bytes_per_token(self.u.config(decode))
         return kv_bytes / scaleout_bytes_per_s(system, d_group.gpus)  # type: ignore[arg-type]
-
-    def _queue(self, engine: str, parts: list) -> tuple[list[tuple[np.ndarray, np.ndarray, float]], GroupStats]:
-        """First-come first-served on ``engine``'s pooled replicas: per part (start, ready for the
-        first token, interactivity), and the group's statistics."""
-        _, group = self.u.groups[engine]
-        role = group.role
-        arrival = np.concatenate([a for _, _, a in parts])
-        share, hold, first_token, speeds = [], [], [], []
-        for i, chosen, _ in parts:
-            tenant = self.u.instance.tenants[i]
-            load = self.u.load(tenant.name, engine)
-            isl = tenant.input_tokens if role != "decode" else 0
-            osl = tenant.output_tokens if role != "prefill" else 0
-            seconds = busy_seconds(load, isl, osl)  # type: ignore[arg-type]
-            in_batch = max(batch_hold_s(load, osl), seconds)  # type: ignore[arg-type]
-            share.append(np.full(chosen.size, seconds / in_batch))
-            hold.append(np.full(chosen.size, in_batch))
-            first_token.append(load.ttft_s - load.queue_wait_s)  # type: ignore[union-attr]
-            speeds.append(load.tokens_per_s_per_user)  # type: ignore[union-attr]
-        order = np.argsort(arrival, kind="stable")
-        start = np.empty(arrival.size)
-        start[order] = _fcfs(arrival[order], np.concatenate(share)[order], np.concatenate(hold)[order],
-                             float(group.count))
-        done, offset = [], 0
-        for (_, chosen, _), ttft, speed in zip(parts, first_token, speeds, strict=True):
-            mine = start[offset:offset + chosen.size]
-            done.append((mine, mine + ttft, speed))
-            offset += chosen.size
-        counted = arrival >= self.warm_up
-        window = self.duration - self.warm_up
-        busy = np.concatenate(share) * np.clip(np.minimum(start + np.concatenate(hold), self.duration)
-                                               - np.maximum(start, self.warm_up), 0.0, None)
-        stats = GroupStats(
-            engine=engine, scenario=self.s, requests=int(counted.sum()),
-            utilisation=float(busy.sum() / (group.count * window)),
-            queue_mean=float(np.clip(np.minimum(start, self.duration) - np.maximum(arrival, self.warm_up), 0.0,
-                                     None).sum() / window),
-            queue_max=_max_waiting(arrival[order], start[order]),
-        )
-        return done, stats
 
     def _tenant_stats(self, i: int, arrival: np.ndarray, ttft: np.ndarray, speed: np.ndarray) -> TenantStats:
         tenant = self.u.instance.tenants[i]
@@ -279,26 +230,89 @@ class _Scenario:
         )
 
 
-def _fcfs(arrival: np.ndarray, share: np.ndarray, hold: np.ndarray, capacity: float) -> np.ndarray:
-    """Start times of requests taken in arrival order, each once its ``share`` fits in
-    ``capacity`` less the shares running (each runs ``hold`` seconds), s."""
-    start = np.empty(arrival.size)
-    running: list[tuple[float, float]] = []  # (end, share)
-    used, last = 0.0, 0.0
-    limit = capacity * (1 + 1e-9)
-    for i in range(arrival.size):
-        t = max(float(arrival[i]), last)
-        while running and running[0][0] <= t:
-            used -= heapq.heappop(running)[1]
-        w = min(float(share[i]), capacity)
-        while used + w > limit:
-            end, freed = heapq.heappop(running)
-            used -= freed
-            t = max(t, end)
-        start[i] = last = t
-        heapq.heappush(running, (t + float(hold[i]), w))
-        used += w
-    return start
+@dataclass(frozen=True)
+class _Option:
+    """An engine group a request may take, and what it holds there."""
+
+    group: int
+    share: float
+    """of one replica, while in the batch"""
+    hold_s: float
+    """seconds in the batch"""
+    first_token_s: float
+    """from taking its slot to its first token"""
+    speed: float
+    """tokens/s per user"""
+
+
+class _Stage:
+    """Requests routed, each on arrival, to the least loaded of the groups their plan offers them,
+    and served first come, first served there: per request its group (-1: none), start, first
+    token and interactivity."""
+
+    def __init__(self, scenario: _Scenario, arrival: np.ndarray, kind: np.ndarray, options: list[list[_Option]]):
+        self.scenario, self.arrival = scenario, arrival
+        n = arrival.size
+        self.group, self.start = np.full(n, -1), np.full(n, np.inf)
+        self.share, self.hold = np.zeros(n), np.zeros(n)
+        self.ready, self.speed = np.full(n, np.inf), np.zeros(n)
+        self.offered = sorted({o.group for opts in options for o in opts})
+        capacity = scenario.capacity
+        used, queued = [0.0] * len(capacity), [0.0] * len(capacity)
+        waiting: list[deque] = [deque() for _ in capacity]
+        running: list[tuple[float, int, float]] = []  # (end, group, share)
+        start = self.start
+
+        def admit(g: int, t: float) -> None:
+            line, limit = waiting[g], capacity[g] * (1 + 1e-9)
+            while line and used[g] + line[0][1] <= limit:
+                r, w, hold = line.popleft()
+                start[r] = t
+                used[g] += w
+                queued[g] -= w
+                heapq.heappush(running, (t + hold, g, w))
+
+        def finish(until: float) -> None:
+            while running and running[0][0] <= until:
+                end, g, w = heapq.heappop(running)
+                used[g] -= w
+                admit(g, end)
+
+        for r in np.argsort(arrival, kind="stable").tolist():
+            offer = options[kind[r]]
+            if not offer:
+                continue
+            t = float(arrival[r])
+            finish(t)
+            best = min(offer, key=lambda o: ((used[o.group] + queued[o.group] + o.share) / capacity[o.group], o.group))
+            g = best.group
+            self.group[r], self.share[r], self.hold[r] = g, best.share, best.hold_s
+            self.ready[r], self.speed[r] = best.first_token_s, best.speed
+            waiting[g].append((r, best.share, best.hold_s))
+            queued[g] += best.share
+            admit(g, t)
+        finish(math.inf)
+        self.ready += start
+
+    def stats(self) -> list[GroupStats]:
+        """Each offered group's statistics (after warm-up)."""
+        sc = self.scenario
+        window = sc.duration - sc.warm_up
+        found = []
+        for g in self.offered:
+            mine = self.group == g
+            arrival, start = self.arrival[mine], self.start[mine]
+            busy = self.share[mine] * np.clip(np.minimum(start + self.hold[mine], sc.duration)
+                                              - np.maximum(start, sc.warm_up), 0.0, None)
+            order = np.argsort(arrival, kind="stable")
+            found.append(GroupStats(
+                engine=sc.engines[g], scenario=sc.s, requests=int((arrival >= sc.warm_up).sum()),
+                utilisation=float(busy.sum() / (sc.capacity[g] * window)),
+                queue_mean=float(np.clip(np.minimum(start, sc.duration) - np.maximum(arrival, sc.warm_up), 0.0,
+                                         None).sum() / window),
+                queue_max=_max_waiting(arrival[order], start[order]),
+            ))
+        return found
 
 
 def _max_waiting(arrival: np.ndarray, start: np.ndarray) -> int:

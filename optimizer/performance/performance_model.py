@@ -179,10 +179,9 @@ class PerformanceModel:
         :func:`~optimizer.performance.capacity.queue_utilisation` at which ``ttft_attainment`` of
         its requests wait at most their budget, and, with a ``ttft_p99_s`` promise, 99% at most
         that one's, under arrivals of its ``arrival_cv``. The slots pooled are those of the whole
-        replicas its least positive scenario demand fills, at least one (a router spreads a tenant
-        over the replicas that carry it) and at most one rack's (an engine group, which queues on
-        its own, lives in one rack). The budget is the promise less the engine's
-        TTFT (aggregated); half that (decode: the prefill queue shares the rest); on a prefill
+        replicas its least positive scenario demand fills, at least one (a router sends each request
+        to the least loaded of the groups that carry its tenant). The budget is the promise less
+        the engine's TTFT (aggregated); half that (decode: the prefill queue shares the rest); on a prefill
         engine the wait its TTFT target leaves (``queue_wait_s``, plus what a ``ttft_p99_s``
         promise adds over ``ttft_s``), where the tail rule may allow less than the target's
         M/D/1 mean-wait utilisation, never more. What everything that plans, prices or checks
@@ -198,8 +197,7 @@ class PerformanceModel:
             engine_ttft = np.array([load.ttft_s for _, load in queued])
             planned = np.array([load.utilisation for _, load in queued])
             planned_wait = np.array([load.queue_wait_s for _, load in queued])
-            replicas = np.array([min(max(1.0, math.floor(least * replica_seconds(load, isl, osl))),
-                                     self.systems[c.system].gpus_per_rack // c.gpus) for c, load in queued])
+            replicas = np.array([max(1.0, math.floor(least * replica_seconds(load, isl, osl))) for _, load in queued])
             slots = replicas * np.array([sequences_in_flight(load, isl, osl) for _, load in queued])
             hold = np.array([batch_hold_s(load, osl) for _, load in queued])
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 
+import numpy as np
 import pytest
 from plan_fixtures import agg, decode, disaggregated_plan, make_plan, pooled_plan, prefill, rack, route, shop
 
 from optimizer.cli import main
 from optimizer.performance import PerformanceModel
-from optimizer.simulate import Arrivals, simulate
+from optimizer.simulate import Arrivals, _Option, _Stage, simulate
 
 
 def scaled(scale: float):
@@ -89,8 +91,10 @@ def test_cli_bad_input_exit_2(tmp_path, capsys, extra, problem):
 
 
 def test_requests_an_aggregated_engine_served_do_not_go_on_to_decode():
-    # acme (3 requests/s) split: 2 to an aggregated pool, 1 through prefill and decode; the decode
-    # group then sees 1 request/s, 540 counted in 600 s less the 10% warm-up (was all 3/s, 1,620)
+    # acme (3 requests/s) may take an aggregated pool or prefill then decode; bolt (1/s) the pool.
+    # 4 requests/s arrive, 2,160 counted in 600 s less the 10% warm-up, each on the pool or on
+    # prefill; the decode group sees the prefilled ones alone, give or take the few prefilled
+    # around the warm-up's end (it once saw every acme request as well)
     instance = shop()
     plan = make_plan(instance, [rack("r1", agg("pool", 2)),
                                 rack("n1", prefill("pre", 1), decode("dec", 1), system="slow-nvl72")],
@@ -98,8 +102,8 @@ def test_requests_an_aggregated_engine_served_do_not_go_on_to_decode():
                       route("acme", "dec", 1.0, "decode"), route("bolt", "pool", 1.0)])
     _, groups = simulate(instance, plan, [0], 600.0, seed=3)
     counts = {g.engine: g.requests for g in groups}
-    assert counts["dec"] == pytest.approx(540, rel=0.15) and counts["pre"] == pytest.approx(540, rel=0.15)
-    assert counts["pool"] == pytest.approx(3 * 540, rel=0.15)  # acme's 2/s and bolt's 1/s
+    assert counts["pre"] > 100 and abs(counts["dec"] - counts["pre"]) <= 5
+    assert counts["pool"] + counts["pre"] == pytest.approx(2160, rel=0.1)
 
 
 def test_a_tenants_arrival_cv_is_its_arrivals_unless_the_run_says_otherwise():
@@ -149,3 +153,21 @@ def test_the_wait_a_prefill_target_plans_for_is_simulated_not_added():
     tenants, _ = simulate(instance, plan, [0], 600.0, seed=3, performance=PlannedWaitPerformance(instance))
     for t in tenants:
         assert t.ttft_p50_s == pytest.approx(0.1) and t.ttft_p99_s < 0.2 and t.slo_attainment == 1.0
+
+
+def test_a_request_takes_the_least_loaded_group_its_tenant_may_use_and_waits_its_turn_there():
+    # two one-replica groups, each request holding a whole replica for 10 s, arrivals at 0, 0.1
+    # and 0.2 s. At 0 both groups are empty: group 0 (ties go to the lower). At 0.1 group 0 is
+    # full, load (1 + 0 + 1) / 1 = 2 against group 1's 1: group 1. At 0.2 both would be at 2:
+    # group 0, where the request waits for the first to end at 10 s, and its first token is
+    # 0.5 s after it starts
+    scenario = types.SimpleNamespace(capacity=[1.0, 1.0], engines=["a", "b"], duration=100.0, warm_up=0.0, s=0)
+    offer = [_Option(0, 1.0, 10.0, 0.5, 50.0), _Option(1, 1.0, 10.0, 0.5, 50.0)]
+    stage = _Stage(scenario, np.array([0.0, 0.1, 0.2]), np.zeros(3, dtype=int), [offer])
+    assert stage.group.tolist() == [0, 1, 0]
+    assert stage.start.tolist() == pytest.approx([0.0, 0.1, 10.0])
+    assert stage.ready.tolist() == pytest.approx([0.5, 0.6, 10.5])
+    busy_a, busy_b = stage.stats()
+    # group 0 busy 0-10 and 10-20 of 100 s, one request waiting 9.8 s; group 1 busy 0.1-10.1
+    assert (busy_a.utilisation, busy_a.queue_max, busy_a.queue_mean) == pytest.approx((0.2, 1, 0.098))
+    assert (busy_b.utilisation, busy_b.queue_max) == pytest.approx((0.1, 0))
