@@ -143,33 +143,32 @@ class _Scenario:
         self.u, self.s, self.duration, self.arrivals, self.rng = u, s, duration_s, arrivals, rng
         self.warm_up = WARM_UP_SHARE * duration_s
         self.engines = sorted(u.groups)
+        self.index = {e: g for g, e in enumerate(self.engines)}
         self.capacity = [float(u.groups[e][1].count) for e in self.engines]
 
     def run(self) -> tuple[list[TenantStats], list[GroupStats]]:
         tenants = self.u.instance.tenants
         arrivals = [self._arrivals(t.demand(self.s), self.arrivals or Arrivals.of(t)) for t in tenants]
         routes = [self._routes(t.name) for t in tenants]
-        owner = np.concatenate([np.full(a.size, i) for i, a in enumerate(arrivals)]).astype(int)
+        bounds = np.cumsum([0] + [a.size for a in arrivals])  # tenant i's requests: bounds[i]:bounds[i + 1]
+        owner = np.repeat(np.arange(len(tenants)), np.diff(bounds))
         arrival = np.concatenate(arrivals)
         first = _Stage(self, arrival, owner, [[self._option(i, e) for e in r["first"]] for i, r in enumerate(routes)])
         # a request a prefill group served goes on to a decode group; one an aggregated group served is done
-        prefilled = np.flatnonzero(np.isin(first.group, self._indexes("prefill")))
-        pairs = sorted({(int(owner[r]), int(first.group[r])) for r in prefilled})
-        pair_index = {pair: k for k, pair in enumerate(pairs)}
-        decode = _Stage(
-            self, first.ready[prefilled], np.array([pair_index[(int(owner[r]), int(first.group[r]))] for r in prefilled], dtype=int),
-            [[self._option(i, e, self.engines[p]) for e in routes[i]["decode"]] for i, p in pairs],
-        )
+        prefill = [g for g, e in enumerate(self.engines) if self.u.groups[e][1].role == "prefill"]
+        prefilled = np.flatnonzero(np.isin(first.group, prefill))
+        n = len(self.engines)
+        keys, kind = np.unique(owner[prefilled] * n + first.group[prefilled], return_inverse=True)
+        after = [divmod(int(k), n) for k in keys]  # per kind: (tenant, prefill group)
+        decode = _Stage(self, first.ready[prefilled], kind,
+                        [[self._option(i, e, self.engines[p]) for e in routes[i]["decode"]] for i, p in after])
         ready, speed = first.ready.copy(), first.speed.copy()
         ready[prefilled], speed[prefilled] = decode.ready, np.minimum(decode.speed, speed[prefilled])
         ttft = ready - arrival
-        tenant_stats = [self._tenant_stats(i, arrival[owner == i], ttft[owner == i], speed[owner == i])
-                        for i in range(len(tenants))]
+        tenant_stats = [self._tenant_stats(i, arrival[a:b], ttft[a:b], speed[a:b])
+                        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
         group_stats = first.stats() + decode.stats()
         return tenant_stats, sorted(group_stats, key=lambda g: g.engine)
-
-    def _indexes(self, role: str) -> list[int]:
-        return [g for g, e in enumerate(self.engines) if self.u.groups[e][1].role == role]
 
     def _arrivals(self, rate: float, process: Arrivals) -> np.ndarray:
         """Arrival times in [0, duration) of one tenant, s."""
@@ -201,7 +200,7 @@ class _Scenario:
         osl = tenant.output_tokens if role != "prefill" else 0
         seconds = busy_seconds(load, isl, osl)  # type: ignore[arg-type]
         in_batch = max(batch_hold_s(load, osl), seconds)  # type: ignore[arg-type]
-        g = self.engines.index(engine)
+        g = self.index[engine]
         transfer = 0.0 if prefill is None else self._transfer(tenant.input_tokens, prefill, engine)
         return _Option(g, min(seconds / in_batch, self.capacity[g]), in_batch,
                        transfer + load.ttft_s - load.queue_wait_s, load.tokens_per_s_per_user)  # type: ignore[union-attr]
@@ -298,19 +297,20 @@ class _Stage:
         """Each offered group's statistics (after warm-up)."""
         sc = self.scenario
         window = sc.duration - sc.warm_up
+        by_group = np.lexsort((self.arrival, self.group))  # each group's requests in arrival order
+        first = np.searchsorted(self.group[by_group], self.offered + [len(sc.capacity)])
         found = []
-        for g in self.offered:
-            mine = self.group == g
+        for g, a, b in zip(self.offered, first[:-1], first[1:], strict=True):
+            mine = by_group[a:b]
             arrival, start = self.arrival[mine], self.start[mine]
             busy = self.share[mine] * np.clip(np.minimum(start + self.hold[mine], sc.duration)
                                               - np.maximum(start, sc.warm_up), 0.0, None)
-            order = np.argsort(arrival, kind="stable")
             found.append(GroupStats(
                 engine=sc.engines[g], scenario=sc.s, requests=int((arrival >= sc.warm_up).sum()),
                 utilisation=float(busy.sum() / (sc.capacity[g] * window)),
                 queue_mean=float(np.clip(np.minimum(start, sc.duration) - np.maximum(arrival, sc.warm_up), 0.0,
                                          None).sum() / window),
-                queue_max=_max_waiting(arrival[order], start[order]),
+                queue_max=_max_waiting(arrival, start),
             ))
         return found
 
