@@ -198,7 +198,8 @@ def unserved_by_tenant(f: Formulation, solution: Solution) -> dict[str, float]:
 def from_plan(f: Formulation, plan: Plan) -> Solution | None:
     """The MIP variables a plan (a heuristic's, say) corresponds to; None when it does not map.
 
-    A plan maps when each of its engine groups matches a group of the formulation:
+    A plan maps when each of its engine groups matches a group of the formulation, and its racks
+    keep the formulation's limits (:func:`_within_limits`):
     pool by site, system and rack owner; same configuration and engine owner. Its
     replicas are kept, a spread group's rounded up to whole copies (10), with the fewest
     racks (7) and (10) need for them (:func:`virtual_racks`): a heuristic packs its racks
@@ -258,8 +259,20 @@ def from_plan(f: Formulation, plan: Plan) -> Solution | None:
     best = np.argmin(racks_of, axis=0)
     alongside = {(g, m): w for i, option in enumerate(options) for (g, m), w in option.items()
                  if best[f.groups[g].pool] == i}
-    return Solution(racks=np.min(racks_of, axis=0), replicas=replicas, flows=flows,  # pools pack apart
-                    unserved=np.zeros_like(f.demand), alongside=alongside)
+    racks = np.min(racks_of, axis=0)  # pools pack apart
+    if not _within_limits(f, racks):
+        return None
+    return Solution(racks=racks, replicas=replicas, flows=flows, unserved=np.zeros_like(f.demand), alongside=alongside)
+
+
+def _within_limits(f: Formulation, racks: np.ndarray) -> bool:
+    """Whether ``racks`` keep each pool's bound, the inventory (8) and site power (9). A plan the
+    checker accepts can still need more: its racks map onto virtual racks (10) of identical
+    copies, which a heuristic's uneven packing may not fit (medium-03's `pooled-spread-apart`
+    plan: 9 racks of a pool bounded at 8), and a start the solver must repair is no start to it."""
+    return bool(np.all(racks <= [pool.max_racks for pool in f.pools])) \
+        and all(racks[pools].sum() <= limit for pools, limit in f.inventory()) \
+        and all(sum(racks[p] * f.pools[p].kw for p in pools) <= budget + 1e-9 for pools, budget in f.site_power())
 
 
 def _racks(f: Formulation, replicas: np.ndarray, alongside: dict[tuple[int, int], int]) -> np.ndarray:

@@ -234,13 +234,16 @@ def test_a_plan_is_rebuilt_into_a_start_that_keeps_every_row() -> None:
     assert routed is not None and routed.unserved.max() == pytest.approx(0.0, abs=1e-9)
 
 
-def _start_from_layout(a_requests_per_s: float, layout: list[dict[str, int]]):  # type: ignore[no-untyped-def]
+def _start_from_layout(  # type: ignore[no-untyped-def]
+    a_requests_per_s: float, layout: list[dict[str, int]], max_racks: int | None = None,
+):
     """(formulation, start) for a (``a_requests_per_s``, min_racks = 2) and b (8 requests/s), one
-    request/s per one-GPU replica on 8-GPU racks, from a plan holding ``layout[i]`` replicas per
-    tenant in rack i, each tenant's routes split over its engines by replicas."""
-    instance = make([tenant("a", a_requests_per_s, min_racks=2), tenant("b", 8.0)])
+    request/s per one-GPU replica on 8-GPU racks (``max_racks`` in stock), from a plan holding
+    ``layout[i]`` replicas per tenant in rack i, each tenant's routes split over its engines by replicas."""
+    tenants = [tenant("a", a_requests_per_s, min_racks=2), tenant("b", 8.0)]
+    instance = make(tenants)
     performance = PerformanceModel(instance)
-    f = build_formulation(instance, performance)
+    f = build_formulation(make(tenants, fleet_entries=[fleet(max_racks=max_racks)]), performance)
     plan = siloed(instance, performance=performance).plan
     engine_of = {r.tenant: next(e for rack in plan.racks for e in rack.engines if e.id == r.engine) for r in plan.routes}
     racks = [plan.racks[0].model_copy(update={"id": f"dc/hgx-b200/000{i}", "engines": tuple(
@@ -276,6 +279,13 @@ def test_a_start_places_unspread_replicas_afresh_when_the_plans_placement_needs_
     f, start = _start_from_layout(12.0, [{"a": 4, "b": 4}, {"a": 4, "b": 4}, {"a": 4}])
     assert start is not None and start.replicas.sum() == 20 and start.racks.sum() == 3
     assert sum(start.alongside.values()) == 2
+
+
+def test_a_start_beyond_the_inventory_is_no_start() -> None:
+    """The plan above needs 3 racks however it is mapped; with 2 racks in stock it gives no start
+    (HiGHS would clip the racks to 2 and then find (7) broken, and drop the start: medium-03)."""
+    assert _start_from_layout(12.0, [{"a": 4, "b": 4}, {"a": 4, "b": 4}, {"a": 4}], max_racks=3)[1] is not None
+    assert _start_from_layout(12.0, [{"a": 4, "b": 4}, {"a": 4, "b": 4}, {"a": 4}], max_racks=2)[1] is None
 
 
 def test_disaggregation(solver: str) -> None:
