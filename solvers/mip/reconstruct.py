@@ -198,9 +198,9 @@ def unserved_by_tenant(f: Formulation, solution: Solution) -> dict[str, float]:
 def from_plan(f: Formulation, plan: Plan) -> Solution | None:
     """The MIP variables a plan (a heuristic's, say) corresponds to; None when it does not map.
 
-    A plan maps when each of its engine groups matches a group of the formulation, and its racks
-    keep the formulation's limits (:func:`_within_limits`):
-    pool by site, system and rack owner; same configuration and engine owner. Its
+    A plan maps when each of its engine groups matches a group of the formulation (pool by
+    site, system and rack owner; same configuration and engine owner) and the racks it maps
+    onto keep the formulation's limits (:func:`_within_limits`). Its
     replicas are kept, a spread group's rounded up to whole copies (10), with the fewest
     racks (7) and (10) need for them (:func:`virtual_racks`): a heuristic packs its racks
     its own way (medium-01's `pooled-spread-apart` plan: 3 spread groups of an odd number
