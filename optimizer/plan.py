@@ -219,7 +219,10 @@ class Plan(BaseModel):
         "(the 1 - confidence quantile of its 80%-interval band); the evaluator and checker use the same",
     )
     racks: tuple[Rack, ...] = Field(default=(), max_length=1_000_000)
-    routes: tuple[Route, ...] = Field(default=(), max_length=1_000_000)
+    routes: tuple[Route, ...] = Field(
+        default=(), max_length=5_000_000,
+        description="at most 5,000,000 (xlarge-01's 10,000 tenants over 24 scenarios need about 1,000,000)",
+    )
     solve: SolveRecord | None = Field(
         default=None, description="how good the plan is proven to be and the run that found it; None: not recorded",
     )

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from optimizer.plan import Limit, Plan, Status
 
-__all__ = ["BoundScope", "Limit", "Result", "Status", "Unserved", "relative_gap"]
+__all__ = ["BoundScope", "Limit", "OutOfTime", "Result", "Status", "Unserved", "relative_gap"]
 
 BoundScope = Literal["all", "shortlist"]
 """What a bound holds over: ``all``, every candidate the performance model offers; ``shortlist``,
@@ -57,6 +57,8 @@ class Result:
     """the candidates ``bound`` holds over (None without a bound)"""
     bound_solver: str | None = None
     """the solver that proved ``bound``: "highs" for an LP relaxation, else the MIP backend's name"""
+    phases_s: dict[str, float] = field(default_factory=dict)
+    """wall-clock seconds per phase of the run (the MIP's: :data:`solvers.mip.run.PHASES`); empty for heuristics"""
 
     @property
     def gap(self) -> float | None:
@@ -65,7 +67,7 @@ class Result:
 
     def to_dict(self, include_plan: bool = True) -> dict[str, Any]:
         """A JSON-ready dict: status, limit, objective, bound, bound_scope, bound_solver, gap,
-        runtime_s, unserved, plan."""
+        runtime_s, phases_s, unserved, plan."""
         payload: dict[str, Any] = {
             "method": self.method,
             "status": self.status.value,
@@ -76,11 +78,17 @@ class Result:
             "bound_solver": self.bound_solver,
             "gap": self.gap,
             "runtime_s": self.runtime_s,
+            "phases_s": self.phases_s,
             "unserved": [vars(u) for u in self.unserved],
         }
         if include_plan:
             payload["plan"] = None if self.plan is None else self.plan.model_dump(mode="json")
         return payload
+
+
+class OutOfTime(Exception):
+    """A run's deadline passed inside a step that cannot return part of its work (a heuristic's
+    designs, the MIP's formulation)."""
 
 
 class Interrupted(KeyboardInterrupt):

@@ -189,6 +189,8 @@ def render(result: Result, report: Report | None) -> str:
         f"status: {result.status.value} (limit: {result.limit.value}), method {result.method}, "
         f"{result.runtime_s:.1f} s",
     ]
+    if result.phases_s:
+        lines.append("seconds per phase: " + ", ".join(f"{name} {s:.1f}" for name, s in result.phases_s.items() if s >= 0.05))
     if result.objective is not None:
         gap = f"{result.gap:.2%}" if result.gap is not None else "-"
         bound = f"${result.bound:,.2f}/h{_bound_over(result)}" if result.bound is not None else "-"

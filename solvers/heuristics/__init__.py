@@ -28,8 +28,9 @@ benchmark table and warm-start the MIP. All three share one pipeline:
    = k puts at most 1/k of each role's replicas in one rack. A pool that fits
    nowhere is split into single tenants; a tenant that fits nowhere is reported
    with the reason.
-4. **Routing.** Per scenario, tenants with ``min_racks`` > 1 are spread over
-   their unit's engine groups in proportion to replicas; the others fill the
+4. **Routing.** Per scenario, tenants with ``min_racks`` = k > 1 take at most
+   1/k of their demand from each of their unit's engine groups, group after
+   group (in proportion to replicas when that does not fit); the others fill the
    remaining capacity group by group, so each tenant touches few groups.
 
 The result is priced by :func:`optimizer.evaluate.evaluate`. Every step is

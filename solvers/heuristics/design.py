@@ -16,6 +16,7 @@ from optimizer.catalog import Precision
 from optimizer.instance import Instance, Tenant
 from optimizer.performance import EngineConfig, PerformanceModel, TokenLoad, meets_slo
 from optimizer.performance.capacity import replica_seconds, scaleout_bytes_per_s
+from optimizer.result import OutOfTime
 
 SIZING_HEADROOM = 1e-7
 """Replicas are sized for peak load x (1 + this), so routing never exceeds capacity by rounding."""
@@ -96,10 +97,6 @@ class Design:
     @property
     def gpus(self) -> int:
         return sum(stage.gpus for stage in self.stages)
-
-
-class OutOfTime(Exception):
-    """The run's deadline passed while designing."""
 
 
 class Designer:

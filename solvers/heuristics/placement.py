@@ -19,9 +19,9 @@ from optimizer.packing import Move, RackPacker, domain_gpus
 from optimizer.performance import PerformanceModel
 from optimizer.performance.capacity import allin_kw, it_kw, usable_gpus
 from optimizer.plan import EngineGroup, Plan, Rack, Route
-from optimizer.result import Limit, Result, Status, Unserved
+from optimizer.result import Limit, OutOfTime, Result, Status, Unserved
 
-from .design import Design, Designer, OutOfTime, Stage, Unit, latency_class
+from .design import Design, Designer, Stage, Unit, latency_class
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +302,6 @@ def _routes(unit: Unit, stage: Stage, groups: list[tuple[str, int]], designer: D
     if not groups:
         return []  # no demand in any scenario
     role = stage.config.role
-    total = sum(count for _, count in groups)
     spread = [(t, u) for t, u in zip(unit.tenants, stage.per_request, strict=True) if t.min_racks > 1]
     filling = [(t, u) for t, u in zip(unit.tenants, stage.per_request, strict=True) if t.min_racks == 1]
     routes = []
@@ -318,11 +317,9 @@ def _routes(unit: Unit, stage: Stage, groups: list[tuple[str, int]], designer: D
             ))
 
     for s in range(designer.instance.num_scenarios):
-        spread_load = sum(t.demand(s) * u for t, u in spread)
-        room = [count * (1 - spread_load / total) for _, count in groups]
-        for tenant, _ in spread:
-            for engine, count in groups:
-                route(tenant, s, engine, tenant.demand(s) * count / total)
+        spread_routes, room = _spread_over(spread, groups, s)
+        for tenant, engine, requests in spread_routes:
+            route(tenant, s, engine, requests)
         g = 0
         for tenant, per_request in filling:
             left = tenant.demand(s)
@@ -339,6 +336,43 @@ def _routes(unit: Unit, stage: Stage, groups: list[tuple[str, int]], designer: D
                 left -= take
                 g += 1
     return routes
+
+
+def _spread_over(
+    spread: list[tuple[Tenant, float]], groups: list[tuple[str, int]], s: int,
+) -> tuple[list[tuple[Tenant, str, float]], list[float]]:
+    """(tenant, engine group, requests/s) of the ``spread`` tenants (with their replicas per
+    request/s) in scenario ``s``, and the replicas each group has left.
+
+    Each tenant takes at most 1/``min_racks`` of its demand from a group (each group of a unit
+    is in a rack of its own), group after group round the unit from where the last one stopped,
+    within the groups' room: a tenant touches about ``min_racks`` groups, not all. When that
+    leaves some demand over, every spread tenant is split in proportion to the groups' replicas.
+    """
+    room = [float(count) for _, count in groups]
+    found: list[tuple[Tenant, str, float]] = []
+    g = 0
+    for tenant, per_request in spread:
+        left, cap = tenant.demand(s), tenant.demand(s) / tenant.min_racks
+        for _ in range(len(groups)):
+            if left <= 1e-12 * cap:
+                break
+            take = min(left, cap, room[g] / per_request) if per_request > 0 else min(left, cap)
+            if take > 0:
+                found.append((tenant, groups[g][0], take))
+                room[g] -= take * per_request
+                left -= take
+            g = (g + 1) % len(groups)
+        if left > 1e-12 * cap:
+            break
+    else:
+        return found, room
+    total = sum(count for _, count in groups)
+    spread_load = sum(tenant.demand(s) * per_request for tenant, per_request in spread)
+    return (
+        [(tenant, engine, tenant.demand(s) * count / total) for tenant, _ in spread for engine, count in groups],
+        [count * (1 - spread_load / total) for _, count in groups],
+    )
 
 
 @dataclass(frozen=True)

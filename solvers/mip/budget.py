@@ -52,7 +52,11 @@ class TimeBudget:
 
     def builds_model(self, limit_s: float, elapsed_s: float) -> bool:
         """Whether, ``elapsed_s`` into the run, the model is still worth building."""
-        return elapsed_s <= (1 - self.whole_mip) * limit_s
+        return elapsed_s <= self.build_by_s(limit_s)
+
+    def build_by_s(self, limit_s: float) -> float:
+        """Seconds into the run past which a model still being built is given up."""
+        return (1 - self.whole_mip) * limit_s
 
     def solve_s(self, limit_s: float, elapsed_s: float, check_s: float) -> float:
         """The solve time ``S`` (seconds, at least 0.1) after a warm start of ``elapsed_s``

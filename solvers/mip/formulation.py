@@ -415,6 +415,7 @@ def build_formulation(
     extra_configs: tuple[tuple[str, EngineConfig], ...] = (),
     max_arcs_per_role: int | None = None,
     max_entries_per_tenant: int | None = None,
+    deadline: float | None = None,
 ) -> Formulation:
     """The MIP data for ``instance`` (module docstring).
 
@@ -431,6 +432,10 @@ def build_formulation(
     the m fleet entries where its cheapest option costs least per request.
     None keeps everything; with a shortlist the bound is over
     the kept candidates only.
+
+    Raises:
+        OutOfTime: the ``time.perf_counter()`` value ``deadline`` passed while the candidates
+            were chosen (the longest step of a build).
     """
     unknown = set(relax) - set(RELAXABLE)
     if unknown:
@@ -449,7 +454,7 @@ def build_formulation(
     for name, config in extra_configs:
         extra[tenant_of[name]].add(config)
     builder = _Builder(
-        instance, performance, relax, commodities, extra, max_arcs_per_role, max_entries_per_tenant, demand
+        instance, performance, relax, commodities, extra, max_arcs_per_role, max_entries_per_tenant, demand, deadline
     )
     builder.build()
     formulation = Formulation(
@@ -522,6 +527,7 @@ class _Builder:
         max_arcs_per_role: int | None,
         max_entries_per_tenant: int | None,
         demand: np.ndarray,
+        deadline: float | None,
     ) -> None:
         self.instance = instance
         self.performance = performance
@@ -529,7 +535,7 @@ class _Builder:
         self.commodities = commodities
         self.tenants = [c.tenant for c in commodities]
         self.candidates = Candidates(
-            instance, performance, relax, self.tenants, extra, max_arcs_per_role, max_entries_per_tenant
+            instance, performance, relax, self.tenants, extra, max_arcs_per_role, max_entries_per_tenant, deadline
         )
         self.peak = demand.max(axis=1) if demand.size else np.zeros(len(commodities))
         self.pools: list[Pool] = []

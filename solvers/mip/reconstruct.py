@@ -6,9 +6,14 @@ that needs no more racks than the solution opened (constraint (7) is exact). The
 spread groups of one ``m`` are packed the same way as ``z = n / m`` replicas, with
 the ``w`` replicas of unspread groups beside them, into virtual racks, each copied
 into ``m`` racks ((10), exact too).
-Routes: a group's replicas may land in several racks; each tenant's flow to the
-group is split over them in proportion to their replicas, so every piece keeps
-the group's load per replica. A scenario pruned as dominated takes the flows of
+Routes: a group's replicas may land in several racks, and each piece takes its
+share of the group's replicas of every capacity family (engine time, KV memory,
+KV transfer). Tenants with a spread or survive promise are split over the pieces
+in proportion to their replicas; the others fill the engine time left piece
+after piece, so a tenant lands on one or two pieces rather than on every one (a
+10,000-tenant plan would otherwise need tens of millions of routes). When that
+fill would overload a piece's KV memory or transfer, the group's flows are split
+in proportion instead. A scenario pruned as dominated takes the flows of
 the scenario representing it, scaled per tenant by the ratio of demands.
 Flows are finally scaled per tenant, scenario and side so that each side adds up
 exactly to the served demand (CP-SAT's integer units round demand up).
@@ -65,7 +70,7 @@ def to_plan(f: Formulation, solution: Solution, method: str) -> Plan:
                 engines.append(EngineGroup.from_config(engine_id, f.groups[g].config, count, purpose))
                 pieces[g].append((engine_id, count))
             racks.append(Rack(id=rack_id, site=pool.site, system=pool.system, engines=tuple(engines)))
-    routes = _routes(f, solution, pieces, flows, shares)
+    routes = _routes(f, pieces, flows, shares)
     return Plan.new(f.instance, method, tuple(racks), routes, f.performance.confidence)
 
 
@@ -156,31 +161,76 @@ def member_shares(f: Formulation) -> list[np.ndarray]:
 
 
 def _routes(
-    f: Formulation, solution: Solution, pieces: dict[int, list[tuple[str, int]]], flows: np.ndarray,
-    shares: list[np.ndarray],
+    f: Formulation, pieces: dict[int, list[tuple[str, int]]], flows: np.ndarray, shares: list[np.ndarray],
 ) -> tuple[Route, ...]:
     routes = []
     for scenario in range(f.instance.num_scenarios):
         kept = f.kept_position[scenario]
+        on_group: dict[int, list[tuple[int, int, float]]] = defaultdict(list)  # group -> [(arc, tenant, requests/s)]
         for a, arc in enumerate(f.arcs):
             commodity = f.commodities[arc.commodity]
             base = f.demand[arc.commodity, kept]
             for i, share in zip(commodity.members, shares[arc.commodity][:, scenario], strict=True):
-                tenant = f.instance.tenants[i]
                 requests = flows[a, kept] * share
-                if requests <= _NEGLIGIBLE * max(base, 1.0):
-                    continue
-                replicas = solution.replicas[arc.group]
-                for engine_id, count in pieces[arc.group]:
-                    per_engine = requests * count / replicas
-                    routes.append(Route(
-                        tenant=tenant.name,
-                        scenario=scenario,
-                        engine=engine_id,
-                        input_tokens_per_s=per_engine * tenant.input_tokens if arc.role != "decode" else 0.0,
-                        output_tokens_per_s=per_engine * tenant.output_tokens if arc.role != "prefill" else 0.0,
-                    ))
+                if requests > _NEGLIGIBLE * max(base, 1.0):
+                    on_group[arc.group].append((a, i, requests))
+        for g, entries in on_group.items():
+            for (a, i, _), piece, requests in split_over_pieces(f, entries, pieces[g]):
+                tenant, role = f.instance.tenants[i], f.arcs[a].role
+                routes.append(Route(
+                    tenant=tenant.name,
+                    scenario=scenario,
+                    engine=pieces[g][piece][0],
+                    input_tokens_per_s=requests * tenant.input_tokens if role != "decode" else 0.0,
+                    output_tokens_per_s=requests * tenant.output_tokens if role != "prefill" else 0.0,
+                ))
     return tuple(routes)
+
+
+FlowEntry = tuple[int, int, float]
+"""(arc, tenant index, requests/s) of one group in one scenario"""
+
+
+def split_over_pieces(
+    f: Formulation, entries: list[FlowEntry], pieces: list[tuple[str, int]],
+) -> list[tuple[FlowEntry, int, float]]:
+    """(entry, piece index, requests/s): one group's ``entries`` in one scenario over its ``pieces``
+    (engine id, replicas), each piece taking its share of the group's replicas of every capacity
+    family (module docstring)."""
+    if len(pieces) == 1:
+        return [(e, 0, e[2]) for e in entries]
+    counts = np.array([count for _, count in pieces], dtype=float)
+    fraction = counts / counts.sum()
+
+    def in_proportion(some: list[FlowEntry]) -> list[tuple[FlowEntry, int, float]]:
+        return [(e, j, e[2] * share) for e in some for j, share in enumerate(fraction)]
+
+    tenants, use = f.instance.tenants, f.replicas_per_request
+    filling = [e for e in entries if tenants[e[1]].min_racks == 1 and tenants[e[1]].survive == "none" and use[e[0], 0] > 0]
+    if not filling:
+        return in_proportion(entries)
+    filled = set(filling)
+    split = in_proportion([e for e in entries if e not in filled])
+    times = np.array([requests * use[a, 0] for a, _, requests in filling])
+    edges = np.concatenate(([0.0], np.cumsum(times)))  # each filling entry's stretch of engine time
+    bounds = np.concatenate(([0.0], np.cumsum(fraction))) * edges[-1]  # each piece's
+    bounds[-1] = edges[-1]
+    e = j = 0
+    while e < len(filling) and j < len(pieces):
+        overlap = min(edges[e + 1], bounds[j + 1]) - max(edges[e], bounds[j])
+        if overlap > _NEGLIGIBLE * times[e]:
+            split.append((filling[e], j, filling[e][2] * overlap / times[e]))
+        if edges[e + 1] <= bounds[j + 1]:
+            e += 1
+        else:
+            j += 1
+    load = np.zeros((len(pieces), 3))  # replicas per capacity family
+    for (a, _, _), piece, requests in split:
+        load[piece] += requests * use[a]
+    share_of_total = load.sum(axis=0) * fraction[:, None]
+    if np.all(load[:, 1:] <= np.maximum(counts[:, None], share_of_total[:, 1:]) * (1 + 1e-9)):
+        return split
+    return in_proportion(entries)
 
 
 def unserved_by_tenant(f: Formulation, solution: Solution) -> dict[str, float]:

@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from typing import TypeVar
 
 import numpy as np
 
@@ -36,7 +39,7 @@ from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
 from optimizer.performance import EngineConfig, PerformanceModel
 from optimizer.plan import Plan
-from optimizer.result import BoundScope, Interrupted, Limit, Result, Status, Unserved, relative_gap
+from optimizer.result import BoundScope, Interrupted, Limit, OutOfTime, Result, Status, Unserved, relative_gap
 from solvers.mip.backend import BackendResult, Progress, Settings, Solution
 from solvers.mip.budget import ModelSize, TimeBudget
 from solvers.mip.cpsat import solve_cpsat
@@ -48,6 +51,51 @@ from solvers.mip.routing import initial_scenarios, route_all
 from solvers.mip.warm_start import warm_start_plans
 
 logger = logging.getLogger(__name__)
+
+PHASES = ("warm start", "candidates", "LP", "MIP", "routing", "plans", "checking", "diagnosis")
+"""The phases :attr:`Result.phases_s` times: the heuristics' plans and their checks; building the
+formulations; LP relaxations; MIPs (backend calls); routing LPs; turning solutions into plans and
+back (routes, MIP starts); the evaluator and checker on the run's plans; diagnosing infeasibility."""
+
+R = TypeVar("R")
+
+
+class PhaseClock:
+    """Wall-clock seconds per phase of one run, each second counted once: a phase entered
+    inside another (a MIP inside diagnosis) pauses the outer one."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self._open: list[str] = []
+        self._since = time.perf_counter()
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        self._switch()
+        self._open.append(name)
+        try:
+            yield
+        finally:
+            self._switch()
+            self._open.pop()
+
+    def timed(self, name: str, function: Callable[..., R]) -> Callable[..., R]:
+        """``function`` with its calls counted under ``name``."""
+        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+            with self.phase(name):
+                return function(*args, **kwargs)
+        return counted
+
+    def totals(self) -> dict[str, float]:
+        """Seconds per phase of :data:`PHASES`, rounded to ms."""
+        return {name: round(seconds, 3) for name, seconds in self.seconds.items()}
+
+    def _switch(self) -> None:
+        now = time.perf_counter()
+        if self._open:
+            self.seconds[self._open[-1]] += now - self._since
+        self._since = now
+
 
 BUDGET = TimeBudget()
 """How every run spends its time limit."""
@@ -81,18 +129,29 @@ def run_mip(
     start: float,
 ) -> Result:
     """The body of :func:`optimizer.solve` (arguments checked there)."""
-    backend = backend_for(solver)
+    clock = PhaseClock()
+    backend = clock.timed("MIP", backend_for(solver))
     performance = performance if performance is not None else PerformanceModel(instance)
-    warm, check_s = warm_start_plans(instance, performance, BUDGET, time_limit, seed, starts, warm_start)
-    if warm and not BUDGET.builds_model(time_limit, time.perf_counter() - start):
+    with clock.phase("warm start"):
+        warm, check_s = warm_start_plans(instance, performance, BUDGET, time_limit, seed, starts, warm_start)
+
+    def warm_only(why: str) -> Result:
+        """The warm start's cheapest plan, limit TIME: no model was solved."""
+        logger.info("%s after %.1f of %g s: the warm start's plan is kept", why, time.perf_counter() - start, time_limit)
         usd_per_hour, plan = warm[0]
-        logger.info("the warm start took %.1f of %g s: its plan is kept, the model is not built",
-                    time.perf_counter() - start, time_limit)
         return Result(solver, Status.FEASIBLE, Limit.TIME, usd_per_hour, None, time.perf_counter() - start,
-                      plan.model_copy(update={"method": solver}))
-    f = _model(instance, performance, warm, max_arcs_per_role)
+                      plan.model_copy(update={"method": solver}), phases_s=clock.totals())
+
+    if warm and not BUDGET.builds_model(time_limit, time.perf_counter() - start):
+        return warm_only("the warm start ended")
+    try:  # with a plan in hand, a build past the budget's build_by_s is given up for it
+        with clock.phase("candidates"):
+            deadline = start + BUDGET.build_by_s(time_limit) if warm else None
+            f = _model(instance, performance, warm, max_arcs_per_role, deadline=deadline)
+    except OutOfTime:
+        return warm_only("the model was still being built")
     shortlisted = max_arcs_per_role is not None or SIZES.shortlists_entries(len(instance.tenants))
-    run = _Run(instance, performance, f, backend, solver, start, warm, time_limit, gap, shortlisted)
+    run = _Run(instance, performance, f, backend, solver, start, warm, time_limit, gap, shortlisted, clock)
     try:
         settings = Settings(
             time_limit=BUDGET.solve_s(time_limit, time.perf_counter() - start, check_s),
@@ -103,12 +162,14 @@ def run_mip(
             progress=_since(start, progress) if progress is not None else None,
         )
         if allow_unserved:
-            return run.most_served(settings)
-        if f.no_candidate:
-            return run.infeasible(settings)
-        return run.cheapest(settings)
+            result = run.most_served(settings)
+        elif f.no_candidate:
+            result = run.infeasible(settings)
+        else:
+            result = run.cheapest(settings)
     except KeyboardInterrupt as stop:
-        raise Interrupted(run.so_far(), str(stop) or "SIGINT") from None
+        raise Interrupted(replace(run.so_far(), phases_s=clock.totals()), str(stop) or "SIGINT") from None
+    return replace(result, phases_s=clock.totals())
 
 
 def formulation_for(
@@ -130,14 +191,17 @@ def formulation_for(
 
 def _model(
     instance: Instance, performance: PerformanceModel, warm: list[tuple[float, Plan]], max_arcs_per_role: int | None,
+    deadline: float | None = None,
 ) -> Formulation:
-    """The formulation of ``instance``, with the ``warm`` plans' engines among its candidates."""
+    """The formulation of ``instance``, with the ``warm`` plans' engines among its candidates
+    (:class:`OutOfTime` past the ``time.perf_counter()`` value ``deadline``)."""
     f = build_formulation(
         instance,
         performance,
         extra_configs=_routed_configs([plan for _, plan in warm]),
         max_arcs_per_role=max_arcs_per_role,
         max_entries_per_tenant=SIZES.entries_per_tenant if SIZES.shortlists_entries(len(instance.tenants)) else None,
+        deadline=deadline,
     )
     logger.info("formulation: %s", f.summary())
     return f
@@ -151,8 +215,10 @@ class _Run:
     """One call of :func:`optimizer.solve`: its phases and the plans and bounds they share."""
 
     def __init__(self, instance, performance, f: Formulation, backend, solver: str, start: float,  # type: ignore[no-untyped-def]
-                 warm: list[tuple[float, Plan]], time_limit: float, gap: float, shortlisted: bool):
+                 warm: list[tuple[float, Plan]], time_limit: float, gap: float, shortlisted: bool, clock: PhaseClock):
         self.instance, self.performance, self.f = instance, performance, f
+        self.clock = clock
+        """times the phases; ``backend`` comes timed as ``MIP``"""
         self.backend, self.solver, self.start = backend, solver, start
         self.warm = [plan for _, plan in warm]
         """the warm start's plans, checked, cheapest first"""
@@ -268,7 +334,8 @@ class _Run:
         if len(self.instance.tenants) > SIZES.every_candidate_max_tenants \
                 or _flows(self.f) * SIZES.every_candidate_growth > budget:
             return
-        every = build_formulation(self.instance, self.performance, extra_configs=self.f.extra_configs)
+        with self.clock.phase("candidates"):
+            every = build_formulation(self.instance, self.performance, extra_configs=self.f.extra_configs)
         left_out = _candidate_keys(every) - _candidate_keys(self.f)
         logger.info("every candidate: %s; the shortlist left out %d arcs", every.summary(), len(left_out))
         if not left_out:
@@ -306,7 +373,8 @@ class _Run:
         last: tuple[BackendResult, tuple[int, ...]] | None = None
         while True:
             left = max(0.1, deadline - self.solving_time())
-            lp = solve_mathopt(f, replace(lp_settings, scenarios=active, time_limit=left), "highs")
+            with self.clock.phase("LP"):
+                lp = solve_mathopt(f, replace(lp_settings, scenarios=active, time_limit=left), "highs")
             if lp.solution is None:
                 return last if last is not None and lp.outcome != "infeasible" else (lp, active)
             last = (lp, active)
@@ -315,7 +383,8 @@ class _Run:
             if len(active) == len(f.scenarios):
                 return last
             routing_s = self.time_left(settings) if own else deadline - self.solving_time()
-            routed, worst = route_all(f, lp.solution, replace(settings, time_limit=routing_s))
+            with self.clock.phase("routing"):
+                routed, worst = route_all(f, lp.solution, replace(settings, time_limit=routing_s))
             if routed is not None:
                 return replace(lp, solution=replace(routed, replica_reduced_costs=lp.solution.replica_reduced_costs)), active
             if worst is None or self.solving_time() >= deadline:
@@ -378,20 +447,26 @@ class _Run:
         """``outcome``'s plan when it has one the checker accepts."""
         if outcome.solution is None:
             return None
-        plan = to_plan(f, outcome.solution, self.solver)
-        if [v for v in check(self.instance, plan, self.performance) if v.severity == "error"]:
+        with self.clock.phase("plans"):
+            plan = to_plan(f, outcome.solution, self.solver)
+        with self.clock.phase("checking"):
+            errors = [v for v in check(self.instance, plan, self.performance) if v.severity == "error"]
+        if errors:
             logger.warning("the LP-guided plan breaks a rule; not used")
             return None
         return plan
 
     def mip_start(self, f: Formulation, plans: list[Plan]) -> Solution | None:
         """The MIP start: the cheapest of ``plans`` that maps onto ``f`` (:func:`from_plan`), if any."""
-        return next((s for s in (from_plan(f, plan) for plan in sorted(plans, key=self.cost)) if s is not None), None)
+        ranked = sorted(plans, key=self.cost)
+        with self.clock.phase("plans"):
+            return next((s for s in (from_plan(f, plan) for plan in ranked) if s is not None), None)
 
     def cost(self, plan: Plan) -> float:
         """The evaluator's $/hour of ``plan``, priced once."""
         if id(plan) not in self._costs:
-            self.priced(plan, evaluate(self.instance, plan, self.performance).usd_per_hour)
+            with self.clock.phase("checking"):
+                self.priced(plan, evaluate(self.instance, plan, self.performance).usd_per_hour)
         return self._costs[id(plan)][0]
 
     def so_far(self) -> Result:
@@ -443,7 +518,8 @@ class _Run:
             outcome = replace(outcome, bound=best_bound)
             if outcome.solution is None or len(active) == len(f.scenarios):
                 return outcome
-            routed, worst = route_all(f, outcome.solution, replace(settings, time_limit=deadline - self.solving_time()))
+            with self.clock.phase("routing"):
+                routed, worst = route_all(f, outcome.solution, replace(settings, time_limit=deadline - self.solving_time()))
             if routed is not None:
                 return replace(outcome, solution=routed)
             if worst is None or self.solving_time() >= deadline:
@@ -482,7 +558,8 @@ class _Run:
         result = self.backend(self.f, second)
         if result.solution is None:
             return self.result(result, unserved=(), extra_plans=self.warm)
-        reasons = {u.tenant: u.reason for u in diagnose(self.f, self.backend, replace(settings, time_limit=remaining))} if left else {}
+        with self.clock.phase("diagnosis"):
+            reasons = {u.tenant: u.reason for u in diagnose(self.f, self.backend, replace(settings, time_limit=remaining))} if left else {}
         unserved = tuple(
             Unserved(tenant=name, reason=reasons.get(name, "capacity"), requests_per_s=peak)
             for name, peak in sorted(unserved_by_tenant(self.f, result.solution).items())
@@ -490,7 +567,8 @@ class _Run:
         return self.result(result, unserved=unserved, extra_plans=[] if unserved else self.warm)
 
     def infeasible(self, settings: Settings) -> Result:
-        unserved = diagnose(self.f, self.backend, settings)
+        with self.clock.phase("diagnosis"):
+            unserved = diagnose(self.f, self.backend, settings)
         if not unserved:
             unserved = tuple(
                 Unserved(tenant=name, reason=reason) for name, reason in sorted(self.f.no_candidate.items())
@@ -518,7 +596,8 @@ class _Run:
         optimal outcome farther from it than the gap asked for is ``FEASIBLE``, limit ``NONE``
         (the shortlist's search ended; the gap over every candidate stays open).
         """
-        plans = [to_plan(self.f, outcome.solution, self.solver)] if outcome.solution is not None else []
+        with self.clock.phase("plans"):
+            plans = [to_plan(self.f, outcome.solution, self.solver)] if outcome.solution is not None else []
         plans += list(extra_plans or ())
         priced = [(self.cost(plan), i, plan) for i, plan in enumerate(plans)]
         cost, index, plan = min(priced, key=lambda item: item[:2]) if priced else (None, 0, None)

@@ -95,6 +95,6 @@ def test_cli_refuses_bad_arguments_with_exit_2(tmp_path: Path):
 def test_every_committed_bench_file_validates_and_stays_small(path: Path):
     instance = load_instance(path)
     assert instance.name == path.stem
-    assert path.stat().st_size < 2 * 2**20
-    low, high = {"small": (5, 20), "medium": (80, 150), "large": (800, 1500)}[path.parent.name]
+    assert path.stat().st_size < (8 if path.parent.name == "xlarge" else 2) * 2**20
+    low, high = {"small": (5, 20), "medium": (80, 150), "large": (800, 1500), "xlarge": (8000, 12000)}[path.parent.name]
     assert low <= len(instance.tenants) <= high

@@ -19,6 +19,7 @@ nothing.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
@@ -36,16 +37,18 @@ from optimizer.instance import Instance, load_instance
 from optimizer.methods import METHODS
 from optimizer.performance import PerformanceModel
 from optimizer.plan import Plan
-from optimizer.result import Interrupted, Limit, Result, Status
+from optimizer.result import Interrupted, Limit, OutOfTime, Result, Status
 from optimizer.solve import solve
 from optimizer.stress import stress
 from solvers.heuristics import pooled, pooled_spread_apart, siloed
 from solvers.mip.backend import Settings
+from solvers.mip.budget import TimeBudget
 from solvers.mip.cpsat import FLOW_STEPS, solve_cpsat
 from solvers.mip.formulation import build_formulation
 from solvers.mip.mathopt import solve_mathopt
 from solvers.mip.reconstruct import from_plan
 from solvers.mip.routing import route
+from solvers.mip.run import PHASES
 from solvers.mip.warm_start import WARM_START_ALWAYS
 
 TIME_LIMIT_S = 20.0
@@ -526,6 +529,8 @@ def test_cli_json_carries_result_and_report(tmp_path, capsys) -> None:  # type: 
     assert payload["status"] == "optimal" and payload["objective"] == pytest.approx(16.0)  # 2 racks
     assert payload["report"]["usd_per_hour"] == pytest.approx(16.0)
     assert {"bound", "gap", "runtime_s", "plan", "unserved"} <= set(payload)
+    assert set(payload["phases_s"]) == set(PHASES)  # seconds each, rounded to ms, within the runtime
+    assert 0 < sum(payload["phases_s"].values()) <= payload["runtime_s"] + 0.005
     assert (payload["bound_scope"], payload["bound_solver"]) == ("all", "highs")  # one profile: nothing left out
     assert Plan.load(plan_path).racks == Plan.model_validate(payload["plan"]).racks
     # the proof travels with the plan: the file's solve record is the run's, and the page says it
@@ -640,3 +645,30 @@ def assert_survives(instance: Instance, usd_per_hour: float, plain_usd_per_hour:
     assert cheaper.plan is not None and cheaper.objective == pytest.approx(plain_usd_per_hour)
     if plain_usd_per_hour < usd_per_hour:
         assert "survive" in {v.rule for v in check(instance, cheaper.plan)}
+
+
+class _NoTimeToBuild(TimeBudget):
+    """A budget that starts every build and gives it up at once (build_by_s = 0)."""
+
+    def builds_model(self, limit_s: float, elapsed_s: float) -> bool:
+        return True
+
+    def build_by_s(self, limit_s: float) -> float:
+        return 0.0
+
+
+def test_a_build_past_its_deadline_keeps_the_warm_start_within_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """xlarge-01 at 600 s built its model for 411 s after a 396-s warm start and ended at 818 s.
+    Now a build still choosing candidates past the budget's build_by_s is given up: the run
+    returns the warm start's cheapest plan (pooled's or cheaper), limit TIME, with no bound, and
+    no LP or MIP ran."""
+    instance = load_instance(EXAMPLES / "tiny.toml")
+    with pytest.raises(OutOfTime):
+        build_formulation(instance, deadline=time.perf_counter())
+    monkeypatch.setattr("solvers.mip.run.BUDGET", _NoTimeToBuild())
+    result = solve(instance, time_limit=30.0)
+    warm = pooled(instance, time_limit=30.0)
+    assert (result.status, result.limit, result.bound) == (Status.FEASIBLE, Limit.TIME, None)
+    assert result.plan is not None and result.objective <= warm.objective + 1e-9
+    assert not [v for v in check(instance, result.plan) if v.severity == "error"]
+    assert result.phases_s["warm start"] > 0 and result.phases_s["LP"] == result.phases_s["MIP"] == 0
