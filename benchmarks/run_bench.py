@@ -1,6 +1,6 @@
 """Run the benchmark sets and write ``docs/benchmarks.md`` and ``instances/known_best.csv``.
 
-    python benchmarks/run_bench.py [--sets small,medium,large] [--methods siloed,pooled,pooled-aggregated]
+    python benchmarks/run_bench.py [--sets small,medium,large,xlarge] [--methods siloed,pooled,pooled-aggregated]
                                    [--time-limit 60 | --time-limit small=60,medium=60,large=600]
                                    [--out docs/benchmarks.md]
 
@@ -120,7 +120,8 @@ def main() -> int:
         "the busy share of all opened GPUs in the peak scenario. The summary's geometric mean is "
         "of each method's $/hour over the cheapest valid plan per instance. Runtimes include the "
         "performance model's answers, which each method computes afresh. Best known values are "
-        "kept in `instances/known_best.csv`.",
+        "kept in `instances/known_best.csv`. Time per phase and peak memory of one solve per set, "
+        "small to xlarge: `docs/benchmarks-growth.md` (`benchmarks/growth.py`).",
         "",
         "Baselines (`solvers/heuristics/`): `siloed` gives each tenant its own engines at its "
         "cheapest configuration, sized for its own peak; `pooled` shares engines per (model, "
