@@ -12,6 +12,10 @@
 5. **Routing** (:mod:`solvers.mip.routing`), inside 2-4: every scenario routed with the engines
    found, the scenarios left short added to the next round.
 
+With a warm-start plan in hand, a model still being built past the budget's ``build_by_s`` is
+given up and that plan returned (limit ``TIME``). :class:`PhaseClock` times the phases
+(:attr:`~optimizer.result.Result.phases_s`).
+
 Every plan is priced by the evaluator and the cheapest the checker accepts is returned. When
 no plan serves all demand the result is ``INFEASIBLE`` and names each tenant left out with the
 binding reason; with ``allow_unserved`` the cheapest plan serving the most demand is returned
