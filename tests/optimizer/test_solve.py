@@ -529,8 +529,9 @@ def test_cli_json_carries_result_and_report(tmp_path, capsys) -> None:  # type: 
     assert payload["status"] == "optimal" and payload["objective"] == pytest.approx(16.0)  # 2 racks
     assert payload["report"]["usd_per_hour"] == pytest.approx(16.0)
     assert {"bound", "gap", "runtime_s", "plan", "unserved"} <= set(payload)
-    assert set(payload["phases_s"]) == set(PHASES)  # seconds each, rounded to ms, within the runtime
-    assert 0 < sum(payload["phases_s"].values()) <= payload["runtime_s"] + 0.005
+    assert set(payload["phases_s"]) == set(PHASES)
+    # within the runtime, but for rounding: each of the 8 phases is rounded to the ms (at most 4 ms over)
+    assert 0 < sum(payload["phases_s"].values()) <= payload["runtime_s"] + 0.004
     assert (payload["bound_scope"], payload["bound_solver"]) == ("all", "highs")  # one profile: nothing left out
     assert Plan.load(plan_path).racks == Plan.model_validate(payload["plan"]).racks
     # the proof travels with the plan: the file's solve record is the run's, and the page says it
