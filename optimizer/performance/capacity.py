@@ -64,8 +64,10 @@ def sequences_in_flight(load: TokenLoad, input_tokens: float, output_tokens: flo
 MAX_UTILISATION = 0.95
 """Cap on the utilisation :func:`queue_utilisation` allows, however long the wait budget: the
 prefill engines' cap (``roofline.MAX_PREFILL_UTILISATION``), so no engine is planned full"""
-_BISECTION_ROUNDS = 60
-"""Halvings of the utilisation bracket in :func:`queue_utilisation`: 2^-60, below float resolution"""
+_NEWTON_TOLERANCE = 1e-14
+"""Newton steps of ``log rho`` in :func:`queue_utilisation` stop below this (relative in rho)"""
+_NEWTON_STEPS = 100
+"""Most Newton steps :func:`queue_utilisation` takes; it converges in about 10"""
 
 
 def queue_utilisation(slots: np.ndarray, hold_s: np.ndarray, wait_budget_s: np.ndarray,
@@ -84,23 +86,36 @@ def queue_utilisation(slots: np.ndarray, hold_s: np.ndarray, wait_budget_s: np.n
 
         P(wait > Q) = rho^(sqrt(2(c + 1)) - 1) exp(-c (1 - rho) Q / S) <= 1 - attainment
 
-    (M/M/1's exact tail at c = 1), whose left side rises with rho from 0 to 1, solved for rho by
-    bisection, vectorised. Burstier arrivals stretch the wait by Allen and Cunneen's G/G/c factor
-    ``(cv^2 + 1) / 2`` (the holds' squared coefficient of variation is 1, as above): the mean wait
-    ``S / (c (1 - rho))`` becomes ``S (cv^2 + 1) / (2 c (1 - rho))``.
+    (M/M/1's exact tail at c = 1), whose left side rises with rho from 0 to 1. Burstier arrivals
+    stretch the wait by Allen and Cunneen's G/G/c factor ``(cv^2 + 1) / 2`` (the holds' squared
+    coefficient of variation is 1, as above): the mean wait ``S / (c (1 - rho))`` becomes
+    ``S (cv^2 + 1) / (2 c (1 - rho))``.
+
+    Solved in ``u = log rho``, vectorised: with ``a`` the exponent and ``d = c Q / (S (cv^2 + 1) / 2)``,
+    ``g(u) = a u - d (1 - e^u) - log(1 - attainment)`` is increasing and convex, so Newton's method
+    from ``u = log MAX_UTILISATION`` (where g > 0 unless the cap holds) falls monotonically onto
+    the root from above; the answer is the last iterate less the tolerance, on the side that keeps
+    the promise.
     """
     c, hold, budget, miss, cv = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (
         slots, hold_s, wait_budget_s, 1.0 - np.asarray(attainment), arrival_cv)))
     exponent = np.sqrt(2 * (np.maximum(c, 1.0) + 1)) - 1
     decay = c * np.maximum(budget, 0.0) / (hold * (cv**2 + 1) / 2)
+    with np.errstate(divide="ignore"):
+        log_miss = np.log(miss)  # -inf when every request must be on time: no utilisation keeps that
 
-    def breaks(rho: np.ndarray) -> np.ndarray:  # log P(wait > Q) above log(miss)
-        return exponent * np.log(rho) - decay * (1 - rho) > np.log(miss)
+    def g(u: np.ndarray) -> np.ndarray:  # log P(wait > Q) - log(1 - attainment) at rho = e^u
+        return exponent * u - decay * (1 - np.exp(u)) - log_miss
 
-    lo, hi = np.zeros(c.shape), np.full(c.shape, MAX_UTILISATION)
-    lo = np.where(breaks(hi), lo, hi)
-    for _ in range(_BISECTION_ROUNDS):
-        mid = (lo + hi) / 2
-        over = breaks(mid)
-        hi, lo = np.where(over, mid, hi), np.where(over, lo, mid)
-    return np.where(budget > 0, lo, 1.0)
+    u = np.full(c.shape, math.log(MAX_UTILISATION))
+    capped = g(u) <= 0
+    active = ~capped & np.isfinite(log_miss)
+    for _ in range(_NEWTON_STEPS):
+        if not active.any():
+            break
+        step = np.where(active, g(u) / (exponent + decay * np.exp(u)), 0.0)
+        u = u - step
+        active &= step > _NEWTON_TOLERANCE
+    rho = np.where(capped, MAX_UTILISATION, np.exp(u - _NEWTON_TOLERANCE))
+    rho = np.where(np.isfinite(log_miss) | capped, rho, 0.0)
+    return np.where(budget > 0, rho, 1.0)

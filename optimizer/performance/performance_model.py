@@ -190,6 +190,8 @@ class PerformanceModel:
         promise = headroom_promise(tenant)
         least = promise[2]
         missing = list(dict.fromkeys(c for c in configs if (c, isl, osl, promise) not in self._tenant_loads))
+        if not missing:
+            return tuple(self._tenant_loads[(c, isl, osl, promise)] for c in configs)
         raw = self.loads(missing, isl, osl)
         queued = [(c, load) for c, load in zip(missing, raw, strict=True) if load is not None and c.source != "profile"]
         if queued:

@@ -120,8 +120,10 @@ class Designer:
             self._demand_matrices[key] = np.stack([self.demand[name] for name in key], axis=1)
         return self._demand_matrices[key]
 
-    def candidates(self, unit: Unit, system: str, precision: Precision, role: str) -> list[EngineConfig]:
-        """Configurations of ``role`` offered for any member's request shape, in a fixed order.
+    def candidates(self, unit: Unit, system: str, precision: Precision, role: str) -> list[tuple[EngineConfig, list[TokenLoad]]]:
+        """Configurations of ``role`` offered for any member's request shape, in a fixed order,
+        each with every member's load on it (headroom included); those some member has no load
+        on are left out.
 
         Operating points that cannot keep the strictest member's promise (run
         below its interactivity, or a prefill TTFT target above its TTFT) are
@@ -137,14 +139,10 @@ class Designer:
                 too_late = config.role == "prefill" and config.ttft_s is not None and config.ttft_s > ttft
                 if not (too_slow or too_late):
                     found.setdefault(config)
-        for tenant in unit.tenants:  # each member's loads on them (headroom included) in one vectorised pass, for :meth:`loads`
-            self.performance.tenant_loads(tenant, list(found))
-        return list(found)
-
-    def loads(self, unit: Unit, config: EngineConfig) -> list[TokenLoad] | None:
-        """Each member's load on ``config``; None when some member has none."""
-        loads = [self.performance.tenant_load(t, config) for t in unit.tenants]
-        return None if any(load is None for load in loads) else loads  # type: ignore[return-value]
+        configs = list(found)
+        by_member = [self.performance.tenant_loads(tenant, configs) for tenant in unit.tenants]
+        return [(config, list(loads)) for config, *loads in zip(configs, *by_member, strict=True)
+                if all(load is not None for load in loads)]
 
     def stage(self, unit: Unit, config: EngineConfig, loads: Sequence[TokenLoad]) -> Stage:
         """Replicas of ``config`` for the peak of the members' summed demand."""
@@ -177,9 +175,8 @@ class Designer:
 
     def _cheapest(self, unit: Unit, system: str, precision: Precision) -> Design | None:
         best: Design | None = None
-        for config in self.candidates(unit, system, precision, "aggregated"):
-            loads = self.loads(unit, config)
-            if loads is None or not all(meets_slo(t, l) for t, l in zip(unit.tenants, loads, strict=True)):
+        for config, loads in self.candidates(unit, system, precision, "aggregated"):
+            if not all(meets_slo(t, l) for t, l in zip(unit.tenants, loads, strict=True)):
                 continue
             option = Design(system, precision, (self.stage(unit, config, loads),))
             if best is None or option.gpus < best.gpus:
@@ -193,16 +190,11 @@ class Designer:
     def _disaggregated(self, unit: Unit, system: str, precision: Precision) -> Design | None:
         """The cheapest prefill + decode pair meeting every member's SLO."""
         prefills = []
-        for config in self.candidates(unit, system, precision, "prefill"):
-            loads = self.loads(unit, config)
-            if loads is not None:
-                prefills.append((self.stage(unit, config, loads), loads))
+        for config, loads in self.candidates(unit, system, precision, "prefill"):
+            prefills.append((self.stage(unit, config, loads), loads))
         prefills.sort(key=lambda item: item[0].gpus)
         best: Design | None = None
-        for config in self.candidates(unit, system, precision, "decode"):
-            decode_loads = self.loads(unit, config)
-            if decode_loads is None:
-                continue
+        for config, decode_loads in self.candidates(unit, system, precision, "decode"):
             decode = self.stage(unit, config, decode_loads)
             for prefill, prefill_loads in prefills:  # cheapest first: the first that meets the SLO
                 if best is not None and prefill.gpus + decode.gpus >= best.gpus:
