@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optimizer.instance import InstanceError, load_instance, parse_instance
 from optimizer.methods import METHODS
@@ -46,6 +48,23 @@ def test_utilisation_falls_as_the_promise_tightens_and_rises_with_slots():
     assert np.all(np.diff(by_slots) > 0)
     # a large batch needs little headroom: 1000 slots reach the cap
     assert queue_utilisation(1000.0, 2.0, 100.0, 0.95) == pytest.approx(MAX_UTILISATION)
+
+
+@settings(max_examples=200, deadline=None)
+@given(slots=st.floats(1.0, 4096.0), hold=st.floats(0.01, 300.0), budget=st.floats(1e-4, 60.0),
+       attainment=st.floats(0.5, 0.9999), cv=st.floats(0.25, 4.0))
+def test_the_utilisation_is_the_largest_that_keeps_the_promise(slots, hold, budget, attainment, cv):
+    # the formula of queue_utilisation's docstring, P(wait > Q) <= 1 - attainment, in logs: it
+    # holds at the answer and breaks 1e-9 above it (unless the answer is the cap)
+    def log_tail(rho: float) -> float:
+        decay = slots * budget / (hold * (cv**2 + 1) / 2)
+        return (math.sqrt(2 * (slots + 1)) - 1) * math.log(rho) - decay * (1 - rho)
+
+    rho = float(queue_utilisation(slots, hold, budget, attainment, cv))
+    assert 0 < rho <= MAX_UTILISATION
+    assert log_tail(rho) <= math.log(1 - attainment)
+    if rho < MAX_UTILISATION:
+        assert log_tail(rho * (1 + 1e-9)) > math.log(1 - attainment)
 
 
 def test_a_broken_promise_gets_no_headroom():
