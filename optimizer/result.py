@@ -7,12 +7,13 @@ found. ``OPTIMAL`` under a gap limit means "within the gap", not proven optimal.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from optimizer.plan import Limit, Plan, Status
 
-__all__ = ["BoundScope", "Limit", "OutOfTime", "Result", "Status", "Unserved", "relative_gap"]
+__all__ = ["BoundScope", "Limit", "OutOfTime", "Result", "Status", "Unserved", "check_deadline", "relative_gap"]
 
 BoundScope = Literal["all", "shortlist"]
 """What a bound holds over: ``all``, every candidate the performance model offers; ``shortlist``,
@@ -89,6 +90,12 @@ class Result:
 class OutOfTime(Exception):
     """A run's deadline passed inside a step that cannot return part of its work (a heuristic's
     designs, the MIP's formulation)."""
+
+
+def check_deadline(deadline: float | None) -> None:
+    """Raise :class:`OutOfTime` once ``time.perf_counter()`` is past ``deadline`` (None: never)."""
+    if deadline is not None and time.perf_counter() > deadline:
+        raise OutOfTime
 
 
 class Interrupted(KeyboardInterrupt):

@@ -6,7 +6,6 @@ member's SLO, with replicas sized for the peak of the members' summed demand.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from optimizer.catalog import Precision
 from optimizer.instance import Instance, Tenant
 from optimizer.performance import EngineConfig, PerformanceModel, TokenLoad, meets_slo
 from optimizer.performance.capacity import replica_seconds, scaleout_bytes_per_s
-from optimizer.result import OutOfTime
+from optimizer.result import check_deadline
 
 SIZING_HEADROOM = 1e-7
 """Replicas are sized for peak load x (1 + this), so routing never exceeds capacity by rounding."""
@@ -107,7 +106,7 @@ class Designer:
         self.performance = performance
         self.disaggregation = disaggregation
         self.deadline = deadline
-        """``time.perf_counter()`` value after which :meth:`design` raises :class:`OutOfTime`"""
+        """``time.perf_counter()`` value after which :meth:`design` raises :class:`~optimizer.result.OutOfTime`"""
         scenarios = range(instance.num_scenarios)
         self.demand = {t.name: np.array([t.demand(s) for s in scenarios]) for t in instance.tenants}
         self._designs: dict[tuple[tuple[str, ...], str, Precision], Design | None] = {}
@@ -168,8 +167,7 @@ class Designer:
         """The design with the fewest GPUs meeting every member's SLO; None when there is none."""
         key = (tuple(t.name for t in unit.tenants), system, precision)
         if key not in self._designs:
-            if time.perf_counter() > self.deadline:
-                raise OutOfTime
+            check_deadline(self.deadline)
             self._designs[key] = self._cheapest(unit, system, precision)
         return self._designs[key]
 

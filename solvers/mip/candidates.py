@@ -11,7 +11,6 @@ builds its pools, groups and arcs from these options; this module never needs it
 from __future__ import annotations
 
 import math
-import time
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 
@@ -20,7 +19,7 @@ import numpy as np
 from optimizer.instance import FleetEntry, Instance, Tenant
 from optimizer.performance import EngineConfig, PerformanceModel, Role, TokenLoad, meets_slo
 from optimizer.performance.capacity import replica_seconds
-from optimizer.result import OutOfTime
+from optimizer.result import check_deadline
 
 _ROLES: tuple[Role, ...] = ("aggregated", "prefill", "decode")
 MAX_SHARED_CONFIGS = 4
@@ -89,7 +88,7 @@ class Candidates:
         self.max_arcs_per_role = max_arcs_per_role
         self.max_entries_per_tenant = max_entries_per_tenant
         self.deadline = deadline
-        """``time.perf_counter()`` value after which :meth:`choose` raises :class:`OutOfTime`; None: none"""
+        """``time.perf_counter()`` value after which :meth:`choose` raises :class:`~optimizer.result.OutOfTime`; None: none"""
 
     def choose(self) -> tuple[dict[int, list[Option]], dict[int, str]]:
         """Each tenant's options (by position in ``tenants``), and why a tenant has none.
@@ -100,7 +99,7 @@ class Candidates:
         own: dict[int, list[Option]] = {}
         for k, tenant in enumerate(self.tenants):
             own[k] = self._own_options(tenant)
-            self._check_deadline()
+            check_deadline(self.deadline)
         shared = self._shared_configs(own)
         tenant_options: dict[int, list[Option]] = {}
         reasons: dict[int, str] = {}
@@ -119,12 +118,8 @@ class Candidates:
             tenant_options[k] = eligible
             if not eligible:
                 reasons[k] = _no_candidate_reason(self.instance, tenant, options)
-            self._check_deadline()
+            check_deadline(self.deadline)
         return tenant_options, reasons
-
-    def _check_deadline(self) -> None:
-        if self.deadline is not None and time.perf_counter() > self.deadline:
-            raise OutOfTime
 
     def configs(self, entry: FleetEntry, tenant: Tenant) -> list[tuple[EngineConfig, TokenLoad]]:
         """(configuration, load) on ``entry``'s system meeting E1, E6, and the SLO alone."""
