@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from optimizer.plan import Limit, Plan, Status
+
+if TYPE_CHECKING:
+    from optimizer.evaluate import Report
 
 __all__ = ["BoundScope", "Limit", "OutOfTime", "Result", "Status", "Unserved", "check_deadline", "relative_gap"]
 
@@ -60,6 +63,9 @@ class Result:
     """the solver that proved ``bound``: "highs" for an LP relaxation, else the MIP backend's name"""
     phases_s: dict[str, float] = field(default_factory=dict)
     """wall-clock seconds per phase of the run (the MIP's: :data:`solvers.mip.run.PHASES`); empty for heuristics"""
+    report: Report | None = None
+    """the evaluator's report of ``plan``, made by the run that priced it (None without a plan), so
+    callers need not evaluate the plan again"""
 
     @property
     def gap(self) -> float | None:

@@ -103,13 +103,14 @@ def solve(
 def _recorded(
     result: Result, instance: Instance, performance: PerformanceModel, solver: str, time_limit: float, seed: int,
 ) -> Result:
-    """``result`` with its plan (if any) carrying the run's :class:`SolveRecord`: the proof travels with it."""
+    """``result`` with its plan (if any) and the plan's report carrying the run's :class:`SolveRecord`:
+    the proof travels with it."""
     if result.plan is None:
         return result
     scope = None if result.bound_scope is None else (
         f"{BOUND_SCOPE_WORDS[result.bound_scope]} (proved by {result.bound_solver}; docs/formulation.md, "
         "'What the bound covers')")
-    report = evaluate(instance, result.plan, performance)
+    report = result.report if result.report is not None else evaluate(instance, result.plan, performance)
     bases = Counter(engine.basis for engine in report.engines)
     record = SolveRecord(
         status=result.status, limit=result.limit, objective=result.objective, bound=result.bound, gap=result.gap,
@@ -117,4 +118,5 @@ def _recorded(
         runtime_s=result.runtime_s, seed=seed, confidence=result.plan.confidence,
         bases={basis: bases[basis] for basis in sorted(bases, key=BASIS_ORDER.index)},
     )
-    return replace(result, plan=result.plan.model_copy(update={"solve": record}))
+    return replace(result, plan=result.plan.model_copy(update={"solve": record}),
+                   report=report.model_copy(update={"solve": record}))

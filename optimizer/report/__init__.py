@@ -270,7 +270,9 @@ def proof_section(record: SolveRecord | None) -> Section:
 
 def write_report(instance: Instance, result_or_plan: Result | Plan, out_dir: str | Path,
                  performance: PerformanceModel | None = None) -> list[Path]:
-    """Write the report of one plan to ``out_dir``; returns the paths written, the page first.
+    """Write the report of one plan to ``out_dir``; returns the paths written, the page first. A
+    result's own :attr:`~optimizer.result.Result.report` (made by the run, with the performance
+    model it planned with) is used rather than evaluating its plan again.
 
     Raises:
         ValueError: a result without a plan.
@@ -279,7 +281,8 @@ def write_report(instance: Instance, result_or_plan: Result | Plan, out_dir: str
     if plan is None:
         raise ValueError("the result has no plan to report")
     performance = performance or PerformanceModel(instance, confidence=plan.confidence)
-    report = evaluate(instance, plan, performance)
+    known = result_or_plan.report if isinstance(result_or_plan, Result) else None
+    report = known if known is not None else evaluate(instance, plan, performance)
     systems = list(dict.fromkeys(entry.system for entry in instance.fleet))
     sections = [
         proof_section(plan.solve),

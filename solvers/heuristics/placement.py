@@ -433,6 +433,7 @@ class Baseline:
             bound=None,
             runtime_s=time.perf_counter() - start,
             plan=plan,
+            report=report,
         )
 
 

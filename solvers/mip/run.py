@@ -39,7 +39,7 @@ from typing import TypeVar
 import numpy as np
 
 from optimizer.check import check
-from optimizer.evaluate import evaluate
+from optimizer.evaluate import Report, evaluate
 from optimizer.instance import Instance
 from optimizer.performance import EngineConfig, PerformanceModel
 from optimizer.plan import Plan
@@ -142,9 +142,10 @@ def run_mip(
     def warm_only(why: str) -> Result:
         """The warm start's cheapest plan, limit TIME: no model was solved."""
         logger.info("%s after %.1f of %g s: the warm start's plan is kept", why, time.perf_counter() - start, time_limit)
-        usd_per_hour, plan = warm[0]
-        return Result(solver, Status.FEASIBLE, Limit.TIME, usd_per_hour, None, time.perf_counter() - start,
-                      plan.model_copy(update={"method": solver}), phases_s=clock.totals())
+        report, plan = warm[0]
+        return Result(solver, Status.FEASIBLE, Limit.TIME, report.usd_per_hour, None, time.perf_counter() - start,
+                      plan.model_copy(update={"method": solver}), phases_s=clock.totals(),
+                      report=report.model_copy(update={"method": solver}))
 
     if warm and not BUDGET.builds_model(time_limit, time.perf_counter() - start):
         return warm_only("the warm start ended")
@@ -185,16 +186,16 @@ def formulation_for(
     starts: tuple[Plan, ...],
     warm_start: bool,
     max_arcs_per_role: int | None,
-) -> tuple[Formulation, list[tuple[float, Plan]], float]:
+) -> tuple[Formulation, list[tuple[Report, Plan]], float]:
     """The model :func:`optimizer.solve` builds for ``instance`` under ``time_limit`` seconds,
-    the warm start's engines among its candidates; and the warm start's ($/hour, plan),
+    the warm start's engines among its candidates; and the warm start's (report, plan),
     cheapest first, and the most seconds the checker took on one of them."""
     warm, check_s = warm_start_plans(instance, performance, BUDGET, time_limit, seed, starts, warm_start)
     return _model(instance, performance, warm, max_arcs_per_role), warm, check_s
 
 
 def _model(
-    instance: Instance, performance: PerformanceModel, warm: list[tuple[float, Plan]], max_arcs_per_role: int | None,
+    instance: Instance, performance: PerformanceModel, warm: list[tuple[Report, Plan]], max_arcs_per_role: int | None,
     deadline: float | None = None,
 ) -> Formulation:
     """The formulation of ``instance``, with the ``warm`` plans' engines among its candidates
@@ -219,7 +220,7 @@ class _Run:
     """One call of :func:`optimizer.solve`: its phases and the plans and bounds they share."""
 
     def __init__(self, instance, performance, f: Formulation, backend, solver: str, start: float,  # type: ignore[no-untyped-def]
-                 warm: list[tuple[float, Plan]], time_limit: float, gap: float, shortlisted: bool, clock: PhaseClock):
+                 warm: list[tuple[Report, Plan]], time_limit: float, gap: float, shortlisted: bool, clock: PhaseClock):
         self.instance, self.performance, self.f = instance, performance, f
         self.clock = clock
         """times the phases; ``backend`` comes timed as ``MIP``"""
@@ -241,10 +242,10 @@ class _Run:
         self.every: Formulation | None = None
         """the formulation over every candidate, once built, when the shortlist left some out"""
         self.solve_start = time.perf_counter()
-        self._costs: dict[int, tuple[float, Plan]] = {}
-        """id(plan) -> ($/hour, the plan, kept so its id stays its own)"""
-        for usd_per_hour, plan in warm:
-            self.priced(plan, usd_per_hour)
+        self._reports: dict[int, tuple[Report, Plan]] = {}
+        """id(plan) -> (the evaluator's report, the plan, kept so its id stays its own)"""
+        for report, plan in warm:
+            self.priced(plan, report)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -467,19 +468,24 @@ class _Run:
             return next((s for s in (from_plan(f, plan) for plan in ranked) if s is not None), None)
 
     def cost(self, plan: Plan) -> float:
-        """The evaluator's $/hour of ``plan``, priced once."""
-        if id(plan) not in self._costs:
+        """The evaluator's $/hour of ``plan``, priced once (:meth:`report`)."""
+        return self.report(plan).usd_per_hour
+
+    def report(self, plan: Plan) -> Report:
+        """The evaluator's report of ``plan``, made once."""
+        if id(plan) not in self._reports:
             with self.clock.phase("checking"):
-                self.priced(plan, evaluate(self.instance, plan, self.performance).usd_per_hour)
-        return self._costs[id(plan)][0]
+                self.priced(plan, evaluate(self.instance, plan, self.performance))
+        return self._reports[id(plan)][0]
 
     def so_far(self) -> Result:
         """The cheapest checked plan found so far and the best bound proven by now: what an
         interrupted run returns (limit ``INTERRUPTED``; no plan when none was found yet)."""
-        cost, plan = min(self._costs.values(), key=lambda item: item[0], default=(None, None))
+        report, plan = min(self._reports.values(), key=lambda item: item[0].usd_per_hour, default=(None, None))
         bound, scope, solver = (
             (self.all_bound, "all", self.all_bound_solver) if self.all_bound is not None else (self.bound, self.scope, "highs")
         )
+        cost = None if report is None else report.usd_per_hour
         bound = bound if cost is None or bound is None else min(bound, cost)
         return Result(
             method=self.solver,
@@ -491,11 +497,12 @@ class _Run:
             plan=None if plan is None else plan.model_copy(update={"method": self.solver}),
             bound_scope=None if bound is None else scope,  # type: ignore[arg-type]
             bound_solver=None if bound is None else solver,
+            report=None if report is None else report.model_copy(update={"method": self.solver}),
         )
 
-    def priced(self, plan: Plan, usd_per_hour: float) -> None:
-        """Record the evaluator's $/hour of ``plan``."""
-        self._costs[id(plan)] = (usd_per_hour, plan)
+    def priced(self, plan: Plan, report: Report) -> None:
+        """Record the evaluator's report of ``plan``."""
+        self._reports[id(plan)] = (report, plan)
 
     def solve_mip(self, f: Formulation, settings: Settings, binding: tuple[int, ...]) -> BackendResult:
         """``f`` solved whole, or, when large (:meth:`generates_scenarios`), by
@@ -605,7 +612,9 @@ class _Run:
         plans += list(extra_plans or ())
         priced = [(self.cost(plan), i, plan) for i, plan in enumerate(plans)]
         cost, index, plan = min(priced, key=lambda item: item[:2]) if priced else (None, 0, None)
+        report = None
         if plan is not None:
+            report = self.report(plan).model_copy(update={"method": self.solver})
             plan = plan.model_copy(update={"method": self.solver})
         if index > 0 or (outcome.solution is None and plan is not None):
             logger.info("a warm-start or LP-guided plan ($%.2f/h) is the cheapest; kept", cost)
@@ -635,6 +644,7 @@ class _Run:
             unserved=unserved,
             bound_scope=None if bound is None else scope,
             bound_solver=None if bound is None else bound_solver,
+            report=report,
         )
 
 

@@ -10,7 +10,7 @@ import logging
 import time
 
 from optimizer.check import check
-from optimizer.evaluate import evaluate
+from optimizer.evaluate import Report, evaluate
 from optimizer.instance import Instance
 from optimizer.performance import PerformanceModel
 from optimizer.plan import Plan
@@ -30,10 +30,10 @@ WARM_START_IF_TIME = (pooled_aggregated, siloed)
 def warm_start_plans(
     instance: Instance, performance: PerformanceModel, budget: TimeBudget, time_limit: float, seed: int,
     starts: tuple[Plan, ...], heuristics: bool,
-) -> tuple[list[tuple[float, Plan]], float]:
-    """($/hour, plan) of the plans the checker accepts among ``starts`` and, with ``heuristics``,
-    the heuristics' plans that serve all, cheapest first; and the most seconds the checker took
-    on one plan.
+) -> tuple[list[tuple[Report, Plan]], float]:
+    """(the evaluator's report, plan) of the plans the checker accepts among ``starts`` and, with
+    ``heuristics``, the heuristics' plans that serve all, cheapest first; and the most seconds the
+    checker took on one plan.
 
     Heuristics: :data:`WARM_START_ALWAYS` (``pooled-spread-apart`` only where some tenant
     spreads: else it is ``pooled``), then :data:`WARM_START_IF_TIME`. Once a plan is found, a
@@ -42,10 +42,10 @@ def warm_start_plans(
     ``budget.heuristics_s`` have passed.
     """
     share_s, limit_s = budget.warm_start_s(time_limit), budget.heuristics_s(time_limit)
-    found: list[tuple[float, Plan]] = []
+    found: list[tuple[Report, Plan]] = []
     longest = 0.0
 
-    def consider(plan: Plan, name: str, usd_per_hour: float | None = None) -> None:
+    def consider(plan: Plan, name: str, report: Report | None = None) -> None:
         nonlocal longest
         begun = time.perf_counter()
         rejected = any(v.severity == "error" for v in check(instance, plan, performance))
@@ -53,9 +53,7 @@ def warm_start_plans(
         if rejected:
             logger.warning("warm start: %s is a plan the checker rejects; not used", name)
         else:
-            if usd_per_hour is None:
-                usd_per_hour = evaluate(instance, plan, performance).usd_per_hour
-            found.append((usd_per_hour, plan))
+            found.append((report if report is not None else evaluate(instance, plan, performance), plan))
 
     start = time.perf_counter()
     for plan in starts:
@@ -67,9 +65,9 @@ def warm_start_plans(
         if late or (method.spread_apart and not spreads):
             continue
         result = method(instance, time_limit=limit_s - elapsed, seed=seed, threads=1, performance=performance)
-        if result.plan is not None and not result.unserved and result.objective is not None:
-            consider(result.plan, method.name, result.objective)
-    found.sort(key=lambda item: item[0])
+        if result.plan is not None and not result.unserved and result.report is not None:
+            consider(result.plan, method.name, result.report)
+    found.sort(key=lambda item: item[0].usd_per_hour)
     if found:
-        logger.info("warm start: $%.2f/h (checking a plan took up to %.1f s)", found[0][0], longest)
+        logger.info("warm start: $%.2f/h (checking a plan took up to %.1f s)", found[0][0].usd_per_hour, longest)
     return found, longest

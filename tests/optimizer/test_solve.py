@@ -69,6 +69,7 @@ def assert_optimum(instance: Instance, solver: str, usd_per_hour: float) -> None
     assert result.plan is not None
     assert result.objective == pytest.approx(usd_per_hour)
     assert evaluate(instance, result.plan).usd_per_hour == pytest.approx(usd_per_hour)
+    assert result.report == evaluate(instance, result.plan)  # the run's report is its plan's, record and all
     assert backend_objective(instance, solver) == pytest.approx(usd_per_hour)
     assert result.bound is not None and result.bound <= usd_per_hour + 1e-6
     assert [v for v in check(instance, result.plan) if v.severity == "error"] == []
@@ -440,6 +441,7 @@ def test_an_interrupted_run_keeps_its_best_plan_and_bound() -> None:
     assert result.plan is not None and result.objective is not None and result.bound is not None
     assert not [v for v in check(instance, result.plan) if v.severity == "error"]
     assert result.objective == pytest.approx(evaluate(instance, result.plan).usd_per_hour)
+    assert result.report == evaluate(instance, result.plan)
     assert 0 < result.bound <= result.objective
     assert result.plan.solve is not None and result.plan.solve.limit == Limit.INTERRUPTED  # the proof travels
 
@@ -671,5 +673,6 @@ def test_a_build_past_its_deadline_keeps_the_warm_start_within_the_limit(monkeyp
     warm = pooled(instance, time_limit=30.0)
     assert (result.status, result.limit, result.bound) == (Status.FEASIBLE, Limit.TIME, None)
     assert result.plan is not None and result.objective <= warm.objective + 1e-9
+    assert result.report == evaluate(instance, result.plan)
     assert not [v for v in check(instance, result.plan) if v.severity == "error"]
     assert result.phases_s["warm start"] > 0 and result.phases_s["LP"] == result.phases_s["MIP"] == 0

@@ -19,6 +19,7 @@ import pytest
 from repo_paths import BENCH
 
 from optimizer.check import check
+from optimizer.evaluate import evaluate
 from optimizer.instance import Instance, load_instance, parse_instance
 from optimizer.performance import PerformanceModel
 from optimizer.result import Limit, Status
@@ -89,6 +90,7 @@ def test_every_heuristic_plan_on_the_small_set_passes_the_checker(path: Path):
             continue
         assert result.status == Status.FEASIBLE, (result.method, result.unserved)
         assert [v.message for v in check(instance, result.plan, performance) if v.severity == "error"] == []
+        assert result.report == evaluate(instance, result.plan, performance)
         entries = [instance.fleet_entry(r.site, r.system) for r in result.plan.racks]
         # whole racks are paid for: $/hour = sum over opened racks of GPUs x $/GPU-hour
         assert result.objective == pytest.approx(
