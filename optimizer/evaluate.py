@@ -46,6 +46,7 @@ from optimizer.performance import PerformanceModel
 from optimizer.performance.anchors import DETAILS
 from optimizer.performance.capacity import allin_kw, it_kw
 from optimizer.plan import Plan, SolveRecord
+from optimizer.result import Result
 from optimizer.usage import PlanUsage
 
 BASIS_ORDER = ("profile", *DETAILS)
@@ -234,6 +235,14 @@ def evaluate(instance: Instance, plan: Plan, performance: PerformanceModel | Non
     if unknown:
         raise InstanceError(unknown, "plan")
     return _Evaluation(PlanUsage(instance, plan, performance)).report()
+
+
+def report_of(instance: Instance, result: Result, performance: PerformanceModel | None = None) -> Report | None:
+    """The report of ``result``'s plan: the one its run made (:attr:`Result.report`, with the
+    performance model it planned with), else :func:`evaluate` now; None without a plan."""
+    if result.plan is None:
+        return None
+    return result.report if result.report is not None else evaluate(instance, result.plan, performance)
 
 
 class _Evaluation:

@@ -130,7 +130,7 @@ def _row(
             instance.name, method, result.status.value, None, None, None, None, None, None,
             result.bound, None, runtime, len(result.unserved), result.bound_scope, result.bound_solver,
         )
-    report = result.report if result.report is not None else evaluate(instance, result.plan, performance)
+    report = evaluate(instance, result.plan, performance)  # re-priced here, not taken from the method's result
     violations = [v for v in check(instance, result.plan, performance) if v.severity == "error"]
     busy = sum(e.time_utilisation * e.gpus * e.count for e in report.engines)
     cost = report.usd_per_hour

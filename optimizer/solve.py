@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
-from optimizer.evaluate import BASIS_ORDER, evaluate
+from optimizer.evaluate import BASIS_ORDER, report_of
 from optimizer.instance import Instance
 from optimizer.performance import PerformanceModel
 from optimizer.plan import OPTIMAL_GAP, Plan, SolveRecord
@@ -110,7 +110,8 @@ def _recorded(
     scope = None if result.bound_scope is None else (
         f"{BOUND_SCOPE_WORDS[result.bound_scope]} (proved by {result.bound_solver}; docs/formulation.md, "
         "'What the bound covers')")
-    report = result.report if result.report is not None else evaluate(instance, result.plan, performance)
+    report = report_of(instance, result, performance)
+    assert report is not None  # the result has a plan
     bases = Counter(engine.basis for engine in report.engines)
     record = SolveRecord(
         status=result.status, limit=result.limit, objective=result.objective, bound=result.bound, gap=result.gap,

@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from optimizer.cli import EXIT_INFEASIBLE, EXIT_OK, MAX_THREADS, print_json, seconds, seed, stopped_exit
-from optimizer.evaluate import BASIS_ORDER, Report
+from optimizer.evaluate import BASIS_ORDER, Report, report_of
 from optimizer.instance import InstanceError, load_instance
 from optimizer.performance import DEFAULT_CONFIDENCE, PerformanceModel
 from optimizer.plan import Plan
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         result, stopped_by = stop.result, str(stop)
         logger.warning("stopped by %s: %s", stopped_by,
                        "writing the best plan found so far" if result.plan is not None else "no plan found yet")
-    report = result.report
+    report = report_of(instance, result, performance)
     if args.output and result.plan is not None:
         result.plan.save(args.output)
         logger.info("plan written to %s", args.output)

@@ -16,7 +16,7 @@ from typing import get_args
 
 from optimizer.catalog import Precision, TcoBasis
 from optimizer.check import check
-from optimizer.evaluate import Report, evaluate
+from optimizer.evaluate import Report, report_of
 from optimizer.executor import Executor
 from optimizer.instance import FleetEntry, Instance, InstanceError, unknown_reason
 from optimizer.methods import get_method
@@ -255,9 +255,10 @@ def judge(variant: Variant, result: Result, performance: PerformanceModel) -> Pr
     if result.plan is None:
         return PricedVariant(variant, result, None, 0, performance)
     if result.plan.confidence != performance.confidence:
-        # a start made at another confidence, returned as it is: it was checked at this one
-        result = replace(result, plan=result.plan.model_copy(update={"confidence": performance.confidence}))
-    report = evaluate(variant.instance, result.plan, performance)
+        # a start made at another confidence, returned as it is: it was checked at this one, and is priced at it
+        result = replace(result, plan=result.plan.model_copy(update={"confidence": performance.confidence}), report=None)
+    report = report_of(variant.instance, result, performance)
+    assert report is not None  # the result has a plan
     errors = [v for v in check(variant.instance, result.plan, performance) if v.severity == "error"]
     return PricedVariant(variant, result, report, len(errors), performance)
 

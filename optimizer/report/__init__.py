@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from optimizer.compare import CENT, Comparison, PricedVariant, proven_cheaper, proven_optimal, rack_utilisation
-from optimizer.evaluate import Report, evaluate, usd_per_mtok_of_gpu
+from optimizer.evaluate import Report, evaluate, report_of, usd_per_mtok_of_gpu
 from optimizer.instance import FleetEntry, Instance
 from optimizer.performance import PerformanceModel
 from optimizer.performance.estimate import query_key
@@ -281,8 +281,9 @@ def write_report(instance: Instance, result_or_plan: Result | Plan, out_dir: str
     if plan is None:
         raise ValueError("the result has no plan to report")
     performance = performance or PerformanceModel(instance, confidence=plan.confidence)
-    known = result_or_plan.report if isinstance(result_or_plan, Result) else None
-    report = known if known is not None else evaluate(instance, plan, performance)
+    report = report_of(instance, result_or_plan, performance) if isinstance(result_or_plan, Result) \
+        else evaluate(instance, plan, performance)
+    assert report is not None
     systems = list(dict.fromkeys(entry.system for entry in instance.fleet))
     sections = [
         proof_section(plan.solve),

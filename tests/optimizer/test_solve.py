@@ -465,7 +465,9 @@ def test_cli_solve_stopped_by_sigterm_writes_the_best_plan_and_exits_143(
     out = tmp_path / "plan.json"
     assert main(["solve", str(path), "-o", str(out)]) == 143
     assert Plan.load(out) == plan
-    assert "limit: interrupted" in capsys.readouterr().out
+    summary = capsys.readouterr().out
+    assert "limit: interrupted" in summary
+    assert "overall: $" in summary  # a result without its run's report is evaluated (evaluate.report_of)
 
 
 def test_bad_settings_are_refused() -> None:
