@@ -128,11 +128,12 @@ class Candidates:
         start's there, by precision and role."""
         found = []
         shape = (tenant.input_tokens, tenant.output_tokens)
+        extra = sorted(self.extra[tenant.name], key=repr)
         for precision in self.instance.allowed_precisions(tenant):
             for role in _ROLES:
                 configs = list(self.performance.configs(tenant.model, system, precision, role, *shape))
                 configs += [
-                    c for c in sorted(self.extra[tenant.name], key=repr)
+                    c for c in extra
                     if (c.model, c.system, c.precision, c.role) == (tenant.model, system, precision, role)
                     and c not in configs
                 ]
