@@ -60,7 +60,9 @@ class Result:
     bound_scope: BoundScope | None = None
     """the candidates ``bound`` holds over (None without a bound)"""
     bound_solver: str | None = None
-    """the solver that proved ``bound``: "highs" for an LP relaxation, else the MIP backend's name"""
+    """the solver that proved ``bound``: "highs" for an LP relaxation, "fluid-bound" for the bound
+    no solver's beat (:attr:`solvers.mip.formulation.Formulation.fluid_bound`), else the MIP
+    backend's name"""
     phases_s: dict[str, float] = field(default_factory=dict)
     """wall-clock seconds per phase of the run (the MIP's: :data:`solvers.mip.run.PHASES`); empty for heuristics"""
     report: Report | None = None

@@ -19,6 +19,10 @@ def tenant(name: str, requests_per_s: float, **fields: Any) -> dict[str, Any]:
     }
 
 
+TWO_PEAKS = [tenant("a", 10.0, demand_profile=[1.0, 2.5]), tenant("b", 10.0, ttft_s=0.9, demand_profile=[2.0, 1.0])]
+"""'a' asks 10 then 25 requests/s, 'b' (another TTFT: a commodity of its own) 20 then 10."""
+
+
 def profile(role: str = "aggregated", system: str = "hgx-b200", gpus: int = 1, **fields: Any) -> dict[str, Any]:
     rates = {
         "aggregated": {"tokens_per_s_per_user": 50, "ttft_s": 0.5, "input_tokens_per_s": 500, "output_tokens_per_s": 500},

@@ -356,6 +356,37 @@ class Formulation:
         return ([(list(key), least) for key, least in replicas.items() if least > 0],
                 [(list(key), least) for key, least in racks.items() if least > 0])
 
+    @cached_property
+    def fluid_bound(self) -> float:
+        """$/hour below which no plan of this model serving all demand costs, with no solver:
+        in the kept scenario where it is highest, the sum over commodities of their demand on
+        their cheapest GPU-time; or, when more, the whole racks a cover (11) asks for at the
+        cheapest of its pools.
+
+        An arc's request/s takes ``sec_per_request`` replicas (4) of ``gpus`` GPUs each, and an
+        opened rack of pool p pays ``usd_per_hour`` for at most ``usable_gpus`` busy GPUs (7), so
+        it costs at least ``usd_per_hour / usable_gpus x gpus x sec_per_request`` $/hour per
+        request/s. A commodity's input side takes aggregated or prefill arcs and its output side
+        aggregated or decode arcs ((1), (2)), so each request/s costs at least the least of the
+        cheapest aggregated arc and the cheapest prefill plus the cheapest decode arc. Every
+        other limit (integer racks and replicas, KV, inventory, power, balance, spread,
+        failover) is relaxed; a commodity without arcs counts 0.
+        """
+        _, rack_covers = self.covers
+        whole_racks = max((least * min(self.pools[p].usd_per_hour for p in pools) for pools, least in rack_covers),
+                          default=0.0)
+        cheapest = np.full((len(self.commodities), 3), np.inf)  # aggregated, prefill, decode
+        column = {"aggregated": 0, "prefill": 1, "decode": 2}
+        for arc in self.arcs:
+            group = self.groups[arc.group]
+            pool = self.pools[group.pool]
+            usd = pool.usd_per_hour / pool.usable_gpus * group.config.gpus * arc.sec_per_request
+            k, role = arc.commodity, column[arc.role]
+            cheapest[k, role] = min(cheapest[k, role], usd)
+        per_request = np.minimum(cheapest[:, 0], cheapest[:, 1] + cheapest[:, 2])
+        per_request[~np.isfinite(per_request)] = 0.0
+        return max(float((per_request @ self.demand).max(initial=0.0)), whole_racks)
+
     def flow_bound(self, arc: int, s: int) -> float:
         """Largest useful flow on ``arc`` in kept scenario ``s``: the tenant's demand."""
         return float(self.demand[self.arcs[arc].commodity, s])

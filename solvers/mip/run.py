@@ -101,6 +101,9 @@ class PhaseClock:
         self._since = now
 
 
+FLUID_BOUND = "fluid-bound"
+"""``Result.bound_solver`` of a bound no solver raised above :attr:`Formulation.fluid_bound`
+(arithmetic over the arcs, no solver)."""
 BUDGET = TimeBudget()
 """How every run spends its time limit."""
 SIZES = ModelSize()
@@ -234,7 +237,10 @@ class _Run:
         self.scope: BoundScope = "shortlist" if shortlisted else "all"
         """what bounds over ``f`` hold over (:meth:`bound_over_every_candidate` may widen it to ``all``)"""
         self.bound: float | None = None
-        """$/hour, the best bound over ``f`` proven so far: the last LP relaxation round's"""
+        """$/hour, the best bound over ``f`` proven so far: ``f.fluid_bound`` once phase 2 starts
+        (:meth:`cheapest`), then each LP relaxation round's that is higher"""
+        self.bound_solver = FLUID_BOUND
+        """who proved ``bound``: :data:`FLUID_BOUND` or ``highs`` (an LP relaxation)"""
         self.all_bound: float | None = None
         """$/hour, the bound over every candidate proven so far while ``scope`` is ``shortlist``"""
         self.all_bound_solver = "highs"
@@ -259,6 +265,7 @@ class _Run:
         site power).
         """
         whole = not self.generates_scenarios(self.f)
+        self.bound, self.bound_solver = self.f.fluid_bound, FLUID_BOUND  # a bound before any LP finishes
         lp, binding = self.lp_relaxation(settings, BUDGET.lp_share(whole))
         if lp.outcome == "infeasible":
             return self.infeasible(replace(settings, time_limit=max(0.1, self.time_left(settings))))
@@ -267,8 +274,8 @@ class _Run:
         progress = settings.progress
         if progress is not None and self.all_bound is not None:  # the shortlist's bounds are no bounds over all
             settings = replace(settings, progress=_bounded_below(self.all_bound, progress, own=False))
-        elif progress is not None and lp.bound is not None:
-            settings = replace(settings, progress=_bounded_below(lp.bound, progress))
+        elif progress is not None:
+            settings = replace(settings, progress=_bounded_below(self.bound, progress))
         plans = list(self.warm)
         outcome: BackendResult | None = None
         if lp.solution is not None:
@@ -286,8 +293,8 @@ class _Run:
         if outcome.outcome == "infeasible":
             return self.infeasible(replace(settings, time_limit=max(0.1, self.time_left(settings))))
         bound_solver = self.solver
-        if lp.bound is not None and (outcome.bound is None or lp.bound > outcome.bound):
-            outcome, bound_solver = replace(outcome, bound=lp.bound), "highs"
+        if outcome.bound is None or (self.bound is not None and self.bound > outcome.bound):
+            outcome, bound_solver = replace(outcome, bound=self.bound), self.bound_solver
         if self.every is not None and self.all_bound is not None:
             shortlisted = self.checked_plan(self.f, outcome)
             widened = None if progress is None else _bounded_below(self.all_bound, progress)
@@ -383,8 +390,8 @@ class _Run:
             if lp.solution is None:
                 return last if last is not None and lp.outcome != "infeasible" else (lp, active)
             last = (lp, active)
-            if own:
-                self.bound = lp.bound
+            if own and lp.bound is not None and (self.bound is None or lp.bound > self.bound):
+                self.bound, self.bound_solver = lp.bound, "highs"
             if len(active) == len(f.scenarios):
                 return last
             routing_s = self.time_left(settings) if own else deadline - self.solving_time()
@@ -483,7 +490,8 @@ class _Run:
         interrupted run returns (limit ``INTERRUPTED``; no plan when none was found yet)."""
         report, plan = min(self._reports.values(), key=lambda item: item[0].usd_per_hour, default=(None, None))
         bound, scope, solver = (
-            (self.all_bound, "all", self.all_bound_solver) if self.all_bound is not None else (self.bound, self.scope, "highs")
+            (self.all_bound, "all", self.all_bound_solver) if self.all_bound is not None
+            else (self.bound, self.scope, self.bound_solver)
         )
         cost = None if report is None else report.usd_per_hour
         bound = bound if cost is None or bound is None else min(bound, cost)

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from mip_fixtures import TWO_PEAKS, make
 from repo_paths import EXAMPLES
 
 from optimizer.cli.solve import render
@@ -58,6 +59,23 @@ def test_survive_bound_over_all_is_the_lp_without_time_for_the_mip(monkeypatch: 
     assert lp_only.bound < shortlist.bound - 1.0
     assert (lp_only.status, lp_only.limit) == (Status.FEASIBLE, Limit.NONE)
     assert lp_only.objective == pytest.approx(187.2)
+
+
+def test_a_run_whose_solver_never_answers_keeps_the_fluid_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No LP relaxation nor MIP returns (each stops at its time limit without a solution): the
+    warm start's plan still comes with a bound, the fluid bound: $35/h on TWO_PEAKS
+    (mip_fixtures; tests/solvers/mip/test_formulation.py), over all candidates (its one profile
+    leaves the shortlist nothing to leave out). The warm start finds the optimum: 35 1-GPU replicas serve both scenarios,
+    5 racks of 8 GPUs at $1/GPU-hour, $40/h."""
+
+    def no_answer(f, settings, solver="highs"):  # type: ignore[no-untyped-def]
+        return run.BackendResult("no-solution", Limit.TIME, None, None, None, settings.time_limit)
+
+    monkeypatch.setattr(run, "solve_mathopt", no_answer)
+    result = solve(make(TWO_PEAKS), time_limit=TIME_LIMIT_S)
+    assert (result.status, result.limit) == (Status.FEASIBLE, Limit.TIME)
+    assert (result.bound_scope, result.bound_solver) == ("all", run.FLUID_BOUND)
+    assert (result.objective, result.bound) == (pytest.approx(40.0), pytest.approx(35.0))
 
 
 def test_heuristics_have_no_bound_scope() -> None:

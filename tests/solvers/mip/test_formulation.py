@@ -6,7 +6,7 @@ import itertools
 import random
 
 import pytest
-from mip_fixtures import fleet, make, profile, system, tenant
+from mip_fixtures import TWO_PEAKS, fleet, make, profile, system, tenant
 from repo_paths import EXAMPLES
 
 from optimizer.instance import load_instance
@@ -246,6 +246,47 @@ def test_covers_raise_the_lp_bound_to_a_whole_rack() -> None:
     f = build_formulation(make([tenant("a", 0.3)]))
     lp = solve_mathopt(f, Settings(time_limit=10, gap=0.0, threads=1, seed=0, relax_integrality=True))
     assert lp.bound == pytest.approx(8.0)
+
+
+def test_fluid_bound_by_hand() -> None:
+    """A 1-GPU replica serves 1 request/s and a GPU costs $1/h (mip_fixtures). TWO_PEAKS'
+    scenarios need 30 and 35 GPUs, so no plan costs less than $35/h: the peak of the sum, not
+    the $45 of the peaks. The covers (11) ask for less: 'a' alone 25 GPUs, 4 racks of 8, $32/h."""
+    f = build_formulation(make(TWO_PEAKS))
+    assert len(f.commodities) == 2
+    assert f.fluid_bound == pytest.approx(35.0)
+
+
+def test_fluid_bound_counts_the_whole_racks_of_a_cover() -> None:
+    """test_covers_by_hand's instance: 5.5 GPUs of GPU-time at $1/h, but 'spread' needs 2
+    whole racks of 8 GPUs (11): $16/h."""
+    f = build_formulation(make([tenant("a", 1.0, demand_profile=[1.0, 2.5]), tenant("spread", 3.0, min_racks=2)]))
+    assert f.fluid_bound == pytest.approx(16.0)
+
+
+@pytest.mark.parametrize(("decode_gpus", "expected"), [(2, 54.0), (4, 72.0)])
+def test_fluid_bound_takes_the_cheaper_side(decode_gpus: int, expected: float) -> None:
+    """Two commodities of 9 requests/s of 500 + 500 tokens at $2/GPU-hour. Aggregated: 1
+    replica-s of 2 GPUs per request, $4/h per request/s. Disaggregated: prefill 500/4000 = 0.125
+    replica-s of 4 GPUs ($1) plus decode 500/1000 = 0.5 replica-s of ``decode_gpus`` GPUs ($2 on
+    2 GPUs, $4 on 4). The cheaper way, times 18 requests/s: $54/h (disaggregated) and $72/h
+    (aggregated). Each commodity's covers ask for at most 3 racks of 8 GPUs, $48/h."""
+    f = build_formulation(make(
+        [tenant("a", 9.0), tenant("b", 9.0, ttft_s=0.9)],
+        fleet_entries=[fleet(usd_per_gpu_hour=2.0)],
+        profiles=[profile(gpus=2), profile("prefill", gpus=4), profile("decode", gpus=decode_gpus)],
+    ))
+    assert {arc.role for arc in f.arcs} == {"aggregated", "prefill", "decode"}
+    assert f.fluid_bound == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("name", ["tiny.toml", "survive.toml", "enterprise-mix.toml"])
+def test_fluid_bound_is_below_the_lp_relaxation(name: str) -> None:
+    """The LP relaxation keeps every row the fluid bound relaxes, so it is never below it."""
+    f = build_formulation(load_instance(EXAMPLES / name), max_arcs_per_role=2)
+    lp = solve_mathopt(f, Settings(time_limit=60, gap=0.0, threads=1, seed=0, relax_integrality=True))
+    assert lp.outcome == "optimal" and lp.bound is not None
+    assert 0.0 < f.fluid_bound <= lp.bound + 1e-6
 
 
 def test_cp_sat_refuses_the_lp_relaxation_rather_than_solving_the_mip() -> None:
