@@ -39,7 +39,8 @@ Eligibility (an arc exists only when all hold)
     groups per copy; so no rack carries more than ``1/m`` of the group's
     requests, hence of the tenant's, and the packing stays exact; (E6) the
     shape has a load on the configuration (``PerformanceModel.tenant_load`` is
-    not None).
+    not None); (E7) dominance: no group left out by :meth:`_Builder.drop_dominated`
+    (exact: some other group does all its work on no more GPUs).
 """
 
 from __future__ import annotations
@@ -169,6 +170,8 @@ class Formulation:
     arcs: tuple[Arc, ...]
     no_candidate: dict[str, str] = field(default_factory=dict)
     """tenants with no arc at all -> why (these cannot be served)"""
+    dominated_groups: int = 0
+    """groups (E7) left out, each dominated by one kept"""
     relaxed: frozenset[str] = frozenset()
     extra_configs: tuple[tuple[str, EngineConfig], ...] = ()
     max_arcs_per_role: int | None = None
@@ -253,11 +256,7 @@ class Formulation:
         """Replicas one request/s of each arc uses, per capacity family: engine time (4), KV
         memory (5; 0 where the group's KV is not charged), KV transfer (6; 0 off decode
         groups). Shape (arcs, 3)."""
-        rows = []
-        for arc in self.arcs:
-            group = self.groups[arc.group]
-            transfer = arc.transfer_bytes_per_request / group.scaleout_bytes_per_s if group.config.role == "decode" else 0.0
-            rows.append((arc.sec_per_request, arc.kv_bytes_per_request_rate / group.kv_capacity_bytes, transfer))
+        rows = [_per_request(arc, self.groups[arc.group]) for arc in self.arcs]
         return np.array(rows, dtype=float).reshape(len(self.arcs), 3)
 
     def capacity_rows(self) -> list[tuple[int, list[float]]]:
@@ -430,7 +429,7 @@ class Formulation:
         return (
             f"{len(self.instance.tenants)} tenants in {len(self.commodities)} commodities, "
             f"{len(self.scenarios)}/{self.instance.num_scenarios} scenarios kept, {len(self.pools)} pools, "
-            f"{len(self.groups)} engine groups, {len(self.arcs)} arcs, "
+            f"{len(self.groups)} engine groups ({self.dominated_groups} dominated left out), {len(self.arcs)} arcs, "
             f"{len(self.arcs) * len(self.scenarios)} flow variables"
         )
 
@@ -499,6 +498,7 @@ def build_formulation(
         groups=tuple(builder.groups),
         arcs=tuple(builder.arcs),
         no_candidate=builder.no_candidate,
+        dominated_groups=builder.dominated_groups,
         relaxed=frozenset(relax),
         extra_configs=extra_configs,
         max_arcs_per_role=max_arcs_per_role,
@@ -573,6 +573,7 @@ class _Builder:
         self.groups: list[Group] = []
         self.arcs: list[Arc] = []
         self.no_candidate: dict[str, str] = {}
+        self.dominated_groups = 0
         self._group_index: dict[tuple[int, EngineConfig, str | None], int] = {}
 
     def build(self) -> None:
@@ -584,6 +585,7 @@ class _Builder:
         pool_of = {(pool.entry, pool.owner): p for p, pool in enumerate(self.pools)}
         for k, tenant in enumerate(self.tenants):
             self._make_arcs(k, tenant, tenant_options[k], pool_of)
+        self.drop_dominated()
         self._size_bounds()
 
     def _make_pools(self, tenant_options: dict[int, list[Option]]) -> None:
@@ -655,6 +657,60 @@ class _Builder:
                 max_replicas=0,  # sized in _size_bounds
             ))
         return self._group_index[key]
+
+    def drop_dominated(self) -> None:
+        """(E7): leave out every group g' some other group g of its pool, owner, spread and role
+        dominates; the optimum stays that of every group (docs/formulation.md, "Dominated groups").
+
+        g dominates g' when g's replicas have no more GPUs (gamma_g <= gamma_g', so gamma_g divides
+        it), every commodity of g' has an arc into g, and, per GPU, with u_k and u'_k commodity
+        k's replicas per request/s in families (4)-(6) times gamma: either u_k <= u'_k in every
+        family (A), or max(u_k) <= u'_k[f] for one family f shared by every k (B). A plan using
+        g' then swaps each replica of g' for gamma_g'/gamma_g of g on the same GPUs (7) and moves
+        g''s flows to g: (4)-(6) hold, as max over families of the moved use is at most
+        gamma_g'/gamma_g x n_g' under A or B, and the racks, power and cost stay. Groups a
+        ``survive`` commodity uses are kept, since a rack may hold more of g than of g' (12),
+        and so are the engines of ``extra`` (warm-start plans map onto the model). Both relations
+        compose, so a dominated group's dominator may itself be left out; ties fall to the
+        smaller per-GPU use, the more commodities, the fewer GPUs, then the earlier group.
+        """
+        arcs_of: list[list[int]] = [[] for _ in self.groups]
+        for a, arc in enumerate(self.arcs):
+            arcs_of[arc.group].append(a)
+        commodities, members, use, kept_anyway = [], [], [], []
+        for g, group in enumerate(self.groups):
+            arcs = sorted(arcs_of[g], key=lambda a: self.arcs[a].commodity)
+            ks = [self.arcs[a].commodity for a in arcs]
+            commodities.append(np.array(ks, dtype=int))
+            members.append(frozenset(ks))
+            use.append(group.config.gpus * np.array(
+                [_per_request(self.arcs[a], group) for a in arcs], dtype=float).reshape(len(arcs), 3))
+            kept_anyway.append(
+                any(group.config in self.candidates.extra[self.tenants[k].name] for k in ks)
+                or ("survive" not in self.relax and any(self.tenants[k].survive != "none" for k in ks)))
+        buckets: dict[tuple[object, ...], list[int]] = defaultdict(list)
+        for g, group in enumerate(self.groups):
+            buckets[(group.pool, group.owner, group.spread, group.config.role)].append(g)
+
+        def dominates(g: int, h: int) -> bool:
+            if g == h or self.groups[g].config.gpus > self.groups[h].config.gpus or not members[h] <= members[g]:
+                return False
+            mine, theirs = use[g][np.searchsorted(commodities[g], commodities[h])], use[h]
+            worst = mine.max(axis=1)
+            if not (np.all(mine <= theirs) or any(np.all(worst <= theirs[:, f]) for f in range(3))):
+                return False
+            return bool(np.any(worst < theirs.max(axis=1))) or len(members[g]) > len(members[h]) \
+                or self.groups[g].config.gpus < self.groups[h].config.gpus or g < h
+
+        dropped = set()
+        for bucket in buckets.values():
+            likeliest = sorted((g for g in bucket if np.all(np.isfinite(use[g]))),  # dominators first
+                               key=lambda g: (-len(members[g]), float(use[g].max(axis=1).mean())))
+            dropped |= {h for h in bucket if not kept_anyway[h] and any(dominates(g, h) for g in likeliest)}
+        index = {g: i for i, g in enumerate(g for g in range(len(self.groups)) if g not in dropped)}
+        self.groups = [group for g, group in enumerate(self.groups) if g in index]
+        self.arcs = [replace(arc, group=index[arc.group]) for arc in self.arcs if arc.group in index]
+        self.dominated_groups = len(dropped)
 
     def _size_bounds(self) -> None:
         """Upper bounds: replicas a group could need if every eligible tenant used it alone at
@@ -747,6 +803,14 @@ def virtual_racks(
                 default=0,
             )
     return needed
+
+
+def _per_request(arc: Arc, group: Group) -> tuple[float, float, float]:
+    """Replicas of ``group`` one request/s of ``arc`` uses per capacity family: engine time (4),
+    KV memory (5; 0 where the group's KV is not charged), KV transfer (6; 0 off decode groups)."""
+    kv = arc.kv_bytes_per_request_rate / group.kv_capacity_bytes if math.isfinite(group.kv_capacity_bytes) else 0.0
+    transfer = arc.transfer_bytes_per_request / group.scaleout_bytes_per_s if group.config.role == "decode" else 0.0
+    return arc.sec_per_request, kv, transfer
 
 
 def _round_up(value: float) -> int:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from optimizer.instance import InstanceError, load_instance, parse_instance
 from optimizer.methods import METHODS
 from optimizer.performance import EngineConfig, PerformanceModel
-from optimizer.performance.capacity import MAX_UTILISATION, queue_utilisation
+from optimizer.performance.capacity import MAX_UTILISATION, queue_utilisation, replica_seconds
 from optimizer.simulate import simulate
 from optimizer.usage import PlanUsage
 
@@ -85,17 +85,21 @@ def test_attainment_field_bounds_and_digest():
             parse_instance(doc)
 
 
-def test_tiny_plan_keeps_its_promise_and_breaks_at_one_and_a_half_times_its_requests():
-    """tiny's plan, one 8-GPU replica (87.5 ms of replica time per request, test_deploy.py), is
-    0.0875 x 0.902 x 10 = 79% busy in the simulator at its 10 requests/s and keeps the promise; at
-    1.5 times the requests it would be 118% busy, so queues grow without bound and the promise
-    breaks (issue 20: below 0.9 at 1.5x)."""
-    tiny = load_instance(TINY)
-    plan = METHODS["highs"](tiny, time_limit=10, seed=0, threads=1, performance=None).plan
-    (stats,), _ = simulate(tiny, plan, [0], 600.0, seed=1)
+def test_a_full_plan_keeps_its_promise_and_breaks_at_one_and_a_half_times_its_requests():
+    """tiny's tenant at 60 requests/s: the plan is one 8-GPU fp4 replica of 15.6 ms replica time
+    per request (PerformanceModel.tenant_load), 0.0156 x 60 = 94% busy, within the 0.95 its
+    promise allows, and keeps the promise in the simulator; at 1.5 times the requests it would
+    be 140% busy, so queues grow without bound and the promise breaks (issue 20: below 0.9 at 1.5x)."""
+    doc = load_instance(TINY).model_dump(mode="json")
+    doc["tenants"][0]["requests_per_s"] = 60.0
+    instance = parse_instance(doc)
+    plan = METHODS["highs"](instance, time_limit=10, seed=0, threads=1, performance=None).plan
+    (group,) = [g for rack in plan.racks for g in rack.engines]
+    load = PerformanceModel(instance).tenant_load(instance.tenants[0], PlanUsage(instance, plan).config(group.id))
+    assert group.count == 1 and 0.9 < 60 * replica_seconds(load, 1024, 1024) <= MAX_UTILISATION
+    (stats,), _ = simulate(instance, plan, [0], 600.0, seed=1)
     assert stats.slo_attainment >= 0.95
-    doc = tiny.model_dump(mode="json")
-    doc["tenants"][0]["requests_per_s"] = 15.0
+    doc["tenants"][0]["requests_per_s"] = 90.0
     (more,), _ = simulate(parse_instance(doc), plan, [0], 600.0, seed=1)
     assert more.slo_attainment < 0.9
 
@@ -108,8 +112,9 @@ def test_bursty_arrivals_stretch_the_wait_by_allen_cunneen():
 
 
 def test_a_tail_promise_and_bursts_leave_more_headroom_on_the_same_engine():
-    """tiny's tenant on its plan's engine: a 99th-percentile promise at the median's 1 s, or arrivals
-    of CV 2, each fill the replica less; a tail promise so loose that the median's binds changes nothing."""
+    """tiny's tenant, with a 0.1 s TTFT promise (so the queue's budget binds), on its plan's engine:
+    a 99th-percentile promise at the median's 0.1 s, or arrivals of CV 2, each fill the replica
+    less; a tail promise so loose that the median's binds changes nothing."""
     tiny = load_instance(TINY)
     plan = METHODS["highs"](tiny, time_limit=10, seed=0, threads=1, performance=None).plan
     (group,) = [g for rack in plan.racks for g in rack.engines]
@@ -117,12 +122,13 @@ def test_a_tail_promise_and_bursts_leave_more_headroom_on_the_same_engine():
 
     def utilisation(**fields) -> float:
         doc = tiny.model_dump(mode="json")
-        doc["tenants"][0].update(fields)
+        doc["tenants"][0].update(ttft_s=0.1, **fields)
         instance = parse_instance(doc)
         return PerformanceModel(instance).tenant_load(instance.tenants[0], config).utilisation
 
     base = utilisation()
-    assert utilisation(ttft_p99_s=1.0) < base and utilisation(arrival_cv=2.0) < base
+    assert base < MAX_UTILISATION
+    assert utilisation(ttft_p99_s=0.1) < base and utilisation(arrival_cv=2.0) < base
     assert utilisation(ttft_p99_s=3600.0) == base
 
 
