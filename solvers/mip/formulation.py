@@ -808,7 +808,8 @@ def virtual_racks(
 def _per_request(arc: Arc, group: Group) -> tuple[float, float, float]:
     """Replicas of ``group`` one request/s of ``arc`` uses per capacity family: engine time (4),
     KV memory (5; 0 where the group's KV is not charged), KV transfer (6; 0 off decode groups)."""
-    kv = arc.kv_bytes_per_request_rate / group.kv_capacity_bytes if math.isfinite(group.kv_capacity_bytes) else 0.0
+    capacity = group.kv_capacity_bytes
+    kv = 0.0 if math.isinf(capacity) else arc.kv_bytes_per_request_rate / capacity if capacity > 0 else math.inf
     transfer = arc.transfer_bytes_per_request / group.scaleout_bytes_per_s if group.config.role == "decode" else 0.0
     return arc.sec_per_request, kv, transfer
 
