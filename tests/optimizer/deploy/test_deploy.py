@@ -96,9 +96,9 @@ def test_export_validates_asks_for_the_plans_gpus_routes_every_tenant_and_reads_
     for doc in docs:
         errors = [e.message for e in validator(doc["kind"]).iter_errors(doc)]
         assert errors == [], (doc["kind"], doc["metadata"]["name"], errors)
-    # 10 requests/s of 1k/1k on the plan's one 8-GPU bf16 replica at 75 tok/s per user: 1024 x
-    # 15.36 us + 1024 x 70.08 us = 87.5 ms of replica time per request (PerformanceModel.tenant_loads,
-    # with the 0.902 queueing headroom in it), so one replica carries 11.4 requests/s: 8 GPUs
+    # 10 requests/s of 1k/1k on the plan's one 8-GPU fp4 replica at 100 tok/s per user: 1024 x
+    # 3.48 us + 1024 x 11.74 us = 15.6 ms of replica time per request (PerformanceModel.tenant_load),
+    # so one replica at its 0.95 queueing utilisation carries 60.9 requests/s: 8 GPUs
     assert requested_gpus(docs) == plan_gpus(plan) == summary["gpus"] == 8
     tables = [json.loads(d["data"]["routes.json"]) for d in docs if d["metadata"]["name"].startswith("tenantplan-routes")]
     assert [t["scenario"] for t in tables] == [0]
