@@ -2,7 +2,7 @@
 from the candidate stage's options (:mod:`solvers.mip.candidates`).
 
 ``docs/formulation.md`` writes the model out; the numbers (1)-(12) and the
-eligibility rules (E1)-(E6) below are the ones it uses, and every backend cites them.
+eligibility rules (E1)-(E7) below are the ones it uses, and every backend cites them.
 
 Sets
     K commodities: tenants the model cannot tell apart (``shared``, no spread,
