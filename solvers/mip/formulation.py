@@ -48,6 +48,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
@@ -658,6 +659,10 @@ class _Builder:
             ))
         return self._group_index[key]
 
+    def _fails_over(self, commodities: Iterable[int]) -> bool:
+        """Whether (12) gives any of ``commodities`` failover flows (a ``survive`` promise, not relaxed)."""
+        return "survive" not in self.relax and any(self.tenants[k].survive != "none" for k in commodities)
+
     def drop_dominated(self) -> None:
         """(E7): leave out every group g' some other group g of its pool, owner, spread and role
         dominates; the optimum stays that of every group (docs/formulation.md, "Dominated groups").
@@ -687,7 +692,7 @@ class _Builder:
                 [_per_request(self.arcs[a], group) for a in arcs], dtype=float).reshape(len(arcs), 3))
             kept_anyway.append(
                 any(group.config in self.candidates.extra[self.tenants[k].name] for k in ks)
-                or ("survive" not in self.relax and any(self.tenants[k].survive != "none" for k in ks)))
+                or self._fails_over(ks))
         buckets: dict[tuple[object, ...], list[int]] = defaultdict(list)
         for g, group in enumerate(self.groups):
             buckets[(group.pool, group.owner, group.spread, group.config.role)].append(g)
@@ -728,7 +733,7 @@ class _Builder:
                 need = max(need, kv / group.kv_capacity_bytes)
             if group.config.role == "decode" and group.scaleout_bytes_per_s > 0:
                 need = max(need, transfer / group.scaleout_bytes_per_s)
-            if "survive" not in self.relax and any(self.tenants[a.commodity].survive != "none" for a in arcs):
+            if self._fails_over(a.commodity for a in arcs):
                 # (12): room for the whole need after losing the most of g one rack holds
                 pool = self.pools[group.pool]
                 need = need * group.spread / (group.spread - 1) if group.spread > 1 else (
