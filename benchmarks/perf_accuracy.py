@@ -13,7 +13,8 @@ each fold of each split the script
    on both tokens/s per GPU and interactivity, each configuration's newest run only (what
    ``optimizer.performance.anchors.frontiers`` keeps);
 3. asks ``tenantplan perf --query query.csv --out answers.csv --calibration calib.json`` for the
-   tokens/s per GPU at each frontier point's measured interactivity, and compares.
+   tokens/s per GPU at each frontier point's measured interactivity, naming the software that
+   measured it (the query's ``software`` column), and compares.
 
 Splits (``speculative decoding != none`` rows are left out everywhere, as tenantplan does):
 
@@ -79,7 +80,7 @@ TARGETS = {"median": (0.25, 0.15), "p90": (0.60, 0.40), "newsystem": 0.20, "cove
            "unanswered": 0.05}
 """The issue's targets (and aims): median and 90th percentile error outside the fit, the
 new-system median, interval coverage and median width, share unanswered."""
-QUERY_COLUMNS = ("model", "system", "precision", "isl", "osl", "interactivity", "mode")
+QUERY_COLUMNS = ("model", "system", "precision", "isl", "osl", "interactivity", "mode", "software")
 
 Row = dict[str, str]
 GroupKey = tuple[str, str, str, int, int, str]
@@ -183,13 +184,14 @@ def csv_text(header: Sequence[str], rows: Iterable[Row]) -> str:
     return buffer.getvalue()
 
 
-def truth(header: Sequence[str], rows: Sequence[Row]) -> list[tuple[GroupKey, float, float]]:
-    """(group, interactivity, tokens/s per GPU) of each held-out measured frontier point, sorted."""
+def truth(header: Sequence[str], rows: Sequence[Row]) -> list[tuple[GroupKey, float, float, str]]:
+    """(group, interactivity, tokens/s per GPU, serving software) of each held-out measured
+    frontier point, sorted."""
     points = parse_points(csv_text(header, rows), builtin_systems(), builtin_models(), "held-out rows")
     found = []
     for key, frontier in sorted(frontiers(points).items()):
-        for x, t in zip(frontier.interactivity, frontier.tput_per_gpu, strict=True):
-            found.append((key, float(x), float(t)))
+        for x, t, software in zip(frontier.interactivity, frontier.tput_per_gpu, frontier.software, strict=True):
+            found.append((key, float(x), float(t), software))
     return found
 
 
@@ -235,8 +237,8 @@ def judge_fold(fold: Fold, header: Sequence[str], work: Path) -> list[Judged]:
     points = truth(header, fold.test)
     query = [
         {"model": k[0], "system": k[1], "precision": k[2], "isl": str(k[3]), "osl": str(k[4]),
-         "interactivity": repr(x), "mode": k[5]}
-        for k, x, _ in points
+         "interactivity": repr(x), "mode": k[5], "software": software}
+        for k, x, _, software in points
     ]
     (work / "query.csv").write_text(csv_text(QUERY_COLUMNS, query), encoding="utf-8")
     run_cli(["perf", "--query", "query.csv", "--out", "answers.csv", "--calibration", "calib.json"], work, fold.slug)
@@ -245,7 +247,7 @@ def judge_fold(fold: Fold, header: Sequence[str], work: Path) -> list[Judged]:
     if len(answers) != len(points):
         raise RuntimeError(f"{fold.slug}: {len(points)} queries but {len(answers)} answers")
     judged = []
-    for (key, x, measured), answer in zip(points, answers, strict=True):
+    for (key, x, measured, _), answer in zip(points, answers, strict=True):
         if (answer["model"], answer["system"], answer["mode"]) != (key[0], key[1], key[5]):
             raise RuntimeError(f"{fold.slug}: answers out of order")
         judged.append(Judged(
@@ -366,7 +368,9 @@ def page(
         "are not used), judged on the measured frontier of the fold's held-out rows: per group (model, system, "
         "precision, isl, osl, mode) the held-out points no other held-out point of the group beats on both "
         "tokens/s per GPU and interactivity, each configuration's newest run only. The query asks for tokens/s "
-        "per GPU at each such point's measured interactivity.",
+        "per GPU at each such point's measured interactivity, naming the serving software that measured it "
+        "(the `software` column): a group the fold's training rows measured with that software answers from "
+        "its points, one measured only with other software answers theirs as `other-software`.",
         "",
         "Per point: **error** `|predicted / measured - 1|`; **bias** the median of `log(predicted / measured)` "
         "shown as the ratio it stands for (+20%: 1.2x optimistic, -20%: 0.8x); **coverage** the share of "
@@ -380,7 +384,7 @@ def page(
         "- **leave-one-scenario-out**: for each request shape (1k/1k, 1k/8k, 8k/1k), fit on the other two.",
         "- **leave-one-software-out**: for each serving software (`measurements.SOFTWARE[framework]`: "
         "tensorrt-llm, sglang, vllm, atom), fit on the others' rows, judge its rows (a group measured with "
-        "another software too is answered from that software's points).",
+        "another software too is answered from that software's points, as `other-software`).",
         f"- **time split**: fit on the runs dated before {CUTOFF}, judge the runs on or after it.",
         "- **new system calibrated on 1k/1k**: for each system, fit on every row except its rows at "
         "shapes other than 1k/1k (its 1k/1k rows stay in), judge its 8k/1k and 1k/8k frontiers.",

@@ -37,12 +37,15 @@ from optimizer.performance.calibrate import default_data, load_calibration
 from optimizer.performance.capacity import allin_kw
 from optimizer.performance.estimate import Estimate, Estimator, query_key
 from optimizer.performance.frontier import FRONTIER_INTERACTIVITY
+from optimizer.performance.measurements import SOFTWARE
 from optimizer.performance.pareto import pareto_indices
 from optimizer.safe_io import refuse_unsafe_output, write_atomic
 
 logger = logging.getLogger(__name__)
 
 QUERY_COLUMNS = ("model", "system", "precision", "isl", "osl", "interactivity", "mode")
+OPTIONAL_QUERY_COLUMNS = ("software",)
+SOFTWARE_NAMES = tuple(sorted(set(SOFTWARE.values())))
 RESULT_COLUMNS = (
     "tput_per_gpu", "tput_per_gpu_low", "tput_per_gpu_high", "basis", "basis_detail",
     "input_tput_per_gpu", "output_tput_per_gpu", "ttft_s", "gpus", "config", "reason",
@@ -57,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "perf",
         help="predict throughput, TTFT and interactivity of a model on a system",
         usage="tenantplan perf --model M --system S --precision P --isl N --osl N (--interactivity X | --pareto)\n"
-        "                       [--mode agg|disagg] [--ttft T] [--tco-basis B] [--calibration JSON] [--json]\n"
+        "                       [--mode agg|disagg] [--ttft T] [--software W] [--tco-basis B] [--calibration JSON]\n"
+        "                       [--json]\n"
         "       tenantplan perf --rank --model M --isl N --osl N --interactivity X [--ttft T] [--system S]\n"
         "                       [--precision P] [--tco-basis B] [--calibration JSON] [--json]\n"
         "       tenantplan perf --query CSV [--out CSV] [--calibration JSON]",
@@ -77,6 +81,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--interactivity", metavar="X", help="minimum tokens/s per user (0.001 to 100,000)")
     parser.add_argument("--mode", choices=MODES, default="agg", help="aggregated or disaggregated serving (default agg)")
     parser.add_argument("--ttft", metavar="T", help="maximum median TTFT, s (0.001 to 3,600)")
+    parser.add_argument(
+        "--software", metavar="W", choices=SOFTWARE_NAMES,
+        help=f"serving software you run ({', '.join(SOFTWARE_NAMES)}): a measured group answers from that "
+        "software's own measurements, or is labelled other-software with its wider band (default: the best "
+        "measured; a query CSV may carry a software column)",
+    )
     parser.add_argument(
         "--tco-basis", metavar="B", choices=("hyperscaler", "neocloud", "rental-3yr"), default="hyperscaler",
         help="all-in $/GPU-hour column for $/Mtok: hyperscaler (default), neocloud or rental-3yr",
@@ -113,6 +123,7 @@ class Query(BaseModel):
     interactivity: float | None = Field(default=None, ge=1e-3, le=1e5, strict=True)
     mode: Literal["agg", "disagg"] = "agg"
     ttft: float | None = Field(default=None, ge=1e-3, le=3600, strict=True)
+    software: Literal[SOFTWARE_NAMES] | None = None  # type: ignore[valid-type]
 
     @property
     def key(self) -> tuple:
@@ -188,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_query(args)
     if args.rank:
         return _run_rank(args)
-    fields = ("model", "system", "precision", "isl", "osl", "interactivity", "mode", "ttft")
+    fields = ("model", "system", "precision", "isl", "osl", "interactivity", "mode", "ttft", "software")
     query = _query(
         {name: getattr(args, name) for name in fields}, "--",
         ("model", "system", "precision", "isl", "osl") + (() if args.pareto else ("interactivity",)),
@@ -197,7 +208,10 @@ def run(args: argparse.Namespace) -> int:
     price = builtin_systems()[query.system].usd_per_gpu_hour(args.tco_basis)
     if args.pareto:
         found = [
-            (x, a) for x, a in zip(FRONTIER_INTERACTIVITY, estimator.estimate(query.key, FRONTIER_INTERACTIVITY, query.ttft), strict=True)
+            (x, a) for x, a in zip(
+                FRONTIER_INTERACTIVITY,
+                estimator.estimate(query.key, FRONTIER_INTERACTIVITY, query.ttft, software=query.software), strict=True,
+            )
             if a is not None
         ]
         kept = [found[i] for i in pareto_indices([(a.tput_per_gpu, x) for x, a in found])]
@@ -208,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
             _print_table(rows)
         return EXIT_OK if rows else EXIT_INFEASIBLE
     assert query.interactivity is not None
-    (answer,) = estimator.estimate(query.key, [query.interactivity], query.ttft)
+    (answer,) = estimator.estimate(query.key, [query.interactivity], query.ttft, software=query.software)
     if answer is None:
         reason = _no_point_reason(estimator, query)
         if args.json:
@@ -238,7 +252,7 @@ def _run_rank(args: argparse.Namespace) -> int:
     if args.model and args.model not in models:
         raise InstanceError([("--model", unknown_reason("model", args.model, models))])
     values = {"model": args.model, "isl": args.isl, "osl": args.osl, "interactivity": args.interactivity,
-              "ttft": args.ttft}
+              "ttft": args.ttft, "software": args.software}
     chosen_systems = [args.system] if args.system else list(systems)
     precisions = [args.precision] if args.precision else list(models[args.model].precisions) if args.model else []
     queries = [
@@ -250,7 +264,7 @@ def _run_rank(args: argparse.Namespace) -> int:
     ranked, unreachable = [], []
     for query in queries:
         assert query.interactivity is not None
-        (answer,) = estimator.estimate(query.key, [query.interactivity], query.ttft)
+        (answer,) = estimator.estimate(query.key, [query.interactivity], query.ttft, software=query.software)
         if answer is None:
             unreachable.append({"system": query.system, "precision": query.precision, "mode": query.mode,
                                 "reason": _no_point_reason(estimator, query)})
@@ -328,19 +342,20 @@ def _run_query(args: argparse.Namespace) -> int:
     problems, parsed = [], []
     for i, row in enumerate(rows):
         try:
-            parsed.append(_query({c: row.get(c) for c in QUERY_COLUMNS}, f"row {i + 2}: ", QUERY_COLUMNS))
+            parsed.append(_query({c: row.get(c) for c in QUERY_COLUMNS + OPTIONAL_QUERY_COLUMNS}, f"row {i + 2}: ",
+                                 QUERY_COLUMNS))
         except InstanceError as error:
             problems.extend(error.problems)
     if problems:
         raise InstanceError(problems[:50], args.query)
-    # one vectorised frontier call per (model, system, precision, isl, osl, mode)
+    # one vectorised frontier call per (model, system, precision, isl, osl, mode) and software
     batches: dict[tuple, list[int]] = defaultdict(list)
     for i, query in enumerate(parsed):
-        batches[query.key].append(i)
+        batches[(query.key, query.software)].append(i)
     estimator = _estimator(args)
     answers: dict[int, Estimate | None] = {}
-    for key, indices in batches.items():
-        found = estimator.estimate(key, [parsed[i].interactivity for i in indices])
+    for (key, software), indices in batches.items():
+        found = estimator.estimate(key, [parsed[i].interactivity for i in indices], software=software)
         answers.update(zip(indices, found, strict=True))
     out_rows = []
     for i, row in enumerate(rows):

@@ -47,11 +47,12 @@ Basis = Literal["measured", "interpolated", "modelled"]
 BASES: tuple[Basis, ...] = ("measured", "interpolated", "modelled")
 
 DETAILS = (
-    "measured", "interpolated", "beyond-range", "other-shape", "other-mode", "other-system",
-    "other-vendor", "other-model", "roofline",
+    "measured", "interpolated", "beyond-range", "other-software", "other-shape", "other-mode",
+    "other-system", "other-vendor", "other-model", "roofline",
 )
 """Finer labels of an answer's basis, nearest first: at a measured point; between two of its own
-group's measured points; its own group, outside the measured interactivities; the same system at
+group's measured points; its own group, outside the measured interactivities; its own group,
+measured only with other serving software than the query names; the same system at
 another request shape; the same system in the other serving mode; another system (or another
 weight precision) of the same vendor; another vendor's system; another model; nothing measured
 (the calibrated roofline)."""
@@ -104,13 +105,16 @@ class MeasuredFrontier:
     key: GroupKey
     interactivity: np.ndarray
     tput_per_gpu: np.ndarray
+    software: tuple[str, ...] = ()
+    """the serving software that measured each point"""
 
     @staticmethod
     def of(key: GroupKey, points: Sequence[MeasuredPoint]) -> MeasuredFrontier:
         kept = [points[i] for i in pareto_indices([(p.tput_per_gpu, p.interactivity) for p in points])]
         kept.sort(key=lambda p: p.interactivity)
         return MeasuredFrontier(
-            key, np.array([p.interactivity for p in kept]), np.array([p.tput_per_gpu for p in kept])
+            key, np.array([p.interactivity for p in kept]), np.array([p.tput_per_gpu for p in kept]),
+            tuple(p.software for p in kept),
         )
 
     def at(self, x: np.ndarray) -> np.ndarray:
@@ -129,11 +133,20 @@ class MeasuredFrontier:
 
 
 def frontiers(points: Iterable[MeasuredPoint]) -> dict[GroupKey, MeasuredFrontier]:
-    """Each group's measured frontier from its newest measurements (:func:`latest`)."""
+    """Each group's measured frontier from its newest measurements (:func:`latest`), over every
+    serving software: what the best software measured delivers."""
     groups: dict[GroupKey, list[MeasuredPoint]] = defaultdict(list)
     for point in latest(points):
         groups[group_of(point)].append(point)
     return {key: MeasuredFrontier.of(key, members) for key, members in sorted(groups.items())}
+
+
+def software_frontiers(points: Iterable[MeasuredPoint]) -> dict[tuple[GroupKey, str], MeasuredFrontier]:
+    """Each (group, serving software)'s own measured frontier from its newest measurements."""
+    groups: dict[tuple[GroupKey, str], list[MeasuredPoint]] = defaultdict(list)
+    for point in latest(points):
+        groups[(group_of(point), point.software)].append(point)
+    return {key: MeasuredFrontier.of(key[0], members) for key, members in sorted(groups.items())}
 
 
 def _hardware_distance(target: System, anchor: System, precision: str) -> float:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.catalog import Model, System, builtin_models, builtin_systems
-from optimizer.performance.anchors import frontiers, group_of
+from optimizer.performance.anchors import frontiers, group_of, software_frontiers
 from optimizer.instance import InstanceError
 from optimizer.performance.calibration import Calibration, fit
 from optimizer.performance.estimate import Bands, Estimator
@@ -47,7 +47,9 @@ class PerformanceData:
 
     def estimator(self, models: dict[str, Model], systems: dict[str, System]) -> Estimator:
         known = [p for p in self.points if p.model in models and p.system in systems]
-        return Estimator(RooflineModel(systems, models, self.calibration), frontiers(known), self.bands)
+        return Estimator(
+            RooflineModel(systems, models, self.calibration), frontiers(known), self.bands, software_frontiers(known),
+        )
 
 
 def _bands_of(doc: dict[str, Any]) -> Bands:
@@ -80,7 +82,9 @@ def held_out_residuals(
 
     Held out in turn: each interior point of a measured frontier (interpolated from its two
     neighbours, as the estimator would), each system's groups at each request shape (the rest
-    of the system stays), each system, each vendor, each model, and the last two months of runs
+    of the system stays), each system, each vendor, each model, each serving software (its
+    points in groups another software measured, asked for with that software: the
+    ``other-software`` residuals), and the last two months of runs
     (fit on the earlier ones, judged on their own frontier as ``benchmarks/perf_accuracy.py``
     judges a time split: later runs were sometimes slower); and the roofline alone. The
     roofline's factors are ``calibration``'s throughout (not refitted per split), so the bands
@@ -93,13 +97,28 @@ def held_out_residuals(
     roofline = RooflineModel(systems, models, calibration)
 
     def judge(train: Sequence[MeasuredPoint], test: Sequence[MeasuredPoint]) -> None:
-        """Residuals of ``test``'s frontier points under an estimator of ``train``."""
+        """Residuals of ``test``'s frontier points under an estimator of ``train``, asked as the
+        planner asks (no software named)."""
         estimator = Estimator(roofline, frontiers(train), Bands({}, {}))
         for key, frontier in frontiers(test).items():
             answers = estimator.estimate(key, frontier.interactivity, configurations=False)
             for answer, measured in zip(answers, frontier.tput_per_gpu, strict=True):
                 if answer is not None:
                     residuals[answer.detail].append(math.log(measured / answer.tput_per_gpu))
+
+    def judge_software(software: str) -> None:
+        """``other-software`` residuals: ``software``'s frontier points in the groups other
+        software measured, asked for with ``software`` of an estimator without its points."""
+        train = [p for p in points if p.software != software]
+        estimator = Estimator(roofline, frontiers(train), Bands({}, {}), software_frontiers(train))
+        for key, frontier in frontiers([p for p in points if p.software == software]).items():
+            if key in estimator.measured:
+                for answer, measured in zip(
+                    estimator.estimate(key, frontier.interactivity, configurations=False, software=software),
+                    frontier.tput_per_gpu, strict=True,
+                ):
+                    if answer is not None:
+                        residuals[answer.detail].append(math.log(measured / answer.tput_per_gpu))
 
     for frontier in frontiers(points).values():  # each interior frontier point from its neighbours
         x, t = np.log(frontier.interactivity), np.log(frontier.tput_per_gpu)
@@ -115,6 +134,8 @@ def held_out_residuals(
             judge([p for p in points if getattr(p, attribute) != value], [p for p in points if getattr(p, attribute) == value])
     for vendor in sorted({systems[p.system].vendor for p in points}):
         judge([p for p in points if systems[p.system].vendor != vendor], [p for p in points if systems[p.system].vendor == vendor])
+    for software in sorted({p.software for p in points}):
+        judge_software(software)
     months = sorted({p.date[:7] for p in points})
     for month in months[1:][-2:]:
         judge([p for p in points if p.date[:7] < month], [p for p in points if p.date[:7] == month])

@@ -200,7 +200,7 @@ def observations(
     arrays = {name: np.asarray(values)[:, None] for name, values in columns.items()}
     saturated = _saturated_prefill(points)
     prefill_counts = Counter(group_key(point) for point in saturated)
-    names = tuple(sorted({SOFTWARE[p.framework] for p in points}))
+    names = tuple(sorted({p.software for p in points}))
     families = tuple(sorted({systems[p.system].efficiency_family for p in points}))
     return Observations(
         engines=rl.engines(rows), **arrays,
@@ -209,8 +209,8 @@ def observations(
         prefill_rate=_column([p.input_tput_per_gpu for p in saturated]),
         prefill_weight=_column([1.0 / prefill_counts[group_key(p)] for p in saturated]),
         software_names=names,
-        software=np.array([names.index(SOFTWARE[p.framework]) for p in points], dtype=int),
-        prefill_software=np.array([names.index(SOFTWARE[p.framework]) for p in saturated], dtype=int),
+        software=np.array([names.index(p.software) for p in points], dtype=int),
+        prefill_software=np.array([names.index(p.software) for p in saturated], dtype=int),
         family_names=families,
         family=np.array([families.index(systems[p.system].efficiency_family) for p in points], dtype=int),
         prefill_family=np.array([families.index(systems[p.system].efficiency_family) for p in saturated], dtype=int),

@@ -135,6 +135,8 @@ class Estimator:
     roofline: RooflineModel
     measured: dict[GroupKey, MeasuredFrontier]
     bands: Bands
+    by_software: dict[tuple[GroupKey, str], MeasuredFrontier] = field(default_factory=dict)
+    """each (group, serving software)'s own measured frontier, for queries that name their software"""
     _curves: dict[tuple, _Curve] = field(default_factory=dict)
     _anchors: dict[GroupKey, tuple] = field(default_factory=dict)
 
@@ -227,11 +229,18 @@ class Estimator:
 
     def estimate(
         self, key: GroupKey, xs: Sequence[float], ttft_s: float | None = None, configurations: bool = True,
+        software: str | None = None,
     ) -> list[Estimate | None]:
         """The answer at each interactivity of ``xs`` (at least that many tokens/s per user, and
         TTFT at most ``ttft_s``); None where neither the roofline nor the measured frontier
         reaches it. ``configurations=False`` leaves out the roofline's best engine at each point
-        (``Estimate.point`` None), which the planner does not need."""
+        (``Estimate.point`` None), which the planner does not need.
+
+        ``software`` (a :data:`~optimizer.performance.measurements.SOFTWARE` name; None: the best
+        measured) answers a measured group from that software's own measurements; where only
+        other software measured the group, the answer is theirs, labelled ``other-software``
+        (its band: how far one software's frontier lies from the others' on held-out groups).
+        Groups nobody measured are modelled for the average software either way."""
         model, system, precision, isl, osl, mode = key
         xs_arr = np.asarray(xs, dtype=float)
         correction, detail = self.correction(key, xs_arr)
@@ -241,6 +250,13 @@ class Estimator:
             if configurations else [None] * len(xs_arr)
         )
         own = self.measured.get(key) if ttft_s is None else None
+        other_software = False
+        if own is not None and software is not None:
+            mine = self.by_software.get((key, software))
+            other_software = mine is None
+            if mine is not None:
+                own = mine
+                correction = np.exp(np.nan_to_num(self._log_correction(mine, xs_arr)))
         anchors = tuple(f.key for f, _ in self.anchors(key)[0]) if detail != "roofline" else ()
         answers: list[Estimate | None] = []
         for j, x in enumerate(xs_arr):
@@ -260,6 +276,8 @@ class Estimator:
                     answers.append(None)
                     continue
                 c = math.nan
+            if other_software:
+                label = "other-software"
             answers.append(Estimate(
                 tput_per_gpu=value, low=value * self.bands.factor(label, INTERVAL[0]),
                 high=value * self.bands.factor(label, INTERVAL[1]), detail=label, correction=c,

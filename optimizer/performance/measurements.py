@@ -77,6 +77,11 @@ class MeasuredPoint:
     """the :data:`REQUIRED_COLUMNS` cells it was read from"""
 
     @property
+    def software(self) -> str:
+        """The serving software (:data:`SOFTWARE`) of its ``framework``."""
+        return SOFTWARE[self.framework]
+
+    @property
     def scenario(self) -> str:
         """Request shape label, e.g. ``1k/1k``."""
         return f"{self.isl // 1024}k/{self.osl // 1024}k"

@@ -63,6 +63,46 @@ def test_nothing_measured_is_the_roofline_and_bands_fall_back_to_wider_labels():
     assert estimator.bands.factor("other-system", 0.1) == pytest.approx(math.exp(-0.5))
 
 
+def test_a_query_naming_its_software_answers_from_that_softwares_measurements():
+    """Made-up frontiers of one group: sglang (10, 400), (40, 100) and vllm (10, 200), (40, 50).
+    The pooled frontier is sglang's. Asked for vllm at 10, the answer is vllm's point, 200
+    (measured); for atom, which nobody measured on the group, it is the pooled 400 with the
+    other-software band, x exp(-0.7) .. x exp(0.8); with no software, the pooled 400 (measured)."""
+    x = np.array([10.0, 40.0])
+    sglang = MeasuredFrontier(MI300X, x, np.array([400.0, 100.0]), ("sglang", "sglang"))
+    vllm = MeasuredFrontier(MI300X, x, np.array([200.0, 50.0]), ("vllm", "vllm"))
+    band = Bands({"other-software": tuple(np.linspace(-0.7, 0.8, 19))}, {"other-software": 10})
+    estimator = Estimator(roofline(), {MI300X: sglang}, band, {(MI300X, "sglang"): sglang, (MI300X, "vllm"): vllm})
+    (mine,) = estimator.estimate(MI300X, [10.0], software="vllm")
+    (other,) = estimator.estimate(MI300X, [10.0], software="atom")
+    (best,) = estimator.estimate(MI300X, [10.0])
+    assert (mine.tput_per_gpu, mine.detail) == (pytest.approx(200.0), "measured")
+    assert (other.tput_per_gpu, other.detail, other.basis) == (pytest.approx(400.0), "other-software", "modelled")
+    q10, q90 = np.interp([0.1, 0.9], np.linspace(0.05, 0.95, 19), np.linspace(-0.7, 0.8, 19))
+    assert (other.low, other.high) == (pytest.approx(400.0 * math.exp(q10)), pytest.approx(400.0 * math.exp(q90)))
+    assert (best.tput_per_gpu, best.detail) == (pytest.approx(400.0), "measured")
+
+
+def test_perf_query_takes_an_optional_software_column(tmp_path, capsys):
+    """DeepSeek-R1 FP8 on MI300X is measured with SGLang only: asked for SGLang the answer is
+    measured or interpolated, asked for vLLM the same number labelled other-software; an unknown
+    software is bad input naming the row and column."""
+    query = tmp_path / "q.csv"
+    query.write_text("model,system,precision,isl,osl,interactivity,mode,software\n"
+                     "deepseek-r1,mi300x,fp8,1024,1024,30,agg,sglang\n"
+                     "deepseek-r1,mi300x,fp8,1024,1024,30,agg,vllm\n", encoding="utf-8")
+    assert main(["perf", "--query", str(query)]) == EXIT_OK
+    own, other = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert own["basis_detail"] in ("measured", "interpolated") and other["basis_detail"] == "other-software"
+    assert float(own["tput_per_gpu"]) == pytest.approx(float(other["tput_per_gpu"]))
+    assert float(other["tput_per_gpu_high"]) / float(other["tput_per_gpu_low"]) > (
+        float(own["tput_per_gpu_high"]) / float(own["tput_per_gpu_low"]))
+    query.write_text("model,system,precision,isl,osl,interactivity,mode,software\n"
+                     "deepseek-r1,mi300x,fp8,1024,1024,30,agg,vllm/../x\n", encoding="utf-8")
+    assert main(["perf", "--query", str(query)]) == EXIT_BAD_INPUT
+    assert "row 2: software" in capsys.readouterr().err
+
+
 def test_newer_runs_of_a_configuration_replace_older_ones():
     points = measured_points()
     kept = latest(points)
