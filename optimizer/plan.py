@@ -159,6 +159,10 @@ class SolveRecord(BaseModel):
     bound_scope: str | None = Field(
         default=None, description="the plans the bound holds over (e.g. the shortlisted candidates); None: unknown",
     )
+    shortlist_bound: float | None = Field(
+        default=None, ge=0,
+        description="where the bound holds over every candidate, the stronger bound proven over the shortlist searched",
+    )
     solver: str = Field(description="the MIP backend, e.g. 'highs'")
     time_limit_s: float = Field(gt=0, description="the run's wall-clock limit, s")
     runtime_s: float = Field(ge=0, description="wall-clock time the run took, s")

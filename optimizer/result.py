@@ -63,6 +63,10 @@ class Result:
     """the solver that proved ``bound``: "highs" for an LP relaxation, "fluid-bound" for the bound
     no solver's beat (:attr:`solvers.mip.formulation.Formulation.fluid_bound`), else the MIP
     backend's name"""
+    shortlist_bound: float | None = None
+    """where ``bound`` holds over every candidate: the stronger bound the backend proved over the
+    shortlist it searched (None otherwise), so a reader sees both what is proven about the whole
+    problem and how far the search over its candidates got"""
     phases_s: dict[str, float] = field(default_factory=dict)
     """wall-clock seconds per phase of the run (the MIP's: :data:`solvers.mip.run.PHASES`); empty for heuristics"""
     report: Report | None = None
@@ -74,9 +78,14 @@ class Result:
         """:func:`relative_gap` of the objective and the bound."""
         return relative_gap(self.objective, self.bound)
 
+    @property
+    def shortlist_gap(self) -> float | None:
+        """:func:`relative_gap` of the objective and :attr:`shortlist_bound`."""
+        return relative_gap(self.objective, self.shortlist_bound)
+
     def to_dict(self, include_plan: bool = True) -> dict[str, Any]:
         """A JSON-ready dict: status, limit, objective, bound, bound_scope, bound_solver, gap,
-        runtime_s, phases_s, unserved, plan."""
+        shortlist_bound, shortlist_gap, runtime_s, phases_s, unserved, plan."""
         payload: dict[str, Any] = {
             "method": self.method,
             "status": self.status.value,
@@ -86,6 +95,8 @@ class Result:
             "bound_scope": self.bound_scope,
             "bound_solver": self.bound_solver,
             "gap": self.gap,
+            "shortlist_bound": self.shortlist_bound,
+            "shortlist_gap": self.shortlist_gap,
             "runtime_s": self.runtime_s,
             "phases_s": self.phases_s,
             "unserved": [vars(u) for u in self.unserved],

@@ -115,7 +115,7 @@ def _recorded(
     bases = Counter(engine.basis for engine in report.engines)
     record = SolveRecord(
         status=result.status, limit=result.limit, objective=result.objective, bound=result.bound, gap=result.gap,
-        bound_scope=scope, solver=solver, time_limit_s=time_limit,
+        bound_scope=scope, shortlist_bound=result.shortlist_bound, solver=solver, time_limit_s=time_limit,
         runtime_s=result.runtime_s, seed=seed, confidence=result.plan.confidence,
         bases={basis: bases[basis] for basis in sorted(bases, key=BASIS_ORDER.index)},
     )

@@ -195,6 +195,8 @@ def render(result: Result, report: Report | None) -> str:
         gap = f"{result.gap:.2%}" if result.gap is not None else "-"
         bound = f"${result.bound:,.2f}/h{_bound_over(result)}" if result.bound is not None else "-"
         lines.append(f"cost: ${result.objective:,.2f}/hour, bound {bound}, gap {gap}")
+        if result.shortlist_bound is not None and result.shortlist_gap is not None:
+            lines.append(f"over the shortlist searched: bound ${result.shortlist_bound:,.2f}/h, gap {result.shortlist_gap:.2%}")
     elif result.bound is not None:
         lines.append(f"no plan; best bound ${result.bound:,.2f}/hour{_bound_over(result)}")
     if report is not None and result.plan is not None:

@@ -8,6 +8,7 @@ from optimizer.evaluate import Report, Subtotal
 from optimizer.instance import Instance
 from optimizer.plan import SolveRecord, percent
 from optimizer.report.why import tenant_reasons
+from optimizer.result import relative_gap
 
 TEXT_ROWS = 40
 """Rack and engine tables in the text report stop after this many rows (``--json`` has all)."""
@@ -26,12 +27,17 @@ NO_RECORD = ("the plan carries no record of how good it is (a heuristic's plan, 
 def proof_rows(record: SolveRecord) -> list[tuple[str, str]]:
     """The solve record as (what, value) rows: status, bound, gap, the run's settings, the capacities' bases."""
     bound = "-" if record.bound is None else f"{_money(record.bound)}/hour"
+    shortlist_gap = relative_gap(record.objective, record.shortlist_bound)
+    searched = [] if shortlist_gap is None else [
+        ("over the shortlist searched", f"bound {_money(record.shortlist_bound)}/hour, gap {percent(shortlist_gap)}"),
+    ]
     return [
         ("proof", record.words()),
         ("status (limit)", f"{record.status.value} ({record.limit.value})"),
         ("cost, bound, gap", f"{_money(record.objective)}/hour, bound {bound}, gap "
                              f"{'-' if record.gap is None else percent(record.gap)}"),
         ("bound holds over", record.bound_scope or "-"),
+        *searched,
         ("solver, seed", f"{record.solver}, seed {record.seed}"),
         ("time limit, runtime", f"{record.time_limit_s:g} s, {record.runtime_s:.1f} s"),
         ("capacities", f"at confidence {record.confidence:g}; engine groups by basis: "

@@ -628,7 +628,10 @@ class _Run:
             logger.info("a warm-start or LP-guided plan ($%.2f/h) is the cheapest; kept", cost)
         bound, scope, bound_solver = outcome.bound, self.scope, bound_solver or self.solver
         widened = self.scope == "shortlist" and self.all_bound is not None
+        shortlist_bound = None
         if widened:
+            if bound is not None and self.all_bound is not None and bound > self.all_bound:
+                shortlist_bound = bound if cost is None else min(bound, cost)
             bound, scope, bound_solver = self.all_bound, "all", self.all_bound_solver
         limit = outcome.limit
         if plan is None:
@@ -652,6 +655,7 @@ class _Run:
             unserved=unserved,
             bound_scope=None if bound is None else scope,
             bound_solver=None if bound is None else bound_solver,
+            shortlist_bound=shortlist_bound,
             report=report,
         )
 

@@ -43,7 +43,8 @@ def test_survive_bound_over_all_is_the_lp_without_time_for_the_mip(monkeypatch: 
     """survive.toml: the shortlist's MIP proves $187.20/h (3 hgx-b200 racks, tests/optimizer/test_solve.py)
     but holds over the shortlist only. Over every candidate the LP relaxation proves less
     ($62.98/h, measured): the bound reported is that one, below the shortlist's, and the plan
-    is no longer called optimal. Given time, the MIP over every candidate proves $187.20/h."""
+    is no longer called optimal, but the shortlist's $187.20/h is reported beside it
+    (``shortlist_bound``). Given time, the MIP over every candidate proves $187.20/h."""
     survive = load_instance(EXAMPLES / "survive.toml")
     performance = PerformanceModel(survive)
     proven = solve(survive, time_limit=TIME_LIMIT_S, gap=0.0, performance=performance)
@@ -59,6 +60,11 @@ def test_survive_bound_over_all_is_the_lp_without_time_for_the_mip(monkeypatch: 
     assert lp_only.bound < shortlist.bound - 1.0
     assert (lp_only.status, lp_only.limit) == (Status.FEASIBLE, Limit.NONE)
     assert lp_only.objective == pytest.approx(187.2)
+    # the shortlist's proof travels beside the weaker one over all: gap 0 over what was searched
+    assert lp_only.shortlist_bound == pytest.approx(187.2) and lp_only.shortlist_gap == pytest.approx(0.0)
+    assert lp_only.to_dict(include_plan=False)["shortlist_gap"] == pytest.approx(0.0)
+    assert "over the shortlist searched: bound $187.20/h, gap 0.00%" in render(lp_only, None)
+    assert proven.shortlist_bound is None and shortlist.shortlist_bound is None  # nothing stronger to show
 
 
 def test_a_run_whose_solver_never_answers_keeps_the_fluid_bound(monkeypatch: pytest.MonkeyPatch) -> None:

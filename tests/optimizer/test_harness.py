@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,8 @@ def pair_file(tmp_path: Path) -> Path:
 
 
 def row(instance: str, method: str, usd: float | None, violations: int | None = 0, bound: float | None = None,
-        scope: str = "all") -> BenchRow:
-    return BenchRow(instance, method, "feasible", violations, usd, None, None, None, None, bound, None, 1.0, 0,
+        scope: str = "all", gap: float | None = None) -> BenchRow:
+    return BenchRow(instance, method, "feasible", violations, usd, None, None, None, None, bound, gap, 1.0, 0,
                     bound_scope=None if bound is None else scope, bound_solver=None if bound is None else "highs")
 
 
@@ -97,6 +98,10 @@ def test_rows_become_csv_and_markdown():
     assert parsed[1]["usd_per_hour"] == "" and parsed[1]["bound"] == "90.0"
     table = format_rows(rows).splitlines()
     assert len(table) == 4 and table[2].startswith("| a | pooled | feasible | 0 | 100.00 |")
+    # a bound over all with a stronger one over the shortlist: both gaps, the shortlist's named
+    both = replace(row("a", "mip", 100.0, bound=80.0, gap=0.2), shortlist_gap=0.05)
+    assert "| all (highs) | 20.00% (5.00% over the shortlist) |" in format_rows([both])
+    assert list(csv.DictReader(rows_to_csv([both]).splitlines()))[0]["shortlist_gap"] == "0.05"
 
 
 def test_known_best_keeps_the_cheapest_valid_plan_and_the_highest_bound(tmp_path: Path):
