@@ -96,29 +96,18 @@ def held_out_residuals(
     residuals: dict[str, list[float]] = defaultdict(list)
     roofline = RooflineModel(systems, models, calibration)
 
-    def judge(train: Sequence[MeasuredPoint], test: Sequence[MeasuredPoint]) -> None:
+    def judge(train: Sequence[MeasuredPoint], test: Sequence[MeasuredPoint], software: str | None = None) -> None:
         """Residuals of ``test``'s frontier points under an estimator of ``train``, asked as the
-        planner asks (no software named)."""
-        estimator = Estimator(roofline, frontiers(train), Bands({}, {}))
+        planner asks (no software named); with ``software``, only the groups ``train`` measured,
+        asked for with that software."""
+        estimator = Estimator(roofline, frontiers(train), Bands({}, {}), software_frontiers(train))
         for key, frontier in frontiers(test).items():
-            answers = estimator.estimate(key, frontier.interactivity, configurations=False)
+            if software is not None and key not in estimator.measured:
+                continue
+            answers = estimator.estimate(key, frontier.interactivity, configurations=False, software=software)
             for answer, measured in zip(answers, frontier.tput_per_gpu, strict=True):
                 if answer is not None:
                     residuals[answer.detail].append(math.log(measured / answer.tput_per_gpu))
-
-    def judge_software(software: str) -> None:
-        """``other-software`` residuals: ``software``'s frontier points in the groups other
-        software measured, asked for with ``software`` of an estimator without its points."""
-        train = [p for p in points if p.software != software]
-        estimator = Estimator(roofline, frontiers(train), Bands({}, {}), software_frontiers(train))
-        for key, frontier in frontiers([p for p in points if p.software == software]).items():
-            if key in estimator.measured:
-                for answer, measured in zip(
-                    estimator.estimate(key, frontier.interactivity, configurations=False, software=software),
-                    frontier.tput_per_gpu, strict=True,
-                ):
-                    if answer is not None:
-                        residuals[answer.detail].append(math.log(measured / answer.tput_per_gpu))
 
     for frontier in frontiers(points).values():  # each interior frontier point from its neighbours
         x, t = np.log(frontier.interactivity), np.log(frontier.tput_per_gpu)
@@ -135,7 +124,7 @@ def held_out_residuals(
     for vendor in sorted({systems[p.system].vendor for p in points}):
         judge([p for p in points if systems[p.system].vendor != vendor], [p for p in points if systems[p.system].vendor == vendor])
     for software in sorted({p.software for p in points}):
-        judge_software(software)
+        judge([p for p in points if p.software != software], [p for p in points if p.software == software], software)
     months = sorted({p.date[:7] for p in points})
     for month in months[1:][-2:]:
         judge([p for p in points if p.date[:7] < month], [p for p in points if p.date[:7] == month])

@@ -240,7 +240,8 @@ class Estimator:
         measured) answers a measured group from that software's own measurements; where only
         other software measured the group, the answer is theirs, labelled ``other-software``
         (its band: how far one software's frontier lies from the others' on held-out groups).
-        Groups nobody measured are modelled for the average software either way."""
+        Groups nobody measured, and answers under a TTFT limit, are modelled for the average
+        software either way."""
         model, system, precision, isl, osl, mode = key
         xs_arr = np.asarray(xs, dtype=float)
         correction, detail = self.correction(key, xs_arr)

@@ -630,8 +630,11 @@ class _Run:
         widened = self.scope == "shortlist" and self.all_bound is not None
         shortlist_bound = None
         if widened:
-            if bound is not None and self.all_bound is not None and bound > self.all_bound:
-                shortlist_bound = bound if cost is None else min(bound, cost)
+            # shown only when it proves more than the bound over all by the gap asked for (a plan
+            # beyond the shortlist cheaper than its bound leaves it nothing to say)
+            searched = bound if cost is None or bound is None else min(bound, cost)
+            if searched is not None and self.all_bound is not None and searched > self.all_bound + self.gap * searched:
+                shortlist_bound = searched
             bound, scope, bound_solver = self.all_bound, "all", self.all_bound_solver
         limit = outcome.limit
         if plan is None:
