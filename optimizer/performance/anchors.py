@@ -161,11 +161,8 @@ def _hardware_distance(target: System, anchor: System, precision: str) -> float:
 def anchor_distance(query: GroupKey, anchor: GroupKey, systems: dict[str, System]) -> tuple[float, str]:
     """(distance, detail label) of a measured group from a query's group; smaller is nearer.
 
-    Another model costs 16, another vendor 10, another precision 8, another system 2 plus how
+    Another model costs 16, another precision 8, another vendor 4, another system 2 plus how
     unlike the hardware is, another mode 1.5, another request shape 1 plus its log distance.
-    Another vendor is farther than another precision: a vendor's serving software moves its
-    systems together, so MI355X FP4 is nearer MI300X's FP8 runs than B200's FP4 ones
-    (leave-one-system-out, docs/decisions.md).
     """
     model, system, precision, isl, osl, mode = query
     a_model, a_system, a_precision, a_isl, a_osl, a_mode = anchor
@@ -173,7 +170,7 @@ def anchor_distance(query: GroupKey, anchor: GroupKey, systems: dict[str, System
     shape = abs(math.log(isl / a_isl)) + abs(math.log(osl / a_osl))
     distance = (
         16.0 * (model != a_model) + 8.0 * (precision != a_precision)
-        + 10.0 * (target.vendor != source.vendor)
+        + 4.0 * (target.vendor != source.vendor)
         + (2.0 + _hardware_distance(target, source, precision)) * (system != a_system)
         + 1.5 * (mode != a_mode) + (1.0 + shape) * (shape > 0)
     )
