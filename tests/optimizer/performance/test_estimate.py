@@ -67,7 +67,8 @@ def test_a_query_naming_its_software_answers_from_that_softwares_measurements():
     """Made-up frontiers of one group: sglang (10, 400), (40, 100) and vllm (10, 200), (40, 50).
     The pooled frontier is sglang's. Asked for vllm at 10, the answer is vllm's point, 200
     (measured); for atom, which nobody measured on the group, it is the pooled 400 with the
-    other-software band, x exp(-0.7) .. x exp(0.8); with no software, the pooled 400 (measured)."""
+    other-software band's 10% and 90% quantiles (of residuals spread -0.7 .. 0.8 over the levels
+    0.05 .. 0.95); with no software, the pooled 400 (measured)."""
     x = np.array([10.0, 40.0])
     sglang = MeasuredFrontier(MI300X, x, np.array([400.0, 100.0]), ("sglang", "sglang"))
     vllm = MeasuredFrontier(MI300X, x, np.array([200.0, 50.0]), ("vllm", "vllm"))
