@@ -100,7 +100,8 @@ def held_out_residuals(
         """Residuals of ``test``'s frontier points under an estimator of ``train``, asked as the
         planner asks (no software named); with ``software``, only the groups ``train`` measured,
         asked for with that software."""
-        estimator = Estimator(roofline, frontiers(train), Bands({}, {}), software_frontiers(train))
+        by_software = software_frontiers(train) if software is not None else {}
+        estimator = Estimator(roofline, frontiers(train), Bands({}, {}), by_software)
         for key, frontier in frontiers(test).items():
             if software is not None and key not in estimator.measured:
                 continue
